@@ -1,0 +1,130 @@
+"""2-D convolution: the functional core (forward, backward, naive reference).
+
+Shapes (NCHW, as in PyTorch)::
+
+    x    : (N, C, H, W)       input images
+    w    : (F, C, KH, KW)     F filters
+    b    : (F,)               one bias per filter
+    out  : (N, F, OH, OW)     OH = (H + 2*pad - KH) // stride + 1
+
+Forward (cross-correlation, as every deep-learning library computes it)::
+
+    out[n, f, i, j] = b[f] + sum_{c, p, q} w[f, c, p, q] * xp[n, c, i*stride + p, j*stride + q]
+
+With ``cols = im2col(x)`` of shape ``(N*OH*OW, C*KH*KW)`` and ``W2 = w.reshape(F, -1)``
+this is one matrix product ``cols @ W2.T + b``.
+
+Backward, given ``dout = dL/dout``  (``D = dout`` arranged as ``(N*OH*OW, F)``)::
+
+    db = sum over n, i, j of dout              (F,)
+    dw = D.T @ cols                            (F, C*KH*KW) -> (F, C, KH, KW)
+    dx = col2im(D @ W2)                        (N, C, H, W)
+"""
+import numpy as np
+
+from .im2col import col2im, conv_output_size, im2col, pad_input
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0):
+    """Convolution forward pass via im2col and one matrix product.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (F, C, KH, KW)
+    b : ndarray, shape (F,)
+    stride, pad : int
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, OH, OW)
+    cache : tuple
+        ``(x_shape, cols, w, stride, pad)`` — what the backward pass needs.
+    """
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    OH = conv_output_size(H, KH, stride, pad)
+    OW = conv_output_size(W, KW, stride, pad)
+    ### BEGIN SOLUTION
+    cols = im2col(x, KH, KW, stride, pad)                 # (N*OH*OW, C*KH*KW)
+    out = cols @ w.reshape(F, -1).T + b                   # (N*OH*OW, F)
+    out = out.reshape(N, OH, OW, F).transpose(0, 3, 1, 2)  # (N, F, OH, OW)
+    ### END SOLUTION
+    cache = (x.shape, cols, w, stride, pad)
+    return np.ascontiguousarray(out), cache
+
+
+def conv2d_backward(dout, cache):
+    """Convolution backward pass.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, F, OH, OW)
+        Upstream gradient ``dL/dout``.
+    cache : tuple from :func:`conv2d_forward`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dw : ndarray, shape (F, C, KH, KW)
+    db : ndarray, shape (F,)
+    """
+    x_shape, cols, w, stride, pad = cache
+    F, C, KH, KW = w.shape
+    ### BEGIN SOLUTION
+    D = dout.transpose(0, 2, 3, 1).reshape(-1, F)          # (N*OH*OW, F)
+    db = D.sum(axis=0)
+    dw = (D.T @ cols).reshape(w.shape)
+    dx = col2im(D @ w.reshape(F, -1), x_shape, KH, KW, stride, pad)
+    ### END SOLUTION
+    return dx, dw, db
+
+
+def conv2d_naive(x, w, b, stride=1, pad=0):
+    """Loop-based reference convolution (slow; for tests and tutorials).
+
+    Computes ``out[n, f, i, j] = b[f] + sum(w[f] * xp[n, :, i*s:i*s+KH, j*s:j*s+KW])``
+    one output value at a time. Same arguments and output as :func:`conv2d_forward`.
+    """
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    OH = conv_output_size(H, KH, stride, pad)
+    OW = conv_output_size(W, KW, stride, pad)
+    xp = pad_input(x, pad)
+    out = np.zeros((N, F, OH, OW), dtype=np.result_type(x, w))
+    for n in range(N):
+        for f in range(F):
+            for i in range(OH):
+                for j in range(OW):
+                    patch = xp[n, :, i * stride:i * stride + KH, j * stride:j * stride + KW]
+                    out[n, f, i, j] = np.sum(patch * w[f]) + b[f]
+    return out
+
+
+def conv2d_backward_naive(dout, x, w, stride=1, pad=0):
+    """Loop-based reference of the convolution gradients (slow; for tests and tutorials).
+
+    Each output value ``out[n, f, i, j]`` read the patch ``xp[n, :, i*s:i*s+KH, j*s:j*s+KW]``
+    with weights ``w[f]``, so it sends ``dout[n, f, i, j] * w[f]`` back to that patch
+    and ``dout[n, f, i, j] * patch`` to ``dw[f]``.
+
+    Returns
+    -------
+    dx : (N, C, H, W), dw : (F, C, KH, KW), db : (F,)
+    """
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    OH, OW = dout.shape[2:]
+    xp = pad_input(x, pad)
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for n in range(N):
+        for f in range(F):
+            for i in range(OH):
+                for j in range(OW):
+                    sl = (n, slice(None), slice(i * stride, i * stride + KH), slice(j * stride, j * stride + KW))
+                    dxp[sl] += dout[n, f, i, j] * w[f]
+                    dw[f] += dout[n, f, i, j] * xp[sl]
+    db = dout.sum(axis=(0, 2, 3))
+    dx = dxp[:, :, pad:pad + H, pad:pad + W] if pad else dxp
+    return dx, dw, db

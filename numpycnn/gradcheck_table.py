@@ -1,0 +1,66 @@
+"""``python -m numpycnn gradcheck``: every layer type, several shapes, analytic vs numeric.
+
+Each row builds a layer in float64, draws an input away from kinks (distinct
+values in every max-pool window, ReLU inputs away from 0), and compares
+``backward`` with central differences via :func:`numpycnn.gradcheck.check_layer`.
+"""
+import numpy as np
+
+from .gradcheck import check_layer, check_loss
+from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from .losses import LOSSES
+
+
+def away_from_zero(rng, shape, margin=0.1):
+    """Normal samples with ``|x| >= margin`` (no ReLU kink within a finite-difference step)."""
+    x = rng.standard_normal(shape)
+    return np.where(np.abs(x) < margin, np.sign(x + 1e-12) * margin + x, x)
+
+
+def distinct_values(rng, shape):
+    """A random permutation of well-separated values: no ties inside any max-pool window."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n).reshape(shape) / n - 0.5) * 4
+
+
+def cases(rng):
+    """``(description, layer, input)`` for every layer type over several shapes."""
+    out = []
+    for (N, C, H, W, F, K, s, p) in [(2, 3, 7, 7, 4, 3, 1, 0), (2, 2, 8, 6, 3, 3, 2, 1), (1, 3, 9, 9, 2, 5, 1, 2),
+                                     (2, 1, 6, 6, 2, 1, 1, 0), (2, 2, 7, 5, 3, 4, 3, 1)]:
+        out.append((f"Conv2D C={C} F={F} k={K} s={s} p={p} x={N}x{C}x{H}x{W}",
+                    Conv2D(C, F, K, s, p, rng=rng, dtype=np.float64), rng.standard_normal((N, C, H, W))))
+    for (k, s, p, shape) in [(2, 2, 0, (2, 3, 8, 8)), (3, 2, 1, (2, 2, 7, 7)), (3, 1, 0, (1, 2, 5, 6))]:
+        out.append((f"MaxPool2D k={k} s={s} p={p} x={'x'.join(map(str, shape))}", MaxPool2D(k, s, p),
+                    distinct_values(rng, shape)))
+        out.append((f"AvgPool2D k={k} s={s} p={p} x={'x'.join(map(str, shape))}", AvgPool2D(k, s, p),
+                    rng.standard_normal(shape)))
+    for shape in [(3, 5), (2, 3, 4, 4)]:
+        out.append((f"ReLU x={shape}", ReLU(), away_from_zero(rng, shape)))
+        out.append((f"Sigmoid x={shape}", Sigmoid(), rng.standard_normal(shape) * 3))
+        out.append((f"Tanh x={shape}", Tanh(), rng.standard_normal(shape) * 2))
+    out.append(("Flatten x=(2, 3, 4, 4)", Flatten(), rng.standard_normal((2, 3, 4, 4))))
+    for (i, o) in [(5, 3), (12, 7)]:
+        out.append((f"Dense {i}->{o}", Dense(i, o, rng=rng, dtype=np.float64), rng.standard_normal((4, i))))
+    return out
+
+
+def gradcheck_table(seed=0, verbose=True, tol=1e-7):
+    """Run every case; print a table; return True when all pass."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for desc, layer, x in cases(rng):
+        rows.append((desc, check_layer(layer, x, seed=seed, tol=tol)))
+    for name, cls in sorted(LOSSES.items()):
+        z = rng.standard_normal((6, 5)) * 3
+        y = rng.integers(0, 5, size=6)
+        rows.append((f"{cls.__name__} N=6 K=5", check_loss(cls(), z, y, tol=tol)))
+    if verbose:
+        w = max(len(d) for d, _ in rows)
+        print(f"{'layer / case':<{w}}  {'tensors checked':<22}  {'max rel error':>13}  result")
+        print("-" * (w + 50))
+        for desc, r in rows:
+            print(f"{desc:<{w}}  {', '.join(r.errors):<22}  {r.max_rel_error:>13.2e}  {'pass' if r.passed else 'FAIL'}")
+        n_ok = sum(r.passed for _, r in rows)
+        print(f"\n{n_ok}/{len(rows)} passed (float64 central differences, h = 1e-6, tolerance {tol:.0e})")
+    return all(r.passed for _, r in rows)

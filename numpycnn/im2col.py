@@ -1,0 +1,172 @@
+"""The im2col kernel: turn convolution and pooling into matrix products.
+
+Every sliding-window operation in numpycnn (convolution, max and average
+pooling) goes through the two functions of this module:
+
+``windows(x, KH, KW, stride, pad)``
+    A *view* (no copy) of every ``KH x KW`` window of the zero-padded input:
+    ``x: (N, C, H, W)  ->  (N, C, OH, OW, KH, KW)``.
+``windows_adjoint(dwin, x_shape, KH, KW, stride, pad)``
+    Its adjoint: adds every window's values back onto the input positions it
+    was read from, ``(N, C, OH, OW, KH, KW) -> (N, C, H, W)``. Overlapping
+    windows *sum*. This is a loop over the ``KH x KW`` kernel window only;
+    each iteration is one vectorised slice-add over all images and channels.
+
+``im2col`` / ``col2im`` are the same pair in the classic matrix layout
+``(N*OH*OW, C*KH*KW)``: one row per output position, one column per input
+value that a filter sees. A convolution is then ``cols @ W.reshape(F, -1).T``.
+
+``col2im`` is the **adjoint** of ``im2col``, not its inverse: for any ``x``
+and ``y``, ``<im2col(x), y> == <x, col2im(y)>``. A pixel that appears in
+several windows receives the sum of their gradients — exactly what the
+backward pass of a convolution needs.
+
+Output size (one formula for conv, pooling and im2col)::
+
+    OH = (H + 2*pad - KH) // stride + 1
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .errors import ShapeError
+
+
+def conv_output_size(size, kernel, stride=1, pad=0):
+    """Output length of a sliding window: ``(size + 2*pad - kernel) // stride + 1``.
+
+    Parameters
+    ----------
+    size : int
+        Input length (height or width).
+    kernel : int
+        Window length.
+    stride, pad : int
+        Step between windows; zeros added on each side.
+
+    Returns
+    -------
+    int
+        Number of window positions, at least 1.
+
+    Raises
+    ------
+    ShapeError
+        If the window does not fit in the padded input.
+    """
+    padded = size + 2 * pad
+    if kernel > padded:
+        raise ShapeError(
+            f"kernel size {kernel} is larger than the padded input size {padded} "
+            f"(input {size} + 2*pad {pad}); use a smaller kernel or more padding"
+        )
+    return (padded - kernel) // stride + 1
+
+
+def pad_input(x, pad, value=0.0):
+    """Pad the two spatial axes of ``x: (N, C, H, W)`` by ``pad`` on each side."""
+    if pad == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=value)
+
+
+def windows(x, KH, KW, stride=1, pad=0, pad_value=0.0):
+    """View of every sliding window of ``x``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    KH, KW : int
+        Window height and width.
+    stride, pad : int
+    pad_value : float
+        Value of the padding (0 for convolution, ``-inf`` for max pooling).
+
+    Returns
+    -------
+    ndarray, shape (N, C, OH, OW, KH, KW)
+        A read-only strided view of the padded input (a copy only if ``pad > 0``,
+        for the padding itself). ``out[n, c, i, j]`` is the window whose top-left
+        corner is at ``(i*stride, j*stride)`` of the padded image.
+    """
+    conv_output_size(x.shape[2], KH, stride, pad)
+    conv_output_size(x.shape[3], KW, stride, pad)
+    xp = pad_input(x, pad, pad_value)
+    return sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def windows_adjoint(dwin, x_shape, KH, KW, stride=1, pad=0):
+    """Adjoint of :func:`windows`: sum window values back onto the input.
+
+    Parameters
+    ----------
+    dwin : ndarray, shape (N, C, OH, OW, KH, KW)
+        One value per (window, position in window), e.g. the gradient w.r.t.
+        each window's entries.
+    x_shape : tuple (N, C, H, W)
+        Shape of the *unpadded* input.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        ``dx[n, c, y, x] = sum of dwin over every (window, offset) that read
+        padded position (y + pad, x + pad)``.
+
+    Notes
+    -----
+    Loops over the ``KH*KW`` offsets; each offset ``(i, j)`` touches the
+    strided slice ``xp[:, :, i : i + stride*OH : stride, j : j + stride*OW : stride]``.
+    """
+    N, C, H, W = x_shape
+    OH, OW = dwin.shape[2], dwin.shape[3]
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dwin.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            dxp[:, :, i:i + stride * OH:stride, j:j + stride * OW:stride] += dwin[:, :, :, :, i, j]
+    if pad == 0:
+        return dxp
+    return dxp[:, :, pad:pad + H, pad:pad + W]
+
+
+def im2col(x, KH, KW, stride=1, pad=0):
+    """Unfold the sliding windows of ``x`` into the rows of a matrix.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    KH, KW, stride, pad : int
+
+    Returns
+    -------
+    cols : ndarray, shape (N*OH*OW, C*KH*KW)
+        Row ``(n*OH + i)*OW + j`` holds the window at output position
+        ``(i, j)`` of image ``n``, flattened in ``(C, KH, KW)`` order — the
+        same order as a conv weight ``W: (F, C, KH, KW)`` flattened per filter.
+    """
+    N, C = x.shape[:2]
+    win = windows(x, KH, KW, stride, pad)            # (N, C, OH, OW, KH, KW)
+    OH, OW = win.shape[2:4]
+    ### BEGIN SOLUTION
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * KH * KW)
+    ### END SOLUTION
+
+
+def col2im(cols, x_shape, KH, KW, stride=1, pad=0):
+    """Adjoint of :func:`im2col`: add each row's values back to where they came from.
+
+    Parameters
+    ----------
+    cols : ndarray, shape (N*OH*OW, C*KH*KW)
+    x_shape : tuple (N, C, H, W)
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        ``<im2col(x), cols> == <x, col2im(cols)>`` for every ``x``.
+    """
+    N, C, H, W = x_shape
+    OH = conv_output_size(H, KH, stride, pad)
+    OW = conv_output_size(W, KW, stride, pad)
+    ### BEGIN SOLUTION
+    dwin = cols.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 1, 2, 4, 5)
+    return windows_adjoint(dwin, x_shape, KH, KW, stride, pad)
+    ### END SOLUTION

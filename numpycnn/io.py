@@ -1,0 +1,100 @@
+"""Saving and loading: ``.npz`` arrays plus JSON metadata, written atomically, no pickle.
+
+File layout: one NumPy ``.npz`` archive. Every array is stored under its name
+(``model/conv1.W``, ``optim/conv1.W/exp_avg``, ...); the JSON metadata is stored
+as UTF-8 bytes under ``__meta__``. Loading uses ``allow_pickle=False``, so a file
+from someone else cannot run code.
+
+Atomic writes: the archive is written to a temporary file in the same folder,
+flushed to disk (``fsync``), then moved over the target with ``os.replace`` —
+a crash at any moment leaves either the old file or the new one, never half of one.
+"""
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .errors import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_arrays(path, arrays, meta):
+    """Save a dict of arrays and a JSON-able ``meta`` dict to ``path`` (``.npz``) atomically."""
+    meta = {"format": "numpycnn", "format_version": FORMAT_VERSION, **meta}
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    payload["__meta__"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **payload)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_arrays(path):
+    """Load ``(arrays, meta)`` written by :func:`save_arrays`; any corruption raises :class:`CheckpointError`."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise CheckpointError(f"{path}: not a readable numpycnn file (truncated or corrupted?): {e}") from None
+    if "__meta__" not in arrays:
+        raise CheckpointError(f"{path}: has no numpycnn metadata; it was not written by numpycnn")
+    try:
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: metadata is corrupted: {e}") from None
+    if meta.get("format") != "numpycnn":
+        raise CheckpointError(f"{path}: not a numpycnn file")
+    return arrays, meta
+
+
+def prefixed(arrays, prefix):
+    """Sub-dict of ``arrays`` whose keys start with ``prefix + '/'`` (prefix stripped)."""
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+
+def save_model(path, model, metadata=None):
+    """Save a model's architecture, parameters, masks and ``metadata`` (e.g. preprocessing) to ``path``."""
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    meta = {"kind": "model", "architecture": model.config(), "metadata": {**model.metadata, **(metadata or {})},
+            "dtype": str(model.dtype)}
+    save_arrays(path, arrays, meta)
+
+
+def load_model(path):
+    """Rebuild a model saved by :func:`save_model` (architecture from the file, then weights)."""
+    from .model import Sequential
+    arrays, meta = load_arrays(path)
+    if "architecture" not in meta:
+        raise CheckpointError(f"{path}: has no architecture description")
+    try:
+        model = Sequential.from_config(meta["architecture"], dtype=np.dtype(meta.get("dtype", "float32")))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: architecture description is invalid: {e}") from None
+    model.load_state_dict(prefixed(arrays, "model"))
+    model.metadata = dict(meta.get("metadata", {}))
+    return model

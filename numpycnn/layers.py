@@ -1,0 +1,362 @@
+"""Layers: thin classes around the functional core, each with ``forward`` and ``backward``.
+
+The layer contract (every class here follows it)
+------------------------------------------------
+- ``params`` and ``grads`` are dicts with the same keys and shapes (``"W"``, ``"b"``).
+- ``forward(x)`` returns the output and keeps what ``backward`` needs.
+- ``backward(dout)`` returns ``dx`` and **overwrites** ``grads``: calling it twice
+  gives the same result. Neither method writes into its argument.
+- ``masks`` (optional, per parameter): a 0/1 array of the parameter's shape. A masked
+  parameter is used as ``W * M`` in the forward pass and its gradient is ``dW * M``,
+  so masked entries stay exactly 0 under every optimizer (technique C uses this
+  for sparse connectivity, technique E for dropped filters).
+
+Shapes: activations are NCHW ``(N, C, H, W)``; conv weights ``(F, C, KH, KW)``;
+dense weights ``(out_features, in_features)`` as in PyTorch, so ``y = x @ W.T + b``.
+"""
+import numpy as np
+from scipy.special import expit
+
+from . import init as initializers
+from .conv import conv2d_backward, conv2d_forward
+from .errors import ShapeError, describe
+from .im2col import conv_output_size
+from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+
+
+def _positive_int(value, name, where, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an integer >= {minimum}; got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{where}: {name} must be an integer >= {minimum}; got {value}")
+    return int(value)
+
+
+class Layer:
+    """Base class: a named layer with ``params``, ``grads`` and optional ``masks``."""
+
+    def __init__(self, name=None):
+        self.name = name
+        self.params = {}
+        self.grads = {}
+        self.masks = {}
+
+    # -- the contract ---------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError
+
+    def output_shape(self, input_shape):
+        """Shape of one output sample given one input sample's shape (no batch axis)."""
+        return tuple(input_shape)
+
+    def config(self):
+        """JSON-able constructor arguments, used to save and rebuild a model."""
+        return {}
+
+    # -- masks (techniques C and E) -------------------------------------------------
+    def set_mask(self, key, mask):
+        """Mask parameter ``key`` with a 0/1 array of its shape; zeroes the masked-out entries.
+
+        Assigns ``params[key] = params[key] * mask`` (a real write, not a view).
+        """
+        if key not in self.params:
+            raise KeyError(f"layer {self.name!r} has no parameter {key!r}; it has {sorted(self.params)}")
+        mask = np.asarray(mask)
+        if mask.shape != self.params[key].shape:
+            raise ShapeError(
+                f"layer {self.name!r}: mask for {key!r} must have shape {self.params[key].shape}; got {mask.shape}"
+            )
+        self.masks[key] = mask.astype(self.params[key].dtype)
+        self.params[key] = self.params[key] * self.masks[key]
+
+    def clear_mask(self, key):
+        """Remove the mask of parameter ``key`` (its zeroed entries become trainable again)."""
+        self.masks.pop(key, None)
+
+    def effective(self, key):
+        """The parameter as the forward pass uses it: ``params[key] * masks[key]`` when masked."""
+        p = self.params[key]
+        m = self.masks.get(key)
+        return p if m is None else p * m
+
+    def _set_grad(self, key, g):
+        m = self.masks.get(key)
+        self.grads[key] = g if m is None else g * m
+
+    # -- conveniences ---------------------------------------------------------------
+    @property
+    def num_params(self):
+        return int(sum(p.size for p in self.params.values()))
+
+    def astype(self, dtype):
+        """Convert parameters to ``dtype`` in place (e.g. float64 for gradient checks); returns self."""
+        for k in self.params:
+            self.params[k] = self.params[k].astype(dtype)
+        for k in self.masks:
+            self.masks[k] = self.masks[k].astype(dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _check_4d(x, where, channels=None):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{where}: input x must be a numpy array of shape (N, C, H, W); got {type(x).__name__}")
+    if x.ndim != 4:
+        hint = " Add a channel axis: x[:, None, :, :]." if x.ndim == 3 else ""
+        raise ShapeError(f"{where}: input x must have 4 dimensions (N, C, H, W); got shape {x.shape}.{hint}")
+    if channels is not None and x.shape[1] != channels:
+        raise ShapeError(f"{where}: input x must have {channels} channels (axis 1); got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{where}: input x must be a floating-point array; got dtype {x.dtype}. "
+            f"Convert images first, e.g. x.astype(np.float32) / 255"
+        )
+
+
+class Conv2D(Layer):
+    """2-D convolution layer, ``(N, C, H, W) -> (N, F, OH, OW)``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and F.
+    kernel_size : int
+        Square kernel KH = KW.
+    stride, pad : int
+        ``OH = (H + 2*pad - KH) // stride + 1``.
+    init : {"he", "xavier", "normal"}
+    rng : np.random.Generator
+    dtype : numpy dtype of the parameters.
+
+    ``params``: ``W (F, C, KH, KW)``, ``b (F,)``. See :mod:`numpycnn.conv` for the equations.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, *, init="he",
+                 rng=None, dtype=np.float32, name=None):
+        super().__init__(name)
+        where = f"Conv2D {name!r}" if name else "Conv2D"
+        self.in_channels = _positive_int(in_channels, "in_channels", where)
+        self.out_channels = _positive_int(out_channels, "out_channels", where)
+        self.kernel_size = _positive_int(kernel_size, "kernel_size", where)
+        self.stride = _positive_int(stride, "stride", where)
+        self.pad = _positive_int(pad, "pad", where, minimum=0)
+        self.init = init
+        rng = np.random.default_rng(0) if rng is None else rng
+        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
+        self.params = {"W": initializers.get_initializer(init)(shape, rng, dtype=dtype),
+                       "b": np.zeros(self.out_channels, dtype=dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.cache = None
+
+    def forward(self, x):
+        _check_4d(x, f"Conv2D {self.name!r}", self.in_channels)
+        out, self.cache = conv2d_forward(x, self.effective("W"), self.params["b"], self.stride, self.pad)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = conv2d_backward(dout, self.cache)
+        self._set_grad("W", dw)
+        self._set_grad("b", db)
+        return dx
+
+    def output_shape(self, input_shape):
+        C, H, W = input_shape
+        where = f"Conv2D {self.name!r}"
+        if C != self.in_channels:
+            raise ShapeError(f"{where}: expects {self.in_channels} input channels; the layer below gives {C}")
+        try:
+            return (self.out_channels, conv_output_size(H, self.kernel_size, self.stride, self.pad),
+                    conv_output_size(W, self.kernel_size, self.stride, self.pad))
+        except ShapeError as e:
+            raise ShapeError(f"{where}: {e} (input {input_shape})") from None
+
+    def config(self):
+        return dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
+                    stride=self.stride, pad=self.pad, init=self.init)
+
+
+class Dense(Layer):
+    """Fully connected layer, ``(N, in_features) -> (N, out_features)``.
+
+    Notes
+    -----
+    Forward ``y = x @ W.T + b`` with ``W: (out_features, in_features)`` (PyTorch's layout).
+    Backward ``dx = dout @ W``, ``dW = dout.T @ x``, ``db = dout.sum(0)``.
+    """
+
+    def __init__(self, in_features, out_features, *, init="he", rng=None, dtype=np.float32, name=None):
+        super().__init__(name)
+        where = f"Dense {name!r}" if name else "Dense"
+        self.in_features = _positive_int(in_features, "in_features", where)
+        self.out_features = _positive_int(out_features, "out_features", where)
+        self.init = init
+        rng = np.random.default_rng(0) if rng is None else rng
+        self.params = {"W": initializers.get_initializer(init)((self.out_features, self.in_features), rng, dtype=dtype),
+                       "b": np.zeros(self.out_features, dtype=dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.x = None
+
+    def forward(self, x):
+        where = f"Dense {self.name!r}"
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ShapeError(f"{where}: input x must have shape (N, {self.in_features}); got {describe(x)}. "
+                             f"Put a Flatten layer before a Dense layer that follows a conv/pool layer.")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
+        self.x = x
+        ### BEGIN SOLUTION
+        return x @ self.effective("W").T + self.params["b"]
+        ### END SOLUTION
+
+    def backward(self, dout):
+        ### BEGIN SOLUTION
+        dx = dout @ self.effective("W")
+        self._set_grad("W", dout.T @ self.x)
+        self._set_grad("b", dout.sum(axis=0))
+        ### END SOLUTION
+        return dx
+
+    def output_shape(self, input_shape):
+        if tuple(input_shape) != (self.in_features,):
+            raise ShapeError(f"Dense {self.name!r}: expects input of shape ({self.in_features},); "
+                             f"the layer below gives {tuple(input_shape)}")
+        return (self.out_features,)
+
+    def config(self):
+        return dict(in_features=self.in_features, out_features=self.out_features, init=self.init)
+
+
+class _Pool(Layer):
+    def __init__(self, kernel_size=2, stride=None, pad=0, *, name=None):
+        super().__init__(name)
+        where = f"{type(self).__name__} {name!r}" if name else type(self).__name__
+        self.kernel_size = _positive_int(kernel_size, "kernel_size", where)
+        self.stride = self.kernel_size if stride is None else _positive_int(stride, "stride", where)
+        self.pad = _positive_int(pad, "pad", where, minimum=0)
+        if self.pad > self.kernel_size // 2:
+            raise ValueError(f"{where}: pad must be at most kernel_size // 2 = {self.kernel_size // 2} "
+                             f"(as in PyTorch); got {self.pad}")
+        self.cache = None
+
+    def output_shape(self, input_shape):
+        C, H, W = input_shape
+        try:
+            return (C, conv_output_size(H, self.kernel_size, self.stride, self.pad),
+                    conv_output_size(W, self.kernel_size, self.stride, self.pad))
+        except ShapeError as e:
+            raise ShapeError(f"{type(self).__name__} {self.name!r}: {e} (input {input_shape})") from None
+
+    def config(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
+
+
+class MaxPool2D(_Pool):
+    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`."""
+
+    def forward(self, x):
+        _check_4d(x, f"MaxPool2D {self.name!r}")
+        out, self.cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        return out
+
+    def backward(self, dout):
+        return maxpool2d_backward(dout, self.cache)
+
+
+class AvgPool2D(_Pool):
+    """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
+
+    def forward(self, x):
+        _check_4d(x, f"AvgPool2D {self.name!r}")
+        out, self.cache = avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        return out
+
+    def backward(self, dout):
+        return avgpool2d_backward(dout, self.cache)
+
+
+class ReLU(Layer):
+    """``y = max(x, 0)``; backward ``dx = dout * (x > 0)``."""
+
+    def forward(self, x):
+        self.positive = x > 0
+        ### BEGIN SOLUTION
+        return np.maximum(x, 0)
+        ### END SOLUTION
+
+    def backward(self, dout):
+        ### BEGIN SOLUTION
+        return dout * self.positive
+        ### END SOLUTION
+
+
+class Sigmoid(Layer):
+    """``y = 1 / (1 + exp(-x))`` (``scipy.special.expit``: never overflows); ``dx = dout * y * (1 - y)``.
+
+    The derivative is at most 1/4, so a stack of ``L`` sigmoid layers scales
+    gradients by at most ``4**-L`` — the vanishing gradient technique A fights.
+    """
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        self.y = expit(x)
+        ### END SOLUTION
+        return self.y
+
+    def backward(self, dout):
+        ### BEGIN SOLUTION
+        return dout * self.y * (1 - self.y)
+        ### END SOLUTION
+
+
+class Tanh(Layer):
+    """``y = tanh(x)``; ``dx = dout * (1 - y**2)``."""
+
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dout):
+        return dout * (1 - self.y * self.y)
+
+
+class Flatten(Layer):
+    """``(N, C, H, W) -> (N, C*H*W)``; backward reshapes back."""
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        return dout.reshape(self.x_shape)
+
+    def output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, Dense, MaxPool2D, AvgPool2D, ReLU, Sigmoid, Tanh, Flatten)}
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+def activation(name, **kwargs):
+    """An activation layer by name: ``"relu"``, ``"sigmoid"`` or ``"tanh"``."""
+    try:
+        return ACTIVATIONS[name](**kwargs)
+    except KeyError:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {name!r}") from None
+
+
+def layer_from_config(type_name, config, name=None, rng=None, dtype=np.float32):
+    """Rebuild a layer from ``(type name, config())`` — used when loading a saved model."""
+    if type_name not in LAYER_TYPES:
+        raise ValueError(f"unknown layer type {type_name!r}; known: {sorted(LAYER_TYPES)}")
+    cls = LAYER_TYPES[type_name]
+    if cls in (Conv2D, Dense):
+        return cls(**config, rng=rng, dtype=dtype, name=name)
+    return cls(**config, name=name)

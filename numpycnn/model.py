@@ -1,0 +1,276 @@
+"""The model container: a named sequence of layers.
+
+``Sequential`` runs its layers in order and back-propagates in reverse::
+
+    h_0 = x,   h_k = layer_k(h_{k-1}),   logits = h_L
+    g_L = dL/dlogits,   g_{k-1} = layer_k.backward(g_k)
+
+Two extension points let the techniques plug in without copying the container:
+
+**Taps** (technique A). ``add_forward_hook(name, fn)`` calls ``fn(h)`` with the
+output ``h`` of layer ``name`` on every forward pass. ``add_backward_hook(name, fn)``
+calls ``fn(g)`` with the gradient ``g = dL/dh`` arriving at that output from the
+layer above, and passes *what ``fn`` returns* on down. A branch supervisor uses
+it to return ``third = first + second``.
+
+**Masks** (techniques C and E). ``layer.set_mask("W", M)``; see :class:`numpycnn.layers.Layer`.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from .errors import ShapeError, describe
+from .layers import Layer, layer_from_config
+from .losses import SoftmaxCrossEntropy, check_labels
+
+
+class Sequential:
+    """A sequential CNN trunk with named layers.
+
+    Parameters
+    ----------
+    layers : list of (name, Layer) pairs, or of Layers (named ``<type><index>``)
+    input_shape : tuple (C, H, W) or (D,)
+        Shape of one input sample; used to validate the stack and for ``summary()``.
+    name : str
+
+    Examples
+    --------
+    >>> model = Sequential([("conv1", Conv2D(1, 6, 5, pad=2)), ("relu1", ReLU()), ...], input_shape=(1, 28, 28))
+    >>> logits = model.forward(x)            # x: (N, 1, 28, 28) -> (N, 10)
+    >>> dx = model.backward(dlogits)         # fills every layer's grads
+    >>> for name, p, g in model.named_parameters(): ...   # ("conv1.W", W, dW), ...
+    """
+
+    def __init__(self, layers, input_shape, name="model"):
+        self.layers = OrderedDict()
+        counts = {}
+        for item in layers:
+            if isinstance(item, Layer):
+                base = type(item).__name__.lower()
+                counts[base] = counts.get(base, 0) + 1
+                lname, layer = (item.name or f"{base}{counts[base]}"), item
+            else:
+                lname, layer = item
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: item {lname!r} is not a Layer; got {type(layer).__name__}")
+            if lname in self.layers:
+                raise ValueError(f"Sequential: duplicate layer name {lname!r}")
+            if "." in lname:
+                raise ValueError(f"Sequential: layer names may not contain '.'; got {lname!r}")
+            layer.name = lname
+            self.layers[lname] = layer
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.name = name
+        self.forward_hooks = {}
+        self.backward_hooks = {}
+        self.shapes = self._infer_shapes()
+        self.metadata = {}
+
+    # -- structure ------------------------------------------------------------------
+    def _infer_shapes(self):
+        shapes, shape = OrderedDict(), self.input_shape
+        for lname, layer in self.layers.items():
+            shape = layer.output_shape(shape)
+            shapes[lname] = shape
+        return shapes
+
+    @property
+    def output_shape(self):
+        return next(reversed(self.shapes.values())) if self.shapes else self.input_shape
+
+    @property
+    def num_classes(self):
+        return int(self.output_shape[0])
+
+    @property
+    def dtype(self):
+        for _, p, _ in self.named_parameters():
+            return p.dtype
+        return np.dtype(np.float32)
+
+    def __getitem__(self, name):
+        try:
+            return self.layers[name]
+        except KeyError:
+            raise KeyError(f"model has no layer {name!r}; layers are {list(self.layers)}") from None
+
+    def named_parameters(self):
+        """Yield ``(name, param, grad)`` for every parameter, e.g. ``("conv1.W", W, dW)``."""
+        for lname, layer in self.layers.items():
+            for key, p in layer.params.items():
+                yield f"{lname}.{key}", p, layer.grads[key]
+
+    def get_parameter(self, full_name):
+        """The array behind ``"layer.key"``."""
+        lname, key = full_name.split(".", 1)
+        return self[lname].params[key]
+
+    def set_parameter(self, full_name, value):
+        """Assign ``value`` to ``"layer.key"`` (a real write: the layer's dict entry is replaced)."""
+        lname, key = full_name.split(".", 1)
+        old = self[lname].params[key]
+        if np.shape(value) != old.shape:
+            raise ShapeError(f"{full_name}: expected shape {old.shape}; got {np.shape(value)}")
+        self[lname].params[key] = np.asarray(value, dtype=old.dtype).copy()
+
+    def layer_of(self, full_name):
+        """The layer object that owns parameter ``"layer.key"``."""
+        return self[full_name.split(".", 1)[0]]
+
+    @property
+    def num_params(self):
+        return sum(layer.num_params for layer in self.layers.values())
+
+    def conv_layers(self):
+        """Names of the Conv2D layers, input to output."""
+        return [n for n, l in self.layers.items() if type(l).__name__ == "Conv2D"]
+
+    def astype(self, dtype):
+        """Convert every parameter to ``dtype`` (e.g. float64 for gradient checks); returns self."""
+        for layer in self.layers.values():
+            layer.astype(dtype)
+        return self
+
+    # -- hooks ----------------------------------------------------------------------
+    def add_forward_hook(self, name, fn):
+        """Call ``fn(h)`` with the output of layer ``name`` on every forward pass."""
+        self[name]
+        self.forward_hooks.setdefault(name, []).append(fn)
+
+    def add_backward_hook(self, name, fn):
+        """Replace the gradient arriving at the output of layer ``name`` by ``fn(gradient)``."""
+        self[name]
+        self.backward_hooks.setdefault(name, []).append(fn)
+
+    def remove_hooks(self, name=None):
+        """Remove every hook (or those of layer ``name``)."""
+        if name is None:
+            self.forward_hooks.clear()
+            self.backward_hooks.clear()
+        else:
+            self.forward_hooks.pop(name, None)
+            self.backward_hooks.pop(name, None)
+
+    # -- computation ----------------------------------------------------------------
+    def check_input(self, x):
+        """Validate a batch ``x: (N, *input_shape)``; returns it in the model's dtype."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{self.name}: x must be a numpy array of shape (N, {', '.join(map(str, self.input_shape))}); "
+                            f"got {type(x).__name__}")
+        if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape:
+            hint = ""
+            if x.ndim == len(self.input_shape) and x.shape == self.input_shape:
+                hint = " (a single sample: add a batch axis with x[None])"
+            elif x.ndim == 3 and len(self.input_shape) == 3:
+                hint = " (add a channel axis: x[:, None, :, :])"
+            raise ShapeError(f"{self.name}: x must have shape (N, {', '.join(map(str, self.input_shape))}); "
+                             f"got {x.shape}{hint}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"{self.name}: x must be floating point; got dtype {x.dtype}. "
+                            f"Scale integer images first, e.g. x.astype(np.float32) / 255")
+        if x.shape[0] == 0:
+            raise ValueError(f"{self.name}: x is an empty batch (N = 0)")
+        if not np.isfinite(x).all():
+            bad = np.argwhere(~np.isfinite(x))[0]
+            raise ValueError(f"{self.name}: x contains NaN or inf (first at index {tuple(bad)}); clean the data first")
+        return x.astype(self.dtype, copy=False)
+
+    def forward(self, x, check=True):
+        """Forward pass ``(N, *input_shape) -> (N, num_classes)`` logits; keeps caches for backward."""
+        h = self.check_input(x) if check else x
+        for lname, layer in self.layers.items():
+            h = layer.forward(h)
+            for fn in self.forward_hooks.get(lname, ()):
+                fn(h)
+        return h
+
+    def backward(self, dout):
+        """Back-propagate ``dL/dlogits`` through every layer; fills ``grads``; returns ``dL/dx``."""
+        g = dout
+        for lname in reversed(self.layers):
+            for fn in self.backward_hooks.get(lname, ()):
+                g = fn(g)
+            g = self.layers[lname].backward(g)
+        return g
+
+    def predict_logits(self, x, batch_size=256):
+        """Logits ``(N, K)``, computed in batches."""
+        x = self.check_input(x)
+        return np.concatenate([self.forward(x[i:i + batch_size], check=False)
+                               for i in range(0, x.shape[0], batch_size)])
+
+    def predict(self, x, batch_size=256):
+        """Predicted class per sample, ``(N,)`` int64."""
+        return self.predict_logits(x, batch_size).argmax(axis=1)
+
+    def evaluate(self, x, y, batch_size=256, loss=None):
+        """Mean loss and accuracy on ``(x, y)``: returns ``{"loss": float, "accuracy": float}``."""
+        logits = self.predict_logits(x, batch_size)
+        loss = loss or SoftmaxCrossEntropy()
+        y = check_labels(logits, y, f"{self.name}.evaluate")
+        return {"loss": loss.forward(logits, y), "accuracy": float((logits.argmax(1) == y).mean())}
+
+    # -- description and persistence ------------------------------------------------
+    def summary(self):
+        """A table: layer name, type, output shape, parameter count (and active count when masked)."""
+        rows = [("layer", "type", "output shape", "params")]
+        for lname, layer in self.layers.items():
+            n = layer.num_params
+            active = sum(int(m.sum()) for m in layer.masks.values()) + sum(
+                p.size for k, p in layer.params.items() if k not in layer.masks)
+            count = f"{n:,}" if active == n else f"{n:,} ({active:,} active)"
+            rows.append((lname, type(layer).__name__, str(self.shapes[lname]), count))
+        rows.append(("total", "", f"input {self.input_shape}", f"{self.num_params:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.insert(len(lines) - 1, "-" * len(lines[0]))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        inner = ",\n".join(f"  ({n}): {l!r}" for n, l in self.layers.items())
+        return f"Sequential(input_shape={self.input_shape}, name={self.name!r},\n{inner}\n)"
+
+    def config(self):
+        """JSON-able architecture description (rebuild with :meth:`from_config`)."""
+        return {"name": self.name, "input_shape": list(self.input_shape),
+                "layers": [{"name": n, "type": type(l).__name__, "config": l.config()} for n, l in self.layers.items()]}
+
+    @classmethod
+    def from_config(cls, config, dtype=np.float32):
+        """Rebuild the architecture of :meth:`config` (parameters freshly initialised)."""
+        layers = [(d["name"], layer_from_config(d["type"], d["config"], name=d["name"], dtype=dtype))
+                  for d in config["layers"]]
+        return cls(layers, input_shape=tuple(config["input_shape"]), name=config.get("name", "model"))
+
+    def state_dict(self):
+        """Parameters and masks as a flat dict of arrays: ``"conv1.W"``, ``"conv1.W.mask"``."""
+        state = {}
+        for lname, layer in self.layers.items():
+            for key, p in layer.params.items():
+                state[f"{lname}.{key}"] = p
+            for key, m in layer.masks.items():
+                state[f"{lname}.{key}.mask"] = m
+        return state
+
+    def load_state_dict(self, state):
+        """Load :meth:`state_dict` output; checks every name and shape."""
+        from .errors import CheckpointError
+        expected = {f"{n}.{k}": p for n, l in self.layers.items() for k, p in l.params.items()}
+        missing = sorted(set(expected) - set(state))
+        if missing:
+            raise CheckpointError(f"{self.name}: state is missing parameters {missing[:5]} — "
+                                  f"was it saved from a different architecture?")
+        for full, p in expected.items():
+            if state[full].shape != p.shape:
+                raise CheckpointError(f"{self.name}: parameter {full} has shape {state[full].shape} in the file "
+                                      f"but {p.shape} in the model — a different architecture")
+        for lname, layer in self.layers.items():
+            layer.masks = {}
+            for key in layer.params:
+                layer.params[key] = np.array(state[f"{lname}.{key}"], dtype=layer.params[key].dtype)
+                mask = state.get(f"{lname}.{key}.mask")
+                if mask is not None:
+                    layer.set_mask(key, mask)
+        return self

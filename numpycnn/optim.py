@@ -1,0 +1,213 @@
+"""Optimizers with update rules identical to ``torch.optim``.
+
+Each optimizer is built from a model (anything with ``named_parameters()``) and,
+at every ``step()``, reads the current ``(name, param, grad)`` triples and updates
+the parameters **in place**. Per-parameter state lives in ``state[name]`` (a dict
+of arrays of the parameter's shape) and is saved with checkpoints via
+``state_dict()`` / ``load_state_dict()``.
+
+Weight decay is L2 added to the gradient, as in torch: ``g <- g + wd * x``.
+
+Update rules (``g`` gradient, ``t`` step count starting at 1)::
+
+    SGD       x <- x - lr * g
+    Momentum  b <- mu * b + g   (b = g at t = 1);  x <- x - lr * b
+              Nesterov: x <- x - lr * (g + mu * b)
+    RMSprop   v <- a * v + (1 - a) * g^2;          x <- x - lr * g / (sqrt(v) + eps)
+    Adam      m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+              x <- x - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+"""
+import math
+
+import numpy as np
+
+
+def _check_positive(value, name, where, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+        raise TypeError(f"{where}: {name} must be a finite number; got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{where}: {name} must be {'>= 0' if allow_zero else '> 0'}; got {value}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class. Subclasses implement :meth:`update` for one parameter."""
+
+    state_keys = ()
+
+    def __init__(self, model, lr, weight_decay=0.0):
+        if not hasattr(model, "named_parameters"):
+            raise TypeError(f"{type(self).__name__}: model must have named_parameters(); got {type(model).__name__}")
+        self.model = model
+        self.lr = _check_positive(lr, "lr", type(self).__name__)
+        self.weight_decay = _check_positive(weight_decay, "weight_decay", type(self).__name__, allow_zero=True)
+        self.t = 0
+        self.state = {}
+
+    def step(self):
+        """Apply one update to every parameter of the model."""
+        self.t += 1
+        for name, p, g in self.model.named_parameters():
+            if self.weight_decay:
+                g = g + self.weight_decay * p
+            st = self.state.setdefault(name, {})
+            self.update(p, g, st)
+
+    def update(self, p, g, st):
+        raise NotImplementedError
+
+    def mask_state(self, name, mask):
+        """Multiply every per-parameter state array of ``name`` by ``mask`` (techniques C and E:
+        masked or dropped positions keep exactly zero state)."""
+        for key, arr in self.state.get(name, {}).items():
+            self.state[name][key] = arr * mask
+
+    # -- persistence ----------------------------------------------------------------
+    def hyperparameters(self):
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self):
+        """Flat dict: ``"t"``, hyper-parameters and ``"<param>/<key>"`` arrays."""
+        out = {"t": np.array(self.t)}
+        for k, v in self.hyperparameters().items():
+            out[f"hp/{k}"] = np.array(v)
+        for name, st in self.state.items():
+            for key, arr in st.items():
+                out[f"{name}/{key}"] = arr
+        return out
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+        self.state = {}
+        for full, arr in state.items():
+            if full == "t":
+                continue
+            if full.startswith("hp/"):
+                setattr(self, full[3:], type(getattr(self, full[3:]))(arr.item()) if hasattr(self, full[3:]) else arr.item())
+                continue
+            name, key = full.rsplit("/", 1)
+            self.state.setdefault(name, {})[key] = np.array(arr)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum — ``torch.optim.SGD``.
+
+    Parameters
+    ----------
+    model : object with ``named_parameters()``
+    lr : float
+    momentum : float, default 0
+    nesterov : bool
+    weight_decay : float
+    """
+
+    def __init__(self, model, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(model, lr, weight_decay)
+        self.momentum = _check_positive(momentum, "momentum", type(self).__name__, allow_zero=True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError(f"{type(self).__name__}: nesterov=True needs momentum > 0")
+
+    def update(self, p, g, st):
+        ### BEGIN SOLUTION
+        if self.momentum:
+            if "momentum_buffer" not in st:
+                st["momentum_buffer"] = g.copy()
+            else:
+                st["momentum_buffer"] *= self.momentum
+                st["momentum_buffer"] += g
+            buf = st["momentum_buffer"]
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * g
+        ### END SOLUTION
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Momentum(SGD):
+    """SGD with classical momentum (``momentum=0.9`` by default) or Nesterov momentum."""
+
+    def __init__(self, model, lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0):
+        super().__init__(model, lr, momentum, nesterov, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop — ``torch.optim.RMSprop`` (no centering, no momentum): ``x <- x - lr g / (sqrt(v) + eps)``."""
+
+    def __init__(self, model, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(model, lr, weight_decay)
+        self.alpha = float(alpha)
+        self.eps = float(eps)
+        if not 0 <= self.alpha < 1:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1); got {alpha}")
+
+    def update(self, p, g, st):
+        ### BEGIN SOLUTION
+        if "square_avg" not in st:
+            st["square_avg"] = np.zeros_like(p)
+        v = st["square_avg"]
+        v *= self.alpha
+        v += (1 - self.alpha) * g * g
+        p -= self.lr * g / (np.sqrt(v) + self.eps)
+        ### END SOLUTION
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "alpha": self.alpha, "eps": self.eps}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) — ``torch.optim.Adam`` with bias correction, L2 weight decay."""
+
+    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(model, lr, weight_decay)
+        self.beta1, self.beta2 = float(betas[0]), float(betas[1])
+        self.eps = float(eps)
+        for nm, b in (("betas[0]", self.beta1), ("betas[1]", self.beta2)):
+            if not 0 <= b < 1:
+                raise ValueError(f"Adam: {nm} must be in [0, 1); got {b}")
+
+    def update(self, p, g, st):
+        ### BEGIN SOLUTION
+        if "exp_avg" not in st:
+            st["exp_avg"] = np.zeros_like(p)
+            st["exp_avg_sq"] = np.zeros_like(p)
+        m, v = st["exp_avg"], st["exp_avg_sq"]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        bias_correction1 = 1 - self.beta1 ** self.t
+        bias_correction2 = 1 - self.beta2 ** self.t
+        step_size = self.lr / bias_correction1
+        denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
+        p -= step_size * (m / denom)
+        ### END SOLUTION
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+#: name -> class; ``nesterov`` is Momentum(nesterov=True); ``direction`` is technique B's
+#: :class:`numpycnn.techniques.gradient_direction.GradientDirection` (imported lazily)
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": None, "rmsprop": RMSprop, "adam": Adam,
+              "direction": None}
+
+
+def make_optimizer(name, model, lr=None, **kwargs):
+    """Build an optimizer by name: ``sgd``, ``momentum``, ``nesterov``, ``rmsprop``, ``adam``,
+    or any name registered in ``OPTIMIZERS`` by a technique (e.g. ``direction``)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {name!r}")
+    if name == "nesterov":
+        return Momentum(model, lr=lr if lr is not None else 0.01, nesterov=True, **kwargs)
+    if name == "direction":
+        from .techniques.gradient_direction import GradientDirection
+        return GradientDirection(model, **kwargs) if lr is None else GradientDirection(model, alpha0=lr, **kwargs)
+    cls = OPTIMIZERS[name]
+    return cls(model, **kwargs) if lr is None else cls(model, lr=lr, **kwargs)
