@@ -1,0 +1,74 @@
+"""Course assignments: the student copy, and the autograder's points."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from numpycnn.assignment import find_exercises, grade, make_student_copy
+from numpycnn.assignment.checks import CHECKS
+from numpycnn.assignment.make import PACKAGE_DIR, regions, strip_solutions
+
+SOME = ["layers.ReLU.forward", "conv.conv2d_forward", "optim.Adam.update"]
+
+
+def test_every_exercise_has_registered_checks():
+    missing = [e.id for e in find_exercises() if e.id not in CHECKS]
+    assert missing == []
+
+
+def test_solution_tree_earns_full_points():
+    report = grade(PACKAGE_DIR.parent)
+    assert report["total"] == report["possible"] > 0, [r for r in report["exercises"] if r["points"] < r["points_possible"]]
+
+
+@pytest.fixture(scope="module")
+def student_tree(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    make_student_copy(out)
+    return out
+
+
+def test_student_tree_imports_cleanly(student_tree):
+    proc = subprocess.run([sys.executable, "-c", "import numpycnn, numpycnn.layers, numpycnn.conv; print('ok')"],
+                          cwd=student_tree, capture_output=True, text=True)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def test_student_tree_has_no_solution_regions_left(student_tree):
+    for path in (student_tree / "numpycnn").rglob("*.py"):
+        assert regions(path) == [], path
+
+
+def test_unfinished_student_tree_scores_zero_by_not_implemented_error(student_tree):
+    report = grade(student_tree, exercises=SOME)
+    for r in report["exercises"]:
+        assert r["points"] == 0, r
+        assert r["checks"] and all("NotImplementedError" in c["message"] for c in r["checks"]), r
+
+
+def test_filling_one_region_earns_exactly_that_exercises_points(tmp_path):
+    make_student_copy(tmp_path, keep=["layers.ReLU.forward"])
+    report = grade(tmp_path, exercises=SOME)
+    points = {r["exercise"]: r["points"] for r in report["exercises"]}
+    assert points == {"layers.ReLU.forward": CHECKS["layers.ReLU.forward"][0],
+                      "conv.conv2d_forward": 0, "optim.Adam.update": 0}
+
+
+def test_grader_survives_a_student_syntax_error(tmp_path):
+    make_student_copy(tmp_path)
+    conv = tmp_path / "numpycnn" / "conv.py"
+    conv.write_text(conv.read_text() + "\ndef broken(:\n")
+    report = grade(tmp_path, exercises=["conv.conv2d_forward"])
+    r = report["exercises"][0]
+    assert r["points"] == 0 and "SyntaxError" in (r.get("error") or "")
+
+
+def test_strip_solutions_replaces_region_with_not_implemented_error():
+    src = "def f(x):\n    '''doc'''\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n"
+    out = strip_solutions(src, {3: "m.f"})
+    ns = {}
+    exec(compile(out, "<student>", "exec"), ns)
+    assert ns["f"].__doc__ == "doc"
+    with pytest.raises(NotImplementedError, match="m.f"):
+        ns["f"](1)
