@@ -100,6 +100,10 @@ class Layer:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         return self
 
+    def where(self):
+        """How error messages name this layer: ``Conv2D 'conv1'`` (or just ``Conv2D`` when unnamed)."""
+        return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
@@ -156,7 +160,8 @@ class Conv2D(Layer):
         self.cache = None
 
     def forward(self, x):
-        _check_4d(x, f"Conv2D {self.name!r}", self.in_channels)
+        _check_4d(x, self.where(), self.in_channels)
+        self.output_shape(x.shape[1:])       # names this layer if the kernel does not fit
         out, self.cache = conv2d_forward(x, self.effective("W"), self.params["b"], self.stride, self.pad)
         return out
 
@@ -168,7 +173,7 @@ class Conv2D(Layer):
 
     def output_shape(self, input_shape):
         C, H, W = input_shape
-        where = f"Conv2D {self.name!r}"
+        where = self.where()
         if C != self.in_channels:
             raise ShapeError(f"{where}: expects {self.in_channels} input channels; the layer below gives {C}")
         try:
@@ -204,7 +209,7 @@ class Dense(Layer):
         self.x = None
 
     def forward(self, x):
-        where = f"Dense {self.name!r}"
+        where = self.where()
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.in_features:
             raise ShapeError(f"{where}: input x must have shape (N, {self.in_features}); got {describe(x)}. "
                              f"Put a Flatten layer before a Dense layer that follows a conv/pool layer.")
@@ -225,7 +230,7 @@ class Dense(Layer):
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.in_features,):
-            raise ShapeError(f"Dense {self.name!r}: expects input of shape ({self.in_features},); "
+            raise ShapeError(f"{self.where()}: expects input of shape ({self.in_features},); "
                              f"the layer below gives {tuple(input_shape)}")
         return (self.out_features,)
 
@@ -251,7 +256,7 @@ class _Pool(Layer):
             return (C, conv_output_size(H, self.kernel_size, self.stride, self.pad),
                     conv_output_size(W, self.kernel_size, self.stride, self.pad))
         except ShapeError as e:
-            raise ShapeError(f"{type(self).__name__} {self.name!r}: {e} (input {input_shape})") from None
+            raise ShapeError(f"{self.where()}: {e} (input {input_shape})") from None
 
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
@@ -261,7 +266,8 @@ class MaxPool2D(_Pool):
     """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`."""
 
     def forward(self, x):
-        _check_4d(x, f"MaxPool2D {self.name!r}")
+        _check_4d(x, self.where())
+        self.output_shape(x.shape[1:])
         out, self.cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.pad)
         return out
 
@@ -273,7 +279,8 @@ class AvgPool2D(_Pool):
     """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
 
     def forward(self, x):
-        _check_4d(x, f"AvgPool2D {self.name!r}")
+        _check_4d(x, self.where())
+        self.output_shape(x.shape[1:])
         out, self.cache = avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
         return out
 

@@ -172,8 +172,8 @@ class Sequential:
         if x.shape[0] == 0:
             raise ValueError(f"{self.name}: x is an empty batch (N = 0)")
         if not np.isfinite(x).all():
-            bad = np.argwhere(~np.isfinite(x))[0]
-            raise ValueError(f"{self.name}: x contains NaN or inf (first at index {tuple(bad)}); clean the data first")
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ValueError(f"{self.name}: x contains NaN or inf (first at index {bad}); clean the data first")
         return x.astype(self.dtype, copy=False)
 
     def forward(self, x, check=True):
