@@ -124,6 +124,16 @@ def _check_4d(x, where, channels=None):
         )
 
 
+def _check_float(x, where, min_ndim=1):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{where}: input x must be a numpy array; got {type(x).__name__}")
+    if x.ndim < min_ndim:
+        raise ShapeError(f"{where}: input x must have at least {min_ndim} dimensions (a batch axis first); "
+                         f"got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
+
+
 class Conv2D(Layer):
     """2-D convolution layer, ``(N, C, H, W) -> (N, F, OH, OW)``.
 
@@ -292,6 +302,7 @@ class ReLU(Layer):
     """``y = max(x, 0)``; backward ``dx = dout * (x > 0)``."""
 
     def forward(self, x):
+        _check_float(x, self.where())
         self.positive = x > 0
         ### BEGIN SOLUTION
         return np.maximum(x, 0)
@@ -311,6 +322,7 @@ class Sigmoid(Layer):
     """
 
     def forward(self, x):
+        _check_float(x, self.where())
         ### BEGIN SOLUTION
         self.y = expit(x)
         ### END SOLUTION
@@ -326,6 +338,7 @@ class Tanh(Layer):
     """``y = tanh(x)``; ``dx = dout * (1 - y**2)``."""
 
     def forward(self, x):
+        _check_float(x, self.where())
         self.y = np.tanh(x)
         return self.y
 
@@ -337,6 +350,7 @@ class Flatten(Layer):
     """``(N, C, H, W) -> (N, C*H*W)``; backward reshapes back."""
 
     def forward(self, x):
+        _check_float(x, self.where(), min_ndim=2)
         self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
