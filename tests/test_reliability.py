@@ -1,0 +1,65 @@
+"""Reproducible bit for bit; a divergence stops training and keeps the last good checkpoint."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import numpycnn as nc
+from numpycnn.errors import DivergenceError
+from numpycnn.io import load_arrays
+
+
+def test_same_seed_gives_bit_identical_weights_across_processes(tmp_path):
+    cmd = [sys.executable, "-m", "numpycnn", "train", "--dataset", "digits", "--epochs", "2", "--seed", "5",
+           "--no-progress"]
+    for name in ("a", "b"):
+        proc = subprocess.run(cmd + ["--out", str(tmp_path / name)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    a, _ = load_arrays(tmp_path / "a" / "model.npz")
+    b, _ = load_arrays(tmp_path / "b" / "model.npz")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_different_seeds_give_different_weights():
+    data = nc.datasets.load_dataset("digits", seed=0)
+    w = []
+    for seed in (0, 1):
+        model = nc.zoo.small_cnn(seed=seed)
+        nc.Trainer(model, nc.optim.Adam(model), seed=seed, progress=False).fit(data.train, epochs=1)
+        w.append(model["conv1"].params["W"].copy())
+    assert not np.array_equal(*w)
+
+
+def test_divergence_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = nc.datasets.load_dataset("digits", seed=0)
+    model = nc.zoo.small_cnn(seed=0)
+    opt = nc.optim.SGD(model, lr=0.05)
+    ckpt = tmp_path / "checkpoint.npz"
+    trainer = nc.Trainer(model, opt, batch_size=32, checkpoint_path=ckpt, progress=False)
+    trainer.fit(data.train, data.val, epochs=1)
+    good = {k: v.copy() for k, v in model.state_dict().items()}
+    good_bytes = ckpt.read_bytes()
+    opt.lr = 1e30                                  # guaranteed blow-up
+    with pytest.raises(DivergenceError, match=r"step \d+") as info:
+        trainer.fit(data.train, data.val, epochs=3)
+    message = str(info.value).lower()
+    assert "nan" in message or "inf" in message
+    assert ckpt.read_bytes() == good_bytes         # the last good checkpoint is untouched
+    arrays, meta = load_arrays(ckpt)
+    assert meta["epoch"] == 1
+    for k, v in good.items():
+        assert np.array_equal(arrays[f"model/{k}"], v)
+
+
+def test_divergence_message_names_the_first_layer_with_a_non_finite_gradient():
+    model = nc.zoo.small_cnn(seed=0)
+    trainer = nc.Trainer(model, nc.optim.SGD(model, lr=0.1), progress=False)
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    y = np.arange(4)
+    trainer.model.forward(x)
+    trainer.loss.forward(trainer.model.forward(x), y)
+    model.backward(trainer.loss.backward())
+    model["conv2"].grads["W"][0, 0, 0, 0] = np.nan
+    with pytest.raises(DivergenceError, match="conv2.W"):
+        trainer.check_finite(1.0)
