@@ -233,5 +233,24 @@ POINTS_CHECKS = {
     "optim.Adam.update": (4, [_optimizer_check(lambda m: _opts().Adam(m, 0.01, weight_decay=0.1), "Adam")]),
 }
 
-#: exercise id -> (points, list of checks); techniques add theirs below
-CHECKS = dict(POINTS_CHECKS)
+
+
+def _collect_checks():
+    """Core checks plus ``CHECKS`` from every ``numpycnn/assignment/checks_<technique>.py``.
+
+    Each technique keeps the checks of its marked regions in its own module, so adding a
+    technique never edits this file.
+    """
+    import importlib
+    import pkgutil
+    from . import __path__ as package_path
+    checks = dict(POINTS_CHECKS)
+    for info in sorted(pkgutil.iter_modules(package_path), key=lambda i: i.name):
+        if info.name.startswith("checks_"):
+            module = importlib.import_module(f"{__package__}.{info.name}")
+            checks.update(module.CHECKS)
+    return checks
+
+
+#: exercise id -> (points, list of checks)
+CHECKS = _collect_checks()
