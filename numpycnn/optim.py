@@ -23,8 +23,10 @@ import numpy as np
 
 
 def _check_positive(value, name, where, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
-        raise TypeError(f"{where}: {name} must be a finite number; got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{where}: {name} must be a number; got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {name} must be a finite number; got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{where}: {name} must be {'>= 0' if allow_zero else '> 0'}; got {value}")
     return float(value)

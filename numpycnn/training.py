@@ -269,6 +269,12 @@ class Trainer:
             logs["val_loss"], logs["val_acc"] = ev["loss"], ev["accuracy"]
         for cb in self.callbacks:
             cb.on_epoch_end(self, logs)
+        if self.history["epoch"] and self.history["epoch"][-1] == logs["epoch"]:
+            # the previous row was this same epoch stopped part-way (max_steps), then resumed: replace it
+            rows = len(self.history["epoch"])
+            for k, v in self.history.items():
+                if k != "evals" and isinstance(v, list) and len(v) == rows:
+                    v.pop()
         for k in History.KEYS:
             self.history[k].append(logs[k])
         for k, v in logs.items():

@@ -89,7 +89,7 @@ CORE_CASES = [
     ("trainer_zero_batch_size", lambda t: nc.Trainer(lenet(), Adam(lenet()), batch_size=0), ValueError,
      ["batch_size", "0"]),
     ("adam_negative_lr", lambda t: Adam(lenet(), lr=-1), ValueError, ["lr", "-1"]),
-    ("adam_nan_lr", lambda t: Adam(lenet(), lr=float("nan")), TypeError, ["lr", "nan"]),
+    ("adam_nan_lr", lambda t: Adam(lenet(), lr=float("nan")), ValueError, ["lr", "nan"]),
     ("adam_beta_one", lambda t: Adam(lenet(), betas=(1.0, 0.9)), ValueError, ["betas[0]", "1.0"]),
     ("rmsprop_alpha_above_one", lambda t: RMSprop(lenet(), alpha=1.5), ValueError, ["alpha", "1.5"]),
     ("sgd_nesterov_without_momentum", lambda t: SGD(lenet(), 0.1, nesterov=True), ValueError, ["nesterov", "momentum"]),

@@ -1,0 +1,117 @@
+"""The functional core: im2col/col2im, convolution and pooling against their loop references.
+
+(``tests/test_kernel_fast_paths.py`` covers the performance paths in more shapes; this file
+states the defining properties once, over a hypothesis-generated range of shapes.)
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from numpycnn.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_naive
+from numpycnn.errors import ShapeError
+from numpycnn.im2col import col2im, conv_output_size, im2col
+from numpycnn.pooling import (avgpool2d_backward, avgpool2d_forward, avgpool2d_naive, maxpool2d_backward,
+                              maxpool2d_forward, maxpool2d_naive)
+
+geometry = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 8), st.integers(1, 8),
+                     st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2))
+
+
+def _fits(H, W, KH, KW, p):
+    return H + 2 * p >= KH and W + 2 * p >= KW
+
+
+def im2col_loop(x, KH, KW, s, p):
+    """The definition: one row per output position, the window flattened in (C, KH, KW) order."""
+    N, C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    OH, OW = conv_output_size(H, KH, s, p), conv_output_size(W, KW, s, p)
+    rows = [xp[n, :, i * s:i * s + KH, j * s:j * s + KW].ravel()
+            for n in range(N) for i in range(OH) for j in range(OW)]
+    return np.array(rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(geometry)
+def test_im2col_rows_are_the_flattened_windows(g):
+    N, C, H, W, KH, KW, s, p = g
+    if not _fits(H, W, KH, KW, p):
+        return
+    x = np.random.default_rng(0).standard_normal((N, C, H, W))
+    np.testing.assert_array_equal(im2col(x, KH, KW, s, p), im2col_loop(x, KH, KW, s, p))
+
+
+@settings(max_examples=60, deadline=None)
+@given(geometry)
+def test_col2im_is_the_adjoint_of_im2col(g):
+    """<im2col(x), Y> == <x, col2im(Y)> for random x and Y."""
+    N, C, H, W, KH, KW, s, p = g
+    if not _fits(H, W, KH, KW, p):
+        return
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, H, W))
+    Y = rng.standard_normal(im2col(x, KH, KW, s, p).shape)
+    lhs = np.sum(im2col(x, KH, KW, s, p) * Y)
+    rhs = np.sum(x * col2im(Y, x.shape, KH, KW, s, p))
+    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(geometry, st.integers(1, 3))
+def test_fast_convolution_equals_the_naive_loop_forward_and_backward(g, F):
+    N, C, H, W, K, _, s, p = g
+    if not _fits(H, W, K, K, p):
+        return
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, K, K)), rng.standard_normal(F)
+    out, cache = conv2d_forward(x, w, b, s, p)
+    np.testing.assert_allclose(out, conv2d_naive(x, w, b, s, p), rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    for fast, naive in zip(conv2d_backward(dout, cache), conv2d_backward_naive(dout, x, w, s, p)):
+        np.testing.assert_allclose(fast, naive, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(geometry)
+def test_fast_pooling_equals_the_naive_loop(g):
+    N, C, H, W, K, _, s, p = g
+    if p > K // 2 or not _fits(H, W, K, K, p):
+        return
+    x = np.random.default_rng(3).standard_normal((N, C, H, W))
+    np.testing.assert_array_equal(maxpool2d_forward(x, K, s, p)[0], maxpool2d_naive(x, K, s, p))
+    np.testing.assert_allclose(avgpool2d_forward(x, K, s, p)[0], avgpool2d_naive(x, K, s, p), rtol=1e-12)
+
+
+def test_maxpool_backward_routes_each_gradient_to_its_window_maximum_only():
+    x = np.array([[[[1., 5., 2., 0.], [3., 4., 8., 7.], [0., 0., 1., 1.], [9., 0., 1., 2.]]]])
+    out, cache = maxpool2d_forward(x, 2)
+    np.testing.assert_array_equal(out, [[[[5., 8.], [9., 2.]]]])
+    dx = maxpool2d_backward(np.array([[[[10., 20.], [30., 40.]]]]), cache)
+    want = np.zeros_like(x)
+    want[0, 0, 0, 1], want[0, 0, 1, 2], want[0, 0, 3, 0], want[0, 0, 3, 3] = 10, 20, 30, 40
+    np.testing.assert_array_equal(dx, want)
+
+
+def test_avgpool_backward_shares_each_gradient_equally_over_its_window():
+    x = np.zeros((1, 1, 4, 4))
+    out, cache = avgpool2d_forward(x, 2)
+    dx = avgpool2d_backward(np.ones_like(out), cache)
+    np.testing.assert_array_equal(dx, np.full_like(x, 0.25))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_keep_the_input_dtype(dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    out, cache = conv2d_forward(x, w, np.zeros(4, dtype), 1, 1)
+    assert out.dtype == dtype and all(g.dtype == dtype for g in conv2d_backward(np.ones_like(out), cache))
+    assert im2col(x, 3, 3, 1, 1).dtype == dtype
+    assert maxpool2d_forward(x, 2)[0].dtype == dtype and avgpool2d_forward(x, 2)[0].dtype == dtype
+
+
+def test_conv_output_size_follows_the_formula_and_rejects_a_kernel_that_does_not_fit():
+    assert conv_output_size(28, 5, 1, 2) == 28
+    assert conv_output_size(7, 3, 2, 1) == 4
+    with pytest.raises(ShapeError, match="kernel"):
+        conv_output_size(3, 5, 1, 0)

@@ -1,0 +1,191 @@
+"""Sequential container, zoo, initialisers and saving: structure, hooks, masks, persistence."""
+import json
+
+import numpy as np
+import pytest
+
+from numpycnn import init, io, layers as L
+from numpycnn.errors import CheckpointError, ShapeError
+from numpycnn.gradcheck import check_model
+from numpycnn.model import Sequential
+from numpycnn.zoo import MODELS, build_model, lenet5, plain_cnn, small_cnn
+
+
+def tiny(dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    return Sequential([("conv1", L.Conv2D(1, 3, 3, pad=1, rng=rng, dtype=dtype)), ("relu1", L.ReLU()),
+                       ("pool1", L.MaxPool2D(2)), ("flat", L.Flatten()),
+                       ("fc", L.Dense(3 * 3 * 3, 4, rng=rng, dtype=dtype))], input_shape=(1, 6, 6))
+
+
+def batch(N=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((N, 1, 6, 6)), rng.integers(0, 4, N)
+
+
+def test_named_parameters_lists_layer_dot_key_with_the_live_arrays():
+    model = tiny()
+    names = [n for n, _, _ in model.named_parameters()]
+    assert names == ["conv1.W", "conv1.b", "fc.W", "fc.b"]
+    for name, p, g in model.named_parameters():
+        assert p is model.get_parameter(name) and g.shape == p.shape
+
+
+def test_whole_model_backward_matches_central_differences():
+    x, y = batch()
+    result = check_model(tiny(), x, y, max_entries=None)
+    assert result.passed, str(result)
+
+
+def test_lenet5_has_the_classic_layer_shapes_and_61706_parameters():
+    model = lenet5(activation_name="relu")
+    assert model.num_params == 61_706
+    shapes = [model.shapes[n] for n in model.layers]
+    assert (6, 28, 28) in shapes and (16, 10, 10) in shapes and (120,) in shapes and (84,) in shapes
+    assert model.output_shape == (10,)
+    assert lenet5(input_shape=(3, 32, 32)).num_params == 62_006
+
+
+@pytest.mark.parametrize("depth", [2, 6])
+def test_plain_cnn_depth_counts_its_conv_layers(depth):
+    assert len(plain_cnn(depth=depth).conv_layers()) == depth
+
+
+def test_summary_lists_every_layer_with_its_output_shape_and_parameter_count():
+    model = tiny()
+    text = model.summary()
+    for name in model.layers:
+        assert name in text
+    assert "(3, 6, 6)" in text and f"{model.num_params:,}" in text
+
+
+def test_summary_reports_active_parameters_when_masked():
+    model = tiny()
+    model["fc"].set_mask("W", np.zeros_like(model["fc"].params["W"]))
+    assert "(4 active)" in model.summary()
+
+
+def test_forward_hook_sees_the_named_layers_output():
+    model = tiny()
+    seen = []
+    model.add_forward_hook("pool1", seen.append)
+    x, _ = batch()
+    model.forward(x)
+    assert seen[0].shape == (5, 3, 3, 3)
+
+
+def test_backward_hook_replaces_the_gradient_passed_down_from_the_named_layer():
+    x, _ = batch()
+    model = tiny()
+    out = model.forward(x)
+    dout = np.ones_like(out)
+    model.backward(dout)
+    plain = {n: g.copy() for n, _, g in model.named_parameters()}
+    model.add_backward_hook("pool1", lambda g: 2 * g)        # doubles what reaches pool1 and below
+    model.forward(x)
+    model.backward(dout)
+    grads = {n: g for n, _, g in model.named_parameters()}
+    np.testing.assert_allclose(grads["conv1.W"], 2 * plain["conv1.W"], rtol=1e-14)
+    np.testing.assert_array_equal(grads["fc.W"], plain["fc.W"])     # above the hook: unchanged
+    model.remove_hooks()
+    assert not model.backward_hooks
+
+
+def test_hooks_on_unknown_layers_are_rejected_with_the_known_names():
+    with pytest.raises(KeyError, match="conv1"):
+        tiny().add_forward_hook("conv9", print)
+
+
+def test_predict_in_batches_equals_one_forward_pass():
+    model, (x, _) = tiny(), batch(N=11)
+    np.testing.assert_allclose(model.predict_logits(x, batch_size=4), model.forward(x), rtol=1e-14)
+    assert model.predict(x).shape == (11,)
+
+
+def test_evaluate_returns_loss_and_accuracy():
+    model, (x, y) = tiny(), batch(N=20)
+    result = model.evaluate(x, y)
+    assert set(result) == {"loss", "accuracy"}
+    assert result["accuracy"] == np.mean(model.predict(x) == y)
+
+
+def test_a_stack_whose_shapes_do_not_chain_is_rejected_when_built_naming_the_layer():
+    with pytest.raises(ShapeError, match="fc"):
+        Sequential([("flat", L.Flatten()), ("fc", L.Dense(10, 2))], input_shape=(1, 6, 6))
+
+
+def test_save_and_load_model_round_trips_architecture_weights_masks_and_metadata(tmp_path):
+    model = tiny(np.float32)
+    model["conv1"].set_mask("W", (np.arange(27).reshape(3, 1, 3, 3) % 2).astype(np.float32))
+    io.save_model(tmp_path / "m.npz", model, metadata={"classes": ["a", "b", "c", "d"], "mean": 0.5})
+    loaded = io.load_model(tmp_path / "m.npz")
+    x, _ = batch()
+    x = x.astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+    np.testing.assert_array_equal(loaded["conv1"].masks["W"], model["conv1"].masks["W"])
+    assert loaded.metadata["classes"] == ["a", "b", "c", "d"]
+    assert loaded.config() == model.config()
+
+
+def test_saved_files_hold_no_pickles(tmp_path):
+    io.save_model(tmp_path / "m.npz", tiny(np.float32))
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:      # would raise on an object array
+        meta = json.loads(f["__meta__"].tobytes())
+    assert meta["format"] == "numpycnn"
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "a.bin"
+    io.atomic_write_bytes(target, b"old")
+    with pytest.raises(TypeError):
+        io.atomic_write_bytes(target, object())             # cannot be written
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]   # no temp file left behind
+
+
+def test_loading_into_a_different_architecture_says_so(tmp_path):
+    io.save_model(tmp_path / "m.npz", tiny(np.float32))
+    other = lenet5()
+    arrays, _ = io.load_arrays(tmp_path / "m.npz")
+    with pytest.raises(CheckpointError, match="different architecture"):
+        other.load_state_dict(io.prefixed(arrays, "model"))
+
+
+def test_truncated_model_file_raises_a_checkpoint_error_naming_the_file(tmp_path):
+    path = tmp_path / "m.npz"
+    io.save_model(path, tiny(np.float32))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="m.npz"):
+        io.load_model(path)
+
+
+@pytest.mark.parametrize("name", ["xavier", "he", "normal"])
+def test_initialisers_are_reproducible_from_the_generator_and_have_the_documented_scale(name):
+    shape = (64, 32, 3, 3)
+    a = init.get_initializer(name)(shape, np.random.default_rng(7))
+    b = init.get_initializer(name)(shape, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    fan_in, fan_out = init.fans(shape)
+    want = {"xavier": np.sqrt(2.0 / (fan_in + fan_out)), "he": np.sqrt(2.0 / fan_in), "normal": 0.01}[name]
+    assert a.std() == pytest.approx(want, rel=0.05)
+
+
+def test_initialisers_refuse_the_global_random_state():
+    with pytest.raises(TypeError, match="Generator"):
+        init.he_normal((3, 3), np.random)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_zoo_model_builds_and_maps_a_batch_to_logits(name):
+    shape = (1, 8, 8) if name == "small_cnn" else (1, 28, 28)
+    model = build_model(name, shape, num_classes=10)
+    x = np.random.default_rng(0).standard_normal((2,) + shape).astype(np.float32)
+    assert model.forward(x).shape == (2, 10)
+
+
+def test_same_seed_builds_identical_models_and_different_seeds_differ():
+    a, b, c = small_cnn(seed=3), small_cnn(seed=3), small_cnn(seed=4)
+    for (n, pa, _), (_, pb, _), (_, pc, _) in zip(a.named_parameters(), b.named_parameters(), c.named_parameters()):
+        np.testing.assert_array_equal(pa, pb)
+        if n.endswith(".W"):
+            assert not np.array_equal(pa, pc)

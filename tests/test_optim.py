@@ -1,0 +1,129 @@
+"""Optimizers: identical trajectories to torch.optim (float64, 1e-12), state that saves and resumes."""
+import numpy as np
+import pytest
+
+from numpycnn import optim
+from numpycnn.zoo import small_cnn
+
+STEPS = 12
+
+
+class Params:
+    """A stand-in model: two parameters whose gradients we set by hand."""
+
+    def __init__(self, seed=0):
+        rng = np.random.default_rng(seed)
+        self.p = {"a.W": rng.standard_normal((3, 4)), "a.b": rng.standard_normal(3)}
+        self.g = {k: np.zeros_like(v) for k, v in self.p.items()}
+
+    def named_parameters(self):
+        for k in self.p:
+            yield k, self.p[k], self.g[k]
+
+
+def gradients(step, shape, name):
+    rng = np.random.default_rng(1000 * step + (7 if name.endswith("b") else 3))
+    return rng.standard_normal(shape)
+
+
+CONFIGS = {
+    "sgd": (lambda m: optim.SGD(m, lr=0.1), lambda t, ps: t.optim.SGD(ps, lr=0.1)),
+    "sgd_wd": (lambda m: optim.SGD(m, lr=0.1, weight_decay=0.05),
+               lambda t, ps: t.optim.SGD(ps, lr=0.1, weight_decay=0.05)),
+    "momentum": (lambda m: optim.Momentum(m, lr=0.05, momentum=0.9),
+                 lambda t, ps: t.optim.SGD(ps, lr=0.05, momentum=0.9)),
+    "nesterov_wd": (lambda m: optim.Momentum(m, lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01),
+                    lambda t, ps: t.optim.SGD(ps, lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01)),
+    "rmsprop": (lambda m: optim.RMSprop(m, lr=0.01, alpha=0.9), lambda t, ps: t.optim.RMSprop(ps, lr=0.01, alpha=0.9)),
+    "rmsprop_wd": (lambda m: optim.RMSprop(m, lr=0.01, weight_decay=0.1),
+                   lambda t, ps: t.optim.RMSprop(ps, lr=0.01, weight_decay=0.1)),
+    "adam": (lambda m: optim.Adam(m, lr=0.01), lambda t, ps: t.optim.Adam(ps, lr=0.01)),
+    "adam_wd": (lambda m: optim.Adam(m, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
+                lambda t, ps: t.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)),
+}
+
+
+def run_numpycnn(make, steps=STEPS):
+    model = Params()
+    opt = make(model)
+    for t in range(steps):
+        for k in model.g:
+            model.g[k][...] = gradients(t, model.g[k].shape, k)
+        opt.step()
+    return model.p
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_a_sequence_of_steps_matches_torch_optim_to_1e_12(name):
+    torch = pytest.importorskip("torch")
+    ours = run_numpycnn(CONFIGS[name][0])
+    start = Params().p
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in start.items()}
+    opt = CONFIGS[name][1](torch, list(tensors.values()))
+    for t in range(STEPS):
+        for k, v in tensors.items():
+            v.grad = torch.from_numpy(gradients(t, v.shape, k))
+        opt.step()
+    for k in ours:
+        np.testing.assert_allclose(ours[k], tensors[k].detach().numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_saving_and_loading_the_state_mid_run_continues_identically(name):
+    make = CONFIGS[name][0]
+    straight = run_numpycnn(make)
+
+    model = Params()
+    opt = make(model)
+    for t in range(STEPS):
+        if t == STEPS // 2:                      # "restart": a fresh optimizer from the saved state
+            saved = {k: np.array(v) for k, v in opt.state_dict().items()}
+            opt = make(model).load_state_dict(saved)
+        for k in model.g:
+            model.g[k][...] = gradients(t, model.g[k].shape, k)
+        opt.step()
+    for k in straight:
+        np.testing.assert_array_equal(straight[k], model.p[k])
+
+
+def test_sgd_step_is_minus_lr_times_the_gradient():
+    model = Params()
+    before = {k: v.copy() for k, v in model.p.items()}
+    for k in model.g:
+        model.g[k][...] = 1.0
+    optim.SGD(model, lr=0.5).step()
+    for k in before:
+        np.testing.assert_array_equal(model.p[k], before[k] - 0.5)
+
+
+def test_optimizers_update_the_models_arrays_in_place():
+    model = small_cnn(seed=0)
+    ids = {name: id(p) for name, p, _ in model.named_parameters()}
+    for _, p, g in model.named_parameters():
+        g[...] = 1e-3
+    optim.Adam(model, lr=1e-3).step()
+    assert ids == {name: id(p) for name, p, _ in model.named_parameters()}
+
+
+def test_mask_state_zeroes_the_state_of_masked_entries():
+    model = Params()
+    for k in model.g:
+        model.g[k][...] = 1.0
+    opt = optim.Adam(model, lr=0.1)
+    opt.step()
+    mask = np.zeros((3, 4))
+    opt.mask_state("a.W", mask)
+    assert all(np.all(v == 0) for v in opt.state["a.W"].values())
+
+
+@pytest.mark.parametrize("bad", [0, -1e-3, float("nan")])
+def test_a_non_positive_learning_rate_is_rejected_naming_lr(bad):
+    with pytest.raises(ValueError, match="lr"):
+        optim.SGD(Params(), lr=bad)
+
+
+def test_make_optimizer_knows_every_name_and_rejects_others():
+    for name in ("sgd", "momentum", "nesterov", "rmsprop", "adam"):
+        assert isinstance(optim.make_optimizer(name, Params(), lr=0.01), optim.Optimizer)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        optim.make_optimizer("adamw_typo", Params())
