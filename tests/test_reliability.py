@@ -63,3 +63,24 @@ def test_divergence_message_names_the_first_layer_with_a_non_finite_gradient():
     model["conv2"].grads["W"][0, 0, 0, 0] = np.nan
     with pytest.raises(DivergenceError, match="conv2.W"):
         trainer.check_finite(1.0)
+
+
+@pytest.mark.parametrize("name", sorted(nc.optim.OPTIMIZERS))
+def test_resume_from_a_checkpoint_is_bit_identical_for_every_optimizer(name, tmp_path):
+    """Stop mid-epoch, save, rebuild everything from scratch, load, continue: same bits as one run."""
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=400)
+
+    def trainer():
+        model = nc.zoo.small_cnn(seed=2, width=4)
+        opt = nc.optim.make_optimizer(name, model, lr=0.01)
+        return nc.Trainer(model, opt, seed=2, batch_size=32, progress=False)
+
+    straight = trainer()
+    straight.fit(data.train, epochs=2)
+    first = trainer()
+    first.fit(data.train, epochs=2, max_steps=17)
+    first.save_checkpoint(tmp_path / "c.npz")
+    resumed = trainer().load_checkpoint(tmp_path / "c.npz")
+    resumed.fit(data.train, epochs=2)
+    for (n, a, _), (_, b, _) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        assert np.array_equal(a, b), f"{name}: {n} differs after resume"
