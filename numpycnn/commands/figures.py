@@ -10,6 +10,7 @@ temporary-looking folder for CI; it never overwrites the committed figures unles
 import importlib
 import os
 import pkgutil
+import re
 import time
 
 NAME = "figures"
@@ -22,6 +23,44 @@ def add_arguments(p):
     p.add_argument("--only", action="append", default=None,
                    help="only these parts: core or an experiment name (repeatable)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--readme", default="README.md",
+                   help="README whose include blocks are refreshed after a full run (default README.md)")
+    p.add_argument("--readme-only", action="store_true",
+                   help="only refresh the README's include blocks from the files already written")
+
+
+#: ``<!-- BEGIN include figures/x.md -->`` ... ``<!-- END include figures/x.md -->`` in the README
+INCLUDE = re.compile(r"(<!-- BEGIN include (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- END include (?P=path) -->)", re.S)
+
+
+def sync_includes(readme, root=None):
+    """Replace every include block of ``readme`` by the current text of the file it names.
+
+    The README never holds a pasted number: its tables live between
+    ``<!-- BEGIN include PATH -->`` and ``<!-- END include PATH -->`` markers and are copied
+    from the files the experiments and benchmarks write (``PATH`` relative to ``root``,
+    default the README's folder). Returns the list of included paths; writes atomically,
+    and only when something changed.
+    """
+    from ..io import atomic_write_bytes
+    root = root or os.path.dirname(os.path.abspath(readme))
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    included = []
+
+    def body(m):
+        path = os.path.join(root, m.group("path"))
+        included.append(m.group("path"))
+        if not os.path.exists(path):
+            return m.group(0)                  # not generated yet: keep what is there
+        with open(path, encoding="utf-8") as f:
+            content = f.read().rstrip("\n") + "\n"
+        return m.group(1) + content + m.group(4)
+
+    new = INCLUDE.sub(body, text)
+    if new != text:
+        atomic_write_bytes(readme, new.encode("utf-8"))
+    return included
 
 
 def core_figures(out, quick=False, data_dir=None):
@@ -65,6 +104,10 @@ def core_figures(out, quick=False, data_dir=None):
 
 def run(args):
     from .. import experiments
+    if args.readme_only:
+        included = sync_includes(args.readme)
+        print(f"{args.readme}: refreshed {len(included)} include blocks")
+        return 0
     out = args.out or ("figures-quick" if args.quick else "figures")
     os.makedirs(out, exist_ok=True)
     parts = ["core"] + sorted(i.name for i in pkgutil.iter_modules(experiments.__path__) if not i.name.startswith("_"))
@@ -87,4 +130,7 @@ def run(args):
             status = status or (rc or 0)
         print(f"== {part}: {time.perf_counter() - t0:.0f} s ==", flush=True)
     print(f"figures written to {out}/")
+    if not args.quick and os.path.normpath(out) == "figures" and os.path.exists(args.readme):
+        included = sync_includes(args.readme)
+        print(f"{args.readme}: refreshed {len(included)} include blocks")
     return status
