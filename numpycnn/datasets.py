@@ -46,7 +46,6 @@ import math
 import os
 import pathlib
 import pickle
-import secrets
 import struct
 import zlib
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataFormatError, DatasetNotFoundError, ShapeError, describe
+from .io import atomic_write_bytes
 
 __all__ = [
     "CIFAR10_CLASSES", "DATASETS", "DATA_ENV_VAR", "DataSplits", "Dataset", "FASHION_MNIST_CLASSES",
@@ -174,34 +174,6 @@ class DataSplits:
 # --------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------
-def _atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``.
-
-    The temporary file is created with mode 0o666 minus the umask, like a plain ``open``.
-    """
-    path = pathlib.Path(path)
-    directory = path.parent
-    while True:
-        tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
-        break
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
@@ -337,7 +309,7 @@ def write_idx(path, array):
     payload = header + np.ascontiguousarray(array, dtype=_IDX_CODES[code][0]).tobytes()
     if path.suffix.lower() == ".gz":
         payload = gzip.compress(payload, mtime=0)  # mtime=0: same array, same bytes
-    _atomic_write_bytes(path, payload)
+    atomic_write_bytes(path, payload)
 
 
 def load_idx_pair(images_path, labels_path):
@@ -637,7 +609,7 @@ def write_cifar10_batch(path, x, labels, fmt="bin"):
         payload = pickle.dumps(batch, protocol=2)
     else:
         raise ValueError(f"write_cifar10_batch: fmt must be 'bin' or 'python'; got {describe(fmt)}")
-    _atomic_write_bytes(path, payload)
+    atomic_write_bytes(path, payload)
 
 
 def rgb_to_grayscale(x, dtype=None):

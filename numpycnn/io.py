@@ -12,7 +12,7 @@ a crash at any moment leaves either the old file or the new one, never half of o
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
@@ -23,11 +23,21 @@ FORMAT_VERSION = 1
 
 
 def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically: temporary file in the same folder, ``fsync``, ``os.replace``.
+
+    The temporary file is created with mode ``0o666`` minus the umask, like a plain ``open``,
+    so the result has the permissions any other file written by the user has.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    while True:
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        break
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
