@@ -1,0 +1,225 @@
+"""Technique E — orthogonality measure, drop, QR null-space re-initialisation: the spec's exact checks."""
+import argparse
+import logging
+
+import numpy as np
+import pytest
+import scipy.stats
+
+import numpycnn as nc
+from numpycnn import cli
+from numpycnn.techniques import orthogonal_reinit as E
+
+
+def test_orthogonality_measure_is_zero_for_an_orthonormal_set():
+    Q = scipy.stats.ortho_group.rvs(12, random_state=0)[:5]            # 5 orthonormal rows in 12-D
+    np.testing.assert_allclose(E.orthogonality_measure(Q), 0, atol=1e-14)
+    np.testing.assert_allclose(E.orthogonality_measure(3 * Q.reshape(5, 3, 2, 2)), 0, atol=1e-14)
+
+
+def test_duplicated_filters_rank_first():
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((8, 2, 3, 3))
+    W[5] = W[2]                                                         # a duplicate pair
+    O = E.orthogonality_measure(W)
+    assert set(np.argsort(-O)[:2]) == {2, 5}
+    dropped = E.rank_filters({"conv": O}, p=0.25)
+    assert dropped["conv"].tolist() == [2, 5]
+
+
+def test_measure_is_invariant_to_rescaling_and_sign_flips():
+    W = np.random.default_rng(2).standard_normal((6, 3, 3, 3))
+    V = W.copy()
+    V[0] *= -7.5
+    V[3] *= 0.01
+    np.testing.assert_allclose(E.orthogonality_measure(V), E.orthogonality_measure(W), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 3, 3), (7, 3, 2, 2), (5, 11)])
+def test_vectorised_measure_equals_the_pairwise_loop(shape):
+    W = np.random.default_rng(3).standard_normal(shape)
+    W[0] = 0                                                            # a dropped (all-zero) filter too
+    np.testing.assert_allclose(E.orthogonality_measure(W), E.orthogonality_measure_loop(W), rtol=1e-12, atol=1e-15)
+
+
+def test_new_filters_are_orthogonal_to_kept_and_old_filters_and_to_each_other():
+    rng = np.random.default_rng(4)
+    kept, old = rng.standard_normal((10, 27)), rng.standard_normal((4, 27))
+    V, mode = E.null_space_filters(kept, old, 4, np.random.default_rng(0))
+    assert mode == "kept+old"
+    assert np.abs(kept @ V.T).max() < 1e-10 * np.abs(kept).max()
+    assert np.abs(old @ V.T).max() < 1e-10 * np.abs(old).max()
+    np.testing.assert_allclose(V @ V.T, np.eye(4), atol=1e-12)
+
+
+def test_fallbacks_are_taken_and_logged_when_the_complement_is_too_small(caplog):
+    rng = np.random.default_rng(5)
+    kept, old = rng.standard_normal((5, 9)), rng.standard_normal((3, 9))    # 3x3 gray filters: D = 9
+    V, mode = E.null_space_filters(kept, old, 3, np.random.default_rng(0))  # 9 - 8 = 1 < 3: relax old values
+    assert mode == "kept" and np.abs(kept @ V.T).max() < 1e-10 * np.abs(kept).max()
+    V, mode = E.null_space_filters(rng.standard_normal((8, 9)), old, 3, np.random.default_rng(0))
+    assert mode == "random" and np.allclose(np.linalg.norm(V, axis=1), 1)
+    with pytest.raises(ValueError, match="relax"):
+        E.null_space_filters(kept, old, 3, np.random.default_rng(0), relax=False)
+
+    model = nc.zoo.vanilla_cnn((1, 12, 12), width=8, seed=0)
+    opt = nc.optim.SGD(model, lr=0.1)
+    dropped = E.rank_filters(E.layer_measures(model, ["conv1"]), p=0.3)   # 6 kept + 2 old span 8 of D = 9 dims
+    old, prior = E.drop_filters(model, opt, dropped)
+    with caplog.at_level(logging.WARNING, logger="numpycnn.techniques.orthogonal_reinit"):
+        modes = E.reintroduce_filters(model, dropped, old, prior, lambda n: np.random.default_rng(0))
+    assert modes["conv1"] == "kept" and "conv1" in caplog.text
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.99])
+def test_number_dropped_is_floor_p_times_eligible_per_layer_and_global(p):
+    rng = np.random.default_rng(6)
+    measures = {"a": rng.random(8), "b": rng.random(20), "c": rng.random(3)}
+    per_layer = E.rank_filters(measures, p=p, ranking="per-layer")
+    for name, O in measures.items():
+        assert len(per_layer[name]) == min(int(np.floor(p * O.size + 1e-9)), O.size - 1)
+    glob = E.rank_filters(measures, p=p, ranking="global")
+    assert sum(len(v) for v in glob.values()) == min(int(np.floor(p * 31 + 1e-9)), 31 - 3)
+    assert all(len(glob[n]) <= measures[n].size - 1 for n in measures)        # the cap: every layer keeps one
+
+
+def test_global_ranking_drops_the_largest_measures_across_layers():
+    measures = {"a": np.array([0.9, 0.1, 0.8]), "b": np.array([0.2, 0.95, 0.3, 0.05])}
+    dropped = E.rank_filters(measures, p=3 / 7, ranking="global")
+    assert dropped["a"].tolist() == [0, 2] and dropped["b"].tolist() == [1]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return nc.datasets.load_dataset("digits", seed=0, train_limit=400)
+
+
+@pytest.mark.parametrize("make_opt", [lambda m: nc.optim.Momentum(m, lr=0.05, momentum=0.9),
+                                      lambda m: nc.optim.Adam(m, lr=3e-3, weight_decay=1e-3)],
+                         ids=["momentum", "adam"])
+def test_during_s2_dropped_weights_biases_and_optimizer_state_stay_exactly_zero(digits, make_opt):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=0)
+    opt = make_opt(model)
+    repr_cb = E.RePr(s1=3, s2=6, n_cycles=1, p=0.3)
+
+    class Watch(nc.Callback):
+        name = "watch"
+        checked = 0
+
+        def after_step(self, trainer):
+            if repr_cb.phase != "S2":
+                return
+            for layer_name, idx in repr_cb.dropped.items():
+                layer = model[layer_name]
+                assert np.all(layer.params["W"][idx] == 0) and np.all(layer.params["b"][idx] == 0)
+                for key in ("W", "b"):
+                    for arr in opt.state.get(f"{layer_name}.{key}", {}).values():
+                        if np.ndim(arr):
+                            assert np.all(arr[idx] == 0), f"{layer_name}.{key} optimizer state"
+            Watch.checked += 1
+
+    nc.Trainer(model, opt, callbacks=[repr_cb, Watch()], batch_size=32, progress=False).fit(
+        digits.train, epochs=1, max_steps=9)
+    assert Watch.checked == 6      # checked right after the drop (step 3) and after S2 steps 4..8; step 9 re-introduces
+    assert repr_cb.phase == "done" and len(repr_cb.log) == 1
+
+
+def test_perturbing_a_dropped_filter_leaves_the_logits_unchanged(digits):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=1)
+    opt = nc.optim.SGD(model, lr=0.1)
+    dropped = E.rank_filters(E.layer_measures(model, model.conv_layers()), p=0.3)
+    E.drop_filters(model, opt, dropped)
+    x = digits.test.x[:16]
+    before = model.forward(x)
+    layer, idx = "conv2", dropped["conv2"]
+    model[layer].params["W"][idx] += 123.0
+    model[layer].params["b"][idx] -= 5.0
+    np.testing.assert_array_equal(model.forward(x), before)
+
+
+def test_reintroduced_filters_are_written_into_the_layer_and_differ_from_the_old_values(digits):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=2)
+    opt = nc.optim.SGD(model, lr=0.1)
+    dropped = E.rank_filters(E.layer_measures(model, ["conv2", "conv3"]), p=0.3)
+    old, prior = E.drop_filters(model, opt, dropped)
+    modes = E.reintroduce_filters(model, dropped, old, prior, lambda n: np.random.default_rng(7))
+    for name, idx in dropped.items():
+        W = model[name].params["W"]
+        assert "W" not in model[name].masks and modes[name] == "kept+old"
+        assert not np.allclose(W[idx], old[name])
+        keep = np.setdiff1d(np.arange(W.shape[0]), idx)
+        flat = W.reshape(W.shape[0], -1).astype(np.float64)
+        cos = flat[idx] @ flat[keep].T
+        assert np.abs(cos).max() < 1e-5 * np.linalg.norm(flat, axis=1).max() ** 2   # float32 weights
+        np.testing.assert_allclose(np.linalg.norm(flat[idx], axis=1).mean(),
+                                   np.linalg.norm(flat[keep], axis=1).mean(), rtol=1e-5)
+
+
+def test_checkpoint_in_the_middle_of_s2_resumes_bit_identically(digits, tmp_path):
+    def trainer():
+        model = nc.zoo.vanilla_cnn(digits.input_shape, width=6, seed=3)
+        return nc.Trainer(model, nc.optim.Adam(model, lr=3e-3), callbacks=[E.RePr(s1=4, s2=5, n_cycles=2, seed=1)],
+                          seed=3, batch_size=32, progress=False)
+    straight = trainer()
+    straight.fit(digits.train, epochs=2)
+    first = trainer()
+    first.fit(digits.train, epochs=2, max_steps=6)                  # inside the first S2 phase
+    assert first.callbacks[0].phase == "S2"
+    first.save_checkpoint(tmp_path / "c.npz")
+    resumed = trainer().load_checkpoint(tmp_path / "c.npz")
+    resumed.fit(digits.train, epochs=2)
+    for (n, a, _), (_, b, _) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        assert np.array_equal(a, b), n
+    assert resumed.callbacks[0].log == straight.callbacks[0].log
+
+
+def test_the_schedule_works_with_sigmoid_networks_and_logs_each_cycle(digits):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, activation_name="sigmoid", seed=0)
+    cb = E.RePr(s1=2, s2=2, n_cycles=2, ranking="global", exclude_first=True, monitor=digits.val)
+    nc.Trainer(model, nc.optim.Adam(model, lr=3e-3), callbacks=[cb], batch_size=32, progress=False).fit(
+        digits.train, epochs=1, max_steps=10)
+    assert [e["cycle"] for e in cb.log] == [1, 2]
+    for entry in cb.log:
+        assert "conv1" not in entry["dropped"]
+        assert set(entry["O_before"]) == set(entry["O_after"]) == {"conv2", "conv3"}
+        assert entry["dip"] == pytest.approx(entry["acc_after_reintroduce"] - entry["acc_before_reintroduce"])
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"s1": 0, "s2": 1}, "s1"), ({"s1": 1, "s2": 0}, "s2"), ({"s1": 1, "s2": 1, "p": 0.0}, "p"),
+    ({"s1": 1, "s2": 1, "p": 1.5}, "p"), ({"s1": 1, "s2": 1, "ranking": "best"}, "ranking"),
+    ({"s1": 1.5, "s2": 1}, "s1"), ({"s1": 1, "s2": 1, "n_cycles": -1}, "n_cycles"),
+])
+def test_bad_arguments_raise_errors_naming_the_argument(kwargs, word):
+    with pytest.raises((ValueError, TypeError), match=word):
+        E.RePr(**kwargs)
+
+
+def test_bad_filters_and_generators_are_rejected_clearly():
+    with pytest.raises(ValueError, match="W must be conv weights"):
+        E.orthogonality_measure(np.zeros((2, 3, 4)))
+    with pytest.raises(TypeError, match="floating"):
+        E.orthogonality_measure(np.ones((3, 4), dtype=int))
+    with pytest.raises(TypeError, match="Generator"):
+        E.null_space_filters(np.ones((2, 5)), np.ones((1, 5)), 1, rng=0)
+    model = nc.zoo.vanilla_cnn((1, 12, 12), width=4)
+    with pytest.raises(ValueError, match="not conv layers"):
+        E.RePr(1, 1, layers=["fc"]).eligible_layers(model)
+
+
+def test_train_flags_add_the_repr_callback():
+    p = argparse.ArgumentParser()
+    cli.add_train_arguments(p)
+    args = p.parse_args(["--repr", "--repr-s1", "7", "--repr-s2", "3", "--repr-n", "2", "--repr-p", "0.25",
+                         "--repr-ranking", "global"])
+    setup = cli.build_setup(args)
+    cb = [c for c in setup.trainer.callbacks if isinstance(c, E.RePr)]
+    assert len(cb) == 1 and (cb[0].s1, cb[0].s2, cb[0].n_cycles, cb[0].p, cb[0].ranking) == (7, 3, 2, 0.25, "global")
+
+
+def test_quick_experiment_writes_table_json_and_figures(tmp_path):
+    from numpycnn.experiments import repr as experiment
+    assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress", "--activation", "relu"]) == 0
+    for name in ("repr.md", "repr.json", "repr_curves.png", "repr_orthogonality.png", "repr_filters.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert "72.1 → 76.4" in (tmp_path / "repr.md").read_text()
