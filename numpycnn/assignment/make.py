@@ -144,7 +144,10 @@ def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, over
     readme = out_dir / "STUDENT_README.md"
     lines = ["# numpycnn assignment", "",
              "Fill in every `raise NotImplementedError` below; the docstrings give the shapes and equations.",
-             "Check your work with `python -m numpycnn gradcheck` (from this folder) and the tutorials.", "",
+             "Check your work with `python -m numpycnn gradcheck` (from this folder) and the tutorials.",
+             "Run the tutorials against *your* code from this folder, e.g.",
+             "`PYTHONPATH=. python tutorials/01_convolution_by_hand.py` (without `PYTHONPATH=.` Python imports",
+             "whichever numpycnn is installed, not yours).", "",
              "| exercise | file | lines |", "|---|---|---|"]
     for e in exercises:
         if e.id in keep:

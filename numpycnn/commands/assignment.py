@@ -11,7 +11,8 @@ def add_arguments(p):
     m = sub.add_parser("make", help="write a student copy of the package and the tutorials to OUT")
     m.add_argument("out")
     m.add_argument("--overwrite", action="store_true", help="replace OUT/numpycnn if it exists")
-    m.add_argument("--keep", action="append", default=(), help="hand out this exercise already solved (repeatable)")
+    m.add_argument("--keep", action="append", default=None, metavar="EXERCISE",
+                   help="hand out this exercise already solved (repeatable; ids from `assignment list`)")
     g = sub.add_parser("grade", help="grade the student copy in PATH; prints points per exercise")
     g.add_argument("path")
     g.add_argument("--json", default=None, help="also write the report as JSON to this file (default PATH/grade.json)")
@@ -30,7 +31,7 @@ def run(args):
             print(f"{e.id:<50} {CHECKS.get(e.id, (DEFAULT_POINTS, None))[0]:>3} points   {e.path.name}:{e.begin}")
         return 0
     if args.action == "make":
-        exercises = make_student_copy(args.out, overwrite=args.overwrite, keep=args.keep)
+        exercises = make_student_copy(args.out, overwrite=args.overwrite, keep=args.keep or ())
         print(f"wrote a student copy with {len(exercises)} exercises to {args.out}/ "
               f"(numpycnn/, tutorials/, STUDENT_README.md)")
         print(f"hand it out; grade it with: python -m numpycnn assignment grade {args.out}")
