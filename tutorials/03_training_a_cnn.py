@@ -213,8 +213,11 @@ print("figure:", nc.plots.save_figure(fig, os.path.join(OUT, "curves_overfit.png
 #
 # ## 4. Inside the trained network
 #
-# The first-layer filters before and after training (each scaled to its own range). Trained
-# filters of the first layer usually look like edge and blob detectors.
+# The first-layer filters before and after training (each scaled to its own range). After long
+# training, first-layer filters tend to become smooth edge and blob detectors; after the few
+# epochs of this tutorial they have moved only a little from their random start — the printed
+# relative change tells you how much — so expect noisy versions of that. Compare the two grids:
+# which filters changed most?
 
 # %%
 model = runs[best]["model"]
