@@ -53,7 +53,7 @@ OUT = tempfile.mkdtemp(prefix="tutorial03-")
 print("fast mode" if FAST else "full mode", "| figures go to", OUT)
 
 if FAST:
-    data = nc.datasets.load_dataset("digits", seed=0)
+    data = nc.datasets.load_dataset("digits", train_limit=800, seed=0)
 else:
     try:
         data = nc.datasets.load_dataset("fashion-mnist", train_limit=4000, test_limit=1000, seed=0)
