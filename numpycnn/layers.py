@@ -172,7 +172,7 @@ class Conv2D(Layer):
     def forward(self, x):
         _check_4d(x, self.where(), self.in_channels)
         self.output_shape(x.shape[1:])       # names this layer if the kernel does not fit
-        out, self.cache = conv2d_forward(x, self.effective("W"), self.params["b"], self.stride, self.pad)
+        out, self.cache = conv2d_forward(x, self.effective("W"), self.effective("b"), self.stride, self.pad)
         return out
 
     def backward(self, dout):

@@ -27,6 +27,19 @@ def test_duplicated_filters_rank_first():
     assert dropped["conv"].tolist() == [2, 5]
 
 
+def test_ranking_of_hand_made_filters_follows_the_measure():
+    s = 1 / np.sqrt(2)
+    W = np.array([[1.0, 0, 0],          # e1:        |cos| with the others: 0, 1/√2, 0
+                  [0, 2.0, 0],          # 2·e2:      0, 1/√2, 0
+                  [s, s, 0],            # diagonal:  1/√2, 1/√2, 0  -> the most redundant
+                  [0, 0, -3.0]])        # -3·e3:     orthogonal to all
+    O = E.orthogonality_measure(W)
+    np.testing.assert_allclose(O, [s / 4, s / 4, 2 * s / 4, 0], rtol=1e-15, atol=1e-16)
+    assert E.rank_filters({"conv": O}, p=0.25)["conv"].tolist() == [2]
+    assert E.rank_filters({"conv": O}, p=0.5)["conv"].tolist() == [0, 2]          # tie 0/1: the earlier one
+    assert E.rank_filters({"conv": O}, p=1.0)["conv"].tolist() == [0, 1, 2]       # the cap keeps e3
+
+
 def test_measure_is_invariant_to_rescaling_and_sign_flips():
     W = np.random.default_rng(2).standard_normal((6, 3, 3, 3))
     V = W.copy()
@@ -50,6 +63,33 @@ def test_new_filters_are_orthogonal_to_kept_and_old_filters_and_to_each_other():
     assert np.abs(kept @ V.T).max() < 1e-10 * np.abs(kept).max()
     assert np.abs(old @ V.T).max() < 1e-10 * np.abs(old).max()
     np.testing.assert_allclose(V @ V.T, np.eye(4), atol=1e-12)
+
+
+def test_reinitialised_filters_are_orthogonal_to_the_span_of_the_survivors_to_1e_12():
+    rng = np.random.default_rng(14)
+    kept = rng.standard_normal((9, 4, 3, 3))
+    kept[8] = 2 * kept[0] - kept[3]                                     # a rank-deficient set of survivors
+    kept = kept.reshape(9, -1)
+    old = rng.standard_normal((5, 36))
+    V, mode = E.null_space_filters(kept, old, 5, np.random.default_rng(1))
+    U = scipy.linalg.orth(np.vstack([kept, old]).T)                     # orthonormal basis of their span (36, 13)
+    assert mode == "kept+old" and U.shape[1] == 13
+    assert np.abs(U.T @ V.T).max() < 1e-12                              # V has unit rows: an absolute bound
+
+    # the same through the model, in float64: the written filters, scaled, against the kept ones
+    model = nc.zoo.vanilla_cnn((1, 10, 10), width=12, seed=4, dtype=np.float64)
+    opt = nc.optim.SGD(model, lr=0.1)
+    dropped = E.rank_filters(E.layer_measures(model, ["conv2", "conv3"]), p=0.3)
+    old_values, prior = E.drop_filters(model, opt, dropped)
+    modes = E.reintroduce_filters(model, dropped, old_values, prior, lambda n: np.random.default_rng(2))
+    for name, idx in dropped.items():
+        flat = E.filter_matrix(model[name].params["W"])
+        keep = np.setdiff1d(np.arange(flat.shape[0]), idx)
+        U = scipy.linalg.orth(flat[keep].T)
+        V = flat[idx] / np.linalg.norm(flat[idx], axis=1, keepdims=True)
+        assert modes[name] == "kept+old" and len(idx) == 3
+        assert np.abs(U.T @ V.T).max() < 1e-12, name
+        np.testing.assert_allclose(V @ V.T, np.eye(len(idx)), atol=1e-12)
 
 
 def test_fallbacks_are_taken_and_logged_when_the_complement_is_too_small(caplog):
@@ -112,6 +152,8 @@ def test_during_s2_dropped_weights_biases_and_optimizer_state_stay_exactly_zero(
             for layer_name, idx in repr_cb.dropped.items():
                 layer = model[layer_name]
                 assert np.all(layer.params["W"][idx] == 0) and np.all(layer.params["b"][idx] == 0)
+                if trainer.step > repr_cb.phase_start:             # a sub-network step: no update reached them
+                    assert np.all(layer.grads["W"][idx] == 0) and np.all(layer.grads["b"][idx] == 0)
                 for key in ("W", "b"):
                     for arr in opt.state.get(f"{layer_name}.{key}", {}).values():
                         if np.ndim(arr):
@@ -124,6 +166,28 @@ def test_during_s2_dropped_weights_biases_and_optimizer_state_stay_exactly_zero(
     assert repr_cb.phase == "done" and len(repr_cb.log) == 1
 
 
+def test_dropped_filters_produce_exactly_zero_output_and_receive_zero_gradients(digits):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=5)
+    opt = nc.optim.SGD(model, lr=0.1)
+    dropped = E.rank_filters(E.layer_measures(model, model.conv_layers()), p=0.3)
+    E.drop_filters(model, opt, dropped)
+    for name, idx in dropped.items():
+        model[name].params["W"][idx] = 1.0                 # even if something wrote into a dropped filter
+        model[name].params["b"][idx] = 1.0
+    outputs = {}
+    for name in dropped:
+        model.add_forward_hook(name, lambda h, name=name: outputs.__setitem__(name, h.copy()))
+    x, y = digits.train.x[:16], digits.train.y[:16]
+    loss = nc.losses.SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    for name, idx in dropped.items():
+        assert len(idx) == 2
+        assert np.all(outputs[name][:, idx] == 0), f"{name}: a dropped filter's feature map must be exactly 0"
+        assert np.abs(np.delete(outputs[name], idx, axis=1)).max() > 0
+        assert np.all(model[name].grads["W"][idx] == 0) and np.all(model[name].grads["b"][idx] == 0)
+
+
 def test_perturbing_a_dropped_filter_leaves_the_logits_unchanged(digits):
     model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=1)
     opt = nc.optim.SGD(model, lr=0.1)
@@ -133,7 +197,7 @@ def test_perturbing_a_dropped_filter_leaves_the_logits_unchanged(digits):
     before = model.forward(x)
     layer, idx = "conv2", dropped["conv2"]
     model[layer].params["W"][idx] += 123.0
-    model[layer].params["b"][idx] -= 5.0
+    model[layer].params["b"][idx] += 5.0            # positive: a ReLU would pass it on
     np.testing.assert_array_equal(model.forward(x), before)
 
 
@@ -189,10 +253,30 @@ def test_the_schedule_works_with_sigmoid_networks_and_logs_each_cycle(digits):
     ({"s1": 0, "s2": 1}, "s1"), ({"s1": 1, "s2": 0}, "s2"), ({"s1": 1, "s2": 1, "p": 0.0}, "p"),
     ({"s1": 1, "s2": 1, "p": 1.5}, "p"), ({"s1": 1, "s2": 1, "ranking": "best"}, "ranking"),
     ({"s1": 1.5, "s2": 1}, "s1"), ({"s1": 1, "s2": 1, "n_cycles": -1}, "n_cycles"),
+    ({"s1": 1, "s2": 1, "min_keep": 0}, "min_keep"), ({"s1": 1, "s2": 1, "rtol": 2.0}, "rtol"),
+    ({"s1": 1, "s2": 1, "rtol": "1e-10"}, "rtol"), ({"s1": 1, "s2": 1, "seed": -3}, "seed"),
+    ({"s1": 1, "s2": 1, "monitor": [1, 2]}, "monitor"), ({"s1": True, "s2": 1}, "s1"),
 ])
 def test_bad_arguments_raise_errors_naming_the_argument(kwargs, word):
     with pytest.raises((ValueError, TypeError), match=word):
         E.RePr(**kwargs)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: E.rank_filters({"a": np.ones(4)}, p=0), r"p must be a number in \(0, 1\].*got 0"),
+    (lambda: E.rank_filters({"a": np.ones(4)}, p="0.3"), r"p must be a number.*'0.3'"),
+    (lambda: E.rank_filters({"a": np.ones(4)}, ranking="layer"), r"ranking must be one of.*'layer'"),
+    (lambda: E.rank_filters({"a": np.ones(4)}, min_keep=0), r"min_keep must be an integer >= 1; got 0"),
+    (lambda: E.null_space_filters(np.ones((2, 5)), np.ones((1, 5)), -1, np.random.default_rng(0)),
+     r"n_new must be an integer >= 0; got -1"),
+    (lambda: E.null_space_filters(np.ones((2, 5)), np.ones((1, 4)), 1, np.random.default_rng(0)),
+     r"old must hold filters of the same size D = 5.*\(1, 4\)"),
+    (lambda: E.null_space_filters(np.ones((2, 5)), np.ones((1, 5)), 1, np.random.default_rng(0), rtol=0),
+     r"rtol must be a number in \(0, 1\).*got 0"),
+])
+def test_bad_inputs_to_the_functions_name_the_argument_and_the_value(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
 
 
 def test_bad_filters_and_generators_are_rejected_clearly():
@@ -218,8 +302,8 @@ def test_train_flags_add_the_repr_callback():
 
 
 def test_quick_experiment_writes_table_json_and_figures(tmp_path):
-    from numpycnn.experiments import repr as experiment
+    from numpycnn.experiments import orthogonal_reinit as experiment
     assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress", "--activation", "relu"]) == 0
-    for name in ("repr.md", "repr.json", "repr_curves.png", "repr_orthogonality.png", "repr_filters.png"):
+    for name in ("orthogonal_reinit.md", "orthogonal_reinit.json", "orthogonal_reinit_curves.png", "orthogonal_reinit_orthogonality.png", "orthogonal_reinit_filters.png"):
         assert (tmp_path / name).stat().st_size > 0, name
-    assert "72.1 → 76.4" in (tmp_path / "repr.md").read_text()
+    assert "72.1 → 76.4" in (tmp_path / "orthogonal_reinit.md").read_text()

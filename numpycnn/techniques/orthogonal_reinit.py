@@ -93,6 +93,15 @@ def _fraction(value, name, where):
     return float(value)
 
 
+def _rtol(value, where):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: rtol must be a number in (0, 1) (the QR rank tolerance); "
+                        f"got {value!r} ({type(value).__name__})")
+    if not (0 < value < 1):
+        raise ValueError(f"{where}: rtol must be a number in (0, 1) (the QR rank tolerance); got {value}")
+    return float(value)
+
+
 def _check_ranking(ranking, where):
     if ranking not in RANKINGS:
         raise ValueError(f"{where}: ranking must be one of {list(RANKINGS)}; got {ranking!r}")
@@ -405,8 +414,13 @@ def null_space_filters(kept, old, n_new, rng, rtol=1e-10, relax=True):
         raise TypeError(f"null_space_filters: rng must be a numpy.random.Generator; got {type(rng).__name__}")
     kept = np.atleast_2d(np.asarray(kept, dtype=np.float64))
     D = kept.shape[1]
-    old = np.asarray(old, dtype=np.float64).reshape(-1, D)
+    old = np.asarray(old, dtype=np.float64)
+    if old.size % D or (old.ndim == 2 and old.shape[1] != D):
+        raise ValueError(f"null_space_filters: old must hold filters of the same size D = {D} as kept; "
+                         f"got an array of shape {old.shape}")
+    old = old.reshape(-1, D)
     n_new = _int_at_least(n_new, "n_new", 0, "null_space_filters")
+    rtol = _rtol(rtol, "null_space_filters")
     attempts = [("kept+old", np.vstack([kept, old]))]
     if relax:
         attempts.append(("kept", kept))
@@ -516,6 +530,10 @@ class RePr(Callback):
     steps train the sub-network; after the last of them the filters are re-introduced. With
     ``s1=2, s2=1, n_cycles=2`` steps 1–2 are normal, step 3 is sub-network, 4–5 normal, 6 sub-network,
     7… normal.
+
+    If ``fit`` stops inside an S2 phase (``max_steps``, an interruption), the model is left as the
+    sub-network — the dropped filters still masked at 0 — so that a checkpoint resumes the phase
+    exactly; train on (or resume) past the end of the phase to get them back.
     """
 
     name = "repr"
@@ -532,7 +550,9 @@ class RePr(Callback):
         self.layers = None if layers is None else list(layers)
         self.min_keep = _int_at_least(min_keep, "min_keep", 1, where)
         self.seed = _int_at_least(seed, "seed", 0, where)
-        self.rtol = float(rtol)
+        self.rtol = _rtol(rtol, where)
+        if monitor is not None and not (hasattr(monitor, "x") and hasattr(monitor, "y")):
+            raise TypeError(f"RePr: monitor must be a Dataset with .x and .y (or None); got {type(monitor).__name__}")
         self.monitor = monitor
         self.verbose = bool(verbose)
         self.t = 0
