@@ -121,11 +121,17 @@ print({name: idx.tolist() for name, idx in dropped.items()})
 old, prior = E.drop_filters(model, opt, dropped)
 
 x = data.test.x[:32]
+conv2_out = {}
+model.add_forward_hook("conv2", lambda h: conv2_out.__setitem__("h", h))
 logits = model.forward(x)
+model.remove_hooks("conv2")
+print("dropped conv2 feature maps exactly 0:", np.all(conv2_out["h"][:, dropped["conv2"]] == 0))
+assert np.all(conv2_out["h"][:, dropped["conv2"]] == 0)
 model["conv2"].params["W"][dropped["conv2"]] += 100.0            # perturb a dropped filter...
 assert np.array_equal(model.forward(x), logits)                  # ...the sub-network does not see it
 model["conv2"].params["W"][dropped["conv2"]] = 0.0
 
+print(inspect.getsource(E.reintroduce_filters).split('    """', 2)[-1])      # step 5 (the body)
 modes = E.reintroduce_filters(model, dropped, old, prior, lambda name: np.random.default_rng(0))
 print("re-initialisation modes:", modes)
 flat = model["conv2"].params["W"].reshape(16, -1).astype(np.float64)
@@ -141,7 +147,13 @@ for name in measures:
 #
 # `RePr` is a training callback: S1 normal iterations, drop, S2 sub-network iterations, re-introduce,
 # N times. Its log records every cycle. (The full comparison with standard training, several seeds
-# and the figures is `python -m numpycnn compare repr`; its table is in the README.)
+# and the figures is `python -m numpycnn compare orthogonal_reinit`; its table is in
+# `docs/orthogonal_reinit.md` and the README.) Here is the schedule itself — steps 3 to 5 as the
+# callback runs them after every optimizer step:
+
+# %%
+print(inspect.getsource(E.RePr.after_step))
+print(inspect.getsource(E.drop_filters))
 
 # %%
 model = nc.zoo.vanilla_cnn(data.input_shape, width=16, seed=1)

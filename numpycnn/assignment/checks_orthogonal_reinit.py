@@ -45,6 +45,13 @@ def complement_basis_detects_rank(ctx):
     with ctx.student():
         B = np.asarray(E.complement_basis(A))
     assert B.shape == (8, 6), f"3 rows of rank 2 in 8 dimensions leave a 6-dimensional complement; got {B.shape[1]}"
+    A = np.vstack([a[0], -2 * a[0], a[1]])              # the dependent row in the middle: needs column pivoting
+    with ctx.student():
+        B = np.asarray(E.complement_basis(A))
+    assert B.shape == (8, 6), f"rows a, -2a, b have rank 2: expected a 6-dimensional complement; got {B.shape[1]}"
+    assert np.abs(A @ B).max() < 1e-10 * np.abs(A).max(), (
+        "A @ B must be 0 for rows a, -2a, b (without pivoting, the columns of Q after the first r are not "
+        "the complement when a dependent row comes early)")
 
 
 CHECKS = {
