@@ -110,7 +110,12 @@ def run(args):
         return 0
     out = args.out or ("figures-quick" if args.quick else "figures")
     os.makedirs(out, exist_ok=True)
-    parts = ["core"] + sorted(i.name for i in pkgutil.iter_modules(experiments.__path__) if not i.name.startswith("_"))
+    parts, seen = ["core"], set()
+    for name in sorted(i.name for i in pkgutil.iter_modules(experiments.__path__) if not i.name.startswith("_")):
+        main = importlib.import_module(f"numpycnn.experiments.{name}").main
+        if main not in seen:                    # an alias (e.g. ``repr`` for ``orthogonal_reinit``) runs once
+            seen.add(main)
+            parts.append(name)
     if args.only:
         unknown = set(args.only) - set(parts)
         if unknown:
