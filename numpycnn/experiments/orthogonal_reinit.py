@@ -75,13 +75,14 @@ class MeasureAt(Callback):
                                            layer_measures(trainer.model, trainer.model.conv_layers()).items()}
 
 
-def run_one(data, activation, seed, epochs, schedule, eval_every, technique, width, progress, monitor=None):
+def run_one(data, activation, seed, epochs, schedule, eval_every, technique, width, progress, monitor=None,
+            ranking="per-layer", exclude_first=False):
     """Train one vanilla CNN (standard or with :class:`RePr`); ``monitor`` is also the curve's test subset."""
     model = vanilla_cnn(data.input_shape, data.num_classes, width=width, activation_name=activation, seed=seed)
     callbacks, snaps, measure = [], None, None
     if technique:
-        cb = RePr(schedule["s1"], schedule["s2"], schedule["n"], p=0.3, ranking="per-layer", seed=seed,
-                  monitor=monitor)
+        cb = RePr(schedule["s1"], schedule["s2"], schedule["n"], p=0.3, ranking=ranking, exclude_first=exclude_first,
+                  seed=seed, monitor=monitor)
         pre = FilterSnapshots(cb, "pre")
         snaps = FilterSnapshots(cb, "post", pre)
         callbacks = [pre, cb, snaps]
@@ -177,13 +178,16 @@ def main(argv=None):
                    help="filters per conv layer (default 32, as RePr's vanilla CNN; --quick 8)")
     p.add_argument("--activation", action="append", choices=ACTIVATIONS, default=None,
                    help="run only these activations (repeatable; default relu and sigmoid)")
+    p.add_argument("--ranking", choices=("per-layer", "global"), default="per-layer",
+                   help="drop per layer (the patent text, default) or by one global ranking (RePr)")
+    p.add_argument("--exclude-first", action="store_true", help="never drop filters of conv1 (as RePr)")
     args = p.parse_args(argv)
     _common.check_seeds(args.seeds)
     if args.quick:
         args.seeds = min(args.seeds, 1)
     epochs = args.epochs or (1 if args.quick else 2)
     args.width = args.width or (8 if args.quick else 32)
-    train_limit, test_limit = (640, 200) if args.quick else (5000, 1000)
+    train_limit, test_limit = (640, 200) if args.quick else (4000, 1000)
     data, note = _common.fashion_or_digits(args.data_dir, 0, train_limit, test_limit)
     steps_per_epoch = -(-len(data.train) // 64)
     total = epochs * steps_per_epoch
@@ -191,7 +195,7 @@ def main(argv=None):
     s1 = max(1, total // 6)
     s2 = max(1, total // 12)
     schedule = {"s1": s1, "s2": s2, "n": 3}
-    eval_every = max(1, total // 24)
+    eval_every = max(1, total // 12)
     activations = args.activation or list(ACTIVATIONS)
     # the first 500 test images: the curves and the accuracy just before/after each drop and re-introduction;
     # the final accuracy in the table is on the whole test subset
@@ -202,7 +206,8 @@ def main(argv=None):
         for seed in range(args.seeds):
             for method in ("standard", "RePr"):
                 r = run_one(data, act, seed, epochs, schedule, eval_every, method == "RePr", args.width,
-                            not args.no_progress, monitor=monitor)
+                            not args.no_progress, monitor=monitor, ranking=args.ranking,
+                            exclude_first=args.exclude_first)
                 runs[act][method].append(r)
                 print(f"{act:7s} seed {seed} {method:8s}: final test accuracy {100 * r['final']:.2f} %", flush=True)
     seconds = time.perf_counter() - t0
@@ -211,10 +216,13 @@ def main(argv=None):
         f"**Technique E — orthogonality-guided drop and QR null-space re-initialisation vs. standard training.** "
         f"{note}; vanilla CNN (3 conv layers × {args.width} 3×3 filters, max pooling, one dense layer), Adam lr 1e-3, "
         f"batch 64, {epochs} epoch(s) = {total} iterations for both; the technique: N = 3 cycles of S1 = {s1} normal "
-        f"+ S2 = {s2} sub-network iterations, p = 30 % per layer, then normal training. "
+        f"+ S2 = {s2} sub-network iterations, p = 30 % ({args.ranking} ranking"
+        f"{', conv1 excluded' if args.exclude_first else ''}), then normal training. "
         f"{args.seeds} seed(s); same initial weights and data order per seed. "
         f"Budget: {seconds / 60:.1f} min on this machine (2 cores). "
-        f"Command: `python -m numpycnn compare {NAME}{' --quick' if args.quick else ''}`.",
+        f"Command: `python -m numpycnn compare {NAME}{' --quick' if args.quick else ''}"
+        f"{'' if args.ranking == 'per-layer' else ' --ranking ' + args.ranking}"
+        f"{' --exclude-first' if args.exclude_first else ''}`.",
         "",
         "| activation | standard: test acc. % | technique E: test acc. % | difference (pp), mean ± std over seeds | "
         "mean accuracy change at re-introduction (pp) |",
@@ -252,6 +260,7 @@ def main(argv=None):
         for r in m["RePr"]:
             r.pop("snapshots", None)
     raw = {"note": note, "epochs": epochs, "schedule": schedule, "width": args.width, "seeds": args.seeds,
+           "ranking": args.ranking, "exclude_first": args.exclude_first,
            "seconds": seconds, "runs": runs}
     _common.write_table(args.out, NAME, markdown, raw)
     print(markdown)
