@@ -226,3 +226,11 @@ def test_train_flags_attach_branches():
     cbs = [c for c in setup.trainer.callbacks if isinstance(c, A.BranchSupervision)]
     assert len(cbs) == 1 and cbs[0].branches[0].at == "act2" and cbs[0].branches[0].hidden == (16, 8)
     assert cbs[0].branches[0].weight == 0.5
+
+
+def test_quick_experiment_writes_table_json_and_figures(tmp_path):
+    from numpycnn.experiments import branch as experiment
+    assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    for name in ("branch.md", "branch.json", "branch_gradient_flow.png", "branch_curves.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert "with a branch at" in (tmp_path / "branch.md").read_text()
