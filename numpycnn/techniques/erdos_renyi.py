@@ -1,0 +1,380 @@
+"""Technique C — Erdős–Rényi sparse network construction, trained sparse from the start.
+
+Source: patent text ``C-erdos-renyi-sparse-construction.zh.txt``; spec section C. Published
+counterparts: RigL's ERK initialisation (Evci et al. 2020), "The unreasonable effectiveness of
+random pruning" (Liu et al., ICLR 2022), SNIP (Lee et al. 2019) as a baseline.
+
+The claim steps and where they live::
+
+    inputs: the dense architecture (layers, widths n_l, parameter count N) and a sparsity
+    1. density = 1 − sparsity, target count T = density · N          (the text mixes the two)
+    2. per layer  r_l = (n_{l−1} + n_l) / (n_{l−1} · n_l)             layer_ratios (ER / ERK)
+       p(l) = min(1, σ · r_l), one probability parameter σ for all   solve_sigma, connection_probabilities
+       layers, fixed by Σ_l p(l) · N_l = T (saturated layers are dense)
+    3. sample each connection with its layer's probability -> 0/1    sample_masks
+       connection matrix (mask) M_l
+    4. build the network from the masks and train it sparse          apply_masks (core masks: forward
+       (forward W ⊙ M; gradient, update and optimizer state masked)  uses W ⊙ M, grads masked)
+    5. show the structure: dense vs. actual parameters, memory,      structure_report
+       compute, per layer and in total
+
+Biases are not masked (they are a small part of N and the text counts connections). Variants: the
+same probability in every layer (``mode="uniform"``), ERK for conv layers (the kernel dims join the
+ratio), layers kept dense by the user, an exact number of connections per layer, several sampled
+masks with the most accurate kept (``select_masks``), and SNIP as a baseline (``snip_masks``).
+"""
+import numpy as np
+
+from ..io import load_arrays, save_arrays
+from ..layers import Conv2D, Dense
+
+MODES = ("er", "erk", "uniform", "snip")
+SAMPLING = ("bernoulli", "exact")
+
+
+def _density(sparsity, where="sparsity"):
+    if isinstance(sparsity, (bool, np.bool_)) or not isinstance(sparsity, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: sparsity must be a number in [0, 1); got {sparsity!r}")
+    if not 0 <= sparsity < 1:
+        raise ValueError(f"{where}: sparsity (the fraction of absent weights) must be in [0, 1); got {sparsity}")
+    return 1.0 - float(sparsity)
+
+
+def masked_layers(model):
+    """Names of the layers whose weight ``W`` is sparsified: every Conv2D and Dense, in trunk order."""
+    return [n for n, l in model.layers.items() if isinstance(l, (Conv2D, Dense))]
+
+
+def layer_ratios(model, mode="er"):
+    """``r_l`` per layer: ``{name: (r_l, N_l)}``.
+
+    Dense ``(n_{l−1} → n_l)``: ``r = (n_{l−1} + n_l) / (n_{l−1} n_l)``. Conv ``(c_in → c_out, k_h×k_w)``:
+    ER on channels ``(c_in + c_out) / (c_in c_out)``; ERK ``(c_in + c_out + k_h + k_w) / (c_in c_out k_h k_w)``.
+    ``N_l`` is the number of weights of the layer.
+    """
+    if mode not in ("er", "erk", "uniform"):
+        raise ValueError(f"layer_ratios: mode must be 'er', 'erk' or 'uniform'; got {mode!r}")
+    out = {}
+    for name in masked_layers(model):
+        W = model[name].params["W"]
+        if W.ndim == 2:
+            n_out, n_in = W.shape
+            r = (n_in + n_out) / (n_in * n_out)
+        else:
+            c_out, c_in, kh, kw = W.shape
+            r = (c_in + c_out + kh + kw) / (c_in * c_out * kh * kw) if mode == "erk" else (c_in + c_out) / (c_in * c_out)
+        out[name] = (1.0 if mode == "uniform" else r, int(W.size))
+    return out
+
+
+def solve_sigma(ratios, T, dense=()):
+    """The probability parameter σ with ``Σ_l min(1, σ r_l) N_l = T``, exactly, with saturation.
+
+    Parameters
+    ----------
+    ratios : dict name -> (r_l, N_l)
+    T : float — target number of weights
+    dense : names kept dense by the user (p = 1)
+
+    Returns
+    -------
+    sigma : float
+    saturated : set of names with p = 1
+
+    Notes
+    -----
+    Iterate: with ``D`` the dense (saturated) layers, ``σ = (T − Σ_{l∈D} N_l) / Σ_{l∉D} r_l N_l``;
+    every layer with ``σ r_l > 1`` joins ``D``; repeat until none does (RigL's ERK procedure).
+    With no saturation ``σ = T / Σ_l r_l N_l`` — for dense layers ``T / Σ_l (n_{l−1} + n_l)``.
+    """
+    saturated = set(dense)
+    unknown = saturated - set(ratios)
+    if unknown:
+        raise ValueError(f"solve_sigma: dense layers {sorted(unknown)} are not sparsifiable layers {sorted(ratios)}")
+    while True:
+        budget = T - sum(ratios[n][1] for n in saturated)
+        free = [n for n in ratios if n not in saturated]
+        if not free:
+            return float("inf"), saturated
+        denom = sum(ratios[n][0] * ratios[n][1] for n in free)
+        if budget <= 0:
+            raise ValueError(f"solve_sigma: the layers kept dense ({sorted(saturated)}) already hold "
+                             f"{T - budget:,.0f} weights, more than the target T = {T:,.0f}; lower the sparsity "
+                             f"or keep fewer layers dense")
+        sigma = budget / denom
+        newly = {n for n in free if sigma * ratios[n][0] > 1}
+        if not newly:
+            return sigma, saturated
+        saturated |= newly
+
+
+def connection_probabilities(model, sparsity, mode="er", dense=()):
+    """Per-layer connection probability ``p(l) = min(1, σ r_l)`` for a target sparsity.
+
+    Returns ``(p, sigma)`` with ``p = {name: p_l}`` in (0, 1]. ``mode``: ``"er"`` / ``"erk"`` (the text),
+    ``"uniform"`` (the same probability in every non-dense layer).
+    """
+    density = _density(sparsity, "connection_probabilities")
+    ratios = layer_ratios(model, mode)
+    N = sum(N_l for _, N_l in ratios.values())
+    ### BEGIN SOLUTION
+    T = density * N                                            # target number of weights
+    sigma, saturated = solve_sigma(ratios, T, dense)
+    p = {n: 1.0 if n in saturated else min(1.0, sigma * r) for n, (r, _) in ratios.items()}
+    ### END SOLUTION
+    return p, sigma
+
+
+def sample_masks(model, p, rng, sampling="bernoulli"):
+    """0/1 connection matrices ``M_l`` (the weights' shapes) with ``P(M = 1) = p_l``.
+
+    ``sampling="bernoulli"``: each connection independently (the text); ``"exact"``: exactly
+    ``round(p_l N_l)`` connections per layer, at random positions.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"sample_masks: rng must be a numpy.random.Generator; got {type(rng).__name__}")
+    if sampling not in SAMPLING:
+        raise ValueError(f"sample_masks: sampling must be one of {SAMPLING}; got {sampling!r}")
+    masks = {}
+    for name, p_l in p.items():
+        shape = model[name].params["W"].shape
+        if sampling == "bernoulli":
+            M = rng.random(shape) < p_l
+        else:
+            M = np.zeros(int(np.prod(shape)), dtype=bool)
+            M[rng.permutation(M.size)[:int(round(p_l * M.size))]] = True
+            M = M.reshape(shape)
+        masks[name] = M.astype(model[name].params["W"].dtype)
+    return masks
+
+
+def snip_masks(model, x, y, sparsity, loss=None):
+    """SNIP baseline: one batch, saliency ``s = |g ⊙ w| / Σ|g ⊙ w|``, keep the global top-κ weights.
+
+    ``κ = round(density · N)``. Returns ``(masks, saliency)``.
+    """
+    from ..losses import SoftmaxCrossEntropy
+    density = _density(sparsity, "snip_masks")
+    loss = loss or SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    names = masked_layers(model)
+    saliency = {n: np.abs(model[n].grads["W"].astype(np.float64) * model[n].params["W"]) for n in names}
+    total = sum(s.sum() for s in saliency.values())
+    saliency = {n: s / total for n, s in saliency.items()}
+    flat = np.concatenate([saliency[n].ravel() for n in names])
+    kappa = int(round(density * flat.size))
+    keep = np.zeros(flat.size, dtype=bool)
+    keep[np.argsort(-flat, kind="stable")[:kappa]] = True
+    masks, start = {}, 0
+    for n in names:
+        size = saliency[n].size
+        masks[n] = keep[start:start + size].reshape(saliency[n].shape).astype(model[n].params["W"].dtype)
+        start += size
+    return masks, saliency
+
+
+def apply_masks(model, masks, optimizer=None):
+    """Make the model sparse: ``layer.set_mask("W", M)`` (forward ``W ⊙ M``, gradient masked) and,
+    when given, zero the optimizer's state at masked positions."""
+    for name, M in masks.items():
+        model[name].set_mask("W", M)
+        if optimizer is not None:
+            optimizer.mask_state(f"{name}.W", model[name].masks["W"])
+    return model
+
+
+def sparsify(model, sparsity, mode="er", rng=None, sampling="bernoulli", dense=(), data=None):
+    """Sample masks for ``model`` and apply them; returns ``(masks, p, sigma)`` (``p``/``sigma`` None for SNIP)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    if mode not in MODES:
+        raise ValueError(f"sparsify: mode must be one of {MODES}; got {mode!r}")
+    if mode == "snip":
+        if data is None:
+            raise ValueError("sparsify: mode 'snip' needs data=(x, y), one batch to measure the saliency")
+        masks, _ = snip_masks(model, data[0], data[1], sparsity)
+        apply_masks(model, masks)
+        return masks, None, None
+    p, sigma = connection_probabilities(model, sparsity, mode, dense)
+    masks = sample_masks(model, p, rng, sampling)
+    apply_masks(model, masks)
+    return masks, p, sigma
+
+
+# -- the structure report --------------------------------------------------------------------
+def structure_report(model, p=None):
+    """Per layer and total: dense and active weights, density, probability, memory, multiply-adds.
+
+    Returns a list of row dicts (the last one is ``"total"``). Memory is the weight matrix as dense
+    float32 bytes and as a ``scipy.sparse`` CSR matrix (float32 values, int32 indices, row pointers);
+    multiply-adds per image: dense ``N_l × (output positions)`` vs. active weights × positions.
+    """
+    import scipy.sparse
+    rows = []
+    for name in masked_layers(model):
+        layer = model[name]
+        W = layer.effective("W")
+        M = layer.masks.get("W", np.ones_like(W))
+        active = int(np.count_nonzero(M))
+        positions = int(np.prod(model.shapes[name][1:])) if W.ndim == 4 else 1
+        csr = scipy.sparse.csr_matrix(W.reshape(W.shape[0], -1).astype(np.float32) * (M.reshape(W.shape[0], -1) != 0))
+        csr.indices = csr.indices.astype(np.int32)
+        rows.append({"layer": name, "dense": int(W.size), "active": active, "density": active / W.size,
+                     "p": None if p is None else p.get(name), "dense_bytes": 4 * int(W.size),
+                     "csr_bytes": int(csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes),
+                     "dense_macs": int(W.size) * positions, "sparse_macs": active * positions})
+    total = {"layer": "total", "p": None}
+    for k in ("dense", "active", "dense_bytes", "csr_bytes", "dense_macs", "sparse_macs"):
+        total[k] = sum(r[k] for r in rows)
+    total["density"] = total["active"] / max(total["dense"], 1)
+    rows.append(total)
+    return rows
+
+
+def format_report(rows):
+    """The report as a text table."""
+    head = ("layer", "weights", "active", "density", "p(l)", "dense KiB", "CSR KiB", "MACs dense", "MACs sparse")
+    lines = [head]
+    for r in rows:
+        lines.append((r["layer"], f"{r['dense']:,}", f"{r['active']:,}", f"{r['density']:.4f}",
+                      "" if r["p"] is None else f"{r['p']:.4f}", f"{r['dense_bytes'] / 1024:.1f}",
+                      f"{r['csr_bytes'] / 1024:.1f}", f"{r['dense_macs']:,}", f"{r['sparse_macs']:,}"))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    out = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in lines]
+    out.insert(1, "-" * len(out[0]))
+    out.insert(len(out) - 1, "-" * len(out[0]))
+    return "\n".join(out)
+
+
+def report_figure(rows, title="structure of the sparse network"):
+    from ..plots import _figure
+    layers = [r for r in rows if r["layer"] != "total"]
+    fig = _figure(figsize=(7, 3.4))
+    ax = fig.subplots()
+    x = np.arange(len(layers))
+    ax.bar(x - 0.2, [r["dense"] for r in layers], 0.4, label="dense weights", color="0.7")
+    ax.bar(x + 0.2, [r["active"] for r in layers], 0.4, label="active weights", color="C2")
+    for i, r in enumerate(layers):
+        ax.annotate(f"{r['density']:.0%}", (i + 0.2, max(r["active"], 1)), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, [r["layer"] for r in layers])
+    ax.set_yscale("log")
+    ax.set_ylabel("weights")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# -- multi-sample selection and sparse saving --------------------------------------------------
+def select_masks(make_model, data, sparsity, K=3, steps=100, mode="er", seed=0, sampling="bernoulli", dense=()):
+    """Sample ``K`` masks, train each candidate for ``steps`` iterations, keep the most accurate on ``data.val``.
+
+    ``make_model()`` must return the same freshly initialised dense model each call. Returns
+    ``(best masks, results)`` with one ``{"candidate", "val_acc"}`` per candidate.
+    """
+    from ..optim import Adam
+    from ..training import Trainer
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
+        raise ValueError(f"select_masks: K (number of mask candidates) must be a positive integer; got {K!r}")
+    if data.val is None or len(data.val) == 0:
+        raise ValueError("select_masks: needs a validation split (val_fraction > 0) to compare candidates")
+    best, results = None, []
+    for k in range(K):
+        model = make_model()
+        masks, _, _ = sparsify(model, sparsity, mode, np.random.default_rng([seed, k]), sampling, dense)
+        Trainer(model, Adam(model, lr=1e-3), seed=seed, batch_size=64, progress=False).fit(
+            data.train, epochs=10 ** 6, max_steps=steps)
+        acc = model.evaluate(data.val.x, data.val.y)["accuracy"]
+        results.append({"candidate": k, "val_acc": acc})
+        if best is None or acc > best[0]:
+            best = (acc, masks)
+    return best[1], results
+
+
+def save_sparse_model(path, model, metadata=None):
+    """Save a masked model with only its active weights: per masked layer the packed mask bits and the
+    values ``W[M == 1]``; everything else as :func:`numpycnn.io.save_model` does. No pickle."""
+    arrays = {}
+    for lname, layer in model.layers.items():
+        for key, value in layer.params.items():
+            M = layer.masks.get(key)
+            if M is None:
+                arrays[f"model/{lname}.{key}"] = value
+            else:
+                on = M != 0
+                arrays[f"sparse/{lname}.{key}.bits"] = np.packbits(on.ravel())
+                arrays[f"sparse/{lname}.{key}.values"] = value[on]
+    meta = {"kind": "sparse_model", "architecture": model.config(), "dtype": str(model.dtype),
+            "metadata": {**model.metadata, **(metadata or {})}}
+    save_arrays(path, arrays, meta)
+
+
+def load_sparse_model(path):
+    """Rebuild a model written by :func:`save_sparse_model` (masks restored)."""
+    from ..errors import CheckpointError
+    from ..model import Sequential
+    arrays, meta = load_arrays(path)
+    if meta.get("kind") != "sparse_model":
+        raise CheckpointError(f"{path}: is a {meta.get('kind')!r} file, not a sparse model")
+    model = Sequential.from_config(meta["architecture"], dtype=np.dtype(meta["dtype"]))
+    for lname, layer in model.layers.items():
+        for key in list(layer.params):
+            dense_key, bits_key = f"model/{lname}.{key}", f"sparse/{lname}.{key}.bits"
+            if dense_key in arrays:
+                layer.params[key] = np.array(arrays[dense_key], dtype=layer.params[key].dtype)
+            elif bits_key in arrays:
+                shape = layer.params[key].shape
+                on = np.unpackbits(arrays[bits_key])[:int(np.prod(shape))].astype(bool).reshape(shape)
+                W = np.zeros(shape, dtype=layer.params[key].dtype)
+                W[on] = arrays[f"sparse/{lname}.{key}.values"]
+                layer.params[key] = W
+                layer.set_mask(key, on.astype(W.dtype))
+            else:
+                raise CheckpointError(f"{path}: parameter {lname}.{key} is missing")
+    model.metadata = dict(meta.get("metadata", {}))
+    return model
+
+
+# -- plug-in for ``python -m numpycnn train`` ---------------------------------------------------
+def add_train_arguments(parser):
+    g = parser.add_argument_group("technique C: Erdős–Rényi sparse construction")
+    g.add_argument("--sparsity", type=float, default=None,
+                   help="fraction of absent weights in [0, 1) (density = 1 − sparsity); enables technique C")
+    g.add_argument("--sparse-mode", choices=MODES, default="er",
+                   help="er / erk (the text; erk adds the kernel dims for convs), uniform, or snip (baseline)")
+    g.add_argument("--sparse-sampling", choices=SAMPLING, default="bernoulli",
+                   help="bernoulli per connection (the text) or an exact count per layer")
+    g.add_argument("--dense-layers", default="", help="comma-separated layers kept dense, e.g. conv1")
+    g.add_argument("--mask-candidates", type=int, default=1,
+                   help="sample K masks, train each --mask-steps iterations, keep the best on validation")
+    g.add_argument("--mask-steps", type=int, default=100, help="iterations per mask candidate (default 100)")
+
+
+def prepare_model(args, setup):
+    """Sparsify ``setup.model`` before the optimizer is built, and print the structure report."""
+    if getattr(args, "sparsity", None) is None:
+        return
+    dense = tuple(n.strip() for n in args.dense_layers.split(",") if n.strip())
+    model = setup.model
+    if args.mask_candidates > 1:
+        if args.sparse_mode == "snip":
+            raise ValueError("--mask-candidates works with er, erk and uniform (SNIP is deterministic)")
+        state, config = {k: v.copy() for k, v in model.state_dict().items()}, model.config()
+
+        def make():
+            from ..model import Sequential
+            m = Sequential.from_config(config, dtype=model.dtype)
+            return m.load_state_dict(state)
+        masks, results = select_masks(make, setup.data, args.sparsity, args.mask_candidates, args.mask_steps,
+                                      args.sparse_mode, args.seed, args.sparse_sampling, dense)
+        print("mask candidates (validation accuracy after "
+              f"{args.mask_steps} iterations): " + ", ".join(f"#{r['candidate']}: {r['val_acc']:.4f}" for r in results))
+        apply_masks(model, masks)
+        p = None
+    else:
+        batch = (setup.data.train.x[:256], setup.data.train.y[:256])
+        _, p, sigma = sparsify(model, args.sparsity, args.sparse_mode, np.random.default_rng(args.seed),
+                               args.sparse_sampling, dense, data=batch)
+        if sigma is not None:
+            print(f"technique C: sparsity {args.sparsity} ({args.sparse_mode}), σ = {sigma:.6g}")
+    print(format_report(structure_report(model, p)))

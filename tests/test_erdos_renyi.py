@@ -1,0 +1,165 @@
+"""Technique C — Erdős–Rényi sparse construction: σ exactly, masks, training stays sparse, report, SNIP, saving."""
+import argparse
+
+import numpy as np
+import pytest
+
+import numpycnn as nc
+from numpycnn import cli
+from numpycnn.gradcheck import check_model
+from numpycnn.techniques import erdos_renyi as C
+
+
+def mlp():
+    return nc.zoo.mlp((1, 28, 28), hidden=(300, 100), seed=0)
+
+
+def test_worked_example_mlp_784_300_100_10_at_sparsity_0_9():
+    p, sigma = C.connection_probabilities(mlp(), 0.9)
+    assert sigma == pytest.approx(17.2641509, rel=1e-8)
+    assert [p["fc1"], p["fc2"], p["fc3"]] == pytest.approx([0.0795678, 0.2301887, 1.0], abs=1e-7)
+    expected = sum(p[n] * N for n, (_, N) in C.layer_ratios(mlp()).items())
+    assert expected == pytest.approx(26_620, rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["er", "erk", "uniform"])
+@pytest.mark.parametrize("sparsity", [0.3, 0.8, 0.95])
+def test_sigma_solves_the_constraint_with_saturated_layers_exactly_one(mode, sparsity):
+    model = nc.zoo.lenet5()
+    ratios = C.layer_ratios(model, mode)
+    N = sum(n for _, n in ratios.values())
+    p, sigma = C.connection_probabilities(model, sparsity, mode)
+    T = (1 - sparsity) * N
+    assert abs(sum(p[n] * ratios[n][1] for n in p) - T) <= 1e-9 * T
+    assert all(0 < v <= 1 for v in p.values())
+    free = [n for n in p if p[n] < 1]
+    for a in free:
+        for b in free:
+            assert p[a] / p[b] == pytest.approx(ratios[a][0] / ratios[b][0], rel=1e-12)
+    assert all(p[n] == 1.0 for n in p if sigma * ratios[n][0] >= 1)
+
+
+def test_layers_kept_dense_by_the_user_have_probability_one_and_too_many_is_refused():
+    p, _ = C.connection_probabilities(nc.zoo.lenet5(), 0.5, dense=("conv1",))
+    assert p["conv1"] == 1.0
+    with pytest.raises(ValueError, match="lower the sparsity"):
+        C.connection_probabilities(mlp(), 0.99, dense=("fc1",))
+
+
+def test_bernoulli_counts_are_within_five_standard_deviations_and_exact_mode_is_exact():
+    model = mlp()
+    p, _ = C.connection_probabilities(model, 0.9)
+    masks = C.sample_masks(model, p, np.random.default_rng(0))
+    for n, M in masks.items():
+        N, q = M.size, p[n]
+        assert abs(M.sum() - N * q) <= 5 * np.sqrt(N * q * (1 - q)) + 1e-9
+    exact = C.sample_masks(model, p, np.random.default_rng(0), sampling="exact")
+    for n, M in exact.items():
+        assert M.sum() == round(p[n] * M.size)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "direction"])
+def test_masked_weights_and_their_optimizer_state_stay_exactly_zero_after_100_steps(name):
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=400)
+    model = nc.zoo.small_cnn(data.input_shape, width=8, seed=0)
+    masks, _, _ = C.sparsify(model, 0.8, "er", np.random.default_rng(1))
+    opt = nc.optim.make_optimizer(name, model, lr=0.01, weight_decay=1e-3) if name != "direction" \
+        else nc.optim.make_optimizer(name, model)
+    nc.Trainer(model, opt, batch_size=32, progress=False).fit(data.train, epochs=100, max_steps=100)
+    for n, M in masks.items():
+        W = model[n].params["W"]
+        assert np.all(W[M == 0] == 0), n
+        for arr in opt.state.get(f"{n}.W", {}).values():
+            if np.ndim(arr):
+                assert np.all(arr[M == 0] == 0), f"{name}: optimizer state of {n}"
+        assert np.any(W[M == 1] != 0)
+
+
+def test_gradcheck_passes_with_masks():
+    model = nc.zoo.small_cnn((1, 8, 8), width=4, seed=0, dtype=np.float64)
+    C.sparsify(model, 0.7, "er", np.random.default_rng(2))
+    rng = np.random.default_rng(3)
+    result = check_model(model, rng.standard_normal((3, 1, 8, 8)), rng.integers(0, 10, 3), max_entries=15)
+    assert result.passed, str(result)
+
+
+def test_snip_saliency_is_abs_g_times_w_normalised_and_keeps_exactly_kappa():
+    data = nc.datasets.load_dataset("digits", seed=0)
+    model = nc.zoo.small_cnn(data.input_shape, width=8, seed=0)
+    x, y = data.train.x[:64], data.train.y[:64]
+    masks, saliency = C.snip_masks(model, x, y, 0.8)
+    loss = nc.losses.SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    raw = {n: np.abs(model[n].grads["W"].astype(np.float64) * model[n].params["W"]) for n in masks}
+    total = sum(v.sum() for v in raw.values())
+    for n in masks:
+        np.testing.assert_allclose(saliency[n], raw[n] / total, rtol=1e-12)
+    N = sum(M.size for M in masks.values())
+    assert sum(int(M.sum()) for M in masks.values()) == round(0.2 * N)
+    threshold = min(saliency[n][masks[n] == 1].min() for n in masks)
+    assert all(saliency[n][masks[n] == 0].max(initial=0) <= threshold for n in masks)
+
+
+def test_structure_report_counts_equal_hand_counts():
+    model = mlp()
+    masks, p, _ = C.sparsify(model, 0.9, "er", np.random.default_rng(0))
+    rows = C.structure_report(model, p)
+    assert [r["layer"] for r in rows] == ["fc1", "fc2", "fc3", "total"]
+    for r in rows[:-1]:
+        assert r["dense"] == masks[r["layer"]].size and r["active"] == int(masks[r["layer"]].sum())
+        assert r["dense_bytes"] == 4 * r["dense"] and r["sparse_macs"] == r["active"]
+    assert rows[-1]["active"] == sum(r["active"] for r in rows[:-1])
+    conv = nc.zoo.lenet5()
+    C.sparsify(conv, 0.5, "erk", np.random.default_rng(0))
+    row = C.structure_report(conv)[0]
+    assert row["dense_macs"] == 6 * 1 * 25 * 28 * 28
+    assert "total" in C.format_report(C.structure_report(conv))
+
+
+def test_sparse_save_and_load_gives_identical_outputs_and_stores_only_active_weights(tmp_path):
+    model = mlp()
+    C.sparsify(model, 0.9, "er", np.random.default_rng(0))
+    C.save_sparse_model(tmp_path / "s.npz", model)
+    loaded = C.load_sparse_model(tmp_path / "s.npz")
+    x = np.random.default_rng(1).standard_normal((5, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+    nc.io.save_model(tmp_path / "d.npz", model)
+    assert (tmp_path / "s.npz").stat().st_size < 0.5 * (tmp_path / "d.npz").stat().st_size
+
+
+def test_mask_selection_reports_every_candidate_and_returns_the_best():
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=400)
+    make = lambda: nc.zoo.small_cnn(data.input_shape, width=4, seed=0)  # noqa: E731
+    masks, results = C.select_masks(make, data, 0.5, K=3, steps=10)
+    assert [r["candidate"] for r in results] == [0, 1, 2]
+    # the returned masks are the best candidate's: re-sampling that candidate gives the same masks
+    best = max(results, key=lambda r: r["val_acc"])["candidate"]
+    again, _, _ = C.sparsify(make(), 0.5, "er", np.random.default_rng([0, best]))
+    assert all(np.array_equal(masks[n], again[n]) for n in masks)
+
+
+@pytest.mark.parametrize("sparsity", [-0.1, 1.0, 1.5])
+def test_sparsity_outside_0_1_is_refused_naming_it(sparsity):
+    with pytest.raises(ValueError, match="sparsity"):
+        C.connection_probabilities(mlp(), sparsity)
+
+
+def test_bad_mode_sampling_and_generator_are_refused():
+    with pytest.raises(ValueError, match="mode"):
+        C.sparsify(mlp(), 0.5, mode="random")
+    with pytest.raises(ValueError, match="sampling"):
+        C.sample_masks(mlp(), {"fc1": 0.5}, np.random.default_rng(0), sampling="poisson")
+    with pytest.raises(TypeError, match="Generator"):
+        C.sample_masks(mlp(), {"fc1": 0.5}, rng=3)
+
+
+def test_train_flags_sparsify_the_model_before_training(capsys):
+    p = argparse.ArgumentParser()
+    cli.add_train_arguments(p)
+    args = p.parse_args(["--sparsity", "0.8", "--sparse-mode", "er", "--dense-layers", "fc2"])
+    setup = cli.build_setup(args)
+    out = capsys.readouterr().out
+    assert "σ =" in out and "total" in out
+    rows = C.structure_report(setup.model)
+    assert rows[-1]["density"] == pytest.approx(0.2, abs=0.03)
