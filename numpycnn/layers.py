@@ -361,7 +361,27 @@ class Flatten(Layer):
         return (int(np.prod(input_shape)),)
 
 
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, Dense, MaxPool2D, AvgPool2D, ReLU, Sigmoid, Tanh, Flatten)}
+class LogSoftmax(Layer):
+    """``y = log softmax(x)`` along the last axis, ``(N, K) -> (N, K)``; pair it with ``NLLLoss``.
+
+    Notes
+    -----
+    ``y_k = x_k - log sum_j exp(x_j)`` (computed after subtracting the row maximum).
+    Backward: ``dx = dout - softmax(x) * sum_k dout_k``.
+    """
+
+    def forward(self, x):
+        _check_float(x, self.where(), min_ndim=2)
+        x_max = x.max(axis=-1, keepdims=True)
+        self.y = (x - x_max) - np.log(np.exp(x - x_max).sum(axis=-1, keepdims=True))
+        return self.y
+
+    def backward(self, dout):
+        return dout - np.exp(self.y) * dout.sum(axis=-1, keepdims=True)
+
+
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, Dense, MaxPool2D, AvgPool2D, ReLU, Sigmoid, Tanh, Flatten,
+                                             LogSoftmax)}
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
