@@ -163,3 +163,19 @@ def test_train_flags_sparsify_the_model_before_training(capsys):
     assert "σ =" in out and "total" in out
     rows = C.structure_report(setup.model)
     assert rows[-1]["density"] == pytest.approx(0.2, abs=0.03)
+
+
+def test_quick_experiment_writes_table_json_and_figures(tmp_path):
+    from numpycnn.experiments import sparsity as experiment
+    assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    for name in ("sparsity.md", "sparsity.json", "sparsity_accuracy.png", "sparsity_sweeps.png",
+                 "sparsity_structure.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert "75.12" in (tmp_path / "sparsity.md").read_text()
+
+
+def test_sparsity_command_prints_the_report(capsys, tmp_path):
+    from numpycnn.cli import main
+    assert main(["sparsity", "--model", "mlp", "--sparsity", "0.9", "--figure", str(tmp_path / "r.png")]) == 0
+    out = capsys.readouterr().out
+    assert "σ = 17.2642" in out and "total" in out and (tmp_path / "r.png").exists()
