@@ -1,0 +1,105 @@
+"""numpycnn <-> PyTorch: the exported module computes the same function, and the round trip is exact."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from numpycnn import optim  # noqa: E402
+from numpycnn.datasets import load_dataset  # noqa: E402
+from numpycnn.export import from_torch, to_torch  # noqa: E402
+from numpycnn.layers import LogSoftmax  # noqa: E402
+from numpycnn.model import Sequential  # noqa: E402
+from numpycnn.training import Trainer  # noqa: E402
+from numpycnn.zoo import MODELS, build_model  # noqa: E402
+
+SHAPES = {"small_cnn": (1, 8, 8)}
+
+
+def _model(name, dtype):
+    shape = SHAPES.get(name, (1, 28, 28))
+    model = build_model(name, shape, 10, seed=1).astype(dtype)
+    rng = np.random.default_rng(5)
+    for _, p, _ in model.named_parameters():   # weights not representable in float32 catch any rounding
+        p += (1e-3 * rng.standard_normal(p.shape)).astype(dtype)
+    return model
+
+
+def _x(model, dtype, N=3):
+    return np.random.default_rng(0).standard_normal((N, *model.input_shape)).astype(dtype)
+
+
+def _torch_out(module, x):
+    with torch.no_grad():
+        return module(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_zoo_model_exports_to_the_same_function_in_float64(name):
+    model = _model(name, np.float64)
+    x = _x(model, np.float64)
+    np.testing.assert_allclose(_torch_out(to_torch(model), x), model.predict_logits(x), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "small_cnn"])
+def test_float32_export_agrees_to_1e_5(name):
+    model = _model(name, np.float32)
+    x = _x(model, np.float32)
+    out = _torch_out(to_torch(model), x)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, model.predict_logits(x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_numpycnn_torch_numpycnn_leaves_outputs_identical(dtype):
+    model = _model("lenet5", dtype)
+    x = _x(model, dtype)
+    back = from_torch(to_torch(model), model.input_shape, dtype=dtype)
+    def arch(m):   # the init scheme is irrelevant once weights are copied
+        return [(d["name"], d["type"], {k: v for k, v in d["config"].items() if k != "init"})
+                for d in m.config()["layers"]]
+    assert arch(back) == arch(model)
+    np.testing.assert_array_equal(back.predict_logits(x), model.predict_logits(x))
+
+
+def test_masked_weights_are_exported_as_zeros():
+    model = _model("small_cnn", np.float64)
+    M = (np.random.default_rng(2).random(model["conv1"].params["W"].shape) < 0.5).astype(np.float64)
+    model["conv1"].set_mask("W", M)
+    model["conv1"].params["W"] += 1.0          # masked entries hold junk; the forward pass ignores it
+    t = to_torch(model)
+    np.testing.assert_array_equal(t.conv1.weight.detach().numpy() == 0, M == 0)
+    x = _x(model, np.float64)
+    np.testing.assert_allclose(_torch_out(t, x), model.predict_logits(x), atol=1e-10)
+
+
+def test_from_torch_builds_a_model_from_a_pytorch_sequential_with_logsoftmax():
+    nn = torch.nn
+    torch.manual_seed(0)
+    t = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
+                      nn.Linear(64, 5), nn.Sigmoid(), nn.Linear(5, 3), nn.LogSoftmax(dim=1)).double()
+    model = from_torch(t, (1, 8, 8), dtype=np.float64)
+    assert isinstance(model, Sequential) and isinstance(list(model.layers.values())[-1], LogSoftmax)
+    x = np.random.default_rng(1).standard_normal((4, 1, 8, 8))
+    np.testing.assert_allclose(model.predict_logits(x), _torch_out(t, x), atol=1e-12)
+
+
+def test_a_trained_model_keeps_its_accuracy_in_pytorch():
+    data = load_dataset("digits", train_limit=400, test_limit=200, seed=0)
+    model = build_model("small_cnn", data.input_shape, 10, seed=0)
+    Trainer(model, optim.make_optimizer("adam", model, lr=0.003), seed=0, batch_size=32,
+            progress=False).fit(data.train, None, epochs=3)
+    acc = np.mean(model.predict(data.test.x) == data.test.y)
+    acc_torch = np.mean(_torch_out(to_torch(model), data.test.x).argmax(1) == data.test.y)
+    assert acc > 0.5 and acc_torch == acc
+
+
+def test_unsupported_pytorch_layers_and_options_are_named():
+    nn = torch.nn
+    with pytest.raises(TypeError, match="'0' of type BatchNorm2d is not supported"):
+        from_torch(nn.Sequential(nn.BatchNorm2d(1)), (1, 8, 8))
+    with pytest.raises(ValueError, match="kernel_size must be the same along height and width"):
+        from_torch(nn.Sequential(nn.Conv2d(1, 2, (3, 5))), (1, 8, 8))
+    with pytest.raises(ValueError, match="ceil_mode"):
+        from_torch(nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), (1, 8, 8))
+    with pytest.raises(TypeError, match="module must be a torch.nn.Sequential"):
+        from_torch(nn.Linear(2, 2), (2,))
