@@ -86,6 +86,8 @@ def add_train_arguments(p):
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
     p.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N iterations")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "nll", "hinge", "squared_hinge"],
+                   help="training loss (nll appends a LogSoftmax layer to the model)")
     for mod in technique_modules():
         if hasattr(mod, "add_train_arguments"):
             mod.add_train_arguments(p)
@@ -108,6 +110,9 @@ def build_setup(args):
         kwargs["depth"] = args.depth
     setup.model = build_model(name, setup.data.input_shape, setup.data.num_classes, args.activation, seed=args.seed,
                               **kwargs)
+    if getattr(args, "loss", "cross_entropy") == "nll":
+        from .losses import with_log_softmax
+        setup.model = with_log_softmax(setup.model)
     setup.model.metadata = {"dataset": setup.data.metadata()}
     mods = technique_modules()
     for mod in mods:
@@ -128,7 +133,9 @@ def build_setup(args):
         if setup.trainer is None and hasattr(mod, "build_trainer"):
             setup.trainer = mod.build_trainer(args, setup)
     if setup.trainer is None:
-        setup.trainer = Trainer(setup.model, setup.optimizer, callbacks=setup.callbacks, seed=args.seed,
+        from .losses import get_loss
+        setup.trainer = Trainer(setup.model, setup.optimizer, loss=get_loss(getattr(args, "loss", "cross_entropy")),
+                                callbacks=setup.callbacks, seed=args.seed,
                                 batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
                                 progress=not args.no_progress)
     return setup

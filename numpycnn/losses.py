@@ -216,6 +216,22 @@ LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "nll": NLLLoss, "hinge": Multicl
           "squared_hinge": _squared_hinge}
 
 
+def with_log_softmax(model):
+    """``model`` followed by a ``LogSoftmax`` layer named ``log_softmax`` (same layer objects), for ``NLLLoss``.
+
+    Returns ``model`` itself when its last layer already is a ``LogSoftmax``.
+    """
+    from .layers import LogSoftmax
+    from .model import Sequential
+    layers = list(model.layers.items())
+    if layers and isinstance(layers[-1][1], LogSoftmax):
+        return model
+    out = Sequential(layers + [("log_softmax", LogSoftmax(name="log_softmax"))], input_shape=model.input_shape,
+                     name=model.name)
+    out.metadata = dict(getattr(model, "metadata", {}))
+    return out
+
+
 def get_loss(name="cross_entropy"):
     """A fresh loss object by name (see ``LOSSES``)."""
     try:

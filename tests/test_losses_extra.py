@@ -89,3 +89,28 @@ def test_hinge_bad_arguments_name_the_argument(kwargs, word):
 def test_nll_rejects_labels_out_of_range_naming_labels():
     with pytest.raises(ValueError, match="labels y"):
         NLLLoss().forward(np.zeros((2, 3)), np.array([0, 3]))
+
+
+@pytest.mark.parametrize("name", ["nll", "squared_hinge"])
+def test_train_command_accepts_every_loss_and_saves_a_model_predict_can_use(tmp_path, name, capsys):
+    from numpycnn.cli import main
+    from numpycnn.io import load_model
+    out = tmp_path / name
+    assert main(["train", "--dataset", "digits", "--train-limit", "200", "--test-limit", "50", "--epochs", "1",
+                 "--loss", name, "--no-progress", "--out", str(out)]) == 0
+    model = load_model(out / "model.npz")
+    last = type(list(model.layers.values())[-1]).__name__
+    assert (last == "LogSoftmax") == (name == "nll")
+    assert model.metadata["dataset"]["name"] == "digits"
+
+
+def test_with_log_softmax_appends_once_and_keeps_metadata():
+    from numpycnn.losses import with_log_softmax
+    from numpycnn.zoo import build_model
+    m = build_model("small_cnn", (1, 8, 8), 10)
+    m.metadata = {"dataset": {"name": "digits"}}
+    m2 = with_log_softmax(m)
+    assert list(m2.layers)[-1] == "log_softmax" and m2.metadata == m.metadata
+    assert with_log_softmax(m2) is m2
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(np.exp(m2.predict_logits(x)).sum(axis=1), 1, rtol=1e-5)
