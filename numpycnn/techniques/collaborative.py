@@ -1,0 +1,324 @@
+"""Technique D — collaborative training of several networks with an ensemble ("second") prediction.
+
+Source: patent text ``D-collaborative-multi-network-training.zh.txt``; spec section D. Published by
+the inventors as KDCL ("Online knowledge distillation via collaborative learning", Guo et al.,
+CVPR 2020); related: Deep Mutual Learning (Zhang et al. 2018).
+
+One training step, in the claim's words::
+
+    the batch goes through m networks          -> m "first predictions" z_i           (N, K) each
+    first losses                                  L_i = CE(z_i, y)
+    ensemble ("second prediction")                z_ens = rule(z_1 … z_m, y)            (N, K)
+    second loss                                   L_ens = CE(z_ens, y)
+    total                                         L = Σ_i L_i + L_ens  -> every network updated
+
+Rules (each with its backward through the combination, :func:`combine`):
+
+1. ``min-loss``: per sample, the prediction of the network with the smallest loss; the gradient
+   reaches only that network.
+2. ``linear``: ``z_ens = Σ_i w_i z_i`` with ``w`` on the simplex minimising ``L_ens`` on the batch
+   (a convex problem, solved by :func:`simplex_weights`); ``w`` is held fixed in backprop (at the
+   optimum its first-order effect vanishes).
+3. ``min-logit``: ``z_ens[c] = min_i (z_i[c] − z_i[y])`` (KDCL-MinLogit). Each network's logits are
+   first shifted so its target logit is 0; then every wrong class takes its most favourable value.
+   ``z_ens[y] = 0`` and ``CE(z_ens) ≤ min_i CE(z_i)``. A raw per-class minimum ``min_i z_i[c]`` is
+   ill-posed: logits are defined only up to a per-network additive constant (softmax ignores it),
+   so the raw minimum depends on arbitrary offsets — one network with all logits shifted down by
+   100 would "win" every class, the target included.
+4. ``validation``: ``z_ens = Σ_i w_i z_i`` with ``w_i ∝`` network i's accuracy on a held-out
+   validation split, recomputed every epoch.
+
+Modes: ``patent`` (the default: CE of the ensemble vs. the label, gradients through the
+combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network adds
+``λ_t · T² · KL(softmax(z_ens/T) ‖ softmax(z_i/T))`` with a linear ramp-up of ``λ_t``).
+"""
+import numpy as np
+import scipy.optimize
+
+from ..io import load_arrays, prefixed, save_arrays
+from ..losses import SoftmaxCrossEntropy, check_labels, log_softmax, softmax
+from ..training import History, Trainer
+
+RULES = ("min-loss", "linear", "min-logit", "validation")
+MODES = ("patent", "kdcl")
+
+
+def _check_logits(zs, y):
+    if len(zs) < 1:
+        raise ValueError("combine: zero networks — give the logits of at least one network")
+    shape = zs[0].shape
+    for i, z in enumerate(zs):
+        if z.shape != shape:
+            raise ValueError(f"combine: network {i} gives logits of shape {z.shape}, network 0 gives {shape}")
+    return check_labels(zs[0], y, "combine")
+
+
+def per_sample_ce(z, y):
+    """Cross-entropy of every sample, ``(N,)``."""
+    return -log_softmax(z)[np.arange(len(y)), y]
+
+
+def simplex_weights(zs, y):
+    """Weights ``w`` (m,) on the simplex minimising ``CE(Σ_i w_i z_i, y)`` (mean over the batch).
+
+    Convex in ``w`` (CE is convex in the logits, which are linear in ``w``); solved with
+    ``scipy.optimize.minimize`` (SLSQP, ``Σ w = 1``, ``w ≥ 0``) from the uniform start, keeping the
+    best of the solution and every vertex (single networks) so ``CE(Σ w_i z_i) ≤ min_i CE(z_i)``.
+    """
+    m = len(zs)
+    Z = np.stack([np.asarray(z, dtype=np.float64) for z in zs])         # (m, N, K)
+    if m == 1:
+        return np.ones(1)
+
+    def f(w):
+        return float(per_sample_ce(np.tensordot(w, Z, axes=1), y).mean())
+
+    def grad(w):
+        z = np.tensordot(w, Z, axes=1)
+        d = softmax(z)
+        d[np.arange(len(y)), y] -= 1
+        return np.einsum("mnk,nk->m", Z, d) / len(y)
+
+    res = scipy.optimize.minimize(f, np.full(m, 1.0 / m), jac=grad, method="SLSQP", bounds=[(0, 1)] * m,
+                                  constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1,
+                                                "jac": lambda w: np.ones(m)}], options={"ftol": 1e-12})
+    candidates = [np.clip(res.x, 0, None) / max(np.clip(res.x, 0, None).sum(), 1e-300)] + list(np.eye(m))
+    return min(candidates, key=f)
+
+
+def combine(zs, y, rule, weights=None):
+    """The ensemble ("second prediction") of the networks' logits and its backward.
+
+    Parameters
+    ----------
+    zs : list of m arrays (N, K) — the first predictions
+    y : (N,) labels
+    rule : one of ``RULES``
+    weights : (m,) — required for ``"validation"``; ignored otherwise
+
+    Returns
+    -------
+    z_ens : (N, K)
+    backward : callable ``dz_ens (N, K) -> [dz_1, …, dz_m]`` — the gradient through the combination
+    info : dict — ``"chosen"`` (min-loss: (N,) network index), ``"weights"`` (linear/validation)
+    """
+    y = _check_logits(zs, y)
+    if rule not in RULES:
+        raise ValueError(f"combine: rule must be one of {RULES}; got {rule!r}")
+    m, (N, K) = len(zs), zs[0].shape
+    rows = np.arange(N)
+    ### BEGIN SOLUTION
+    if rule == "min-loss":
+        losses = np.stack([per_sample_ce(z, y) for z in zs])            # (m, N)
+        chosen = losses.argmin(axis=0)                                   # per sample: the best network
+        z_ens = np.stack(zs)[chosen, rows]                               # (N, K)
+
+        def backward(dz):
+            return [np.where((chosen == i)[:, None], dz, 0.0) for i in range(m)]
+        return z_ens, backward, {"chosen": chosen}
+    if rule == "min-logit":
+        S = np.stack([z - z[rows, y][:, None] for z in zs])             # (m, N, K): target-subtracted
+        winner = S.argmin(axis=0)                                        # (N, K)
+        z_ens = np.take_along_axis(S, winner[None], axis=0)[0]
+
+        def backward(dz):
+            out = []
+            for i in range(m):
+                dS = np.where(winner == i, dz, 0.0)                      # routed to the minimising network
+                dZ = dS.copy()
+                dZ[rows, y] -= dS.sum(axis=1)                            # through s_i[c] = z_i[c] − z_i[y]
+                out.append(dZ)
+            return out
+        return z_ens, backward, {"winner": winner}
+    if rule == "linear":
+        w = simplex_weights(zs, y)
+    else:
+        if weights is None:
+            raise ValueError("combine: rule 'validation' needs weights= (from validation accuracies)")
+        w = np.asarray(weights, dtype=np.float64)
+    z_ens = sum(wi * z for wi, z in zip(w, zs))                          # weights held fixed in backprop
+
+    def backward(dz):
+        return [wi * dz for wi in w]
+    ### END SOLUTION
+    return z_ens, backward, {"weights": w}
+
+
+def validation_weights(accuracies):
+    """``w_i = acc_i / Σ_j acc_j`` — higher validation accuracy, higher weight (uniform if all are 0)."""
+    a = np.asarray(accuracies, dtype=np.float64)
+    return np.full(a.size, 1.0 / a.size) if a.sum() <= 0 else a / a.sum()
+
+
+def kd_loss(z_student, z_teacher, T):
+    """``T² · KL(softmax(z_t/T) ‖ softmax(z_s/T))`` (mean over the batch) and its gradient w.r.t. ``z_s``,
+    ``T·(softmax(z_s/T) − softmax(z_t/T)) / N``. The teacher gets no gradient (it is detached)."""
+    p_t = softmax(z_teacher / T)
+    log_p_s = log_softmax(z_student / T)
+    log_p_t = log_softmax(z_teacher / T)
+    N = z_student.shape[0]
+    value = float(T * T * np.sum(p_t * (log_p_t - log_p_s)) / N)
+    return value, T * (np.exp(log_p_s) - p_t) / N
+
+
+class CollaborativeTrainer(Trainer):
+    """Train ``m`` networks together; reuses the :class:`~numpycnn.training.Trainer` loop.
+
+    Parameters
+    ----------
+    models, optimizers : lists of length m (each optimizer built on its model)
+    rule : one of ``RULES``
+    mode : ``"patent"`` or ``"kdcl"``
+    temperature : float — KDCL's T
+    ramp_steps : int — KDCL: the distillation weight grows linearly from 0 to 1 over these steps
+    data_split : ``"same"`` (every network sees the batch) or ``"halves"`` (network i sees a seeded random
+        half of each batch — partly different data, against homogenisation)
+    other arguments as :class:`~numpycnn.training.Trainer`
+
+    Inference: ``self.models[i].predict(x)`` for one network, :meth:`predict_logits` for the ensemble
+    (weighted average of logits with the last linear/validation weights; uniform for the other rules).
+    """
+
+    def __init__(self, models, optimizers, rule="min-logit", mode="patent", temperature=3.0, ramp_steps=100,
+                 data_split="same", **kwargs):
+        if len(models) < 1:
+            raise ValueError("CollaborativeTrainer: zero networks — give at least one model")
+        if len(optimizers) != len(models):
+            raise ValueError(f"CollaborativeTrainer: {len(models)} models but {len(optimizers)} optimizers")
+        if rule not in RULES:
+            raise ValueError(f"CollaborativeTrainer: rule must be one of {RULES}; got {rule!r}")
+        if mode not in MODES:
+            raise ValueError(f"CollaborativeTrainer: mode must be one of {MODES}; got {mode!r}")
+        if data_split not in ("same", "halves"):
+            raise ValueError(f"CollaborativeTrainer: data_split must be 'same' or 'halves'; got {data_split!r}")
+        super().__init__(models[0], optimizers[0], **kwargs)
+        self.models, self.optimizers = list(models), list(optimizers)
+        self.rule, self.mode, self.T, self.ramp_steps, self.data_split = rule, mode, float(temperature), int(
+            ramp_steps), data_split
+        self.weights = np.full(len(models), 1.0 / len(models))
+        self.ce = [SoftmaxCrossEntropy() for _ in models]
+        self.last = {}
+
+    def train_step(self, x, y):
+        for cb in self.callbacks:
+            cb.on_batch_begin(self, x, y)
+        zs = [m.forward(x, check=False) for m in self.models]                    # first predictions
+        first = [ce.forward(z, y) for ce, z in zip(self.ce, zs)]                  # first losses
+        dzs = [ce.backward() for ce in self.ce]
+        if self.data_split == "halves":                                           # network i learns from its half
+            rng = np.random.default_rng([self.seed, self.step])
+            for i in range(len(dzs)):
+                keep = rng.random(len(y)) < 0.5
+                dzs[i] = dzs[i] * keep[:, None] * (len(y) / max(keep.sum(), 1))
+        z_ens, back, info = combine(zs, y, self.rule, self.weights)
+        ens_ce = SoftmaxCrossEntropy()
+        if self.mode == "patent":
+            second = ens_ce.forward(z_ens, y)                                     # second loss
+            extra = back(ens_ce.backward())                                       # through the combination
+            dzs = [d + e for d, e in zip(dzs, extra)]
+        else:
+            second = 0.0
+            lam = min(1.0, self.step / max(self.ramp_steps, 1))
+            for i, z in enumerate(zs):
+                value, g = kd_loss(z, z_ens, self.T)                              # detached teacher
+                second += lam * value
+                dzs[i] = dzs[i] + lam * g
+        if "weights" in info:
+            self.weights = np.asarray(info["weights"]) if self.rule == "linear" else self.weights
+        for m, dz in zip(self.models, dzs):
+            m.backward(dz)
+        self.last_x, self.last_y, self.last_logits = x, y, z_ens
+        self.last = {"first_losses": first, "second_loss": second}
+        for cb in self.callbacks:
+            cb.after_backward(self)
+        total = float(sum(first) + second)
+        if self.guard:
+            self.check_finite(total)
+        for opt in self.optimizers:
+            opt.step()
+        for cb in self.callbacks:
+            cb.after_step(self)
+        return total, int((z_ens.argmax(axis=1) == y).sum())
+
+    def check_finite(self, loss):
+        if not np.isfinite(loss):
+            return super().check_finite(loss)
+        for m in self.models:
+            self.model = m
+            super().check_finite(loss)
+        self.model = self.models[0]
+
+    def predict_logits(self, x):
+        zs = [m.predict_logits(x) for m in self.models]
+        return sum(w * z for w, z in zip(self.weights, zs))
+
+    def evaluate(self, data, batch_size=512):
+        """Ensemble loss/accuracy on ``data``; also every network's accuracy (``"networks"``).
+        For the ``validation`` rule the weights are recomputed here from these accuracies."""
+        accs = [m.evaluate(data.x, data.y, batch_size)["accuracy"] for m in self.models]
+        if self.rule == "validation":
+            self.weights = validation_weights(accs)
+        z = self.predict_logits(data.x)
+        ce = SoftmaxCrossEntropy()
+        return {"loss": ce.forward(z, data.y), "accuracy": float((z.argmax(1) == data.y).mean()), "networks": accs}
+
+    # -- checkpoints: every network and optimizer --------------------------------------
+    def state_dict(self):
+        arrays, meta = super().state_dict()
+        arrays = {k: v for k, v in arrays.items() if not k.startswith(("model/", "optim/"))}
+        for i, (m, o) in enumerate(zip(self.models, self.optimizers)):
+            arrays.update({f"net{i}/model/{k}": v for k, v in m.state_dict().items()})
+            arrays.update({f"net{i}/optim/{k}": v for k, v in o.state_dict().items()})
+        arrays["collab/weights"] = self.weights
+        meta.update({"networks": [m.config() for m in self.models], "rule": self.rule, "mode": self.mode})
+        return arrays, meta
+
+    def load_checkpoint(self, path):
+        from ..errors import CheckpointError
+        arrays, meta = load_arrays(path)
+        if meta.get("networks") != [m.config() for m in self.models] or meta.get("rule") != self.rule:
+            raise CheckpointError(f"{path}: was saved from different networks or another ensemble rule")
+        for i, (m, o) in enumerate(zip(self.models, self.optimizers)):
+            m.load_state_dict(prefixed(arrays, f"net{i}/model"))
+            o.load_state_dict(prefixed(arrays, f"net{i}/optim"))
+        for cb in self.callbacks:
+            cb.load_state_dict(prefixed(arrays, f"cb/{cb.name}"))
+        self.weights = np.array(arrays["collab/weights"])
+        self.epoch_sums = np.array(arrays["trainer/epoch_sums"], dtype=np.float64)
+        self.step, self.epoch, self.batch_in_epoch = meta["step"], meta["epoch"], meta["batch_in_epoch"]
+        self.seed, self.batch_size, self.elapsed = meta["seed"], meta["batch_size"], meta["elapsed"]
+        self.history = History(meta["history"])
+        return self
+
+    def save_checkpoint(self, path):
+        arrays, meta = self.state_dict()
+        save_arrays(path, arrays, meta)
+
+
+# -- plug-in for ``python -m numpycnn train`` ---------------------------------------------------
+def add_train_arguments(parser):
+    g = parser.add_argument_group("technique D: collaborative training")
+    g.add_argument("--networks", type=int, default=1, help="train this many networks together (technique D if > 1)")
+    g.add_argument("--ensemble", choices=RULES, default="min-logit", help="the ensemble (second prediction) rule")
+    g.add_argument("--collab-mode", choices=MODES, default="patent",
+                   help="patent: CE of the ensemble; kdcl: distil the detached ensemble into each network")
+    g.add_argument("--collab-temperature", type=float, default=3.0, help="KDCL temperature T")
+
+
+def build_trainer(args, setup):
+    """A :class:`CollaborativeTrainer` of ``--networks`` copies (different seeds) when ``--networks > 1``."""
+    n = getattr(args, "networks", 1)
+    if n is None or n <= 1:
+        if n is not None and n < 1:
+            raise ValueError(f"--networks must be a positive integer; got {n}")
+        return None
+    from ..optim import make_optimizer
+    from ..zoo import build_model
+    name = args.model or ("small_cnn" if args.dataset == "digits" else "lenet5")
+    models = [setup.model] + [build_model(name, setup.data.input_shape, setup.data.num_classes, args.activation,
+                                          seed=args.seed + i) for i in range(1, n)]
+    opts = [setup.optimizer] + [make_optimizer(args.optimizer, m, lr=args.lr) for m in models[1:]]
+    return CollaborativeTrainer(models, opts, rule=args.ensemble, mode=args.collab_mode,
+                                temperature=args.collab_temperature, callbacks=setup.callbacks, seed=args.seed,
+                                batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
+                                progress=not args.no_progress)

@@ -1,0 +1,165 @@
+"""Technique D — collaborative training: the four ensemble rules, their backward passes, KDCL, training."""
+import argparse
+import itertools
+
+import numpy as np
+import pytest
+
+import numpycnn as nc
+from numpycnn import cli
+from numpycnn.gradcheck import numerical_gradient, relative_error
+from numpycnn.losses import SoftmaxCrossEntropy, softmax
+from numpycnn.techniques import collaborative as D
+
+
+def logits(m=3, N=7, K=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((N, K)) * 2 for _ in range(m)], rng.integers(0, K, N)
+
+
+def ce(z, y):
+    return D.per_sample_ce(z, y).mean()
+
+
+def test_min_logit_has_zero_target_logit_matches_the_definition_and_beats_every_network():
+    zs, y = logits()
+    z_ens, _, _ = D.combine(zs, y, "min-logit")
+    rows = np.arange(len(y))
+    assert np.all(z_ens[rows, y] == 0)
+    want = np.min([z - z[rows, y][:, None] for z in zs], axis=0)
+    np.testing.assert_array_equal(z_ens, want)
+    assert np.all(D.per_sample_ce(z_ens, y) <= np.min([D.per_sample_ce(z, y) for z in zs], axis=0) + 1e-12)
+
+
+def test_min_loss_picks_the_per_sample_argmin_and_the_gradient_reaches_only_that_network():
+    zs, y = logits()
+    z_ens, back, info = D.combine(zs, y, "min-loss")
+    best = np.argmin([D.per_sample_ce(z, y) for z in zs], axis=0)
+    np.testing.assert_array_equal(info["chosen"], best)
+    for n, i in enumerate(best):
+        np.testing.assert_array_equal(z_ens[n], zs[i][n])
+    grads = back(np.ones_like(z_ens))
+    for i, g in enumerate(grads):
+        assert np.all(g[best != i] == 0) and np.all(g[best == i] == 1)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_linear_weights_are_on_the_simplex_beat_every_network_and_match_a_brute_force_grid(m):
+    zs, y = logits(m=m, N=20, seed=m)
+    w = D.simplex_weights(zs, y)
+    assert np.all(w >= 0) and w.sum() == pytest.approx(1, abs=1e-9)
+    best_single = min(ce(z, y) for z in zs)
+    value = ce(sum(wi * z for wi, z in zip(w, zs)), y)
+    assert value <= best_single + 1e-12
+    grid = np.linspace(0, 1, 201)
+    points = [p for p in itertools.product(grid, repeat=m - 1) if sum(p) <= 1 + 1e-12]
+    brute = min(ce(sum(wi * z for wi, z in zip(list(p) + [1 - sum(p)], zs)), y) for p in points)
+    assert value <= brute + 1e-6
+
+
+def test_kl_gradient_is_t_times_softmax_difference_and_matches_central_differences():
+    zs, _ = logits(m=2)
+    z_s, z_t = zs
+    T = 3.0
+    value, g = D.kd_loss(z_s, z_t, T)
+    np.testing.assert_allclose(g, T * (softmax(z_s / T) - softmax(z_t / T)) / len(z_s), rtol=1e-12)
+    z = z_s.copy()
+    numeric = numerical_gradient(lambda: D.kd_loss(z, z_t, T)[0], z)
+    assert relative_error(g, numeric) < 1e-7
+
+
+@pytest.mark.parametrize("rule", D.RULES)
+def test_total_loss_gradient_through_each_rule_matches_central_differences(rule):
+    zs, y = logits(m=3, N=6, seed=4)
+    weights = np.array([0.2, 0.5, 0.3])
+    z_ens, back, info = D.combine(zs, y, rule, weights)
+    fixed_w = info.get("weights")
+    loss = SoftmaxCrossEntropy()
+    loss.forward(z_ens, y)
+    analytic = back(loss.backward())
+    for i in range(3):
+        z = zs[i]
+
+        def second():
+            if rule in ("linear", "validation"):           # weights held fixed, as in backprop
+                return ce(sum(w * zz for w, zz in zip(fixed_w, zs)), y)
+            return ce(D.combine(zs, y, rule, weights)[0], y)
+        numeric = numerical_gradient(second, z)
+        assert relative_error(analytic[i], numeric) < 1e-6, f"{rule}: network {i}"
+
+
+@pytest.mark.parametrize("rule", D.RULES)
+def test_identical_networks_give_that_networks_prediction_under_every_rule(rule):
+    z, y = logits(m=1, seed=5)
+    zs = [z[0]] * 3
+    z_ens, _, _ = D.combine(zs, y, rule, np.full(3, 1 / 3))
+    want = z[0] - z[0][np.arange(len(y)), y][:, None] if rule == "min-logit" else z[0]
+    np.testing.assert_allclose(z_ens, want, atol=1e-9)
+
+
+def test_validation_weights_grow_with_accuracy_and_sum_to_one():
+    w = D.validation_weights([0.5, 0.8, 0.7])
+    assert w.sum() == pytest.approx(1) and np.argmax(w) == 1 and np.argmin(w) == 0
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return nc.datasets.load_dataset("digits", seed=0, train_limit=400)
+
+
+def trainer(digits, rule="min-logit", mode="patent", **kw):
+    models = [nc.zoo.small_cnn(digits.input_shape, width=4, seed=s) for s in range(3)]
+    return D.CollaborativeTrainer(models, [nc.optim.Adam(m, lr=3e-3) for m in models], rule=rule, mode=mode,
+                                  batch_size=32, progress=False, **kw)
+
+
+@pytest.mark.parametrize("rule, mode", [(r, "patent") for r in D.RULES] + [("min-logit", "kdcl")])
+def test_training_together_lowers_every_networks_loss(digits, rule, mode):
+    tr = trainer(digits, rule, mode)
+    before = [m.evaluate(digits.train.x, digits.train.y)["loss"] for m in tr.models]
+    tr.fit(digits.train, digits.val, epochs=2)
+    after = [m.evaluate(digits.train.x, digits.train.y)["loss"] for m in tr.models]
+    assert all(a < b for a, b in zip(after, before))
+
+
+def test_checkpoint_resume_of_all_networks_is_bit_identical(digits, tmp_path):
+    straight = trainer(digits, "linear", seed=3)
+    straight.fit(digits.train, epochs=2)
+    first = trainer(digits, "linear", seed=3)
+    first.fit(digits.train, epochs=2, max_steps=5)
+    first.save_checkpoint(tmp_path / "c.npz")
+    resumed = trainer(digits, "linear", seed=3).load_checkpoint(tmp_path / "c.npz")
+    resumed.fit(digits.train, epochs=2)
+    for a, b in zip(straight.models, resumed.models):
+        for (n, p, _), (_, q, _) in zip(a.named_parameters(), b.named_parameters()):
+            assert np.array_equal(p, q), n
+
+
+def test_bad_arguments_name_the_problem(digits):
+    with pytest.raises(ValueError, match="zero networks"):
+        D.combine([], np.array([0]), "linear")
+    with pytest.raises(ValueError, match="rule"):
+        D.combine(*logits(), rule="average")
+    with pytest.raises(ValueError, match="weights"):
+        D.combine(*logits(), rule="validation")
+    with pytest.raises(ValueError, match="zero networks"):
+        D.CollaborativeTrainer([], [])
+    with pytest.raises(ValueError, match="mode"):
+        trainer(digits, mode="mutual")
+
+
+def test_train_flags_build_a_collaborative_trainer():
+    p = argparse.ArgumentParser()
+    cli.add_train_arguments(p)
+    args = p.parse_args(["--networks", "3", "--ensemble", "linear", "--collab-mode", "kdcl", "--width", "4"])
+    setup = cli.build_setup(args)
+    assert isinstance(setup.trainer, D.CollaborativeTrainer)
+    assert len(setup.trainer.models) == 3 and setup.trainer.rule == "linear" and setup.trainer.mode == "kdcl"
+
+
+def test_quick_experiment_writes_table_json_and_figure(tmp_path):
+    from numpycnn.experiments import collaborative as experiment
+    assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    for name in ("collaborative.md", "collaborative.json", "collaborative_curves.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert "76.8 → 78.2" in (tmp_path / "collaborative.md").read_text()
