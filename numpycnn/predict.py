@@ -39,6 +39,8 @@ def image_paths(paths):
             raise FileNotFoundError(f"images: no such file or folder {p!r}")
         else:
             out.append(p)
+    if not out:
+        raise ValueError("images: no image paths given; pass PNG/JPEG files or folders")
     return out
 
 

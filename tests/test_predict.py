@@ -88,6 +88,8 @@ def test_unsupported_type_missing_file_and_bad_top_k_are_named(tmp_path, model):
     (tmp_path / "x.gif").write_bytes(b"GIF89a")
     with pytest.raises(ValueError, match="unsupported file type"):
         load_image(tmp_path / "x.gif")
+    with pytest.raises(ValueError, match="no image paths given"):
+        predict_images(model, [])
     with pytest.raises(FileNotFoundError, match="nope.png"):
         predict_images(model, [str(tmp_path / "nope.png")])
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ok.png")
