@@ -72,12 +72,49 @@ def conv2d_backward(dout, cache):
     x_shape, cols, w, stride, pad = cache
     F, C, KH, KW = w.shape
     ### BEGIN SOLUTION
-    D = dout.transpose(0, 2, 3, 1).reshape(-1, F)          # (N*OH*OW, F)
-    db = D.sum(axis=0)
-    dw = (D.T @ cols).reshape(w.shape)
-    dx = col2im(D @ w.reshape(F, -1), x_shape, KH, KW, stride, pad)
+    # One copy of dout into the layout every GEMM below wants: D^T, contiguous (F, N*OH*OW).
+    DT = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(F, -1)
+    db = DT.sum(axis=1)
+    dw = (DT @ cols).reshape(w.shape)                       # (F, C*KH*KW), both operands contiguous
+    dx = _col2im_from_gemm(DT, w, x_shape, stride, pad)    # == col2im(D @ w.reshape(F, -1), ...)
     ### END SOLUTION
     return dx, dw, db
+
+
+
+def _col2im_from_gemm(DT, w, x_shape, stride, pad):
+    """``dx = col2im(D @ W2)`` computed in a BLAS- and cache-friendly layout.
+
+    Parameters
+    ----------
+    DT : ndarray, shape (F, N*OH*OW)
+        The output gradient, transposed and contiguous.
+    w : ndarray, shape (F, C, KH, KW)
+    x_shape : tuple (N, C, H, W)
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W), contiguous
+
+    Notes
+    -----
+    Same sum as :func:`col2im`, ``dx = sum_{i,j} shift_{i,j}(G_{i,j})``, but the GEMM writes
+    ``G = W_p^T D^T`` with shape ``(KH, KW, C, N, OH, OW)``: each kernel offset ``(i, j)``
+    is then one *contiguous* block ``G[i, j]`` of shape (C, N, OH, OW), so the ``KH*KW``
+    slice-adds read memory in order (col2im's strided reads were the slowest part of the
+    backward pass). The sum is accumulated in (C, N, H, W) layout and transposed once at the end.
+    """
+    N, C, H, W = x_shape
+    F, _, KH, KW = w.shape
+    OH = conv_output_size(H, KH, stride, pad)
+    OW = conv_output_size(W, KW, stride, pad)
+    Wp = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KH * KW * C, F)   # rows ordered (i, j, c)
+    G = (Wp @ DT).reshape(KH, KW, C, N, OH, OW)
+    dxp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=G.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            dxp[:, :, i:i + stride * OH:stride, j:j + stride * OW:stride] += G[i, j]
+    return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3))
 
 
 def conv2d_naive(x, w, b, stride=1, pad=0):

@@ -1,0 +1,111 @@
+"""The fast paths of the kernels compute exactly what the naive references compute.
+
+Fast paths under test: conv2d_backward's dx through a GEMM laid out as (KH, KW, C, N, OH, OW)
+(numpycnn.conv._col2im_from_gemm) instead of col2im of ``D @ W2``; max pooling backward's reshape
+when kernel == stride and pad == 0.
+"""
+import numpy as np
+import pytest
+
+from numpycnn.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_naive
+from numpycnn.im2col import col2im
+from numpycnn.pooling import maxpool2d_backward, maxpool2d_forward
+
+CONV_CASES = [  # N, C, H, W, F, k, stride, pad (odd sizes, strides 1-3, pads 0-2, non-square inputs)
+    (2, 1, 7, 7, 3, 3, 1, 0), (2, 3, 9, 7, 4, 3, 2, 1), (1, 2, 8, 11, 5, 5, 1, 2), (3, 2, 10, 10, 2, 4, 3, 1),
+    (2, 4, 6, 5, 3, 1, 1, 0), (1, 3, 12, 12, 6, 5, 2, 2), (2, 2, 5, 5, 3, 5, 1, 0),
+]
+POOL_CASES = [  # N, C, H, W, K, stride, pad (kernel == stride with even and odd sizes, overlapping windows)
+    (2, 3, 8, 8, 2, 2, 0), (2, 2, 9, 7, 2, 2, 0), (1, 3, 11, 10, 3, 3, 0), (2, 2, 7, 7, 3, 2, 1), (1, 1, 6, 6, 2, 1, 0),
+]
+
+
+def _maxpool_backward_loop(dout, x, K, s, p):
+    """Loop reference: each dout goes to the first maximum of its window (padding -inf)."""
+    N, C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
+    dxp = np.zeros_like(xp)
+    for n in range(N):
+        for c in range(C):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    win = xp[n, c, i * s:i * s + K, j * s:j * s + K]
+                    a, b = np.unravel_index(np.argmax(win), win.shape)
+                    dxp[n, c, i * s + a, j * s + b] += dout[n, c, i, j]
+    return dxp[:, :, p:p + H, p:p + W]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_fast_conv_backward_equals_the_naive_loop_in_float64(case):
+    N, C, H, W, F, k, s, p = case
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
+    out, cache = conv2d_forward(x, w, b, s, p)
+    np.testing.assert_allclose(out, conv2d_naive(x, w, b, s, p), rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(out.shape)
+    for got, want in zip(conv2d_backward(dout, cache), conv2d_backward_naive(dout, x, w, s, p)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_fast_conv_dx_equals_col2im_of_the_gemm(case):
+    N, C, H, W, F, k, s, p = case
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, k, k))
+    out, cache = conv2d_forward(x, w, np.zeros(F), s, p)
+    dout = rng.standard_normal(out.shape)
+    D = dout.transpose(0, 2, 3, 1).reshape(-1, F)
+    want = col2im(D @ w.reshape(F, -1), x.shape, k, k, s, p)
+    dx = conv2d_backward(dout, cache)[0]
+    assert dx.flags.c_contiguous
+    np.testing.assert_allclose(dx, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_fast_maxpool_backward_equals_the_loop_reference_in_float64(case):
+    N, C, H, W, K, s, p = case
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((N, C, H, W))
+    out, cache = maxpool2d_forward(x, K, s, p)
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(maxpool2d_backward(dout, cache), _maxpool_backward_loop(dout, x, K, s, p),
+                               rtol=1e-12, atol=1e-12)  # overlapping windows add in a different order
+
+
+def test_float32_in_gives_float32_out_on_every_fast_path():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 9, 9), dtype=np.float32)
+    w = rng.standard_normal((4, 3, 3, 3), dtype=np.float32)
+    out, cache = conv2d_forward(x, w, np.zeros(4, np.float32), 1, 1)
+    grads = conv2d_backward(np.ones_like(out), cache)
+    assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    pout, pcache = maxpool2d_forward(x, 2)
+    assert pout.dtype == np.float32 and maxpool2d_backward(np.ones_like(pout), pcache).dtype == np.float32
+
+
+@pytest.mark.parametrize("case", CONV_CASES[:4])
+def test_fast_conv_gradients_match_torch(case):
+    torch = pytest.importorskip("torch")
+    N, C, H, W, F, k, s, p = case
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
+    out, cache = conv2d_forward(x, w, b, s, p)
+    dout = rng.standard_normal(out.shape)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p).backward(torch.tensor(dout))
+    for got, want in zip(conv2d_backward(dout, cache), (xt.grad, wt.grad, bt.grad)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_fast_maxpool_gradients_match_torch(case):
+    torch = pytest.importorskip("torch")
+    N, C, H, W, K, s, p = case
+    x = np.random.default_rng(5).standard_normal((N, C, H, W))
+    out, cache = maxpool2d_forward(x, K, s, p)
+    dout = np.random.default_rng(6).standard_normal(out.shape)
+    xt = torch.tensor(x, requires_grad=True)
+    ot = torch.nn.functional.max_pool2d(xt, K, s, p)
+    ot.backward(torch.tensor(dout))
+    np.testing.assert_array_equal(out, ot.detach().numpy())
+    np.testing.assert_allclose(maxpool2d_backward(dout, cache), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
