@@ -234,3 +234,26 @@ def test_quick_experiment_writes_table_json_and_figures(tmp_path):
     for name in ("branch.md", "branch.json", "branch_gradient_flow.png", "branch_curves.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "with a branch at" in (tmp_path / "branch.md").read_text()
+
+
+def test_third_gradient_and_input_gradient_match_torch_autograd_in_float64():
+    torch = pytest.importorskip("torch")
+    from numpycnn.export import to_torch
+    model, (x, y) = trunk(), batch()
+    lam = 0.6
+    branch = A.Branch(model, "act2", hidden=(8,), weight=lam)
+    loss = SoftmaxCrossEntropy()
+    branch.set_labels(y)
+    loss.forward(model.forward(x), y)
+    dx = model.backward(loss.backward())
+    k = list(model.layers).index("act2")
+    T, B = to_torch(model), to_torch(branch.net)
+    xt = torch.tensor(x, requires_grad=True)
+    h = T[:k + 1](xt)
+    h.retain_grad()
+    yt = torch.tensor(y)
+    ce = torch.nn.functional.cross_entropy
+    total = ce(T[k + 1:](h), yt) + lam * ce(B(h), yt)
+    total.backward()
+    assert relative_error(branch.third, h.grad.numpy()) < 1e-10
+    assert relative_error(dx, xt.grad.numpy()) < 1e-10
