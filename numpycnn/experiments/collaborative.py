@@ -11,6 +11,7 @@ Each network sees a seeded random half of every batch ("partly different data", 
 homogenisation). Reported: each network's test accuracy (mean and best of the three) and the
 ensemble's (average of logits), mean ± std over seeds; a figure of the ensemble's validation accuracy.
 """
+import sys
 import time
 
 import numpy as np
@@ -48,12 +49,15 @@ def run(data, seed, epochs, rule, mode, widths, progress):
 def main(argv=None):
     p = _common.parser(NAME, __doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default 2; --quick 1)")
+    p.add_argument("--train-limit", type=int, default=None, help="training images (default 4000; --quick 400)")
+    p.add_argument("--test-limit", type=int, default=None, help="test images (default 1000; --quick 200)")
     args = p.parse_args(argv)
     _common.check_seeds(args.seeds)
     if args.quick:
         args.seeds = min(args.seeds, 1)
     epochs = args.epochs or (1 if args.quick else 2)
     train_limit, test_limit = (400, 200) if args.quick else (4000, 1000)
+    train_limit, test_limit = args.train_limit or train_limit, args.test_limit or test_limit
     data, note = _common.fashion_or_digits(args.data_dir, 0, train_limit, test_limit, val_fraction=0.1)
     settings = [("independent", None, None, (8, 8, 8))] + [(f"{r} (patent)", r, "patent", (8, 8, 8)) for r in
                                                             ("min-loss", "linear", "min-logit", "validation")]
@@ -65,7 +69,10 @@ def main(argv=None):
     t0 = time.perf_counter()
     results = {}
     for label, rule, mode, widths in settings:
-        results[label] = [run(data, s, epochs, rule, mode, widths, not args.no_progress) for s in range(args.seeds)]
+        results[label] = []
+        for s in range(args.seeds):
+            results[label].append(run(data, s, epochs, rule, mode, widths, not args.no_progress))
+            print(f"  {label}, seed {s}: {time.perf_counter() - t0:.0f} s", flush=True)
         r = results[label]
         print(f"{label}: networks {100 * np.mean([x['networks'] for x in r]):.2f} %, "
               f"ensemble {100 * np.mean([x['ensemble'] for x in r]):.2f} %", flush=True)
@@ -75,7 +82,7 @@ def main(argv=None):
         f"`small_cnn` (width 8 unless noted), Adam lr 1e-3, batch 64, {epochs} epoch(s) each, every network "
         f"learning from a seeded random half of each batch; {args.seeds} seed(s). Test accuracy %, mean ± std over "
         f"seeds; the ensemble is the mean of the three networks' logits. Budget: {seconds / 60:.1f} min on this "
-        f"machine (2 cores). Command: `python -m numpycnn compare collaborative{' --quick' if args.quick else ''}`.",
+        f"machine (2 cores). Command: `python -m numpycnn compare collaborative {' '.join(argv if argv is not None else sys.argv[1:])}`.",
         "",
         "| training | mean of the 3 networks | best network | ensemble |",
         "|---|---|---|---|",
