@@ -221,14 +221,22 @@ def check_same_training_step(x, y):
         return float(np.abs(model.forward(xb) - net(torch.tensor(xb)).numpy()).max())
 
 
-def peak_rss(side, samples, threads):
-    """Peak RSS (MiB) of a fresh process that loads the data and trains one epoch with one library."""
+def peak_rss(side, x, y, threads):
+    """Peak RSS (MiB) of a fresh process that trains one epoch with one library.
+
+    The data is handed over as a small .npy pair (loading the whole IDX file would dominate the peak).
+    """
+    import tempfile
+    tmp = tempfile.mkdtemp()
+    np.save(os.path.join(tmp, "x.npy"), x)
+    np.save(os.path.join(tmp, "y.npy"), y)
     code = f"""
 import sys, resource; sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))!r})
 from threadpoolctl import threadpool_limits
 sys.argv = ['x']
 import benchmarks.run as r
-x, y = r.load_fashion({samples})
+import numpy as np
+x, y = np.load({os.path.join(tmp, "x.npy")!r}), np.load({os.path.join(tmp, "y.npy")!r})
 with threadpool_limits({threads}):
     if {side!r} == 'numpycnn':
         r.numpy_epoch(x, y, 64)[1]()
@@ -239,6 +247,9 @@ with threadpool_limits({threads}):
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    for f in ("x.npy", "y.npy"):
+        os.remove(os.path.join(tmp, f))
+    os.rmdir(tmp)
     if out.returncode != 0:
         return float("nan")
     return int(out.stdout.strip().splitlines()[-1]) / 1024
@@ -335,7 +346,7 @@ def main(argv=None):
             emit()
     if not a.no_memory:
         T = a.threads[-1]
-        m_np, m_t = peak_rss("numpycnn", a.epoch_samples, T), peak_rss("torch", a.epoch_samples, T)
+        m_np, m_t = peak_rss("numpycnn", x, y, T), peak_rss("torch", x, y, T)
         emit(f"### Peak RSS of one training epoch ({a.epoch_samples} samples, T = {T}, fresh process each)")
         emit()
         emit(f"| numpycnn MiB | torch MiB | ratio |\n|---|---|---|\n| {m_np:.0f} | {m_t:.0f} | {m_np / m_t:.2f} |")
