@@ -224,6 +224,9 @@ def check_same_training_step(x, y):
 def peak_rss(side, x, y, threads):
     """Peak RSS (MiB) of a fresh process that trains one epoch with one library.
 
+    Read from VmHWM in /proc/self/status: getrusage's ru_maxrss is inherited from the parent at fork,
+    so it would report this (torch-loaded) process's peak for both sides.
+
     The data is handed over as a small .npy pair (loading the whole IDX file would dominate the peak).
     """
     import tempfile
@@ -244,7 +247,7 @@ with threadpool_limits({threads}):
         import torch; torch.set_num_threads({threads})
         from numpycnn import zoo
         r.torch_epoch(r.torch_lenet(zoo.lenet5(seed=0)), x, y, 64)()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
     for f in ("x.npy", "y.npy"):
@@ -269,6 +272,7 @@ def main(argv=None):
     p.add_argument("--epoch-samples", type=int, default=6000, help="Fashion-MNIST training samples per epoch")
     p.add_argument("--epoch-reps", type=int, default=3)
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--memory-only", action="store_true", help="only the peak-RSS measurement")
     p.add_argument("--out", default=None, help="Markdown file for the results (e.g. benchmarks/RESULTS.md)")
     a = p.parse_args(argv)
     if a.quick:
@@ -290,7 +294,7 @@ def main(argv=None):
     emit(f"Max |logits difference| after one identical Adam step on LeNet-5 (numpycnn vs torch, same weights): "
          f"{check_same_training_step(x, y):.2e}")
     emit()
-    for T in a.threads:
+    for T in ([] if a.memory_only else a.threads):
         with threadpool_limits(T):
             torch.set_num_threads(T)
             peak = gemm_peak(a.reps)
