@@ -257,3 +257,26 @@ def test_third_gradient_and_input_gradient_match_torch_autograd_in_float64():
     total.backward()
     assert relative_error(branch.third, h.grad.numpy()) < 1e-10
     assert relative_error(dx, xt.grad.numpy()) < 1e-10
+
+
+@pytest.mark.parametrize("loss_name", ["nll", "hinge", "squared_hinge"])
+def test_branch_heads_take_any_loss_and_third_is_still_the_gradient_of_the_sum(loss_name):
+    from numpycnn.losses import get_loss
+    model, (x, y) = trunk(), batch()
+    branch = A.Branch(model, "act2", hidden=(6,), weight=0.8, loss=loss_name)
+    step(model, branch, x, y)
+    assert np.array_equal(branch.third, branch.first + branch.second)
+    names = list(model.layers)
+    k = names.index("act2")
+    h = x
+    for n in names[:k + 1]:
+        h = model[n].forward(h)
+    main_loss, head = SoftmaxCrossEntropy(), get_loss(loss_name)
+
+    def total():
+        z = h
+        for n in names[k + 1:]:
+            z = model[n].forward(z)
+        return main_loss.forward(z, y) + 0.8 * head.forward(branch.net.forward(h, check=False), y)
+
+    assert relative_error(branch.third, numerical_gradient(total, h)) < 1e-6

@@ -34,8 +34,8 @@ below a threshold), and :func:`evaluate_branches`.
 """
 import numpy as np
 
-from ..layers import AvgPool2D, Dense, Flatten, activation as make_activation
-from ..losses import SoftmaxCrossEntropy, check_labels
+from ..layers import AvgPool2D, Dense, Flatten, LogSoftmax, activation as make_activation
+from ..losses import SoftmaxCrossEntropy, check_labels, get_loss
 from ..model import Sequential
 from ..training import Callback
 
@@ -81,6 +81,9 @@ class Branch:
     max_features : int — average-pool the feature map by 2 until ``C·H·W <= max_features`` before
         flattening (the spec: "pool before flattening a large feature map")
     seed : int — the branch's weight initialisation
+    loss : str — the branch head's loss, a name of :data:`numpycnn.losses.LOSSES`: ``"cross_entropy"``
+        (default), ``"nll"`` (a ``LogSoftmax`` layer is appended), ``"hinge"`` or ``"squared_hinge"``
+        (Deeply-Supervised Nets' companions)
 
     Attributes
     ----------
@@ -94,7 +97,7 @@ class Branch:
     """
 
     def __init__(self, model, at, hidden=(), weight=1.0, coefficient=0.01, activation="relu",
-                 max_features=1024, seed=0):
+                 max_features=1024, seed=0, loss="cross_entropy"):
         where = f"Branch at {at!r}"
         if at not in model.layers:
             raise ValueError(f"{where}: the model has no layer {at!r}; its layers are {list(model.layers)}")
@@ -128,8 +131,11 @@ class Branch:
             if i < len(widths):
                 layers.append((f"act{i}", make_activation(activation)))
             features = width
+        self.loss = get_loss(loss)
+        if loss == "nll":
+            layers.append(("log_softmax", LogSoftmax()))
+        self.loss_name = loss
         self.net = Sequential(layers, input_shape=shape, name=f"branch@{at}")
-        self.loss = SoftmaxCrossEntropy()
         self.h = self.y = None
         self.first = self.second = self.third = None
         self.branch_loss = None
@@ -374,6 +380,8 @@ def add_train_arguments(parser):
     g.add_argument("--branch-weight", type=float, default=1.0, help="λ, the weight of the second gradient (1)")
     g.add_argument("--branch-coefficient", type=float, default=0.01, help="the branch's own SGD step coefficient")
     g.add_argument("--branch-schedule", choices=SCHEDULES, default="constant", help="λ over training")
+    g.add_argument("--branch-loss", default="cross_entropy",
+                   choices=["cross_entropy", "nll", "hinge", "squared_hinge"], help="the branch head's loss")
 
 
 def _hidden(text):
@@ -400,7 +408,8 @@ def extra_callbacks(args, setup):
     if not points:
         return []
     hidden = _hidden(args.branch_layers)
-    branches = [Branch(setup.model, at, hidden, args.branch_weight, args.branch_coefficient, seed=args.seed + i)
+    branches = [Branch(setup.model, at, hidden, args.branch_weight, args.branch_coefficient, seed=args.seed + i,
+                       loss=args.branch_loss)
                 for i, at in enumerate(points)]
     total = None
     if args.branch_schedule == "linear":
