@@ -163,3 +163,37 @@ def test_quick_experiment_writes_table_json_and_figure(tmp_path):
     for name in ("collaborative.md", "collaborative.json", "collaborative_curves.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "76.8 → 78.2" in (tmp_path / "collaborative.md").read_text()
+
+
+@pytest.mark.parametrize("rule", D.RULES)
+def test_gradcheck_of_the_total_loss_wrt_every_networks_parameters(rule):
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((5, 1, 8, 8)), rng.integers(0, 10, 5)
+    models = [nc.zoo.small_cnn((1, 8, 8), width=2, seed=s, dtype=np.float64) for s in range(3)]
+    weights = np.array([0.5, 0.3, 0.2])
+    ce_loss = SoftmaxCrossEntropy()
+    zs = [m.forward(x) for m in models]
+    dzs = []
+    for z in zs:
+        ce_loss.forward(z, y)
+        dzs.append(ce_loss.backward())
+    z_ens, back, info = D.combine(zs, y, rule, weights)
+    fixed = info.get("weights")
+    ce_loss.forward(z_ens, y)
+    for m, d, e in zip(models, dzs, back(ce_loss.backward())):
+        m.backward(d + e)
+    analytic = [{n: g.copy() for n, _, g in m.named_parameters()} for m in models]
+
+    def total():
+        zz = [m.forward(x) for m in models]
+        first = sum(ce(z, y) for z in zz)
+        if rule in ("linear", "validation"):
+            return first + ce(sum(w * z for w, z in zip(fixed, zz)), y)
+        return first + ce(D.combine(zz, y, rule, weights)[0], y)
+
+    for i, m in enumerate(models):
+        for name, p, _ in m.named_parameters():
+            idx = [tuple(rng.integers(0, s) for s in p.shape) for _ in range(4)]
+            numeric = numerical_gradient(total, p, indices=idx)
+            sel = tuple(np.array(j) for j in zip(*idx))
+            assert relative_error(analytic[i][name][sel], numeric[sel]) < 1e-6, f"{rule}: network {i} {name}"

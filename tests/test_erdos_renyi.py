@@ -179,3 +179,23 @@ def test_sparsity_command_prints_the_report(capsys, tmp_path):
     assert main(["sparsity", "--model", "mlp", "--sparsity", "0.9", "--figure", str(tmp_path / "r.png")]) == 0
     out = capsys.readouterr().out
     assert "σ = 17.2642" in out and "total" in out and (tmp_path / "r.png").exists()
+
+
+def test_checkpoint_resume_keeps_the_masks_and_is_bit_identical(tmp_path):
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=300)
+
+    def trainer():
+        model = nc.zoo.small_cnn(data.input_shape, width=4, seed=2)
+        C.sparsify(model, 0.7, "er", np.random.default_rng(5))
+        return nc.Trainer(model, nc.optim.Adam(model, lr=3e-3), seed=2, batch_size=32, progress=False)
+    straight = trainer()
+    straight.fit(data.train, epochs=2)
+    first = trainer()
+    first.fit(data.train, epochs=2, max_steps=6)
+    first.save_checkpoint(tmp_path / "c.npz")
+    resumed = trainer().load_checkpoint(tmp_path / "c.npz")
+    resumed.fit(data.train, epochs=2)
+    for (n, a, _), (_, b, _) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        assert np.array_equal(a, b), n
+    for name in C.masked_layers(resumed.model):
+        assert np.array_equal(resumed.model[name].masks["W"], straight.model[name].masks["W"])
