@@ -199,3 +199,46 @@ def test_checkpoint_resume_keeps_the_masks_and_is_bit_identical(tmp_path):
         assert np.array_equal(a, b), n
     for name in C.masked_layers(resumed.model):
         assert np.array_equal(resumed.model[name].masks["W"], straight.model[name].masks["W"])
+
+
+def test_consistency_gradient_matches_central_differences_and_weight_zero_changes_nothing():
+    from numpycnn.gradcheck import numerical_gradient, relative_error
+    model = nc.zoo.small_cnn((1, 8, 8), width=2, seed=0, dtype=np.float64)
+    C.sparsify(model, 0.5, "er", np.random.default_rng(0))
+    u = np.random.default_rng(1).standard_normal((4, 1, 8, 8))
+    cons = C.ConsistencyTraining(u, weight=2.0, noise=0.3)
+    cons.consistency_backward(model, u, np.random.default_rng(7))
+    analytic = {n: g.copy() for n, _, g in model.named_parameters()}
+    rng = np.random.default_rng(7)
+    a = u + 0.3 * rng.standard_normal(u.shape)
+    b = u + 0.3 * rng.standard_normal(u.shape)
+    p_b = nc.losses.softmax(model.forward(b))
+
+    def L():
+        p_a = nc.losses.softmax(model.forward(a))
+        return 2.0 * np.sum((p_a - p_b) ** 2) / len(u)
+
+    for name, p, _ in model.named_parameters():
+        idx = [tuple(rng.integers(0, s) for s in p.shape) for _ in range(5)]
+        numeric = numerical_gradient(L, p, indices=idx)
+        sel = tuple(np.array(i) for i in zip(*idx))
+        assert relative_error(analytic[name][sel], numeric[sel]) < 1e-6, name
+
+
+def test_semi_supervised_training_keeps_masks_and_adds_the_consistency_gradient():
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=400)
+    model = nc.zoo.small_cnn(data.input_shape, width=4, seed=0)
+    masks, _, _ = C.sparsify(model, 0.7, "er", np.random.default_rng(0))
+    cons = C.ConsistencyTraining(data.train.x, weight=1.0, noise=0.2, batch_size=32)
+    nc.Trainer(model, nc.optim.Adam(model, lr=3e-3), callbacks=[cons], batch_size=32, progress=False).fit(
+        data.train, epochs=1, max_steps=10)
+    assert len(cons.losses) == 10 and all(np.isfinite(cons.losses))
+    assert all(np.all(model[n].params["W"][M == 0] == 0) for n, M in masks.items())
+    with pytest.raises(ValueError, match="weight"):
+        C.ConsistencyTraining(data.train.x, weight=-1)
+
+
+def test_quick_semi_supervised_experiment_writes_its_table(tmp_path):
+    from numpycnn.experiments import sparsity_semi_supervised as experiment
+    assert experiment.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert "consistency" in (tmp_path / "sparsity_semi_supervised.md").read_text()

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..io import load_arrays, save_arrays
 from ..layers import Conv2D, Dense
+from ..training import Callback
 
 MODES = ("er", "erk", "uniform", "snip")
 SAMPLING = ("bernoulli", "exact")
@@ -378,3 +379,68 @@ def prepare_model(args, setup):
         if sigma is not None:
             print(f"technique C: sparsity {args.sparsity} ({args.sparse_mode}), σ = {sigma:.6g}")
     print(format_report(structure_report(model, p)))
+
+
+# -- the text's semi-supervised option ------------------------------------------------------
+class ConsistencyTraining(Callback):
+    """Semi-supervised training (the text's option): labelled batches as usual, plus a consistency loss
+    between two randomly perturbed passes of the same unlabelled batch.
+
+    Parameters
+    ----------
+    unlabelled : ndarray (M, *input_shape) — images without labels
+    weight : float >= 0 — w, the weight of the consistency loss
+    noise : float >= 0 — std of the Gaussian perturbation added to each pass
+    batch_size : int — unlabelled images per step
+    seed : int — perturbations and unlabelled batches come from ``default_rng([seed, step])``
+
+    Notes
+    -----
+    For an unlabelled batch ``u`` (N images) and two perturbations ``a = u + ε_a``, ``b = u + ε_b``::
+
+        p_a = softmax(f(a)),  p_b = softmax(f(b))     (p_b is the target: no gradient through it)
+        L_c = w · (1/N) Σ_n ‖p_a[n] − p_b[n]‖²
+        ∂L_c/∂p_a = 2w (p_a − p_b) / N
+        ∂L_c/∂z_a = p_a ⊙ (g − Σ_c g_c p_a[c])        softmax Jacobian, g = ∂L_c/∂p_a
+
+    Run in ``after_backward``: the supervised gradients are kept, the consistency pass is
+    back-propagated (masks apply as usual) and the two are added before the optimizer step.
+    """
+
+    name = "consistency"
+
+    def __init__(self, unlabelled, weight=1.0, noise=0.1, batch_size=64, seed=0):
+        if not isinstance(unlabelled, np.ndarray) or unlabelled.ndim < 2 or len(unlabelled) == 0:
+            raise ValueError(f"ConsistencyTraining: unlabelled must be a non-empty array of images (M, ...); "
+                             f"got {type(unlabelled).__name__}")
+        for name, value in (("weight", weight), ("noise", noise)):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"ConsistencyTraining: {name} must be a finite number >= 0; got {value}")
+        self.unlabelled, self.weight, self.noise = unlabelled, float(weight), float(noise)
+        self.batch_size, self.seed = int(batch_size), int(seed)
+        self.losses = []
+
+    def consistency_backward(self, model, u, rng):
+        """Forward both passes, back-propagate ``L_c`` (fills the model's grads); returns ``L_c``."""
+        from ..losses import softmax
+        a = (u + self.noise * rng.standard_normal(u.shape)).astype(u.dtype)
+        b = (u + self.noise * rng.standard_normal(u.shape)).astype(u.dtype)
+        p_b = softmax(model.forward(b, check=False))
+        p_a = softmax(model.forward(a, check=False))
+        N = len(u)
+        L = self.weight * float(np.sum((p_a - p_b) ** 2)) / N
+        g = 2 * self.weight * (p_a - p_b) / N
+        dz = p_a * (g - np.sum(g * p_a, axis=1, keepdims=True))
+        model.backward(dz.astype(u.dtype))
+        return L
+
+    def after_backward(self, trainer):
+        if self.weight == 0:
+            return
+        model = trainer.model
+        supervised = {n: g.copy() for n, _, g in model.named_parameters()}
+        rng = np.random.default_rng([self.seed, trainer.step])
+        idx = rng.choice(len(self.unlabelled), min(self.batch_size, len(self.unlabelled)), replace=False)
+        self.losses.append(self.consistency_backward(model, self.unlabelled[idx], rng))
+        for n, _, g in model.named_parameters():
+            g += supervised[n]                                  # total gradient = supervised + consistency
