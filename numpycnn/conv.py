@@ -22,7 +22,7 @@ Backward, given ``dout = dL/dout``  (``D = dout`` arranged as ``(N*OH*OW, F)``):
 """
 import numpy as np
 
-from .im2col import col2im, conv_output_size, im2col, pad_input
+from .im2col import conv_output_size, im2col, pad_input
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0):
@@ -79,7 +79,6 @@ def conv2d_backward(dout, cache):
     dx = _col2im_from_gemm(DT, w, x_shape, stride, pad)    # == col2im(D @ w.reshape(F, -1), ...)
     ### END SOLUTION
     return dx, dw, db
-
 
 
 def _col2im_from_gemm(DT, w, x_shape, stride, pad):

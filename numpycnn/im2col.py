@@ -118,6 +118,13 @@ def windows_adjoint(dwin, x_shape, KH, KW, stride=1, pad=0):
     """
     N, C, H, W = x_shape
     OH, OW = dwin.shape[2], dwin.shape[3]
+    if pad == 0 and stride == KH == KW:
+        # Fast path (non-overlapping windows, e.g. 2x2 pooling): the windows tile the input, so the
+        # KH*KW strided adds become one reshape (N, C, OH, OW, K, K) -> (N, C, OH*K, OW*K) and a copy.
+        # Rows/columns past the last whole window (odd sizes) were read by no window: they stay 0.
+        dx = np.zeros(x_shape, dtype=dwin.dtype)
+        dx[:, :, :OH * KH, :OW * KW] = dwin.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, OH * KH, OW * KW)
+        return dx
     dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dwin.dtype)
     for i in range(KH):
         for j in range(KW):

@@ -66,16 +66,7 @@ def maxpool2d_backward(dout, cache):
     ### BEGIN SOLUTION
     dwin = np.zeros(dout.shape + (K * K,), dtype=dout.dtype)            # (N, C, OH, OW, K*K)
     np.put_along_axis(dwin, argmax[..., None], dout[..., None], axis=-1)
-    if stride == K and pad == 0:
-        # Fast path (non-overlapping windows): the windows tile the input, so windows_adjoint's
-        # K*K strided adds become one reshape (N, C, OH, OW, K, K) -> (N, C, OH*K, OW*K) and a copy.
-        # Rows/columns past the last whole window (odd sizes) get no gradient: they stay 0.
-        N, C, OH, OW = dout.shape
-        dx = np.zeros(x_shape, dtype=dout.dtype)
-        dx[:, :, :OH * K, :OW * K] = dwin.reshape(N, C, OH, OW, K, K).transpose(0, 1, 2, 4, 3, 5).reshape(
-            N, C, OH * K, OW * K)
-    else:
-        dx = windows_adjoint(dwin.reshape(dout.shape + (K, K)), x_shape, K, K, stride, pad)
+    dx = windows_adjoint(dwin.reshape(dout.shape + (K, K)), x_shape, K, K, stride, pad)
     ### END SOLUTION
     return dx
 
