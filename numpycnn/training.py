@@ -24,9 +24,7 @@ continues bit for bit (data order comes from ``batch_indices(seed, epoch)``).
 Stop conditions: ``epochs``, ``max_steps``, ``target_loss`` (epoch-mean training
 loss at or below it) and ``target_accuracy`` (validation accuracy at or above it).
 """
-import json
 import math
-import os
 import signal
 import threading
 import time
@@ -157,10 +155,15 @@ class Trainer:
             raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
                                   f"the loss is {loss}. Lower the learning rate; the last good checkpoint is kept"
                                   + (f" at {self.checkpoint_path}" if self.checkpoint_path else ""))
-        for name, _, g in reversed(list(self.model.named_parameters())):
-            if not np.isfinite(g).all():
-                raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
-                                      f"the gradient of {name} contains NaN or inf. Lower the learning rate")
+        for model in self.trained_models():
+            for name, _, g in reversed(list(model.named_parameters())):
+                if not np.isfinite(g).all():
+                    raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
+                                          f"the gradient of {name} contains NaN or inf. Lower the learning rate")
+
+    def trained_models(self):
+        """The models this trainer updates (one here; several for technique D)."""
+        return [self.model]
 
     # -- evaluation -----------------------------------------------------------------
     def evaluate(self, data, batch_size=512):
@@ -337,6 +340,11 @@ class Trainer:
                                   f"not {[cb.name for cb in self.callbacks]}")
         self.model.load_state_dict(prefixed(arrays, "model"))
         self.optimizer.load_state_dict(prefixed(arrays, "optim"))
+        return self.restore_loop(arrays, meta)
+
+    def restore_loop(self, arrays, meta):
+        """Restore the callbacks' state and the loop position (step, epoch, batch, sums, history) of a
+        checkpoint; shared by trainers that save their models differently."""
         for cb in self.callbacks:
             cb.load_state_dict(prefixed(arrays, f"cb/{cb.name}"))
         self.epoch_sums = np.array(arrays["trainer/epoch_sums"], dtype=np.float64)

@@ -35,9 +35,9 @@ combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network ad
 import numpy as np
 import scipy.optimize
 
-from ..io import load_arrays, prefixed, save_arrays
+from ..io import load_arrays, prefixed
 from ..losses import SoftmaxCrossEntropy, check_labels, log_softmax, softmax
-from ..training import History, Trainer
+from ..training import Trainer
 
 RULES = ("min-loss", "linear", "min-logit", "validation")
 MODES = ("patent", "kdcl")
@@ -54,8 +54,8 @@ def _check_logits(zs, y):
 
 
 def per_sample_ce(z, y):
-    """Cross-entropy of every sample, ``(N,)``."""
-    return -log_softmax(z)[np.arange(len(y)), y]
+    """Cross-entropy of every sample, ``(N,)`` (:meth:`SoftmaxCrossEntropy.per_sample`)."""
+    return SoftmaxCrossEntropy().per_sample(z, y)
 
 
 def simplex_weights(zs, y):
@@ -240,13 +240,8 @@ class CollaborativeTrainer(Trainer):
             cb.after_step(self)
         return total, int((z_ens.argmax(axis=1) == y).sum())
 
-    def check_finite(self, loss):
-        if not np.isfinite(loss):
-            return super().check_finite(loss)
-        for m in self.models:
-            self.model = m
-            super().check_finite(loss)
-        self.model = self.models[0]
+    def trained_models(self):
+        return self.models
 
     def predict_logits(self, x):
         zs = [m.predict_logits(x) for m in self.models]
@@ -281,18 +276,8 @@ class CollaborativeTrainer(Trainer):
         for i, (m, o) in enumerate(zip(self.models, self.optimizers)):
             m.load_state_dict(prefixed(arrays, f"net{i}/model"))
             o.load_state_dict(prefixed(arrays, f"net{i}/optim"))
-        for cb in self.callbacks:
-            cb.load_state_dict(prefixed(arrays, f"cb/{cb.name}"))
         self.weights = np.array(arrays["collab/weights"])
-        self.epoch_sums = np.array(arrays["trainer/epoch_sums"], dtype=np.float64)
-        self.step, self.epoch, self.batch_in_epoch = meta["step"], meta["epoch"], meta["batch_in_epoch"]
-        self.seed, self.batch_size, self.elapsed = meta["seed"], meta["batch_size"], meta["elapsed"]
-        self.history = History(meta["history"])
-        return self
-
-    def save_checkpoint(self, path):
-        arrays, meta = self.state_dict()
-        save_arrays(path, arrays, meta)
+        return self.restore_loop(arrays, meta)
 
 
 # -- plug-in for ``python -m numpycnn train`` ---------------------------------------------------
