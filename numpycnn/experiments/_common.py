@@ -33,6 +33,15 @@ def check_seeds(seeds):
     return seeds
 
 
+def parse_args(p, argv):
+    """Parse ``argv`` with the experiment's parser; check ``--seeds``; ``--quick`` runs one seed."""
+    args = p.parse_args(argv)
+    check_seeds(args.seeds)
+    if args.quick:
+        args.seeds = min(args.seeds, 1)
+    return args
+
+
 def fashion_or_digits(data_dir=None, seed=0, train_limit=10_000, test_limit=2_000, val_fraction=0.0):
     """Fashion-MNIST (a seeded subset) when its files are found; otherwise the embedded digits.
 

@@ -103,10 +103,7 @@ def main(argv=None):
     p.add_argument("--width", type=int, default=None, help="filters per conv layer (default 8; --quick 4)")
     p.add_argument("--ratio", type=float, default=0.1, help="automatic placement threshold (default 0.1)")
     p.add_argument("--target", type=float, default=None, help="test accuracy for the time-to-reach column")
-    args = p.parse_args(argv)
-    _common.check_seeds(args.seeds)
-    if args.quick:
-        args.seeds = min(args.seeds, 1)
+    args = _common.parse_args(p, argv)
     epochs = args.epochs or (1 if args.quick else 4)
     width = args.width or (4 if args.quick else 8)
     train_limit, test_limit = (400, 200) if args.quick else (3000, 1000)

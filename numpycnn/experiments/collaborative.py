@@ -51,10 +51,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default 2; --quick 1)")
     p.add_argument("--train-limit", type=int, default=None, help="training images (default 4000; --quick 400)")
     p.add_argument("--test-limit", type=int, default=None, help="test images (default 1000; --quick 200)")
-    args = p.parse_args(argv)
-    _common.check_seeds(args.seeds)
-    if args.quick:
-        args.seeds = min(args.seeds, 1)
+    args = _common.parse_args(p, argv)
     epochs = args.epochs or (1 if args.quick else 2)
     train_limit, test_limit = (400, 200) if args.quick else (4000, 1000)
     train_limit, test_limit = args.train_limit or train_limit, args.test_limit or test_limit

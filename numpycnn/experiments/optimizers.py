@@ -206,13 +206,10 @@ def main(argv=None):
     p.add_argument("--train-limit", type=int, default=None, help="training images (default 10 000; --quick 1 000)")
     p.add_argument("--only", action="append", choices=sorted(OPTIMIZERS), default=None,
                    help="run only these optimizers (repeatable)")
-    args = p.parse_args(argv)
-    _common.check_seeds(args.seeds)
+    args = _common.parse_args(p, argv)
     args.epochs = args.epochs or (1 if args.quick else 5)
     if args.epochs < 1:
         raise ValueError(f"--epochs must be a positive integer; got {args.epochs}")
-    if args.quick:
-        args.seeds = min(args.seeds, 1)
     train_limit = args.train_limit or (1000 if args.quick else 10_000)
     test_limit = 300 if args.quick else 2000
     if args.dataset == "auto":

@@ -181,10 +181,7 @@ def main(argv=None):
     p.add_argument("--ranking", choices=("per-layer", "global"), default="per-layer",
                    help="drop per layer (the patent text, default) or by one global ranking (RePr)")
     p.add_argument("--exclude-first", action="store_true", help="never drop filters of conv1 (as RePr)")
-    args = p.parse_args(argv)
-    _common.check_seeds(args.seeds)
-    if args.quick:
-        args.seeds = min(args.seeds, 1)
+    args = _common.parse_args(p, argv)
     epochs = args.epochs or (1 if args.quick else 2)
     args.width = args.width or (8 if args.quick else 32)
     train_limit, test_limit = (640, 200) if args.quick else (4000, 1000)

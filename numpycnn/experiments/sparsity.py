@@ -40,10 +40,7 @@ def run_one(data, make, sparsity, mode, seed, epochs, progress):
 def main(argv=None):
     p = _common.parser(NAME, __doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default 2; --quick 1)")
-    args = p.parse_args(argv)
-    _common.check_seeds(args.seeds)
-    if args.quick:
-        args.seeds = min(args.seeds, 1)
+    args = _common.parse_args(p, argv)
     epochs = args.epochs or (1 if args.quick else 2)
     train_limit, test_limit = (500, 200) if args.quick else (4000, 1000)
     data, note = _common.fashion_or_digits(args.data_dir, 0, train_limit, test_limit)

@@ -27,10 +27,7 @@ def main(argv=None):
     p.add_argument("--labelled", type=int, default=None, help="labelled training images (default 200; --quick 50)")
     p.add_argument("--weight", type=float, default=1.0, help="consistency weight w (default 1)")
     p.add_argument("--noise", type=float, default=0.5, help="std of the input perturbation (default 0.5)")
-    args = p.parse_args(argv)
-    _common.check_seeds(args.seeds)
-    if args.quick:
-        args.seeds = min(args.seeds, 1)
+    args = _common.parse_args(p, argv)
     n_lab = args.labelled or (50 if args.quick else 200)
     data, note = _common.fashion_or_digits(args.data_dir, 0, 600 if args.quick else 4000, 200 if args.quick else 1000)
     steps = 20 if args.quick else 300
