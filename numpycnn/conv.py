@@ -19,10 +19,16 @@ Backward, given ``dout = dL/dout``  (``D = dout`` arranged as ``(N*OH*OW, F)``):
     db = sum over n, i, j of dout              (F,)
     dw = D.T @ cols                            (F, C*KH*KW) -> (F, C, KH, KW)
     dx = col2im(D @ W2)                        (N, C, H, W)
+
+The code computes exactly these products, transposed: it keeps ``cols.T`` (built by
+:func:`~numpycnn.im2col.im2col_transposed`) and ``D.T``, because in that layout every
+copy reads long contiguous rows and every GEMM operand is contiguous.
+``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks
+it against the formulas above and the loop references below.
 """
 import numpy as np
 
-from .im2col import conv_output_size, im2col, pad_input
+from .im2col import conv_output_size, im2col_transposed, offset_slices, pad_input
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0):
@@ -39,22 +45,24 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     -------
     out : ndarray, shape (N, F, OH, OW)
     cache : tuple
-        ``(x_shape, cols, w, stride, pad)`` — what the backward pass needs.
+        ``(x_shape, cols_T, w, stride, pad)`` — what the backward pass needs;
+        ``cols_T = im2col(x).T``, shape ``(C*KH*KW, N*OH*OW)``.
     """
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
     ### BEGIN SOLUTION
-    cols = im2col(x, KH, KW, stride, pad)                 # (N*OH*OW, C*KH*KW)
-    out = cols @ w.reshape(F, -1).T + b                   # (N*OH*OW, F)
-    out = out.reshape(N, OH, OW, F).transpose(0, 3, 1, 2)  # (N, F, OH, OW)
+    cols_T = im2col_transposed(x, KH, KW, stride, pad)    # (C*KH*KW, N*OH*OW) = im2col(x).T
+    out_T = w.reshape(F, -1) @ cols_T                     # (F, N*OH*OW) = (cols @ W2.T).T
+    out = np.empty((N, F, OH, OW), dtype=out_T.dtype)
+    np.add(out_T.reshape(F, N, OH, OW).transpose(1, 0, 2, 3), b[:, None, None], out=out)  # + b, to (N, F, OH, OW)
     ### END SOLUTION
-    cache = (x.shape, cols, w, stride, pad)
-    return np.ascontiguousarray(out), cache
+    cache = (x.shape, cols_T, w, stride, pad)
+    return out, cache
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, input_grad=True):
     """Convolution backward pass.
 
     Parameters
@@ -62,21 +70,24 @@ def conv2d_backward(dout, cache):
     dout : ndarray, shape (N, F, OH, OW)
         Upstream gradient ``dL/dout``.
     cache : tuple from :func:`conv2d_forward`
+    input_grad : bool
+        If False, ``dx`` is not computed (returned as None): the first layer of a network
+        needs only ``dw`` and ``db``, and ``dx`` costs one GEMM and the col2im sum.
 
     Returns
     -------
-    dx : ndarray, shape (N, C, H, W)
+    dx : ndarray, shape (N, C, H, W), or None if ``input_grad`` is False
     dw : ndarray, shape (F, C, KH, KW)
     db : ndarray, shape (F,)
     """
-    x_shape, cols, w, stride, pad = cache
+    x_shape, cols_T, w, stride, pad = cache
     F, C, KH, KW = w.shape
     ### BEGIN SOLUTION
     # One copy of dout into the layout every GEMM below wants: D^T, contiguous (F, N*OH*OW).
     DT = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(F, -1)
     db = DT.sum(axis=1)
-    dw = (DT @ cols).reshape(w.shape)                       # (F, C*KH*KW), both operands contiguous
-    dx = _col2im_from_gemm(DT, w, x_shape, stride, pad)    # == col2im(D @ w.reshape(F, -1), ...)
+    dw = (cols_T @ DT.T).T.reshape(w.shape)                # D^T cols = (cols^T D)^T; BLAS is faster this way
+    dx = _col2im_from_gemm(DT, w, x_shape, stride, pad) if input_grad else None   # == col2im(D @ W2)
     ### END SOLUTION
     return dx, dw, db
 
@@ -110,9 +121,8 @@ def _col2im_from_gemm(DT, w, x_shape, stride, pad):
     Wp = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KH * KW * C, F)   # rows ordered (i, j, c)
     G = (Wp @ DT).reshape(KH, KW, C, N, OH, OW)
     dxp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=G.dtype)
-    for i in range(KH):
-        for j in range(KW):
-            dxp[:, :, i:i + stride * OH:stride, j:j + stride * OW:stride] += G[i, j]
+    for i, j, at in offset_slices(KH, KW, stride, OH, OW):
+        dxp[at] += G[i, j]                                  # (C, N, OH, OW), contiguous
     return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3))
 
 

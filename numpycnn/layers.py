@@ -48,6 +48,15 @@ class Layer:
     def backward(self, dout):
         raise NotImplementedError
 
+    def backward_params(self, dout):
+        """Fill ``grads`` from ``dout`` without returning ``dL/dx``.
+
+        Called on a model's first layer during training, where nothing below needs ``dL/dx``.
+        The default is :meth:`backward` with its result dropped; layers for which ``dx`` is
+        costly (:class:`Conv2D`) override it to skip that work.
+        """
+        self.backward(dout)
+
     def output_shape(self, input_shape):
         """Shape of one output sample given one input sample's shape (no batch axis)."""
         return tuple(input_shape)
@@ -180,6 +189,12 @@ class Conv2D(Layer):
         self._set_grad("W", dw)
         self._set_grad("b", db)
         return dx
+
+    def backward_params(self, dout):
+        """:meth:`backward` without ``dx`` (saves one GEMM and the col2im sum)."""
+        _, dw, db = conv2d_backward(dout, self.cache, input_grad=False)
+        self._set_grad("W", dw)
+        self._set_grad("b", db)
 
     def output_shape(self, input_shape):
         C, H, W = input_shape

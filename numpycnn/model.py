@@ -185,12 +185,20 @@ class Sequential:
                 fn(h)
         return h
 
-    def backward(self, dout):
-        """Back-propagate ``dL/dlogits`` through every layer; fills ``grads``; returns ``dL/dx``."""
+    def backward(self, dout, input_grad=True):
+        """Back-propagate ``dL/dlogits`` through every layer; fills ``grads``; returns ``dL/dx``.
+
+        With ``input_grad=False`` (what training uses) the first layer only computes its
+        parameter gradients (:meth:`Layer.backward_params`) and None is returned.
+        """
         g = dout
+        first = next(iter(self.layers))
         for lname in reversed(self.layers):
             for fn in self.backward_hooks.get(lname, ()):
                 g = fn(g)
+            if lname == first and not input_grad:
+                self.layers[lname].backward_params(g)
+                return None
             g = self.layers[lname].backward(g)
         return g
 

@@ -13,12 +13,15 @@ Average pooling takes the mean of each window (padding counts as 0 and is
 included in the divisor, PyTorch's ``count_include_pad=True``); its backward
 spreads ``dout / (K*K)`` evenly over the window.
 
-Both use :func:`numpycnn.im2col.windows` (a strided view) forward and
+Max pooling loops over the ``K*K`` kernel offsets (:func:`numpycnn.im2col.offset_slices`):
+forward keeps a running maximum and the offset it came from, backward sends ``dout`` to the
+input slice of each offset where that offset was the maximum. Average pooling uses
+:func:`numpycnn.im2col.windows` (a strided view) forward and
 :func:`numpycnn.im2col.windows_adjoint` backward.
 """
 import numpy as np
 
-from .im2col import conv_output_size, pad_input, windows, windows_adjoint
+from .im2col import conv_output_size, offset_slices, pad_input, windows, windows_adjoint
 
 
 def maxpool2d_forward(x, kernel=2, stride=None, pad=0):
@@ -38,14 +41,24 @@ def maxpool2d_forward(x, kernel=2, stride=None, pad=0):
     -------
     out : ndarray, shape (N, C, OH, OW)
     cache : tuple ``(x_shape, argmax, kernel, stride, pad)``; ``argmax`` (N, C, OH, OW)
-        is the flat index ``p*K + q`` of the maximum inside each window.
+        is the flat index ``p*K + q`` of the maximum inside each window (the first one on ties),
+        stored in the smallest unsigned integer type that holds ``K*K - 1``.
     """
     stride = kernel if stride is None else stride
+    N, C, H, W = x.shape
+    OH = conv_output_size(H, kernel, stride, pad)
+    OW = conv_output_size(W, kernel, stride, pad)
     ### BEGIN SOLUTION
-    win = windows(x, kernel, kernel, stride, pad, pad_value=-np.inf)   # (N, C, OH, OW, K, K)
-    flat = win.reshape(win.shape[:4] + (kernel * kernel,))              # copy: (N, C, OH, OW, K*K)
-    argmax = flat.argmax(axis=-1)
-    out = np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
+    xp = pad_input(x, pad, -np.inf)
+    offsets = offset_slices(kernel, kernel, stride, OH, OW)
+    _, _, at = next(offsets)
+    out = xp[at].copy()                                      # offset (0, 0): the maximum so far
+    argmax = np.zeros((N, C, OH, OW), dtype=np.min_scalar_type(kernel * kernel - 1))
+    for p, q, at in offsets:                                 # the other K*K - 1 offsets
+        candidate = xp[at]                                   # (N, C, OH, OW): offset (p, q) of every window
+        larger = candidate > out                             # strictly: the first maximum wins ties
+        np.copyto(argmax, p * kernel + q, where=larger)
+        np.maximum(out, candidate, out=out)
     ### END SOLUTION
     return out, (x.shape, argmax, kernel, stride, pad)
 
@@ -63,10 +76,16 @@ def maxpool2d_backward(dout, cache):
     dx : ndarray, shape (N, C, H, W)
     """
     x_shape, argmax, K, stride, pad = cache
+    N, C, H, W = x_shape
+    OH, OW = dout.shape[2:]
     ### BEGIN SOLUTION
-    dwin = np.zeros(dout.shape + (K * K,), dtype=dout.dtype)            # (N, C, OH, OW, K*K)
-    np.put_along_axis(dwin, argmax[..., None], dout[..., None], axis=-1)
-    dx = windows_adjoint(dwin.reshape(dout.shape + (K, K)), x_shape, K, K, stride, pad)
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dout.dtype)
+    for p, q, at in offset_slices(K, K, stride, OH, OW):
+        if stride >= K:                                      # windows do not overlap: each input read once
+            np.multiply(dout, argmax == p * K + q, out=dxp[at])
+        else:                                                # overlapping windows: gradients add up
+            dxp[at] += np.where(argmax == p * K + q, dout, 0)
+    dx = dxp[:, :, pad:pad + H, pad:pad + W] if pad else dxp
     ### END SOLUTION
     return dx
 

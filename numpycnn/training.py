@@ -137,7 +137,7 @@ class Trainer:
             cb.on_batch_begin(self, x, y)
         logits = self.model.forward(x, check=False)
         loss = self.loss.forward(logits, y)
-        self.model.backward(self.loss.backward())
+        self.model.backward(self.loss.backward(), input_grad=False)   # nothing needs dL/dx of the images
         self.last_x, self.last_y, self.last_logits = x, y, logits
         for cb in self.callbacks:
             cb.after_backward(self)

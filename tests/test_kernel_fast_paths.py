@@ -1,14 +1,16 @@
 """The fast paths of the kernels compute exactly what the naive references compute.
 
-Fast paths under test: conv2d_backward's dx through a GEMM laid out as (KH, KW, C, N, OH, OW)
-(numpycnn.conv._col2im_from_gemm) instead of col2im of ``D @ W2``; max pooling backward's reshape
-when kernel == stride and pad == 0.
+Fast paths under test: the forward gather ``im2col_transposed`` (== im2col(x).T, one slice copy per
+kernel offset); conv2d_backward's dW as ``(cols^T D)^T`` and its dx through a GEMM laid out as
+(KH, KW, C, N, OH, OW) (numpycnn.conv._col2im_from_gemm) instead of col2im of ``D @ W2``; skipping dx
+for a model's first layer; max pooling as a running maximum over the kernel offsets (direct writes
+backward when windows do not overlap); the reshape fast path of ``windows_adjoint`` when kernel == stride.
 """
 import numpy as np
 import pytest
 
 from numpycnn.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_naive
-from numpycnn.im2col import col2im
+from numpycnn.im2col import col2im, im2col, im2col_transposed, offset_slices, pad_input, windows_adjoint
 from numpycnn.pooling import maxpool2d_backward, maxpool2d_forward
 
 CONV_CASES = [  # N, C, H, W, F, k, stride, pad (odd sizes, strides 1-3, pads 0-2, non-square inputs)
@@ -17,6 +19,7 @@ CONV_CASES = [  # N, C, H, W, F, k, stride, pad (odd sizes, strides 1-3, pads 0-
 ]
 POOL_CASES = [  # N, C, H, W, K, stride, pad (kernel == stride with even and odd sizes, overlapping windows)
     (2, 3, 8, 8, 2, 2, 0), (2, 2, 9, 7, 2, 2, 0), (1, 3, 11, 10, 3, 3, 0), (2, 2, 7, 7, 3, 2, 1), (1, 1, 6, 6, 2, 1, 0),
+    (1, 2, 11, 9, 2, 3, 0), (2, 1, 8, 8, 3, 3, 1),   # stride > kernel (gaps between windows); kernel == stride with pad
 ]
 
 
@@ -33,6 +36,43 @@ def _maxpool_backward_loop(dout, x, K, s, p):
                     a, b = np.unravel_index(np.argmax(win), win.shape)
                     dxp[n, c, i * s + a, j * s + b] += dout[n, c, i, j]
     return dxp[:, :, p:p + H, p:p + W]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_im2col_transposed_is_exactly_the_transpose_of_im2col(case):
+    N, C, H, W, F, k, s, p = case
+    x = np.random.default_rng(7).standard_normal((N, C, H, W))
+    cols_T = im2col_transposed(x, k, k, s, p)
+    assert cols_T.flags.c_contiguous
+    np.testing.assert_array_equal(cols_T, im2col(x, k, k, s, p).T)
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_offset_slices_pick_entry_i_j_of_every_window(case):
+    N, C, H, W, F, k, s, p = case
+    xp = pad_input(np.random.default_rng(8).standard_normal((N, C, H, W)), p)
+    OH, OW = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    offsets = list(offset_slices(k, k, s, OH, OW))
+    assert [(i, j) for i, j, _ in offsets] == [(i, j) for i in range(k) for j in range(k)]
+    for i, j, at in offsets:
+        assert xp[at].shape == (N, C, OH, OW)
+        for r in range(OH):
+            for t in range(OW):
+                np.testing.assert_array_equal(xp[at][..., r, t], xp[..., r * s + i, t * s + j])
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_backward_without_input_grad_gives_the_same_parameter_gradients_and_no_dx(case):
+    N, C, H, W, F, k, s, p = case
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
+    out, cache = conv2d_forward(x, w, b, s, p)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+    skipped, dw2, db2 = conv2d_backward(dout, cache, input_grad=False)
+    assert skipped is None
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
@@ -70,6 +110,35 @@ def test_fast_maxpool_backward_equals_the_loop_reference_in_float64(case):
     dout = rng.standard_normal(out.shape)
     np.testing.assert_allclose(maxpool2d_backward(dout, cache), _maxpool_backward_loop(dout, x, K, s, p),
                                rtol=1e-12, atol=1e-12)  # overlapping windows add in a different order
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_fast_maxpool_forward_equals_the_loop_reference_and_stores_a_small_argmax(case):
+    from numpycnn.pooling import maxpool2d_naive
+    N, C, H, W, K, s, p = case
+    x = np.random.default_rng(10).standard_normal((N, C, H, W))
+    out, (_, argmax, *_) = maxpool2d_forward(x, K, s, p)
+    np.testing.assert_array_equal(out, maxpool2d_naive(x, K, s, p))
+    assert argmax.dtype == np.uint8 and argmax.max() < K * K
+
+
+def test_maxpool_ties_go_to_the_first_maximum_in_raster_order():
+    x = np.zeros((1, 1, 4, 4))                      # every window is all ties
+    x[0, 0, 3, 3] = -1.0
+    out, cache = maxpool2d_forward(x, 2)
+    dx = maxpool2d_backward(np.ones_like(out), cache)
+    np.testing.assert_array_equal(dx[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("case", [c for c in POOL_CASES if c[4] == c[5] and c[6] == 0])  # kernel == stride, no pad
+def test_windows_adjoint_tiling_fast_path_equals_the_offset_loop(case):
+    N, C, H, W, K, s, p = case
+    OH, OW = H // K, W // K
+    dwin = np.random.default_rng(11).standard_normal((N, C, OH, OW, K, K))
+    want = np.zeros((N, C, H, W))
+    for i, j, at in offset_slices(K, K, K, OH, OW):
+        want[at] += dwin[..., i, j]
+    np.testing.assert_array_equal(windows_adjoint(dwin, (N, C, H, W), K, K, K, 0), want)
 
 
 def test_float32_in_gives_float32_out_on_every_fast_path():

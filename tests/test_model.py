@@ -91,6 +91,23 @@ def test_backward_hook_replaces_the_gradient_passed_down_from_the_named_layer():
     assert not model.backward_hooks
 
 
+@pytest.mark.parametrize("first", ["conv", "dense"])
+def test_backward_without_input_grad_fills_the_same_gradients_and_returns_none(first):
+    rng = np.random.default_rng(0)
+    if first == "conv":                                   # Conv2D skips its dx; a Dense first layer uses the default
+        model, (x, _) = tiny(), batch()
+    else:
+        model = Sequential([("fc1", L.Dense(6, 5, rng=rng, dtype=np.float64)), ("relu", L.ReLU()),
+                            ("fc2", L.Dense(5, 3, rng=rng, dtype=np.float64))], input_shape=(6,))
+        x = rng.standard_normal((4, 6))
+    dout = rng.standard_normal(model.forward(x).shape)
+    assert model.backward(dout).shape == x.shape
+    full = {n: g.copy() for n, _, g in model.named_parameters()}
+    assert model.backward(dout, input_grad=False) is None
+    for n, _, g in model.named_parameters():
+        np.testing.assert_array_equal(g, full[n])
+
+
 def test_hooks_on_unknown_layers_are_rejected_with_the_known_names():
     with pytest.raises(KeyError, match="conv1"):
         tiny().add_forward_hook("conv9", print)

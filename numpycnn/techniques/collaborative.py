@@ -226,7 +226,7 @@ class CollaborativeTrainer(Trainer):
         if "weights" in info:
             self.weights = np.asarray(info["weights"]) if self.rule == "linear" else self.weights
         for m, dz in zip(self.models, dzs):
-            m.backward(dz)
+            m.backward(dz, input_grad=False)
         self.last_x, self.last_y, self.last_logits = x, y, z_ens
         self.last = {"first_losses": first, "second_loss": second}
         for cb in self.callbacks:
