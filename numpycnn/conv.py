@@ -20,19 +20,26 @@ Backward, given ``dout = dL/dout``  (``D = dout`` arranged as ``(N*OH*OW, F)``):
     dw = D.T @ cols                            (F, C*KH*KW) -> (F, C, KH, KW)
     dx = col2im(D @ W2)                        (N, C, H, W)
 
-The code computes exactly these products, transposed: it keeps ``cols.T`` (built by
-:func:`~numpycnn.im2col.im2col_transposed`) and ``D.T``, because in that layout every
-copy reads long contiguous rows and every GEMM operand is contiguous.
-``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks
+The code computes the same products **image by image**, which keeps every array in NCHW
+order (no transposes on the hot path). With ``cols_n`` the im2col matrix of image ``n``,
+transposed, ``(C*KH*KW, OH*OW)`` (:func:`~numpycnn.im2col.im2col_per_image`), and
+``D_n = dout[n]`` as ``(F, OH*OW)``::
+
+    out_n = W2 @ cols_n + b                    (F, OH*OW) -> out[n]
+    dw    = sum_n D_n @ cols_n.T               (F, C*KH*KW)
+    dx_n  = col2im(W2.T @ D_n)                 summed over the kernel offsets (_col2im_from_gemm)
+
+``np.matmul`` runs the N products of each line in one call (it broadcasts over the leading
+axis). ``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks
 it against the formulas above and the loop references below.
 """
 import numpy as np
 
-from .im2col import conv_output_size, im2col_transposed, offset_slices, pad_input
+from .im2col import conv_output_size, im2col_per_image, offset_slices, pad_input
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0):
-    """Convolution forward pass via im2col and one matrix product.
+    """Convolution forward pass via im2col and one matrix product per image.
 
     Parameters
     ----------
@@ -45,20 +52,20 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     -------
     out : ndarray, shape (N, F, OH, OW)
     cache : tuple
-        ``(x_shape, cols_T, w, stride, pad)`` — what the backward pass needs;
-        ``cols_T = im2col(x).T``, shape ``(C*KH*KW, N*OH*OW)``.
+        ``(x_shape, cols, w, stride, pad)`` — what the backward pass needs;
+        ``cols`` has shape ``(N, C*KH*KW, OH*OW)``: ``cols[n] = im2col(x[n:n+1]).T``.
     """
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
     ### BEGIN SOLUTION
-    cols_T = im2col_transposed(x, KH, KW, stride, pad)    # (C*KH*KW, N*OH*OW) = im2col(x).T
-    out_T = w.reshape(F, -1) @ cols_T                     # (F, N*OH*OW) = (cols @ W2.T).T
-    out = np.empty((N, F, OH, OW), dtype=out_T.dtype)
-    np.add(out_T.reshape(F, N, OH, OW).transpose(1, 0, 2, 3), b[:, None, None], out=out)  # + b, to (N, F, OH, OW)
+    cols = im2col_per_image(x, KH, KW, stride, pad)   # (N, C*KH*KW, OH*OW)
+    out = w.reshape(F, -1) @ cols                     # (N, F, OH*OW): out_n = W2 @ cols_n for every n
+    out += b[:, None]
+    out = out.reshape(N, F, OH, OW)
     ### END SOLUTION
-    cache = (x.shape, cols_T, w, stride, pad)
+    cache = (x.shape, cols, w, stride, pad)
     return out, cache
 
 
@@ -80,25 +87,24 @@ def conv2d_backward(dout, cache, input_grad=True):
     dw : ndarray, shape (F, C, KH, KW)
     db : ndarray, shape (F,)
     """
-    x_shape, cols_T, w, stride, pad = cache
-    F, C, KH, KW = w.shape
+    x_shape, cols, w, stride, pad = cache
+    N, F = dout.shape[:2]
     ### BEGIN SOLUTION
-    # One copy of dout into the layout every GEMM below wants: D^T, contiguous (F, N*OH*OW).
-    DT = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(F, -1)
-    db = DT.sum(axis=1)
-    dw = (cols_T @ DT.T).T.reshape(w.shape)                # D^T cols = (cols^T D)^T; BLAS is faster this way
-    dx = _col2im_from_gemm(DT, w, x_shape, stride, pad) if input_grad else None   # == col2im(D @ W2)
+    D = dout.reshape(N, F, -1)                                          # D_n: (F, OH*OW)
+    db = D.sum(axis=(0, 2))
+    dw = (D @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)     # sum_n D_n @ cols_n.T
+    dx = _col2im_from_gemm(D, w, x_shape, stride, pad) if input_grad else None   # col2im of W2.T @ D_n
     ### END SOLUTION
     return dx, dw, db
 
 
-def _col2im_from_gemm(DT, w, x_shape, stride, pad):
-    """``dx = col2im(D @ W2)`` computed in a BLAS- and cache-friendly layout.
+def _col2im_from_gemm(D, w, x_shape, stride, pad):
+    """``dx_n = col2im(W2.T @ D_n)`` for every image, in a BLAS- and cache-friendly layout.
 
     Parameters
     ----------
-    DT : ndarray, shape (F, N*OH*OW)
-        The output gradient, transposed and contiguous.
+    D : ndarray, shape (N, F, OH*OW)
+        The output gradient of each image.
     w : ndarray, shape (F, C, KH, KW)
     x_shape : tuple (N, C, H, W)
 
@@ -108,22 +114,23 @@ def _col2im_from_gemm(DT, w, x_shape, stride, pad):
 
     Notes
     -----
-    Same sum as :func:`col2im`, ``dx = sum_{i,j} shift_{i,j}(G_{i,j})``, but the GEMM writes
-    ``G = W_p^T D^T`` with shape ``(KH, KW, C, N, OH, OW)``: each kernel offset ``(i, j)``
-    is then one *contiguous* block ``G[i, j]`` of shape (C, N, OH, OW), so the ``KH*KW``
-    slice-adds read memory in order (col2im's strided reads were the slowest part of the
-    backward pass). The sum is accumulated in (C, N, H, W) layout and transposed once at the end.
+    Same sum as :func:`~numpycnn.im2col.col2im`, ``dx = sum_{i,j} shift_{i,j}(G_{i,j})``, but
+    the rows of ``W_p = W2.T`` are ordered ``(i, j, c)`` instead of ``(c, i, j)``, so the product
+    ``G_n = W_p @ D_n`` reshapes for free to ``(KH, KW, C, OH, OW)``: the values that kernel
+    offset ``(i, j)`` sends back are one block ``G[:, i, j]`` of rows of ``OW`` consecutive
+    numbers, added into the padded gradient with one slice-add per offset (col2im's reads
+    through a 6-d transpose were the slowest part of the backward pass).
     """
     N, C, H, W = x_shape
     F, _, KH, KW = w.shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
     Wp = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KH * KW * C, F)   # rows ordered (i, j, c)
-    G = (Wp @ DT).reshape(KH, KW, C, N, OH, OW)
-    dxp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=G.dtype)
+    G = (Wp @ D).reshape(N, KH, KW, C, OH, OW)
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=G.dtype)
     for i, j, at in offset_slices(KH, KW, stride, OH, OW):
-        dxp[at] += G[i, j]                                  # (C, N, OH, OW), contiguous
-    return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3))
+        dxp[at] += G[:, i, j]                               # (N, C, OH, OW)
+    return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W]) if pad else dxp
 
 
 def conv2d_naive(x, w, b, stride=1, pad=0):

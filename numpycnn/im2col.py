@@ -16,9 +16,9 @@ pooling) goes through the two functions of this module:
 ``(N*OH*OW, C*KH*KW)``: one row per output position, one column per input
 value that a filter sees. A convolution is then ``cols @ W.reshape(F, -1).T``.
 
-``im2col_transposed`` builds ``im2col(x).T`` directly, in the layout the fast
-convolution uses: one contiguous block per kernel offset, copied with one
-whole-batch slice (see :func:`offset_slices`).
+``im2col_per_image`` builds the same matrix image by image and transposed,
+``(N, C*KH*KW, OH*OW)``, the layout the fast convolution uses: one block per
+kernel offset, copied with one whole-batch slice (see :func:`offset_slices`).
 
 Every kernel here loops over the ``KH x KW`` *kernel offsets*, never over
 images or pixels: offset ``(i, j)`` of every window of every image is one
@@ -217,8 +217,9 @@ def col2im(cols, x_shape, KH, KW, stride=1, pad=0):
     ### END SOLUTION
 
 
-def im2col_transposed(x, KH, KW, stride=1, pad=0):
-    """``im2col(x).T``, built directly in that layout (the fast convolution's gather).
+
+def im2col_per_image(x, KH, KW, stride=1, pad=0):
+    """The im2col matrix of every image, transposed: the fast convolution's gather.
 
     Parameters
     ----------
@@ -227,25 +228,24 @@ def im2col_transposed(x, KH, KW, stride=1, pad=0):
 
     Returns
     -------
-    cols_T : ndarray, shape (C*KH*KW, N*OH*OW), contiguous
-        Equal to ``im2col(x, KH, KW, stride, pad).T``: row ``(c*KH + i)*KW + j``
-        holds input channel ``c`` at kernel offset ``(i, j)`` for every output
-        position ``(n, r, s)`` of every image.
+    cols : ndarray, shape (N, C*KH*KW, OH*OW), contiguous
+        ``cols[n] == im2col(x[n:n+1], KH, KW, stride, pad).T``: one *column* per output
+        position of image ``n``; row ``(c*KH + i)*KW + j`` holds input channel ``c`` at kernel
+        offset ``(i, j)``. A convolution is then ``W2 @ cols[n]`` for every ``n``.
 
     Notes
     -----
-    Why a second layout: viewed as ``(C, KH, KW, N, OH, OW)``, block ``[:, i, j]``
-    is the slice ``xp[at]`` of the channel-first padded input ``xp: (C, N, H+2p, W+2p)``
-    for offset ``(i, j)`` (:func:`offset_slices`). So the matrix is filled by
-    ``KH*KW`` slice copies that read rows of ``OW`` consecutive pixels, while
-    ``im2col``'s copy of the window view reads runs of only ``KW`` pixels —
-    about 2-3x slower on LeNet-sized layers (benchmarks/README.md).
+    Viewed as ``(N, C, KH, KW, OH, OW)``, block ``[:, :, i, j]`` is the slice ``xp[at]`` of
+    the padded input for kernel offset ``(i, j)`` (:func:`offset_slices`). So the matrix is
+    filled by ``KH*KW`` slice copies that read rows of ``OW`` consecutive pixels, where
+    ``im2col``'s copy of the window view reads runs of only ``KW`` pixels — about 2-4x
+    slower on LeNet-sized layers (benchmarks/README.md).
     """
     N, C, H, W = x.shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
-    xp = pad_input(x.transpose(1, 0, 2, 3), pad)      # (C, N, H+2p, W+2p), channel first
-    cols_T = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    xp = pad_input(x, pad)                                   # (N, C, H+2p, W+2p)
+    cols = np.empty((N, C, KH, KW, OH, OW), dtype=x.dtype)
     for i, j, at in offset_slices(KH, KW, stride, OH, OW):
-        cols_T[:, i, j] = xp[at]                       # (C, N, OH, OW): offset (i, j) of every window
-    return cols_T.reshape(C * KH * KW, N * OH * OW)
+        cols[:, :, i, j] = xp[at]                            # (N, C, OH, OW): offset (i, j) of every window
+    return cols.reshape(N, C * KH * KW, OH * OW)

@@ -1,7 +1,7 @@
 """The fast paths of the kernels compute exactly what the naive references compute.
 
-Fast paths under test: the forward gather ``im2col_transposed`` (== im2col(x).T, one slice copy per
-kernel offset); conv2d_backward's dW as ``(cols^T D)^T`` and its dx through a GEMM laid out as
+Fast paths under test: the forward gather ``im2col_per_image`` (each image's im2col(x).T, one slice
+copy per kernel offset) and the per-image products of conv2d_forward/backward; conv2d_backward's dx through a GEMM laid out as
 (KH, KW, C, N, OH, OW) (numpycnn.conv._col2im_from_gemm) instead of col2im of ``D @ W2``; skipping dx
 for a model's first layer; max pooling as a running maximum over the kernel offsets (direct writes
 backward when windows do not overlap); the reshape fast path of ``windows_adjoint`` when kernel == stride.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from numpycnn.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_naive
-from numpycnn.im2col import col2im, im2col, im2col_transposed, offset_slices, pad_input, windows_adjoint
+from numpycnn.im2col import col2im, im2col, im2col_per_image, offset_slices, pad_input, windows_adjoint
 from numpycnn.pooling import maxpool2d_backward, maxpool2d_forward
 
 CONV_CASES = [  # N, C, H, W, F, k, stride, pad (odd sizes, strides 1-3, pads 0-2, non-square inputs)
@@ -39,12 +39,13 @@ def _maxpool_backward_loop(dout, x, K, s, p):
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_im2col_transposed_is_exactly_the_transpose_of_im2col(case):
+def test_im2col_per_image_is_each_images_im2col_transposed(case):
     N, C, H, W, F, k, s, p = case
     x = np.random.default_rng(7).standard_normal((N, C, H, W))
-    cols_T = im2col_transposed(x, k, k, s, p)
-    assert cols_T.flags.c_contiguous
-    np.testing.assert_array_equal(cols_T, im2col(x, k, k, s, p).T)
+    cols = im2col_per_image(x, k, k, s, p)
+    assert cols.flags.c_contiguous
+    for n in range(N):
+        np.testing.assert_array_equal(cols[n], im2col(x[n:n + 1], k, k, s, p).T)
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
