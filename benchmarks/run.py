@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/run.py [--quick] [--threads 1 2] [--reps 20] [--epoch-samples 6000]
-                             [--out benchmarks/RESULTS.md]
+                             [--out benchmarks/RESULTS.md] [--summary benchmarks/summary.md --readme README.md]
 
 What it does (see benchmarks/README.md and /work/shared/benchmarking.md):
 
@@ -61,8 +61,8 @@ def machine():
     blas = "; ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('threading_layer', '?')})"
                      for i in threadpool_info() if i.get("user_api") == "blas")
     return (f"CPU {cpu}, {os.cpu_count()} logical cores; Python {platform.python_version()}, NumPy {np.__version__} "
-            f"(BLAS: {blas}), torch {torch.__version__}. Machine shared with other jobs while measuring: only the "
-            f"same-process interleaved ratios are meaningful, not the absolute times.")
+            f"(BLAS: {blas}), torch {torch.__version__}. A shared virtual machine: absolute times vary from run to "
+            f"run; only the same-process interleaved ratios are meaningful.")
 
 
 def gemm_peak(reps):
@@ -274,7 +274,13 @@ def main(argv=None):
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--memory-only", action="store_true", help="only the peak-RSS measurement")
     p.add_argument("--out", default=None, help="Markdown file for the results (e.g. benchmarks/RESULTS.md)")
+    p.add_argument("--summary", default=None,
+                   help="Markdown file for the targets-vs-measured table (e.g. benchmarks/summary.md)")
+    p.add_argument("--readme", default=None,
+                   help="README whose include blocks are refreshed after writing --summary (e.g. README.md)")
     a = p.parse_args(argv)
+    if a.readme and not a.summary:
+        p.error("--readme refreshes the README from the --summary file: give --summary too")
     if a.quick:
         a.reps, a.epoch_samples, a.epoch_reps, a.threads = 5, 640, 1, a.threads[:1]
     import torch
@@ -294,7 +300,9 @@ def main(argv=None):
     emit(f"Max |logits difference| after one identical Adam step on LeNet-5 (numpycnn vs torch, same weights): "
          f"{check_same_training_step(x, y):.2e}")
     emit()
+    measured = {}   # T -> what the summary table reports
     for T in ([] if a.memory_only else a.threads):
+        got = measured[T] = {"conv": []}
         with threadpool_limits(T):
             torch.set_num_threads(T)
             peak = gemm_peak(a.reps)
@@ -311,9 +319,11 @@ def main(argv=None):
                 r = bench_conv(s, a.reps, peak)
                 med, mn = ratio_row(r)
                 meds.append(med)
+                got["conv"].append((r["name"], med, mn))
                 emit(f"| {r['name']} | {r['err']:.1e} | {1e3 * np.median(r['tb']):.2f} | {1e3 * np.median(r['ta']):.2f} "
                      f"| {med:.2f} | {mn:.2f} | {r['gflops']:.0f} ({100 * r['gflops'] / peak:.0f} %) |")
-            emit(f"| geometric mean (issue's four) | | | | {np.exp(np.mean(np.log(meds[:4]))):.2f} | | |")
+            got["geomean"] = np.exp(np.mean(np.log(meds[:4])))
+            emit(f"| geometric mean (issue's four) | | | | {got['geomean']:.2f} | | |")
             emit()
             emit("### Max pooling forward + backward (float32, stride = kernel)")
             emit()
@@ -334,7 +344,8 @@ def main(argv=None):
                 r = bench_conv((Nb, 6, 12, 12, 16, 5, 0), a.reps, peak)
                 per.append(np.median(r["ta"]) / Nb)
                 emit(f"| {Nb} | {1e6 * per[-1]:.1f} | {1e6 * np.median(r['tb']) / Nb:.1f} | {ratio_row(r)[0]:.2f} |")
-            emit(f"| spread | ±{100 * (max(per) - min(per)) / (2 * np.median(per)):.0f} % of median | | |")
+            got["spread"] = 100 * (max(per) - min(per)) / (2 * np.median(per))
+            emit(f"| spread | ±{got['spread']:.0f} % of median | | |")
             emit()
             model, np_run = numpy_epoch(x, y, 64)
             t_run = torch_epoch(torch_lenet(model), x, y, 64)
@@ -347,6 +358,7 @@ def main(argv=None):
             emit(f"| seconds per epoch (med of {a.epoch_reps}) | {np.median(ta):.2f} | {np.median(tb):.2f} "
                  f"| {np.median(ta) / np.median(tb):.2f} | {ta.min() / tb.min():.2f} |")
             emit(f"| samples / s | {len(x) / np.median(ta):.0f} | {len(x) / np.median(tb):.0f} | | |")
+            got["epoch"] = (np.median(ta) / np.median(tb), ta.min() / tb.min(), np.median(ta), np.median(tb))
             emit()
     if not a.no_memory:
         T = a.threads[-1]
@@ -355,11 +367,49 @@ def main(argv=None):
         emit()
         emit(f"| numpycnn MiB | torch MiB | ratio |\n|---|---|---|\n| {m_np:.0f} | {m_t:.0f} | {m_np / m_t:.2f} |")
         emit()
+        measured["rss"] = (m_np, m_t)
     if a.out:
         from numpycnn.io import atomic_write_bytes
         atomic_write_bytes(a.out, ("\n".join(lines) + "\n").encode())
         print(f"wrote {a.out}")
+    if a.summary:
+        from numpycnn.io import atomic_write_bytes
+        command = f"python benchmarks/run.py {' '.join(argv if argv is not None else sys.argv[1:])}"
+        atomic_write_bytes(a.summary, summary_table(measured, command, a.out).encode())
+        print(f"wrote {a.summary}")
+    if a.readme:
+        from numpycnn.commands.figures import sync_includes
+        print(f"{a.readme}: refreshed include blocks {sync_includes(a.readme)}")
     return 0
+
+
+def summary_table(measured, command, full_results=None):
+    """The issue's targets next to what this run measured (Markdown, included in the README)."""
+    def verdict(ok):
+        return "**met**" if ok else "not met"
+
+    rows = ["| measure | target | " + " | ".join(f"T = {T}" for T in measured if T != "rss") + " |",
+            "|---|---|" + "---|" * sum(T != "rss" for T in measured)]
+    threads = [T for T in measured if T != "rss"]
+    for k in range(4):
+        name = measured[threads[0]]["conv"][k][0]
+        rows.append(f"| conv fwd+bwd {name} | ≤ 1.0× | " + " | ".join(
+            f"{measured[T]['conv'][k][1]:.2f}× ({verdict(measured[T]['conv'][k][1] <= 1.0)})" for T in threads) + " |")
+    rows.append("| conv geometric mean of the four | ≤ 0.8× | " + " | ".join(
+        f"{measured[T]['geomean']:.2f}× ({verdict(measured[T]['geomean'] <= 0.8)})" for T in threads) + " |")
+    rows.append("| LeNet-5 Fashion-MNIST epoch, batch 64 | ≤ 1.5× | " + " | ".join(
+        f"{measured[T]['epoch'][0]:.2f}× ({verdict(measured[T]['epoch'][0] <= 1.5)}); "
+        f"{measured[T]['epoch'][2]:.2f} s vs {measured[T]['epoch'][3]:.2f} s" for T in threads) + " |")
+    rows.append("| conv time per sample, batch 16–256 | within ±25 % | " + " | ".join(
+        f"±{measured[T]['spread']:.0f} % ({verdict(measured[T]['spread'] <= 25)})" for T in threads) + " |")
+    if "rss" in measured:
+        m_np, m_t = measured["rss"]
+        rows.append(f"| peak RSS of one epoch | below PyTorch's | {m_np:.0f} MiB vs {m_t:.0f} MiB "
+                    f"({verdict(m_np < m_t)}) |" + " |" * (len(threads) - 1))
+    head = (f"Ratios numpycnn / PyTorch CPU (median of the interleaved repetitions; < 1 means numpycnn is "
+            f"faster). Command: `{command}`. Machine: {machine()}"
+            + (f" Full tables: [{full_results}]({full_results})." if full_results else ""))
+    return head + "\n\n" + "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ transposed, ``(C*KH*KW, OH*OW)`` (:func:`~numpycnn.im2col.im2col_per_image`), an
     dx_n  = col2im(W2.T @ D_n)                 summed over the kernel offsets (_col2im_from_gemm)
 
 ``np.matmul`` runs the N products of each line in one call (it broadcasts over the leading
-axis). ``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks
+axis). The bias rides along as the weight of a constant input: ``cols_n`` gets a last row of
+ones and ``W2`` a last column ``b``, so the forward product adds ``b`` and the ``dw`` product's
+last column is ``db = sum over n, i, j of dout`` — no separate passes over the data. ``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks
 it against the formulas above and the loop references below.
 """
 import numpy as np
@@ -53,17 +55,17 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     out : ndarray, shape (N, F, OH, OW)
     cache : tuple
         ``(x_shape, cols, w, stride, pad)`` — what the backward pass needs;
-        ``cols`` has shape ``(N, C*KH*KW, OH*OW)``: ``cols[n] = im2col(x[n:n+1]).T``.
+        ``cols`` has shape ``(N, C*KH*KW + 1, OH*OW)``: ``cols[n]`` is ``im2col(x[n:n+1]).T``
+        with a last row of ones (the bias's input).
     """
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
     ### BEGIN SOLUTION
-    cols = im2col_per_image(x, KH, KW, stride, pad)   # (N, C*KH*KW, OH*OW)
-    out = w.reshape(F, -1) @ cols                     # (N, F, OH*OW): out_n = W2 @ cols_n for every n
-    out += b[:, None]
-    out = out.reshape(N, F, OH, OW)
+    cols = im2col_per_image(x, KH, KW, stride, pad, ones_row=True)   # (N, C*KH*KW + 1, OH*OW)
+    Wb = np.concatenate([w.reshape(F, -1), b.reshape(F, 1)], axis=1)  # [W2 | b]: (F, C*KH*KW + 1)
+    out = (Wb @ cols).reshape(N, F, OH, OW)                          # out_n = W2 @ cols_n + b, every n
     ### END SOLUTION
     cache = (x.shape, cols, w, stride, pad)
     return out, cache
@@ -91,8 +93,8 @@ def conv2d_backward(dout, cache, input_grad=True):
     N, F = dout.shape[:2]
     ### BEGIN SOLUTION
     D = dout.reshape(N, F, -1)                                          # D_n: (F, OH*OW)
-    db = D.sum(axis=(0, 2))
-    dw = (D @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)     # sum_n D_n @ cols_n.T
+    dWb = (D @ cols.transpose(0, 2, 1)).sum(axis=0)                     # sum_n D_n @ cols_n.T: (F, C*KH*KW + 1)
+    dw, db = dWb[:, :-1].reshape(w.shape), dWb[:, -1]                   # the ones row's column is db
     dx = _col2im_from_gemm(D, w, x_shape, stride, pad) if input_grad else None   # col2im of W2.T @ D_n
     ### END SOLUTION
     return dx, dw, db

@@ -218,20 +218,23 @@ def col2im(cols, x_shape, KH, KW, stride=1, pad=0):
 
 
 
-def im2col_per_image(x, KH, KW, stride=1, pad=0):
+def im2col_per_image(x, KH, KW, stride=1, pad=0, ones_row=False):
     """The im2col matrix of every image, transposed: the fast convolution's gather.
 
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
     KH, KW, stride, pad : int
+    ones_row : bool
+        Append a last row of ones to each image's matrix, so that a bias becomes one more
+        weight: ``[W2 | b] @ cols[n] == W2 @ cols[n][:-1] + b[:, None]``.
 
     Returns
     -------
-    cols : ndarray, shape (N, C*KH*KW, OH*OW), contiguous
-        ``cols[n] == im2col(x[n:n+1], KH, KW, stride, pad).T``: one *column* per output
-        position of image ``n``; row ``(c*KH + i)*KW + j`` holds input channel ``c`` at kernel
-        offset ``(i, j)``. A convolution is then ``W2 @ cols[n]`` for every ``n``.
+    cols : ndarray, shape (N, C*KH*KW, OH*OW), or (N, C*KH*KW + 1, OH*OW) with ``ones_row``
+        ``cols[n, :C*KH*KW] == im2col(x[n:n+1], KH, KW, stride, pad).T``: one *column* per
+        output position of image ``n``; row ``(c*KH + i)*KW + j`` holds input channel ``c`` at
+        kernel offset ``(i, j)``. A convolution is then ``W2 @ cols[n]`` for every ``n``.
 
     Notes
     -----
@@ -239,13 +242,17 @@ def im2col_per_image(x, KH, KW, stride=1, pad=0):
     the padded input for kernel offset ``(i, j)`` (:func:`offset_slices`). So the matrix is
     filled by ``KH*KW`` slice copies that read rows of ``OW`` consecutive pixels, where
     ``im2col``'s copy of the window view reads runs of only ``KW`` pixels — about 2-4x
-    slower on LeNet-sized layers (benchmarks/README.md).
+    slower on LeNet-sized layers (``python benchmarks/conv_steps.py``).
     """
     N, C, H, W = x.shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
+    K = C * KH * KW
     xp = pad_input(x, pad)                                   # (N, C, H+2p, W+2p)
-    cols = np.empty((N, C, KH, KW, OH, OW), dtype=x.dtype)
+    cols = np.empty((N, K + int(ones_row), OH * OW), dtype=x.dtype)
+    blocks = cols[:, :K].reshape(N, C, KH, KW, OH, OW)       # a view: reshape only splits axes
     for i, j, at in offset_slices(KH, KW, stride, OH, OW):
-        cols[:, :, i, j] = xp[at]                            # (N, C, OH, OW): offset (i, j) of every window
-    return cols.reshape(N, C * KH * KW, OH * OW)
+        blocks[:, :, i, j] = xp[at]                          # (N, C, OH, OW): offset (i, j) of every window
+    if ones_row:
+        cols[:, K] = 1
+    return cols

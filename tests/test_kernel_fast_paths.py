@@ -46,6 +46,9 @@ def test_im2col_per_image_is_each_images_im2col_transposed(case):
     assert cols.flags.c_contiguous
     for n in range(N):
         np.testing.assert_array_equal(cols[n], im2col(x[n:n + 1], k, k, s, p).T)
+    with_ones = im2col_per_image(x, k, k, s, p, ones_row=True)
+    np.testing.assert_array_equal(with_ones[:, :-1], cols)
+    np.testing.assert_array_equal(with_ones[:, -1], 1.0)
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
