@@ -18,7 +18,6 @@ What it does (see benchmarks/README.md and /work/shared/benchmarking.md):
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time

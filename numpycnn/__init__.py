@@ -11,7 +11,8 @@ Start here::
 Map of the package: ``im2col`` (the kernel), ``conv`` / ``pooling`` (functional
 forward/backward + naive references), ``layers``, ``losses``, ``init``, ``model``
 (``Sequential``), ``optim``, ``training`` (``Trainer``), ``datasets``, ``gradcheck``,
-``io`` (save/load), ``plots``, ``zoo`` and one module per technique (A–E).
+``io`` (save/load), ``validate`` (argument checks), ``plots``, ``zoo`` and one module per
+technique (A–E).
 """
 __version__ = "0.1.0"
 

@@ -17,7 +17,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 
 
 @dataclass

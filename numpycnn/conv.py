@@ -32,8 +32,9 @@ transposed, ``(C*KH*KW, OH*OW)`` (:func:`~numpycnn.im2col.im2col_per_image`), an
 ``np.matmul`` runs the N products of each line in one call (it broadcasts over the leading
 axis). The bias rides along as the weight of a constant input: ``cols_n`` gets a last row of
 ones and ``W2`` a last column ``b``, so the forward product adds ``b`` and the ``dw`` product's
-last column is ``db = sum over n, i, j of dout`` — no separate passes over the data. ``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks
-it against the formulas above and the loop references below.
+last column is ``db = sum over n, i, j of dout`` — no separate passes over the data.
+``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks it against
+the formulas above and the loop references below.
 """
 import numpy as np
 

@@ -22,14 +22,7 @@ from .conv import conv2d_backward, conv2d_forward
 from .errors import ShapeError, describe
 from .im2col import conv_output_size
 from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
-
-
-def _positive_int(value, name, where, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{where}: {name} must be an integer >= {minimum}; got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{where}: {name} must be an integer >= {minimum}; got {value}")
-    return int(value)
+from .validate import integer
 
 
 class Layer:
@@ -165,11 +158,11 @@ class Conv2D(Layer):
                  rng=None, dtype=np.float32, name=None):
         super().__init__(name)
         where = f"Conv2D {name!r}" if name else "Conv2D"
-        self.in_channels = _positive_int(in_channels, "in_channels", where)
-        self.out_channels = _positive_int(out_channels, "out_channels", where)
-        self.kernel_size = _positive_int(kernel_size, "kernel_size", where)
-        self.stride = _positive_int(stride, "stride", where)
-        self.pad = _positive_int(pad, "pad", where, minimum=0)
+        self.in_channels = integer(in_channels, "in_channels", where)
+        self.out_channels = integer(out_channels, "out_channels", where)
+        self.kernel_size = integer(kernel_size, "kernel_size", where)
+        self.stride = integer(stride, "stride", where)
+        self.pad = integer(pad, "pad", where, minimum=0)
         self.init = init
         rng = np.random.default_rng(0) if rng is None else rng
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
@@ -224,8 +217,8 @@ class Dense(Layer):
     def __init__(self, in_features, out_features, *, init="he", rng=None, dtype=np.float32, name=None):
         super().__init__(name)
         where = f"Dense {name!r}" if name else "Dense"
-        self.in_features = _positive_int(in_features, "in_features", where)
-        self.out_features = _positive_int(out_features, "out_features", where)
+        self.in_features = integer(in_features, "in_features", where)
+        self.out_features = integer(out_features, "out_features", where)
         self.init = init
         rng = np.random.default_rng(0) if rng is None else rng
         self.params = {"W": initializers.get_initializer(init)((self.out_features, self.in_features), rng, dtype=dtype),
@@ -267,9 +260,9 @@ class _Pool(Layer):
     def __init__(self, kernel_size=2, stride=None, pad=0, *, name=None):
         super().__init__(name)
         where = f"{type(self).__name__} {name!r}" if name else type(self).__name__
-        self.kernel_size = _positive_int(kernel_size, "kernel_size", where)
-        self.stride = self.kernel_size if stride is None else _positive_int(stride, "stride", where)
-        self.pad = _positive_int(pad, "pad", where, minimum=0)
+        self.kernel_size = integer(kernel_size, "kernel_size", where)
+        self.stride = self.kernel_size if stride is None else integer(stride, "stride", where)
+        self.pad = integer(pad, "pad", where, minimum=0)
         if self.pad > self.kernel_size // 2:
             raise ValueError(f"{where}: pad must be at most kernel_size // 2 = {self.kernel_size // 2} "
                              f"(as in PyTorch); got {self.pad}")

@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .errors import ShapeError, describe
+from .errors import ShapeError
 from .layers import Layer, layer_from_config
 from .losses import SoftmaxCrossEntropy, check_labels
 

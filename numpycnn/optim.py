@@ -21,15 +21,7 @@ import math
 
 import numpy as np
 
-
-def _check_positive(value, name, where, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{where}: {name} must be a number; got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: {name} must be a finite number; got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{where}: {name} must be {'>= 0' if allow_zero else '> 0'}; got {value}")
-    return float(value)
+from .validate import number
 
 
 class Optimizer:
@@ -41,8 +33,8 @@ class Optimizer:
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"{type(self).__name__}: model must have named_parameters(); got {type(model).__name__}")
         self.model = model
-        self.lr = _check_positive(lr, "lr", type(self).__name__)
-        self.weight_decay = _check_positive(weight_decay, "weight_decay", type(self).__name__, allow_zero=True)
+        self.lr = number(lr, "lr", type(self).__name__, low=0, low_open=True)
+        self.weight_decay = number(weight_decay, "weight_decay", type(self).__name__, low=0)
         self.t = 0
         self.state = {}
 
@@ -110,7 +102,7 @@ class SGD(Optimizer):
 
     def __init__(self, model, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(model, lr, weight_decay)
-        self.momentum = _check_positive(momentum, "momentum", type(self).__name__, allow_zero=True)
+        self.momentum = number(momentum, "momentum", type(self).__name__, low=0)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
             raise ValueError(f"{type(self).__name__}: nesterov=True needs momentum > 0")

@@ -220,7 +220,6 @@ class Trainer:
                     bar.update(1)
                     if self.batch_in_epoch % 20 == 0 or self.batch_in_epoch == len(batches):
                         s = self.epoch_sums
-                        dt = self.elapsed + time.perf_counter() - t0
                         bar.set_postfix(loss=f"{s[0] / s[2]:.4f}", acc=f"{s[1] / s[2]:.3f}",
                                         samples_s=f"{s[2] / max(time.perf_counter() - t0, 1e-9):.0f}", refresh=False)
                 if eval_every and val is not None and self.step % eval_every == 0:

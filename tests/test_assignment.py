@@ -1,7 +1,6 @@
 """Course assignments: the student copy, and the autograder's points."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -1,14 +1,11 @@
 """Hypothesis fuzzing of layer, model, loss and loader entry points: random shapes, dtypes and
 values — only the documented exceptions (ValueError, TypeError and numpycnn's subclasses) escape,
 and whatever is accepted gives finite outputs of the right shape."""
-import io
 import gzip
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 import numpycnn as nc
 from numpycnn.datasets import read_cifar10_dir, read_idx

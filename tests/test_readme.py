@@ -1,5 +1,4 @@
 """The README holds no pasted numbers: its tables are copies of files the repo regenerates."""
-import os
 import re
 from pathlib import Path
 

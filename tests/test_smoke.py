@@ -1,5 +1,4 @@
 """Fast end-to-end checks that the core fits together (run before every commit)."""
-import numpy as np
 
 import numpycnn as nc
 from numpycnn.gradcheck_table import gradcheck_table

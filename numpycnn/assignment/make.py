@@ -1,6 +1,5 @@
 """Find exercise regions and write a student copy of the package."""
 import ast
-import os
 import re
 import shutil
 from dataclasses import dataclass

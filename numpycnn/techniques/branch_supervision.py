@@ -38,17 +38,9 @@ from ..layers import AvgPool2D, Dense, Flatten, LogSoftmax, activation as make_a
 from ..losses import SoftmaxCrossEntropy, check_labels, get_loss
 from ..model import Sequential
 from ..training import Callback
+from ..validate import number
 
 SCHEDULES = ("constant", "linear")
-
-
-def _number(value, name, where, low=0.0, low_inclusive=True):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value):
-        raise TypeError(f"{where}: {name} must be a finite number; got {value!r}")
-    if value < low or (value == low and not low_inclusive):
-        raise ValueError(f"{where}: {name} must be {'>=' if low_inclusive else '>'} {low}; got {value}")
-    return float(value)
 
 
 def branch_point_after(model, conv_name):
@@ -108,8 +100,8 @@ class Branch:
             if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1:
                 raise ValueError(f"{where}: hidden widths must be positive integers; got {hidden!r}")
         self.model, self.at, self.hidden = model, at, hidden
-        self.weight = _number(weight, "weight (λ)", where)
-        self.coefficient = _number(coefficient, "coefficient", where, low_inclusive=False)
+        self.weight = number(weight, "weight (λ)", where, low=0)
+        self.coefficient = number(coefficient, "coefficient", where, low=0, low_open=True)
         self.activation = activation
         shape = tuple(model.shapes[at])
         rng = np.random.default_rng(seed)
@@ -340,7 +332,7 @@ def choose_branch_point(profile, ratio=0.1):
     str or None — the conv layer to attach after (``branch_point_after`` gives the exact point);
     None when no layer falls below the threshold (gradients do not vanish: no branch needed).
     """
-    ratio = _number(ratio, "ratio", "choose_branch_point", low_inclusive=False)
+    ratio = number(ratio, "ratio", "choose_branch_point", low=0, low_open=True)
     names = list(profile)
     if not names:
         raise ValueError("choose_branch_point: the profile is empty (the model has no conv layer?)")

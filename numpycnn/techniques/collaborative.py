@@ -105,7 +105,7 @@ def combine(zs, y, rule, weights=None):
     y = _check_logits(zs, y)
     if rule not in RULES:
         raise ValueError(f"combine: rule must be one of {RULES}; got {rule!r}")
-    m, (N, K) = len(zs), zs[0].shape
+    m, N = len(zs), zs[0].shape[0]
     rows = np.arange(N)
     ### BEGIN SOLUTION
     if rule == "min-loss":

@@ -28,17 +28,10 @@ import numpy as np
 from ..io import load_arrays, save_arrays
 from ..layers import Conv2D, Dense
 from ..training import Callback
+from ..validate import number
 
 MODES = ("er", "erk", "uniform", "snip")
 SAMPLING = ("bernoulli", "exact")
-
-
-def _density(sparsity, where="sparsity"):
-    if isinstance(sparsity, (bool, np.bool_)) or not isinstance(sparsity, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: sparsity must be a number in [0, 1); got {sparsity!r}")
-    if not 0 <= sparsity < 1:
-        raise ValueError(f"{where}: sparsity (the fraction of absent weights) must be in [0, 1); got {sparsity}")
-    return 1.0 - float(sparsity)
 
 
 def masked_layers(model):
@@ -115,7 +108,8 @@ def connection_probabilities(model, sparsity, mode="er", dense=()):
     Returns ``(p, sigma)`` with ``p = {name: p_l}`` in (0, 1]. ``mode``: ``"er"`` / ``"erk"`` (the text),
     ``"uniform"`` (the same probability in every non-dense layer).
     """
-    density = _density(sparsity, "connection_probabilities")
+    density = 1.0 - number(sparsity, "sparsity", "connection_probabilities",
+                           low=0, high=1, high_open=True, meaning="the fraction of absent weights")
     ratios = layer_ratios(model, mode)
     N = sum(N_l for _, N_l in ratios.values())
     ### BEGIN SOLUTION
@@ -155,7 +149,8 @@ def snip_masks(model, x, y, sparsity, loss=None):
     ``κ = round(density · N)``. Returns ``(masks, saliency)``.
     """
     from ..losses import SoftmaxCrossEntropy
-    density = _density(sparsity, "snip_masks")
+    density = 1.0 - number(sparsity, "sparsity", "snip_masks",
+                           low=0, high=1, high_open=True, meaning="the fraction of absent weights")
     loss = loss or SoftmaxCrossEntropy()
     loss.forward(model.forward(x), y)
     model.backward(loss.backward())

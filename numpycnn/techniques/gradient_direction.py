@@ -29,7 +29,8 @@ import math
 
 import numpy as np
 
-from ..optim import Optimizer, _check_positive
+from ..optim import Optimizer
+from ..validate import number
 
 #: the text's empirical constant in ``α0 = c·√N`` ("0.0014是一个经验值")
 DEFAULT_C = 0.0014
@@ -80,7 +81,7 @@ def initial_step(N, c=DEFAULT_C):
     """
     if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
         raise ValueError(f"initial_step: N (number of trainable parameters) must be a positive integer; got {N!r}")
-    c = _check_positive(c, "c", "initial_step")
+    c = number(c, "c", "initial_step", low=0, low_open=True)
     return c * math.sqrt(int(N))
 
 
@@ -178,19 +179,19 @@ class GradientDirection(Optimizer):
         where = "GradientDirection"
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"{where}: model must have named_parameters(); got {type(model).__name__}")
-        self.c = _check_positive(c, "c", where)
+        self.c = number(c, "c", where, low=0, low_open=True)
         self.N = count_trainable(model) if N is None else N
         if isinstance(self.N, bool) or not isinstance(self.N, (int, np.integer)) or self.N < 1:
             raise ValueError(f"{where}: N (number of trainable parameters) must be a positive integer; got {N!r}")
         self.N = int(self.N)
         if alpha0 is None:
             alpha0 = initial_step(self.N, self.c)
-        self.alpha0 = _check_positive(alpha0, "alpha0", where)
+        self.alpha0 = number(alpha0, "alpha0", where, low=0, low_open=True)
         super().__init__(model, lr=self.alpha0, weight_decay=weight_decay)   # sets self.alpha = α0 via lr
-        self.beta = _check_positive(beta, "beta", where, allow_zero=True)
+        self.beta = number(beta, "beta", where, low=0)
         if self.beta >= 1:
             raise ValueError(f"{where}: beta (step decay value) must be in [0, 1); got {beta}")
-        self.threshold = _check_positive(threshold, "threshold", where, allow_zero=True)
+        self.threshold = number(threshold, "threshold", where, low=0)
         if decay_mode not in DECAY_MODES:
             raise ValueError(f"{where}: decay_mode must be one of {DECAY_MODES}; got {decay_mode!r}")
         self.decay_mode = str(decay_mode)

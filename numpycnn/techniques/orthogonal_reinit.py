@@ -65,6 +65,7 @@ import numpy as np
 import scipy.linalg
 
 from ..training import Callback
+from ..validate import integer, number
 
 logger = logging.getLogger(__name__)
 
@@ -77,31 +78,6 @@ _PHASES = ("S1", "S2", "done")
 # ----------------------------------------------------------------------------------------
 # argument checks
 # ----------------------------------------------------------------------------------------
-def _int_at_least(value, name, minimum, where):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{where}: {name} must be an integer >= {minimum}; got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{where}: {name} must be an integer >= {minimum}; got {value}")
-    return int(value)
-
-
-def _fraction(value, name, where):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number in (0, 1]; got {value!r} ({type(value).__name__})")
-    if not (0 < value <= 1):
-        raise ValueError(f"{where}: {name} must be a number in (0, 1] (the fraction of filters dropped); got {value}")
-    return float(value)
-
-
-def _rtol(value, where):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: rtol must be a number in (0, 1) (the QR rank tolerance); "
-                        f"got {value!r} ({type(value).__name__})")
-    if not (0 < value < 1):
-        raise ValueError(f"{where}: rtol must be a number in (0, 1) (the QR rank tolerance); got {value}")
-    return float(value)
-
-
 def _check_ranking(ranking, where):
     if ranking not in RANKINGS:
         raise ValueError(f"{where}: ranking must be one of {list(RANKINGS)}; got {ranking!r}")
@@ -242,8 +218,9 @@ def rank_filters(measures, p=0.3, ranking="per-layer", min_keep=1):
     Ties are broken by position (a stable sort of ``−O``: the earlier filter/layer is dropped first).
     """
     _check_ranking(ranking, "rank_filters")
-    p = _fraction(p, "p", "rank_filters")
-    min_keep = _int_at_least(min_keep, "min_keep", 1, "rank_filters")
+    p = number(p, "p", "rank_filters", low=0, high=1, low_open=True,
+               meaning="the fraction of filters dropped")
+    min_keep = integer(min_keep, "min_keep", "rank_filters", minimum=1)
     measures = {name: np.asarray(O, dtype=np.float64).ravel() for name, O in measures.items()}
     capacity = {name: max(O.size - min_keep, 0) for name, O in measures.items()}
     if ranking == "per-layer":
@@ -419,8 +396,9 @@ def null_space_filters(kept, old, n_new, rng, rtol=1e-10, relax=True):
         raise ValueError(f"null_space_filters: old must hold filters of the same size D = {D} as kept; "
                          f"got an array of shape {old.shape}")
     old = old.reshape(-1, D)
-    n_new = _int_at_least(n_new, "n_new", 0, "null_space_filters")
-    rtol = _rtol(rtol, "null_space_filters")
+    n_new = integer(n_new, "n_new", "null_space_filters", minimum=0)
+    rtol = number(rtol, "rtol", "null_space_filters", low=0, high=1, low_open=True, high_open=True,
+                  meaning="the QR rank tolerance")
     attempts = [("kept+old", np.vstack([kept, old]))]
     if relax:
         attempts.append(("kept", kept))
@@ -541,16 +519,18 @@ class RePr(Callback):
     def __init__(self, s1, s2, n_cycles=3, p=0.3, ranking="per-layer", exclude_first=False, layers=None,
                  min_keep=1, seed=0, rtol=1e-10, monitor=None, verbose=False):
         where = "RePr"
-        self.s1 = _int_at_least(s1, "s1", 1, where)
-        self.s2 = _int_at_least(s2, "s2", 1, where)
-        self.n_cycles = _int_at_least(n_cycles, "n_cycles", 0, where)
-        self.p = _fraction(p, "p", where)
+        self.s1 = integer(s1, "s1", where, minimum=1)
+        self.s2 = integer(s2, "s2", where, minimum=1)
+        self.n_cycles = integer(n_cycles, "n_cycles", where, minimum=0)
+        self.p = number(p, "p", where, low=0, high=1, low_open=True,
+                        meaning="the fraction of filters dropped")
         self.ranking = _check_ranking(ranking, where)
         self.exclude_first = bool(exclude_first)
         self.layers = None if layers is None else list(layers)
-        self.min_keep = _int_at_least(min_keep, "min_keep", 1, where)
-        self.seed = _int_at_least(seed, "seed", 0, where)
-        self.rtol = _rtol(rtol, where)
+        self.min_keep = integer(min_keep, "min_keep", where, minimum=1)
+        self.seed = integer(seed, "seed", where, minimum=0)
+        self.rtol = number(rtol, "rtol", where, low=0, high=1, low_open=True, high_open=True,
+                           meaning="the QR rank tolerance")
         if monitor is not None and not (hasattr(monitor, "x") and hasattr(monitor, "y")):
             raise TypeError(f"RePr: monitor must be a Dataset with .x and .y (or None); got {type(monitor).__name__}")
         self.monitor = monitor

@@ -1,0 +1,63 @@
+"""Argument checks shared by every module: one place for the wording of bad-argument errors.
+
+Each check returns the value as a plain Python ``int`` or ``float``, or raises an error whose
+message names where the argument was given, the argument, what was given and what was expected::
+
+    >>> integer(0, "stride", "Conv2D 'conv1'")
+    Traceback (most recent call last):
+    ValueError: Conv2D 'conv1': stride must be an integer >= 1; got 0
+
+``TypeError`` when the value is not of the expected kind (a string, a bool, a float where an
+integer is needed), ``ValueError`` when it is of the right kind but outside the allowed range
+(including NaN and infinity).
+"""
+import math
+
+import numpy as np
+
+
+def integer(value, name, where, minimum=1):
+    """An integer ``>= minimum`` (bools are rejected: ``True`` is not a layer size)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an integer >= {minimum}; got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{where}: {name} must be an integer >= {minimum}; got {value}")
+    return int(value)
+
+
+def number(value, name, where, low=None, high=None, *, low_open=False, high_open=False, meaning=""):
+    """A finite real number, optionally inside an interval.
+
+    Parameters
+    ----------
+    value : the argument as given
+    name, where : str
+        The argument's name and the function or object it was given to, for the message.
+    low, high : float or None
+        Bounds of the allowed interval (None: unbounded on that side).
+    low_open, high_open : bool
+        Exclude the bound itself: ``low=0, low_open=True`` means ``> 0``.
+    meaning : str
+        What the number is, added to the message, e.g. ``"the fraction of filters dropped"``.
+
+    Returns
+    -------
+    float
+    """
+    if low is not None and high is not None:
+        expected = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        expected = f"a number {'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        expected = f"a number {'<' if high_open else '<='} {high:g}"
+    else:
+        expected = "a finite number"
+    if meaning:
+        expected += f" ({meaning})"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be {expected}; got {value!r} ({type(value).__name__})")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or too_low or too_high:
+        raise ValueError(f"{where}: {name} must be {expected}; got {value!r}")
+    return float(value)

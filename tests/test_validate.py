@@ -1,0 +1,45 @@
+"""numpycnn.validate: the one place where argument checks and their messages live."""
+import numpy as np
+import pytest
+
+from numpycnn.validate import integer, number
+
+
+def test_integer_returns_a_python_int_and_accepts_numpy_integers():
+    assert integer(np.int64(3), "n", "f") == 3 and type(integer(np.int64(3), "n", "f")) is int
+
+
+@pytest.mark.parametrize("bad, exc", [(1.5, TypeError), ("2", TypeError), (True, TypeError), (0, ValueError)])
+def test_integer_rejects_with_where_name_value_and_expectation(bad, exc):
+    with pytest.raises(exc, match=rf"Conv2D 'c': stride must be an integer >= 1; got {bad!r}"):
+        integer(bad, "stride", "Conv2D 'c'")
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({"low": 0, "low_open": True}, "a number > 0"),
+    ({"low": 0}, "a number >= 0"),
+    ({"low": 0, "high": 1, "low_open": True}, r"a number in \(0, 1\]"),
+    ({"low": 0, "high": 1, "high_open": True}, r"a number in \[0, 1\)"),
+    ({}, "a finite number"),
+])
+def test_number_states_the_interval_it_expects(kwargs, expected):
+    with pytest.raises(ValueError, match=rf"f: x must be {expected}; got nan"):
+        number(float("nan"), "x", "f", **kwargs)
+
+
+@pytest.mark.parametrize("value, ok", [(0.0, False), (1e-12, True), (1.0, True), (1.0 + 1e-12, False)])
+def test_number_bounds_open_and_closed(value, ok):
+    if ok:
+        assert number(value, "p", "f", low=0, high=1, low_open=True) == value
+    else:
+        with pytest.raises(ValueError, match="p must be a number in"):
+            number(value, "p", "f", low=0, high=1, low_open=True)
+
+
+def test_number_rejects_bools_strings_and_infinity_and_adds_the_meaning():
+    with pytest.raises(TypeError, match=r"lr must be a number > 0; got True \(bool\)"):
+        number(True, "lr", "Adam", low=0, low_open=True)
+    with pytest.raises(TypeError, match=r"got '0.1' \(str\)"):
+        number("0.1", "lr", "Adam", low=0, low_open=True)
+    with pytest.raises(ValueError, match=r"sparsity must be a number in \[0, 1\) \(the fraction of absent weights\)"):
+        number(float("inf"), "sparsity", "er", low=0, high=1, high_open=True, meaning="the fraction of absent weights")
