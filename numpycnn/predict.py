@@ -4,11 +4,12 @@ The model's metadata (written by ``python -m numpycnn train`` through
 :meth:`DataSplits.metadata`) holds ``input_shape = [C, H, W]``, ``mean``, ``std`` and
 ``classes``. An image file goes through the same steps as the training data::
 
-    v = grayscale(image)            # format conversion (RGB/RGBA/palette -> luminance), C == 1
-    v = resize(v, (H, W))           # size normalisation (Pillow, bilinear with antialiasing)
-    v = v / 255                     # intensities in [0, 1], i.e. raw / scale of the dataset
-    v = 1 - v   if invert           # datasets store ink as bright on dark
-    x = (v - mean) / std            # the training normalisation
+    v = grayscale(image)  if C == 1  # format conversion (RGB/RGBA/palette -> luminance)
+    v = rgb(image)        if C == 3  # (grayscale/palette -> RGB; transparent -> white)
+    v = resize(v, (H, W))            # size normalisation (Pillow, bilinear with antialiasing)
+    v = v / 255                      # intensities in [0, 1], i.e. raw / scale of the dataset
+    v = 1 - v   if invert            # digit datasets store ink as bright on dark (C == 1 only, by default)
+    x = (v - mean) / std             # the training normalisation (one mean/std for every channel)
 
 Reading: PNG and JPEG through Pillow. Pillow is not a numpycnn dependency of its own but
 is a declared dependency of matplotlib (which numpycnn needs), so it is always installed
@@ -44,14 +45,24 @@ def image_paths(paths):
     return out
 
 
-def load_image(path):
-    """Read a PNG or JPEG file as a grayscale float64 array ``(H, W)`` with values in ``[0, 255]``.
+def load_image(path, channels=1):
+    """Read a PNG or JPEG file as a float64 array with values in ``[0, 255]``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    channels : 1 or 3
+        1: grayscale ``(H, W)`` (luminance); 3: colour ``(H, W, 3)`` in R, G, B order.
+        Transparent pixels become white paper in both cases.
 
     Raises
     ------
     ValueError
-        the file is not a readable PNG/JPEG image (names the path and the reason)
+        the file is not a readable PNG/JPEG image (names the path and the reason), or
+        ``channels`` is not 1 or 3
     """
+    if channels not in (1, 3):
+        raise ValueError(f"load_image: channels must be 1 (grayscale) or 3 (RGB); got {channels!r}")
     path = os.fspath(path)
     if not path.lower().endswith(IMAGE_EXTENSIONS):
         raise ValueError(f"image {path!r}: unsupported file type; expected one of {', '.join(IMAGE_EXTENSIONS)}")
@@ -63,21 +74,21 @@ def load_image(path):
                 im = im.convert("RGBA")
                 white = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(white, im)   # transparent pixels become white paper
-            gray = im.convert("L")
-            return np.asarray(gray, dtype=np.float64)
+            return np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.float64)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"image {path!r}: cannot be read as PNG/JPEG ({type(e).__name__}: {e})") from None
 
 
 def preprocess(image, meta, invert="auto"):
-    """Turn one grayscale image ``(h, w)`` in ``[0, 255]`` into a model input ``(1, 1, H, W)`` float32.
+    """Turn one image in ``[0, 255]`` into a model input ``(1, C, H, W)`` float32.
 
     Parameters
     ----------
-    image : ndarray (h, w), values in [0, 255]
+    image : ndarray, (h, w) for a grayscale model (C = 1) or (h, w, 3) RGB for a colour model (C = 3)
     meta : dict with ``input_shape`` [C, H, W], ``mean``, ``std`` (the model's ``metadata["dataset"]``)
-    invert : "auto", True or False — "auto" inverts when the border is brighter than the middle
-        grey (dark ink on white paper), because the training images are bright ink on black
+    invert : "auto", True or False — "auto" inverts a grayscale image when its border is brighter
+        than the middle grey (dark ink on white paper), because the digit datasets are bright ink on
+        black; colour images (natural photographs such as CIFAR-10) are never inverted by "auto"
 
     Notes
     -----
@@ -85,25 +96,28 @@ def preprocess(image, meta, invert="auto"):
     """
     from PIL import Image
     C, H, W = (int(v) for v in meta["input_shape"])
-    if C != 1:
-        raise ShapeError(f"preprocess: only single-channel (grayscale) models are supported; model input "
-                         f"shape is {meta['input_shape']}")
+    if C not in (1, 3):
+        raise ShapeError(f"preprocess: models with 1 (grayscale) or 3 (RGB) input channels are supported; model "
+                         f"input shape is {meta['input_shape']}")
     if invert not in ("auto", True, False):
         raise ValueError(f"preprocess: invert must be 'auto', True or False; got {invert!r}")
     image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 2:
-        raise ShapeError(f"preprocess: image must be a 2-D grayscale array (h, w); got shape {image.shape}")
-    if image.shape != (H, W):
+    expected = (2, "a 2-D grayscale array (h, w)") if C == 1 else (3, "an RGB array (h, w, 3)")
+    if image.ndim != expected[0] or (C == 3 and image.shape[2] != 3):
+        raise ShapeError(f"preprocess: the model has {C} input channel(s), so image must be {expected[1]}; "
+                         f"got shape {image.shape}")
+    if image.shape[:2] != (H, W):
         pil = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
         image = np.asarray(pil.resize((W, H), Image.BILINEAR, reducing_gap=None), dtype=np.float64)
     v = image / 255.0
     if invert == "auto":
         border = np.concatenate([v[0], v[-1], v[:, 0], v[:, -1]])
-        invert = bool(border.mean() > 0.5)
+        invert = C == 1 and bool(border.mean() > 0.5)
     if invert:
         v = 1.0 - v
     x = (v - float(meta["mean"])) / float(meta["std"])
-    return x[None, None].astype(np.float32)
+    x = x[None] if C == 1 else x.transpose(2, 0, 1)       # (C, H, W)
+    return x[None].astype(np.float32)
 
 
 def _dataset_meta(model):
@@ -139,7 +153,8 @@ def predict_images(model, paths, top_k=3, invert="auto"):
     meta = _dataset_meta(model)
     classes = list(meta.get("classes") or range(model.num_classes))
     files = image_paths(paths)
-    x = np.concatenate([preprocess(load_image(f), meta, invert) for f in files]).astype(model.dtype)
+    channels = int(meta["input_shape"][0])
+    x = np.concatenate([preprocess(load_image(f, channels), meta, invert) for f in files]).astype(model.dtype)
     logits = model.predict_logits(x)
     if type(list(model.layers.values())[-1]).__name__ == "LogSoftmax":
         p = np.exp(logits)

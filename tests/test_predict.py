@@ -99,13 +99,32 @@ def test_unsupported_type_missing_file_and_bad_top_k_are_named(tmp_path, model):
         preprocess(np.zeros((8, 8)), model.metadata["dataset"], invert="maybe")
 
 
-def test_model_without_metadata_or_with_color_input_is_rejected(tmp_path, digits):
+def test_model_without_metadata_or_with_an_unsupported_channel_count_is_rejected(tmp_path, digits):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ok.png")
     bare = build_model("small_cnn", (1, 8, 8), 10)
     with pytest.raises(ValueError, match="metadata has no preprocessing"):
         predict_images(bare, [str(tmp_path / "ok.png")])
-    with pytest.raises(ShapeError, match="single-channel"):
+    with pytest.raises(ShapeError, match=r"1 \(grayscale\) or 3 \(RGB\).*\[4, 8, 8\]"):
+        preprocess(np.zeros((8, 8)), {"input_shape": [4, 8, 8], "mean": 0, "std": 1})
+    with pytest.raises(ShapeError, match=r"3 input channel\(s\), so image must be an RGB array.*\(8, 8\)"):
         preprocess(np.zeros((8, 8)), {"input_shape": [3, 8, 8], "mean": 0, "std": 1})
+
+
+def test_colour_png_gets_the_same_class_as_model_predict_on_its_array(tmp_path):
+    rng = np.random.default_rng(0)
+    meta = {"input_shape": [3, 12, 12], "mean": 0.45, "std": 0.25, "classes": [str(i) for i in range(10)]}
+    colour = build_model("small_cnn", (3, 12, 12), 10, seed=1)
+    colour.metadata = {"dataset": meta}
+    pixels = rng.integers(0, 256, size=(5, 12, 12, 3), dtype=np.uint8)          # (N, H, W, RGB) bytes
+    paths = []
+    for i, p in enumerate(pixels):
+        Image.fromarray(p, "RGB").save(tmp_path / f"c{i}.png")
+        paths.append(str(tmp_path / f"c{i}.png"))
+    x = ((pixels / 255.0 - meta["mean"]) / meta["std"]).transpose(0, 3, 1, 2).astype(np.float32)  # (N, 3, H, W)
+    np.testing.assert_array_equal(load_image(paths[0], channels=3), pixels[0])
+    assert [r["label"] for r in predict_images(colour, paths)] == list(colour.predict(x))
+    bright = np.full((12, 12, 3), 250.0)                                         # "auto" never inverts colour
+    np.testing.assert_allclose(preprocess(bright, meta)[0, :, 0, 0], (250 / 255 - 0.45) / 0.25, rtol=1e-6)
 
 
 def test_predict_and_evaluate_commands_run_on_a_saved_model(tmp_path, digits, model, capsys):
