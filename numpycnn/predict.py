@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from .errors import ShapeError
+from .validate import count
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -148,8 +149,7 @@ def predict_images(model, paths, top_k=3, invert="auto"):
     from .losses import softmax
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"predict_images: top_k must be a positive integer; got {top_k!r}")
+    top_k = count(top_k, "top_k", "predict_images")
     meta = _dataset_meta(model)
     classes = list(meta.get("classes") or range(model.num_classes))
     files = image_paths(paths)

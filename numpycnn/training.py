@@ -35,6 +35,7 @@ from .datasets import batch_indices
 from .errors import CheckpointError, DivergenceError
 from .io import load_arrays, prefixed, save_arrays
 from .losses import SoftmaxCrossEntropy
+from .validate import count
 
 
 class Callback:
@@ -108,14 +109,13 @@ class Trainer:
 
     def __init__(self, model, optimizer, loss=None, callbacks=(), seed=0, batch_size=64,
                  checkpoint_path=None, checkpoint_every=None, progress=True, guard=True):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"Trainer: batch_size must be a positive integer; got {batch_size!r}")
+        batch_size = count(batch_size, "batch_size", "Trainer")
         self.model = model
         self.optimizer = optimizer
         self.loss = loss or SoftmaxCrossEntropy()
         self.callbacks = list(callbacks)
         self.seed = int(seed)
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.progress = progress
@@ -186,8 +186,7 @@ class Trainer:
         """
         if len(train) == 0:
             raise ValueError("Trainer.fit: the training set is empty")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise ValueError(f"Trainer.fit: epochs must be a positive integer; got {epochs!r}")
+        epochs = count(epochs, "epochs", "Trainer.fit")
         self.model.check_input(train.x[:1])
         self.stop_reason = None
         for cb in self.callbacks:

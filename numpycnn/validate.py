@@ -25,6 +25,18 @@ def integer(value, name, where, minimum=1):
     return int(value)
 
 
+def count(value, name, where, meaning=""):
+    """A positive integer (a batch size, a number of epochs or candidates).
+
+    Any bad value — wrong type included — is a ``ValueError``: these usually come from a command
+    line or a config, where "3.5" and "0" are the same kind of mistake.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        what = f"{name} ({meaning})" if meaning else name
+        raise ValueError(f"{where}: {what} must be a positive integer; got {value!r}")
+    return int(value)
+
+
 def number(value, name, where, low=None, high=None, *, low_open=False, high_open=False, meaning=""):
     """A finite real number, optionally inside an interval.
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from numpycnn.validate import integer, number
+from numpycnn.validate import count, integer, number
 
 
 def test_integer_returns_a_python_int_and_accepts_numpy_integers():
@@ -43,3 +43,11 @@ def test_number_rejects_bools_strings_and_infinity_and_adds_the_meaning():
         number("0.1", "lr", "Adam", low=0, low_open=True)
     with pytest.raises(ValueError, match=r"sparsity must be a number in \[0, 1\) \(the fraction of absent weights\)"):
         number(float("inf"), "sparsity", "er", low=0, high=1, high_open=True, meaning="the fraction of absent weights")
+
+
+@pytest.mark.parametrize("bad", [0, -2, 3.5, "4", True])
+def test_count_rejects_anything_but_a_positive_integer_with_a_value_error(bad):
+    message = rf"select_masks: K \(number of mask candidates\) must be a positive integer; got {bad!r}"
+    with pytest.raises(ValueError, match=message):
+        count(bad, "K", "select_masks", meaning="number of mask candidates")
+    assert count(np.int32(4), "K", "f") == 4

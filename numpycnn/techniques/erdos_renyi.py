@@ -28,7 +28,7 @@ import numpy as np
 from ..io import load_arrays, save_arrays
 from ..layers import Conv2D, Dense
 from ..training import Callback
-from ..validate import number
+from ..validate import count, number
 
 MODES = ("er", "erk", "uniform", "snip")
 SAMPLING = ("bernoulli", "exact")
@@ -270,8 +270,7 @@ def select_masks(make_model, data, sparsity, K=3, steps=100, mode="er", seed=0, 
     """
     from ..optim import Adam
     from ..training import Trainer
-    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
-        raise ValueError(f"select_masks: K (number of mask candidates) must be a positive integer; got {K!r}")
+    K = count(K, "K", "select_masks", meaning="number of mask candidates")
     if data.val is None or len(data.val) == 0:
         raise ValueError("select_masks: needs a validation split (val_fraction > 0) to compare candidates")
     best, results = None, []

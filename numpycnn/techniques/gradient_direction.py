@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from ..optim import Optimizer
-from ..validate import number
+from ..validate import count, number
 
 #: the text's empirical constant in ``α0 = c·√N`` ("0.0014是一个经验值")
 DEFAULT_C = 0.0014
@@ -79,10 +79,9 @@ def initial_step(N, c=DEFAULT_C):
     Example: LeNet-5 on 3×32×32 inputs has ``N = 62 006``, so ``α0 = 0.0014·√62006 = 0.34861…``
     (the text: "计算得出初始步长α0为0.34").
     """
-    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
-        raise ValueError(f"initial_step: N (number of trainable parameters) must be a positive integer; got {N!r}")
+    N = count(N, "N", "initial_step", meaning="number of trainable parameters")
     c = number(c, "c", "initial_step", low=0, low_open=True)
-    return c * math.sqrt(int(N))
+    return c * math.sqrt(N)
 
 
 def global_gradient_norm(grads):
@@ -180,10 +179,8 @@ class GradientDirection(Optimizer):
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"{where}: model must have named_parameters(); got {type(model).__name__}")
         self.c = number(c, "c", where, low=0, low_open=True)
-        self.N = count_trainable(model) if N is None else N
-        if isinstance(self.N, bool) or not isinstance(self.N, (int, np.integer)) or self.N < 1:
-            raise ValueError(f"{where}: N (number of trainable parameters) must be a positive integer; got {N!r}")
-        self.N = int(self.N)
+        self.N = count(count_trainable(model) if N is None else N, "N", where,
+                       meaning="number of trainable parameters")
         if alpha0 is None:
             alpha0 = initial_step(self.N, self.c)
         self.alpha0 = number(alpha0, "alpha0", where, low=0, low_open=True)
