@@ -22,15 +22,12 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     from threadpoolctl import threadpool_limits
-    from benchmarks.run import load_fashion
-    from numpycnn import optim, zoo
+    from benchmarks.run import lenet_trainer, load_fashion
     from numpycnn.datasets import Dataset
-    from numpycnn.training import Trainer
     x, y = load_fashion(a.samples)
     with threadpool_limits(a.threads):
         for progress in (False, True):
-            model = zoo.lenet5(seed=0)
-            trainer = Trainer(model, optim.Adam(model, lr=1e-3), batch_size=64, seed=0, progress=progress)
+            trainer = lenet_trainer(64, 0, progress=progress)
             inside, step = [0.0], trainer.train_step
 
             def timed_step(xb, yb):

@@ -167,13 +167,18 @@ def load_fashion(n):
     return d.train.x.astype(np.float32), d.train.y
 
 
-def numpy_epoch(x, y, batch, seed=0):
+def lenet_trainer(batch=64, seed=0, **trainer_options):
+    """The benchmarked setup: LeNet-5 (ReLU) trained by Adam (lr 1e-3) with ``Trainer``."""
     from numpycnn import zoo, optim
-    from numpycnn.datasets import Dataset
     from numpycnn.training import Trainer
     model = zoo.lenet5(seed=seed)
-    tr = Trainer(model, optim.Adam(model, lr=1e-3), batch_size=batch, seed=seed, progress=False, guard=False)
-    return model, lambda: tr.fit(Dataset(x, y), epochs=tr_epochs(tr))
+    return Trainer(model, optim.Adam(model, lr=1e-3), batch_size=batch, seed=seed, **trainer_options)
+
+
+def numpy_epoch(x, y, batch, seed=0):
+    from numpycnn.datasets import Dataset
+    tr = lenet_trainer(batch, seed, progress=False, guard=False)
+    return tr.model, lambda: tr.fit(Dataset(x, y), epochs=tr_epochs(tr))
 
 
 def tr_epochs(tr):
@@ -299,7 +304,7 @@ def main(argv=None):
     emit(f"Max |logits difference| after one identical Adam step on LeNet-5 (numpycnn vs torch, same weights): "
          f"{check_same_training_step(x, y):.2e}")
     emit()
-    measured = {}   # T -> what the summary table reports
+    measured, rss = {}, None   # T -> what the summary table reports; peak RSS (numpycnn, torch, T)
     for T in ([] if a.memory_only else a.threads):
         got = measured[T] = {"conv": []}
         with threadpool_limits(T):
@@ -366,7 +371,7 @@ def main(argv=None):
         emit()
         emit(f"| numpycnn MiB | torch MiB | ratio |\n|---|---|---|\n| {m_np:.0f} | {m_t:.0f} | {m_np / m_t:.2f} |")
         emit()
-        measured["rss"] = (m_np, m_t, T)
+        rss = (m_np, m_t, T)
     if a.out:
         from numpycnn.io import atomic_write_bytes
         atomic_write_bytes(a.out, ("\n".join(lines) + "\n").encode())
@@ -374,7 +379,7 @@ def main(argv=None):
     if a.summary:
         from numpycnn.io import atomic_write_bytes
         command = f"python benchmarks/run.py {' '.join(argv if argv is not None else sys.argv[1:])}"
-        atomic_write_bytes(a.summary, summary_table(measured, command, a.out).encode())
+        atomic_write_bytes(a.summary, summary_table(measured, rss, command, a.out).encode())
         print(f"wrote {a.summary}")
     if a.readme:
         from numpycnn.commands.figures import sync_includes
@@ -382,8 +387,11 @@ def main(argv=None):
     return 0
 
 
-def summary_table(measured, command, full_results=None):
-    """The issue's targets next to what this run measured (Markdown, included in the README)."""
+def summary_table(measured, rss, command, full_results=None):
+    """The issue's targets next to what this run measured (Markdown, included in the README).
+
+    ``measured``: thread count T -> ratios of that run; ``rss``: ``(numpycnn MiB, torch MiB, T)`` or None.
+    """
     def verdict(ok):
         return "**met**" if ok else "not met"
 
@@ -393,9 +401,9 @@ def summary_table(measured, command, full_results=None):
             return f"{med:.2f}× (min {mn:.2f}×: median and minimum disagree, re-run)"
         return f"{med:.2f}× ({verdict(med <= target)})"
 
-    rows = ["| measure | target | " + " | ".join(f"T = {T}" for T in measured if T != "rss") + " |",
-            "|---|---|" + "---|" * sum(T != "rss" for T in measured)]
-    threads = [T for T in measured if T != "rss"]
+    threads = list(measured)
+    rows = ["| measure | target | " + " | ".join(f"T = {T}" for T in threads) + " |",
+            "|---|---|" + "---|" * len(threads)]
     if not threads:
         raise SystemExit("--summary needs the timing runs: drop --memory-only")
     for k in range(4):
@@ -409,8 +417,8 @@ def summary_table(measured, command, full_results=None):
         f"{measured[T]['epoch'][2]:.2f} s vs {measured[T]['epoch'][3]:.2f} s" for T in threads) + " |")
     rows.append("| conv time per sample, batch 16–256 | within ±25 % | " + " | ".join(
         f"±{measured[T]['spread']:.0f} % ({verdict(measured[T]['spread'] <= 25)})" for T in threads) + " |")
-    if "rss" in measured:
-        m_np, m_t, T_rss = measured["rss"]
+    if rss is not None:
+        m_np, m_t, T_rss = rss
         rows.append("| peak RSS of one epoch | below PyTorch's | " + " | ".join(
             f"{m_np:.0f} MiB vs {m_t:.0f} MiB ({verdict(m_np < m_t)})" if T == T_rss else "" for T in threads) + " |")
     head = (f"Ratios numpycnn / PyTorch CPU (median of the interleaved repetitions; < 1 means numpycnn is "

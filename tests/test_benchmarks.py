@@ -18,11 +18,14 @@ def _run_module():
 def _measured(conv, epoch=(1.2, 1.25, 0.36, 0.30), spread=8.0):
     names = ["a", "b", "c", "d"]
     return {1: {"conv": [(n, med, mn) for n, (med, mn) in zip(names, conv)], "geomean": 1.0,
-                "spread": spread, "epoch": epoch}, "rss": (90.0, 360.0, 1)}
+                "spread": spread, "epoch": epoch}}
+
+
+RSS = (90.0, 360.0, 1)   # numpycnn MiB, torch MiB, measured at T = 1
 
 
 def test_summary_marks_each_target_met_or_not_from_the_median_ratio():
-    table = _run_module().summary_table(_measured([(0.4, 0.41), (2.2, 2.1), (1.0, 1.02), (1.01, 1.0)]), "cmd")
+    table = _run_module().summary_table(_measured([(0.4, 0.41), (2.2, 2.1), (1.0, 1.02), (1.01, 1.0)]), RSS, "cmd")
     rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| conv fwd+bwd")}
     assert "0.40× (**met**)" in rows["| conv fwd+bwd a"]
     assert "2.20× (not met)" in rows["| conv fwd+bwd b"]
@@ -33,6 +36,6 @@ def test_summary_marks_each_target_met_or_not_from_the_median_ratio():
 
 
 def test_summary_flags_a_ratio_whose_median_and_minimum_disagree():
-    table = _run_module().summary_table(_measured([(0.4, 1.9), (1, 1), (1, 1), (1, 1)]), "cmd")
+    table = _run_module().summary_table(_measured([(0.4, 1.9), (1, 1), (1, 1), (1, 1)]), RSS, "cmd")
     assert "0.40× (min 1.90×: median and minimum disagree, re-run)" in table
     assert "**met**" not in table.split("\n")[4]                   # no verdict on the disputed row
