@@ -12,7 +12,10 @@ and not kept (benchmarks/README.md says why):
 * ``bias, db separately``  ``out += b`` and ``db = dout.sum()`` as passes of their own instead of the ones row;
 * ``im2col window copy``   the classic ``im2col(x)`` (copy of the 6-d window view) instead of ``im2col_per_image``;
 * ``dW one GEMM``          dW as one GEMM over ``D^T`` and a transposed copy of ``cols`` instead of N products;
-* ``dx full conv``         dx as a convolution of the zero-padded ``dout`` with the flipped filters.
+* ``dx full conv``         dx as a convolution of the zero-padded ``dout`` with the flipped filters;
+* ``full width, all steps`` the whole forward + backward computed at every column of the padded width
+                            (:func:`full_width_conv`): gathers and adds become long contiguous runs,
+                            the GEMMs do ``(W + 2*pad) / OW`` times the work. Compare with the total.
 """
 import argparse
 import os
@@ -47,6 +50,42 @@ def steps(x, w, b, dout, pad, timer):
         _col2im_from_gemm(D, w, x.shape, 1, pad)
 
 
+def full_width_conv(x, w, b, dout, pad):
+    """Convolution forward + backward (stride 1) on the full padded width: ``(out, dx, dw, db)``.
+
+    Flatten each padded channel to one row of length ``Hp*Wp`` (plus ``KW - 1`` zeros at the end).
+    Kernel offset ``(i, j)`` then reads one contiguous run ``xflat[s : s + OH*Wp]``, ``s = i*Wp + j``,
+    where ``im2col_per_image`` reads OH runs of OW pixels. The price: each row of the output gets
+    ``Wp - OW`` extra columns that wrap into the next row; they are cropped from ``out``, and
+    ``dout`` is zero there, so they add nothing to dw, db or dx.
+    """
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    OH, OW = Hp - KH + 1, Wp - KW + 1
+    L = OH * Wp
+    xflat = np.zeros((N, C, Hp * Wp + KW - 1), x.dtype)
+    xflat[:, :, :Hp * Wp].reshape(N, C, Hp, Wp)[..., pad:pad + H, pad:pad + W] = x
+    cols = np.empty((N, C, KH, KW, L), x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            cols[:, :, i, j] = xflat[:, :, i * Wp + j:i * Wp + j + L]
+    cols = cols.reshape(N, C * KH * KW, L)
+    out = (w.reshape(F, -1) @ cols + b[:, None]).reshape(N, F, OH, Wp)[..., :OW].copy()
+    Dfull = np.zeros((N, F, OH, Wp), dout.dtype)
+    Dfull[..., :OW] = dout
+    Dfull = Dfull.reshape(N, F, L)
+    dw = (Dfull @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    db = dout.sum(axis=(0, 2, 3))
+    G = (np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KH * KW * C, F) @ Dfull).reshape(N, KH, KW, C, L)
+    dflat = np.zeros_like(xflat)
+    for i in range(KH):
+        for j in range(KW):
+            dflat[:, :, i * Wp + j:i * Wp + j + L] += G[:, i, j]
+    dx = dflat[:, :, :Hp * Wp].reshape(N, C, Hp, Wp)[..., pad:pad + H, pad:pad + W].copy()
+    return out, dx, dw, db
+
+
 def alternatives(x, w, dout, pad, timer):
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
@@ -65,6 +104,18 @@ def alternatives(x, w, dout, pad, timer):
         q = KH - 1 - pad
         dpad = np.pad(dout, ((0, 0), (0, 0), (q, q), (q, q)))
         conv2d_forward(dpad, np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), np.zeros(C, x.dtype))
+    with timer("alt: full width, all steps"):
+        full_width_conv(x, w, np.zeros(F, x.dtype), dout, pad)
+
+
+def check_full_width(x, w, b, dout, pad):
+    """The full-width alternative computes the same convolution as numpycnn (float64, before timing)."""
+    from numpycnn.conv import conv2d_backward
+    x, w, b, dout = (a.astype(np.float64) for a in (x, w, b, dout))
+    out, cache = conv2d_forward(x, w, b, 1, pad)
+    dx, dw, db = conv2d_backward(dout, cache)
+    for name, ours, alt in zip(("out", "dx", "dw", "db"), (out, dx, dw, db), full_width_conv(x, w, b, dout, pad)):
+        np.testing.assert_allclose(alt, ours, rtol=1e-10, atol=1e-9, err_msg=f"full-width {name}")
 
 
 def main(argv=None):
@@ -96,6 +147,7 @@ def main(argv=None):
             dout = rng.standard_normal((N, F, H + 2 * pad - k + 1, W + 2 * pad - k + 1), dtype=np.float32)
             xt, wt, bt = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
             dt = torch.tensor(dout)
+            check_full_width(x, w, b, dout, pad)
             for r in range(a.reps + 3):                       # 3 warm-up rounds, dropped below
                 xt.grad = wt.grad = bt.grad = None
                 with timer("torch conv2d forward+backward"):

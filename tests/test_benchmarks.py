@@ -15,9 +15,9 @@ def _run_module():
     return module
 
 
-def _measured(conv, epoch=(1.2, 1.25, 0.36, 0.30), spread=8.0):
+def _measured(conv, epoch=(1.2, 1.25, 0.36, 0.30), spread=8.0, floors=(0.1, 0.5, 0.3, 0.99)):
     names = ["a", "b", "c", "d"]
-    return {1: {"conv": [(n, med, mn) for n, (med, mn) in zip(names, conv)], "geomean": 1.0,
+    return {1: {"conv": [(n, med, mn, fl) for n, (med, mn), fl in zip(names, conv, floors)], "geomean": 1.0,
                 "spread": spread, "epoch": epoch}}
 
 
@@ -33,6 +33,12 @@ def test_summary_marks_each_target_met_or_not_from_the_median_ratio():
     assert "1.01× (not met)" in rows["| conv fwd+bwd d"]
     assert "1.00× (not met)" in table                              # geometric mean 1.0 > 0.8
     assert "±8 % (**met**)" in table and "90 MiB vs 360 MiB (**met**)" in table
+
+
+def test_summary_reports_the_im2col_floor_next_to_each_conv_ratio():
+    table = _run_module().summary_table(_measured([(0.4, 0.41), (2.2, 2.1), (1.0, 1.02), (1.9, 1.9)]), RSS, "cmd")
+    rows = [line for line in table.splitlines() if line.startswith("| conv fwd+bwd")]
+    assert [row.split("im2col floor ")[1].split("×")[0] for row in rows] == ["0.10", "0.50", "0.30", "0.99"]
 
 
 def test_summary_flags_a_ratio_whose_median_and_minimum_disagree():
