@@ -86,7 +86,7 @@ def full_width_conv(x, w, b, dout, pad):
     return out, dx, dw, db
 
 
-def alternatives(x, w, dout, pad, timer):
+def alternatives(x, w, b, dout, pad, timer):
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     OH, OW = dout.shape[2:]
@@ -105,7 +105,7 @@ def alternatives(x, w, dout, pad, timer):
         dpad = np.pad(dout, ((0, 0), (0, 0), (q, q), (q, q)))
         conv2d_forward(dpad, np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), np.zeros(C, x.dtype))
     with timer("alt: full width, all steps"):
-        full_width_conv(x, w, np.zeros(F, x.dtype), dout, pad)
+        full_width_conv(x, w, b, dout, pad)
 
 
 def check_full_width(x, w, b, dout, pad):
@@ -153,7 +153,7 @@ def main(argv=None):
                 with timer("torch conv2d forward+backward"):
                     torch.nn.functional.conv2d(xt, wt, bt, padding=pad).backward(dt)
                 steps(x, w, b, dout, pad, timer)
-                alternatives(x, w, dout, pad, timer)
+                alternatives(x, w, b, dout, pad, timer)
             med = {name: 1e3 * np.median(t[3:]) for name, t in acc.items()}
             ours = sum(v for n, v in med.items() if not n.startswith(("torch", "alt")))
             print(f"\n{N},{C},{H},{W} -> {F}, {k}, {pad}   (T = {a.threads}, median of {a.reps}, ms)")
