@@ -235,7 +235,7 @@ class Dense(Layer):
             raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
         self.x = x
         ### BEGIN SOLUTION
-        return x @ self.effective("W").T + self.params["b"]
+        return x @ self.effective("W").T + self.effective("b")
         ### END SOLUTION
 
     def backward(self, dout):

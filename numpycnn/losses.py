@@ -129,7 +129,7 @@ class NLLLoss:
     def forward(self, logp, y):
         """Mean negative log-likelihood of ``logp: (N, K)`` against ``y: (N,)``; returns a float."""
         y = check_labels(logp, y, "NLLLoss")
-        self.shape, self.y = logp.shape, y
+        self.shape, self.y, self.dtype = logp.shape, y, logp.dtype
         return float(-logp[np.arange(logp.shape[0]), y].mean())
 
     def per_sample(self, logp, y):
@@ -142,7 +142,7 @@ class NLLLoss:
         if self.y is None:
             raise RuntimeError("call forward(logp, y) before backward()")
         N, K = self.shape
-        return -onehot(self.y, K) / N
+        return -onehot(self.y, K, dtype=self.dtype) / self.dtype.type(N)     # the logits' dtype
 
     def __repr__(self):
         return "NLLLoss()"
@@ -200,7 +200,8 @@ class MulticlassHinge:
         if self.m is None:
             raise RuntimeError("call forward(z, y) before backward()")
         N, K = self.m.shape
-        dz = (self.m > 0) * (1.0 if self.p == 1 else 2.0 * self.m) / (N * K)
+        dtype = self.m.dtype.type                 # float32 scores give float32 gradients
+        dz = np.where(self.m > 0, dtype(1.0) if self.p == 1 else dtype(2.0) * self.m, dtype(0.0)) / dtype(N * K)
         dz[np.arange(N), self.y] = -dz.sum(axis=1)
         return dz
 

@@ -197,3 +197,17 @@ def test_gradcheck_of_the_total_loss_wrt_every_networks_parameters(rule):
             numeric = numerical_gradient(total, p, indices=idx)
             sel = tuple(np.array(j) for j in zip(*idx))
             assert relative_error(analytic[i][name][sel], numeric[sel]) < 1e-6, f"{rule}: network {i} {name}"
+
+
+@pytest.mark.parametrize("rule", D.RULES)
+def test_reported_total_loss_is_the_sum_of_the_first_losses_and_the_second_loss(digits, rule):
+    models = [nc.zoo.small_cnn(digits.input_shape, width=4, seed=s) for s in range(3)]
+    opts = [nc.optim.SGD(m, lr=0.01) for m in models]
+    trainer = D.CollaborativeTrainer(models, opts, rule=rule, progress=False)
+    x, y = digits.train.x[:32], digits.train.y[:32]
+    zs = [m.forward(x) for m in models]                              # before the update
+    z_ens, _, _ = D.combine(zs, y, rule, trainer.weights)
+    want = sum(ce(z, y) for z in zs) + ce(z_ens, y)
+    total, _ = trainer.train_step(x, y)
+    assert abs(total - want) <= 1e-5 * want
+    assert abs(total - (sum(trainer.last["first_losses"]) + trainer.last["second_loss"])) <= 1e-6 * want

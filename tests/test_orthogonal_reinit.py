@@ -307,3 +307,20 @@ def test_quick_experiment_writes_table_json_and_figures(tmp_path):
     for name in ("orthogonal_reinit.md", "orthogonal_reinit.json", "orthogonal_reinit_curves.png", "orthogonal_reinit_orthogonality.png", "orthogonal_reinit_filters.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert "72.1 → 76.4" in (tmp_path / "orthogonal_reinit.md").read_text()
+
+
+def test_reintroduction_leaves_every_kept_filter_and_its_bias_bit_identical(digits):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=3)
+    rng = np.random.default_rng(0)
+    for name in model.conv_layers():
+        model[name].params["b"] = rng.standard_normal(model[name].params["b"].shape).astype(np.float32)
+    opt = nc.optim.SGD(model, lr=0.1)
+    dropped = E.rank_filters(E.layer_measures(model, model.conv_layers()), p=0.3)
+    old, prior = E.drop_filters(model, opt, dropped)
+    before = {n: (model[n].params["W"].copy(), model[n].params["b"].copy()) for n in dropped}
+    E.reintroduce_filters(model, dropped, old, prior, lambda n: np.random.default_rng(7))
+    for name, idx in dropped.items():
+        keep = np.setdiff1d(np.arange(model[name].params["W"].shape[0]), idx)
+        np.testing.assert_array_equal(model[name].params["W"][keep], before[name][0][keep])
+        np.testing.assert_array_equal(model[name].params["b"][keep], before[name][1][keep])
+        np.testing.assert_array_equal(model[name].params["b"][idx], 0)
