@@ -78,20 +78,20 @@ def gemm_peak(reps):
 
 def bench_conv(shape, reps, peak):
     import torch
-    from numpycnn.conv import conv2d_forward, conv2d_backward
+    from numpycnn.fast_conv import conv2d_backward_fast, conv2d_forward_fast
     N, C, H, W, F, k, pad = shape
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
     w = rng.standard_normal((F, C, k, k), dtype=np.float32) * 0.1
     b = rng.standard_normal(F, dtype=np.float32)
-    out, cache = conv2d_forward(x, w, b, 1, pad)
+    out, cache = conv2d_forward_fast(x, w, b, 1, pad)
     dout = rng.standard_normal(out.shape, dtype=np.float32)
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     dt = torch.tensor(dout)
 
     def npy():
-        o, c = conv2d_forward(x, w, b, 1, pad)
-        return o, conv2d_backward(dout, c)
+        o, c = conv2d_forward_fast(x, w, b, 1, pad)
+        return o, conv2d_backward_fast(dout, c)
 
     def tch():
         xt.grad = wt.grad = bt.grad = None

@@ -12,6 +12,7 @@ integer is needed), ``ValueError`` when it is of the right kind but outside the 
 (including NaN and infinity).
 """
 import math
+from collections.abc import Hashable
 
 import numpy as np
 
@@ -73,3 +74,10 @@ def number(value, name, where, low=None, high=None, *, low_open=False, high_open
     if not math.isfinite(value) or too_low or too_high:
         raise ValueError(f"{where}: {name} must be {expected}; got {value!r}")
     return float(value)
+
+
+def choice(value, name, where, options):
+    """One of a fixed set of ``options`` (e.g. a kernel or a rule name), returned unchanged."""
+    if not isinstance(value, Hashable) or value not in set(options):
+        raise ValueError(f"{where}: {name} must be one of {list(options)}; got {value!r}")
+    return value
