@@ -21,6 +21,7 @@ from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid,
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 from .training import Callback, Trainer
+from . import techniques  # noqa: E402  (last: the techniques build on everything above; B registers "direction")
 
 __all__ = ["AvgPool2D", "Callback", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
            "SoftmaxCrossEntropy", "Tanh", "Trainer", "conv", "datasets", "errors", "gradcheck", "im2col", "init",

@@ -110,7 +110,7 @@ def build_setup(args):
     setup.model = build_model(name, setup.data.input_shape, setup.data.num_classes, args.activation, seed=args.seed,
                               **kwargs)
     if getattr(args, "loss", "cross_entropy") == "nll":
-        from .losses import with_log_softmax
+        from .model import with_log_softmax
         setup.model = with_log_softmax(setup.model)
     setup.model.metadata = {"dataset": setup.data.metadata()}
     mods = technique_modules()

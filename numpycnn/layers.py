@@ -19,6 +19,7 @@ from scipy.special import expit
 
 from . import conv, fast_conv, init as initializers
 from .errors import ShapeError, describe
+from .functional import log_softmax
 from .im2col import conv_output_size
 from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
 from .validate import choice, integer
@@ -400,8 +401,7 @@ class LogSoftmax(Layer):
 
     def forward(self, x):
         _check_float(x, self.where(), min_ndim=2)
-        x_max = x.max(axis=-1, keepdims=True)
-        self.y = (x - x_max) - np.log(np.exp(x - x_max).sum(axis=-1, keepdims=True))
+        self.y = log_softmax(x)
         return self.y
 
     def backward(self, dout):

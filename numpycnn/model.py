@@ -19,9 +19,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .errors import ShapeError
-from .layers import Layer, layer_from_config
-from .losses import SoftmaxCrossEntropy, check_labels
+from .errors import CheckpointError, ShapeError
+from .layers import Layer, LogSoftmax, layer_from_config
+from .losses import SoftmaxCrossEntropy
+from .validate import check_labels
 
 
 class Sequential:
@@ -264,7 +265,6 @@ class Sequential:
 
     def load_state_dict(self, state):
         """Load :meth:`state_dict` output; checks every name and shape."""
-        from .errors import CheckpointError
         expected = {f"{n}.{k}": p for n, l in self.layers.items() for k, p in l.params.items()}
         missing = sorted(set(expected) - set(state))
         if missing:
@@ -282,3 +282,17 @@ class Sequential:
                 if mask is not None:
                     layer.set_mask(key, mask)
         return self
+
+
+def with_log_softmax(model):
+    """``model`` followed by a ``LogSoftmax`` layer named ``log_softmax`` (same layer objects), for ``NLLLoss``.
+
+    Returns ``model`` itself when its last layer already is a ``LogSoftmax``.
+    """
+    layers = list(model.layers.items())
+    if layers and isinstance(layers[-1][1], LogSoftmax):
+        return model
+    out = Sequential(layers + [("log_softmax", LogSoftmax(name="log_softmax"))], input_shape=model.input_shape,
+                     name=model.name)
+    out.metadata = dict(getattr(model, "metadata", {}))
+    return out

@@ -105,7 +105,7 @@ def test_train_command_accepts_every_loss_and_saves_a_model_predict_can_use(tmp_
 
 
 def test_with_log_softmax_appends_once_and_keeps_metadata():
-    from numpycnn.losses import with_log_softmax
+    from numpycnn.model import with_log_softmax
     from numpycnn.zoo import build_model
     m = build_model("small_cnn", (1, 8, 8), 10)
     m.metadata = {"dataset": {"name": "digits"}}

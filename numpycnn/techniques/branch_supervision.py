@@ -35,10 +35,10 @@ below a threshold), and :func:`evaluate_branches`.
 import numpy as np
 
 from ..layers import AvgPool2D, Dense, Flatten, LogSoftmax, activation as make_activation
-from ..losses import SoftmaxCrossEntropy, check_labels, get_loss
+from ..losses import SoftmaxCrossEntropy, get_loss
 from ..model import Sequential
 from ..training import Callback
-from ..validate import number
+from ..validate import check_labels, number
 
 SCHEDULES = ("constant", "linear")
 

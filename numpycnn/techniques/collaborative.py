@@ -36,8 +36,10 @@ import numpy as np
 import scipy.optimize
 
 from ..io import load_arrays, prefixed
-from ..losses import SoftmaxCrossEntropy, check_labels, log_softmax, softmax
+from ..functional import log_softmax, softmax
+from ..losses import SoftmaxCrossEntropy
 from ..training import Trainer
+from ..validate import check_labels
 
 RULES = ("min-loss", "linear", "min-logit", "validation")
 MODES = ("patent", "kdcl")

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ..optim import Optimizer
+from ..optim import Optimizer, register_optimizer
 from ..validate import count, number
 
 #: the text's empirical constant in ``α0 = c·√N`` ("0.0014是一个经验值")
@@ -249,6 +249,15 @@ class GradientDirection(Optimizer):
         return (f"GradientDirection(alpha={self.alpha:.6g}, alpha0={self.alpha0:.6g}, N={self.N}, c={self.c:g}, "
                 f"beta={self.beta:g}, threshold={self.threshold:g}, decay_mode={self.decay_mode!r}, "
                 f"weight_decay={self.weight_decay:g}, t={self.t})")
+
+
+def direction(model, lr=None, **kwargs):
+    """``GradientDirection(model, alpha0=lr, **kwargs)``: the optimizer registered as ``"direction"``
+    (``make_optimizer("direction", model, lr=...)``; ``lr`` is the initial step α0, default ``c·√N``)."""
+    return GradientDirection(model, alpha0=lr, **kwargs)
+
+
+register_optimizer("direction", direction)
 
 
 # -- plug-in for ``python -m numpycnn train`` -------------------------------------------------------
