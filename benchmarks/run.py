@@ -383,11 +383,11 @@ def main(argv=None):
         emit()
         rss = (m_np, m_t, T)
     if a.out:
-        from numpycnn.io import atomic_write_bytes
+        from numpycnn.storage import atomic_write_bytes
         atomic_write_bytes(a.out, ("\n".join(lines) + "\n").encode())
         print(f"wrote {a.out}")
     if a.summary:
-        from numpycnn.io import atomic_write_bytes
+        from numpycnn.storage import atomic_write_bytes
         command = f"python benchmarks/run.py {' '.join(argv if argv is not None else sys.argv[1:])}"
         atomic_write_bytes(a.summary, summary_table(measured, rss, command, a.out).encode())
         print(f"wrote {a.summary}")

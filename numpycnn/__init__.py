@@ -16,7 +16,7 @@ technique (A–E).
 """
 __version__ = "0.1.0"
 
-from . import conv, datasets, errors, gradcheck, im2col, init, io, layers, losses, model, optim, plots, pooling, zoo
+from . import conv, datasets, errors, gradcheck, im2col, init, layers, losses, model, optim, plots, pooling, storage, zoo
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
@@ -25,4 +25,4 @@ from . import techniques  # noqa: E402  (last: the techniques build on everythin
 
 __all__ = ["AvgPool2D", "Callback", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
            "SoftmaxCrossEntropy", "Tanh", "Trainer", "conv", "datasets", "errors", "gradcheck", "im2col", "init",
-           "io", "layers", "losses", "model", "optim", "plots", "pooling", "zoo"]
+           "layers", "losses", "model", "optim", "plots", "pooling", "storage", "zoo"]

@@ -142,7 +142,7 @@ def build_setup(args):
 
 def run_training(args, out_dir=None):
     """Train as ``args`` say, write the run folder, print the table. Returns ``(setup, test metrics)``."""
-    from .io import atomic_write_bytes, save_model
+    from .storage import atomic_write_bytes, save_model
     from .plots import filter_grid, save_figure, training_curves
     setup = build_setup(args)
     model, trainer, data = setup.model, setup.trainer, setup.data

@@ -13,7 +13,7 @@ def _figure(*args, **kwargs):
 def save_figure(fig, path, dpi=110):
     """Save ``fig`` as a PNG without metadata (so the same figure gives the same bytes), atomically."""
     import io as _io
-    from .io import atomic_write_bytes
+    from .storage import atomic_write_bytes
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -145,7 +145,7 @@ def predict_images(model, paths, top_k=3, invert="auto"):
         one per image: ``path``, ``label`` (int), ``class`` (name), ``top`` = list of
         ``(class_index, class_name, probability)`` sorted by probability.
     """
-    from .io import load_model
+    from .storage import load_model
     from .losses import softmax
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)

@@ -31,11 +31,39 @@ import time
 
 import numpy as np
 
-from .datasets import batch_indices
 from .errors import CheckpointError, DivergenceError
-from .io import load_arrays, prefixed, save_arrays
+from .storage import load_arrays, prefixed, save_arrays
 from .losses import SoftmaxCrossEntropy
-from .validate import count
+from .validate import count, integer
+
+
+def batch_indices(n, batch_size, *, seed=0, epoch=0, shuffle=True):
+    """Mini-batch index arrays for one epoch.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples (> 0).
+    batch_size : int
+        Examples per batch (> 0); the last, partial batch is kept.
+    seed, epoch : int
+        The order is ``np.random.default_rng([seed, epoch]).permutation(n)``, so a run resumed
+        at (epoch, batch) sees exactly the batches it would have seen.
+    shuffle : bool
+        ``False`` gives ``0 .. n-1`` in order.
+
+    Returns
+    -------
+    list of np.ndarray
+        ``ceil(n / batch_size)`` int64 arrays; together they hold every index exactly once.
+    """
+    n = count(n, "n", "batch_indices", meaning="the number of examples")
+    batch_size = count(batch_size, "batch_size", "batch_indices")
+    seed = integer(seed, "seed", "batch_indices", minimum=0)
+    epoch = integer(epoch, "epoch", "batch_indices", minimum=0)
+    order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+    order = order.astype(np.int64, copy=False)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
 class Callback:

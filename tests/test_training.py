@@ -5,7 +5,7 @@ import pytest
 import numpycnn as nc
 from numpycnn.datasets import Dataset, load_dataset
 from numpycnn.errors import CheckpointError
-from numpycnn.training import Callback, Trainer
+from numpycnn.training import Callback, Trainer, batch_indices
 from numpycnn.zoo import small_cnn
 
 
@@ -161,11 +161,26 @@ def test_fit_rejects_an_empty_training_set_and_bad_epochs(digits):
         trainer.fit(digits.train, epochs=0)
 
 
-def test_batch_order_depends_only_on_seed_and_epoch():
-    from numpycnn.datasets import batch_indices
-    a = batch_indices(100, 16, seed=1, epoch=3)
-    b = batch_indices(100, 16, seed=1, epoch=3)
-    c = batch_indices(100, 16, seed=1, epoch=4)
-    assert all(np.array_equal(u, v) for u, v in zip(a, b))
-    assert not all(np.array_equal(u, v) for u, v in zip(a, c))
-    assert sorted(np.concatenate(a).tolist()) == list(range(100))
+def test_batch_indices_cover_every_index_once_per_epoch_and_keep_last_partial_batch():
+    batches = batch_indices(103, 10, seed=4, epoch=2)
+    assert [len(b) for b in batches] == [10] * 10 + [3]
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(103))
+
+
+def test_batch_indices_same_for_same_seed_and_epoch_and_differ_across_epochs():
+    a = np.concatenate(batch_indices(50, 8, seed=1, epoch=3))
+    b = np.concatenate(batch_indices(50, 8, seed=1, epoch=3))
+    c = np.concatenate(batch_indices(50, 8, seed=1, epoch=4))
+    d = np.concatenate(batch_indices(50, 8, seed=2, epoch=3))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and not np.array_equal(a, d)
+
+
+def test_batch_indices_without_shuffle_is_in_order():
+    np.testing.assert_array_equal(np.concatenate(batch_indices(7, 3, shuffle=False)), np.arange(7))
+
+
+@pytest.mark.parametrize("n, batch_size", [(0, 4), (10, 0), (10, -1), (10, 2.0)])
+def test_batch_indices_rejects_non_positive_sizes(n, batch_size):
+    with pytest.raises(ValueError):
+        batch_indices(n, batch_size)

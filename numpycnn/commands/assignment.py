@@ -25,7 +25,7 @@ def run(args):
     from ..assignment import find_exercises, grade, make_student_copy
     from ..assignment.checks import CHECKS, DEFAULT_POINTS
     from ..assignment.grade import format_report
-    from ..io import atomic_write_bytes
+    from ..storage import atomic_write_bytes
     if args.action == "list":
         for e in find_exercises():
             print(f"{e.id:<50} {CHECKS.get(e.id, (DEFAULT_POINTS, None))[0]:>3} points   {e.path.name}:{e.begin}")

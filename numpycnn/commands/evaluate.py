@@ -78,7 +78,7 @@ def confident_errors_figure(x, y, pred, conf, classes, n=16):
 
 def run(args):
     from ..datasets import load_dataset
-    from ..io import load_model
+    from ..storage import load_model
     from ..losses import softmax
     from ..plots import save_figure
     model = load_model(args.model)

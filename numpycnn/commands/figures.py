@@ -42,7 +42,7 @@ def sync_includes(readme, root=None):
     default the README's folder). Returns the list of included paths; writes atomically,
     and only when something changed.
     """
-    from ..io import atomic_write_bytes
+    from ..storage import atomic_write_bytes
     root = root or os.path.dirname(os.path.abspath(readme))
     with open(readme, encoding="utf-8") as f:
         text = f.read()

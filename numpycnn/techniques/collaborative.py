@@ -35,7 +35,7 @@ combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network ad
 import numpy as np
 import scipy.optimize
 
-from ..io import load_arrays, prefixed
+from ..storage import load_arrays, prefixed
 from ..functional import log_softmax, softmax
 from ..losses import SoftmaxCrossEntropy
 from ..training import Trainer

@@ -18,6 +18,7 @@ import zipfile
 import numpy as np
 
 from .errors import CheckpointError
+from .model import Sequential
 
 FORMAT_VERSION = 1
 
@@ -97,7 +98,6 @@ def save_model(path, model, metadata=None):
 
 def load_model(path):
     """Rebuild a model saved by :func:`save_model` (architecture from the file, then weights)."""
-    from .model import Sequential
     arrays, meta = load_arrays(path)
     if "architecture" not in meta:
         raise CheckpointError(f"{path}: has no architecture description")
