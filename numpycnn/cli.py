@@ -54,8 +54,9 @@ def command_modules():
 def add_data_arguments(p):
     from .datasets import DATASETS
     p.add_argument("--dataset", default="digits", choices=DATASETS, help="dataset (default: digits, embedded)")
-    p.add_argument("--data-dir", default=None, help="folder with the dataset files (else $NUMPYCNN_DATA, "
-                                                    "then /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: $NUMPYCNN_DATA if set, "
+                                                    "else /usr/share/datasets/fashion-mnist); a folder without "
+                                                    "them is an error")
     p.add_argument("--train-limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--test-limit", type=int, default=None, help="use only this many test images")
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of training data held out (default 0.1)")

@@ -303,7 +303,7 @@ def test_cifar10_missing_batch_is_named(tmp_path):
 
 
 # ---------------------------------------------------------------------------- finding data
-def test_find_dataset_dir_search_order_is_data_dir_then_env_var_then_debian(tmp_path, monkeypatch):
+def test_find_dataset_dir_uses_data_dir_else_env_var_else_debian(tmp_path, monkeypatch):
     arg_dir, env_root, debian = tmp_path / "arg", tmp_path / "env", tmp_path / "debian"
     write_mnist_dir(arg_dir, n_train=2, n_test=2)
     write_mnist_dir(env_root / "fashion_mnist", n_train=2, n_test=2)
@@ -311,11 +311,45 @@ def test_find_dataset_dir_search_order_is_data_dir_then_env_var_then_debian(tmp_
     monkeypatch.setattr(datasets.discovery, "FASHION_MNIST_DEBIAN_DIR", str(debian))
     monkeypatch.setenv(DATA_ENV_VAR, str(env_root))
     assert find_dataset_dir("fashion-mnist", data_dir=arg_dir) == arg_dir
-    assert find_dataset_dir("fashion-mnist", data_dir=tmp_path / "empty") == env_root / "fashion_mnist"
     assert find_dataset_dir("fashion-mnist") == env_root / "fashion_mnist"
     monkeypatch.delenv(DATA_ENV_VAR)
     assert find_dataset_dir("fashion-mnist") == debian
     assert find_dataset_dir("fashion-mnist", data_dir=arg_dir) == arg_dir
+
+
+@pytest.mark.parametrize("how", ["missing", "empty"])
+def test_an_explicit_data_dir_without_the_files_is_an_error_never_a_fallback(tmp_path, monkeypatch, how):
+    """Regression (issue 18.9): a data_dir that does not exist or lacks the files used to fall back
+    silently to $NUMPYCNN_DATA and then to the Debian copy."""
+    env_root, debian = tmp_path / "env", tmp_path / "debian"
+    write_mnist_dir(env_root, n_train=2, n_test=2)
+    write_mnist_dir(debian, n_train=2, n_test=2)
+    monkeypatch.setattr(datasets.discovery, "FASHION_MNIST_DEBIAN_DIR", str(debian))
+    monkeypatch.setenv(DATA_ENV_VAR, str(env_root))
+    given = tmp_path / "no" / "such" / "folder"
+    if how == "empty":
+        given.mkdir(parents=True)
+        (given / "README.txt").write_text("not an IDX file")
+    with pytest.raises(DatasetNotFoundError) as info:
+        find_dataset_dir("fashion-mnist", data_dir=given)
+    msg = str(info.value)
+    assert str(given) in msg and ("does not exist" if how == "missing" else "holds none") in msg
+    assert "train-images-idx3-ubyte" in msg                 # what was expected
+    assert str(env_root) not in msg and str(debian) not in msg
+    with pytest.raises(DatasetNotFoundError, match="does not exist" if how == "missing" else "holds none"):
+        load_dataset("fashion-mnist", data_dir=given)
+
+
+def test_a_numpycnn_data_folder_without_the_files_is_an_error_never_a_fallback(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    write_mnist_dir(debian, n_train=2, n_test=2)
+    monkeypatch.setattr(datasets.discovery, "FASHION_MNIST_DEBIAN_DIR", str(debian))
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetNotFoundError) as info:
+        find_dataset_dir("fashion-mnist")
+    msg = str(info.value)
+    assert DATA_ENV_VAR in msg and str(tmp_path / "nowhere") in msg and "does not exist" in msg
+    assert str(debian) not in msg
 
 
 @pytest.mark.parametrize("sub", ["fashion-mnist", "fashion_mnist", "FashionMNIST", "FashionMNIST/raw"])
@@ -340,16 +374,14 @@ def test_find_dataset_dir_finds_cifar10_batches_folders(tmp_path, layout):
     assert find_dataset_dir("cifar10", data_dir=tmp_path) == target
 
 
-def test_find_dataset_dir_missing_raises_dataset_not_found_listing_places_and_apt_get(tmp_path, monkeypatch):
+def test_find_dataset_dir_missing_everywhere_raises_dataset_not_found_naming_places_and_apt_get(tmp_path,
+                                                                                                monkeypatch):
     monkeypatch.setattr(datasets.discovery, "FASHION_MNIST_DEBIAN_DIR", str(tmp_path / "no-debian"))
-    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "env"))
     with pytest.raises(DatasetNotFoundError) as info:
-        find_dataset_dir("fashion-mnist", data_dir=tmp_path / "arg")
+        find_dataset_dir("fashion-mnist")
     msg = str(info.value)
     assert "apt-get install dataset-fashion-mnist" in msg and DATA_ENV_VAR in msg and "--data-dir" in msg
-    places = [str(tmp_path / "arg"), str(tmp_path / "env"), str(tmp_path / "no-debian")]
-    assert all(p in msg for p in places)
-    assert msg.index(places[0]) < msg.index(places[1]) < msg.index(places[2])
+    assert str(tmp_path / "no-debian") in msg
     assert isinstance(info.value, FileNotFoundError)
 
 

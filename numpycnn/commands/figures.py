@@ -67,7 +67,7 @@ def core_figures(out, quick=False, data_dir=None):
     """Filters, feature maps, gradient scatter and curves of a small CNN trained on digits."""
     import numpy as np
 
-    from ..datasets import load_dataset
+    from ..datasets import DATA_ENV_VAR, load_dataset
     from ..gradcheck import numerical_gradient
     from ..layers import Conv2D
     from ..optim import Adam
@@ -80,6 +80,8 @@ def core_figures(out, quick=False, data_dir=None):
                             test_limit=500 if quick else 2000)
         model = lenet5(data.input_shape, seed=0)
     except FileNotFoundError:
+        if data_dir is not None or os.environ.get(DATA_ENV_VAR):
+            raise                        # a folder was named: its error, never other data
         data = load_dataset("digits", seed=0)
         model = small_cnn(data.input_shape, seed=0)
     trainer = Trainer(model, Adam(model, lr=1e-3), batch_size=64, seed=0, progress=False)

@@ -51,15 +51,27 @@ def _check_name(name):
         raise ValueError(f"name must be one of {', '.join(map(repr, DATASETS))}; got {describe(name)}")
 
 
+def _expected(name):
+    """What a folder of dataset ``name`` must hold, for error messages."""
+    if name == "cifar10":
+        return ("the CIFAR-10 batches data_batch_1 ... data_batch_5 and test_batch (binary .bin or python "
+                "version), or a subfolder holding them")
+    return (f"the four IDX files {', '.join(_MNIST_FILES.values())} (raw or .gz), or a subfolder holding them "
+            f"({', '.join(_SUBDIR_SPELLINGS[name])})")
+
+
 def find_dataset_dir(name, data_dir=None):
     """Find the directory holding the files of dataset ``name``.
 
-    Search order (first match wins):
+    Where it looks (the first place that is *given* is the only one searched):
 
-    1. ``data_dir``: first its dataset-named subfolders (``data_dir/<name>`` in any accepted
-       spelling), then ``data_dir`` itself;
-    2. ``$NUMPYCNN_DATA``, the same two forms;
-    3. for ``"fashion-mnist"``, the Debian package directory :data:`FASHION_MNIST_DEBIAN_DIR`.
+    1. ``data_dir`` when given: first its dataset-named subfolders (``data_dir/<name>`` in any
+       accepted spelling), then ``data_dir`` itself;
+    2. otherwise ``$NUMPYCNN_DATA`` when set, the same two forms;
+    3. otherwise, for ``"fashion-mnist"``, the Debian package directory :data:`FASHION_MNIST_DEBIAN_DIR`.
+
+    A folder you name (``data_dir`` or ``$NUMPYCNN_DATA``) that does not exist or does not hold the
+    files is an error naming it — never a reason to train on data found somewhere else.
 
     Accepted subfolder spellings: ``mnist``/``MNIST``; ``fashion-mnist``, ``fashion_mnist``,
     ``FashionMNIST``, ``Fashion-MNIST``, ``fashionmnist`` (and torchvision's ``<folder>/raw``);
@@ -68,7 +80,8 @@ def find_dataset_dir(name, data_dir=None):
     folder itself so one data root can hold several data sets.
 
     A directory matches when it holds at least one of the four IDX files (MNIST-like; raw
-    or ``.gz``) or ``data_batch_1`` / ``data_batch_1.bin`` (CIFAR-10).
+    or ``.gz``) or ``data_batch_1`` / ``data_batch_1.bin`` (CIFAR-10); a partial copy then
+    fails in the reader, naming the missing files.
 
     Parameters
     ----------
@@ -83,31 +96,38 @@ def find_dataset_dir(name, data_dir=None):
     Raises
     ------
     DatasetNotFoundError
-        Lists every place searched and how to get the data.
+        Names the folder that was searched, what it should hold and how to get the data.
     """
     _check_name(name)
     if name == "digits":
         raise ValueError("name='digits' is embedded in the package (numpycnn/data/digits.npz) and has no data "
                          "directory; call load_dataset('digits') or load_digits()")
     env = os.environ.get(DATA_ENV_VAR, "")
-    roots = [("data_dir argument", None if data_dir is None else pathlib.Path(data_dir).expanduser()),
-             (f"${DATA_ENV_VAR}", pathlib.Path(env).expanduser() if env else None)]
-    searched = []
-    for label, root in roots:
-        if root is None:
-            searched.append(f"{label}: not given" if label.startswith("data_dir") else f"{label}: not set")
-            continue
+    if data_dir is not None:
+        label, root = "--data-dir (data_dir)", pathlib.Path(data_dir).expanduser()
+    elif env:
+        label, root = f"${DATA_ENV_VAR}", pathlib.Path(env).expanduser()
+    else:
+        label, root = None, None
+    if root is not None:
         for candidate in [root / sub for sub in _SUBDIR_SPELLINGS[name]] + [root]:
             if _holds_dataset(name, candidate):
                 return candidate
-        state = "" if root.is_dir() else " (does not exist)"
-        searched.append(f"{label}: {root}{state}, and its subfolders {', '.join(_SUBDIR_SPELLINGS[name])}")
+        state = "does not exist" if not root.exists() else (
+            "is not a folder" if not root.is_dir() else "holds none of the files, nor does any of its subfolders")
+        other = ("leave it out to use $NUMPYCNN_DATA or the Debian copy" if label.startswith("--data-dir")
+                 else f"unset {DATA_ENV_VAR} to use the Debian copy")
+        raise DatasetNotFoundError(
+            f"dataset {name!r}: {label} is {root}, which {state}. Expected {_expected(name)}. "
+            f"Fix: point {label} at the folder that holds them"
+            + (f", or {other}" if name == "fashion-mnist" else "") + f". To get the data: {_HOW_TO_GET[name]}")
     if name == "fashion-mnist":
         debian = pathlib.Path(FASHION_MNIST_DEBIAN_DIR)
         if _holds_dataset(name, debian):
             return debian
         state = "exists but holds no IDX files" if debian.is_dir() else "does not exist"
-        searched.append(f"Debian package dataset-fashion-mnist: {debian} ({state})")
-    lines = "\n".join(f"  - {s}" for s in searched)
-    raise DatasetNotFoundError(f"dataset {name!r} not found. Searched, in order:\n{lines}\n"
+        raise DatasetNotFoundError(
+            f"dataset {name!r} not found: no --data-dir given, {DATA_ENV_VAR} not set, and the Debian package "
+            f"dataset-fashion-mnist's folder {debian} {state}. To get it: {_HOW_TO_GET[name]}")
+    raise DatasetNotFoundError(f"dataset {name!r} not found: no --data-dir given and {DATA_ENV_VAR} not set. "
                                f"To get it: {_HOW_TO_GET[name]}")
