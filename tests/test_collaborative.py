@@ -122,6 +122,47 @@ def test_training_together_lowers_every_networks_loss(digits, rule, mode):
     assert all(a < b for a, b in zip(after, before))
 
 
+def test_evaluating_on_a_test_split_leaves_the_validation_weights_unchanged(digits):
+    """Regression (issue 18.3): ``evaluate`` recomputed the validation rule's weights from whatever split
+    it scored — the test split included."""
+    tr = trainer(digits, "validation")
+    tr.fit(digits.train, digits.val, epochs=1, max_steps=3)
+    weights = tr.weights.copy()
+    accs = [m.evaluate(digits.val.x, digits.val.y)["accuracy"] for m in tr.models]
+    np.testing.assert_allclose(weights, D.validation_weights(accs))          # from the validation split
+    tr.evaluate(digits.test)
+    np.testing.assert_array_equal(tr.weights, weights)
+
+
+def test_validation_weights_are_recomputed_once_per_epoch_from_the_validation_split(digits):
+    tr = trainer(digits, "validation")
+    seen = []
+
+    class Spy(nc.Callback):
+        name = "spy"
+
+        def on_epoch_end(self, trainer, logs):
+            accs = [m.evaluate(digits.val.x, digits.val.y)["accuracy"] for m in trainer.models]
+            seen.append(np.allclose(trainer.weights, D.validation_weights(accs)))
+
+    tr.callbacks.append(Spy())
+    tr.fit(digits.train, digits.val, epochs=2)
+    assert seen == [True, True]
+    with pytest.raises(ValueError, match="validation"):
+        trainer(digits, "validation").fit(digits.train, epochs=1)
+
+
+@pytest.mark.parametrize("rule", D.RULES)
+def test_float32_networks_get_float32_gradients_with_halves_under_every_rule(digits, rule):
+    """Regression (issue 18.4): the ``halves`` split multiplied float32 gradients by a float64 scalar."""
+    tr = trainer(digits, rule, data_split="halves")
+    tr.train_step(digits.train.x[:32], digits.train.y[:32])
+    for m in tr.models:
+        assert {g.dtype for _, _, g in m.named_parameters()} == {np.dtype(np.float32)}, rule
+    for opt in tr.optimizers:
+        assert {a.dtype for st in opt.state.values() for a in st.values()} == {np.dtype(np.float32)}, rule
+
+
 def test_checkpoint_resume_of_all_networks_is_bit_identical(digits, tmp_path):
     straight = trainer(digits, "linear", seed=3)
     straight.fit(digits.train, epochs=2)

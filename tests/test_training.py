@@ -100,6 +100,31 @@ def test_callbacks_run_at_their_points_in_order(digits):
     assert rec.grads_ready
 
 
+class StepCounts(Callback):
+    name = "step_counts"
+
+    def __init__(self):
+        self.seen = {"on_batch_begin": [], "after_backward": [], "after_step": [], "optimizer_t": []}
+
+    def on_batch_begin(self, trainer, x, y):
+        self.seen["on_batch_begin"].append(trainer.step)
+
+    def after_backward(self, trainer):
+        self.seen["after_backward"].append(trainer.step)
+
+    def after_step(self, trainer):
+        self.seen["after_step"].append(trainer.step)
+        self.seen["optimizer_t"].append(trainer.optimizer.t)
+
+
+def test_after_step_callbacks_see_the_number_of_updates_including_this_one(digits):
+    """Regression (issue 18.7): ``trainer.step`` was incremented after the ``after_step`` callbacks."""
+    counts = StepCounts()
+    make_trainer(callbacks=[counts]).fit(digits.train, epochs=1, max_steps=3)
+    assert counts.seen["on_batch_begin"] == counts.seen["after_backward"] == [0, 1, 2]   # updates done before
+    assert counts.seen["after_step"] == counts.seen["optimizer_t"] == [1, 2, 3]          # ... and including this one
+
+
 def test_a_training_step_lowers_the_loss_on_its_batch(digits):
     trainer = make_trainer()
     x, y = digits.train.x[:64], digits.train.y[:64]

@@ -25,8 +25,9 @@ Rules (each with its backward through the combination, :func:`combine`):
    ill-posed: logits are defined only up to a per-network additive constant (softmax ignores it),
    so the raw minimum depends on arbitrary offsets — one network with all logits shifted down by
    100 would "win" every class, the target included.
-4. ``validation``: ``z_ens = Σ_i w_i z_i`` with ``w_i ∝`` network i's accuracy on a held-out
-   validation split, recomputed every epoch.
+4. ``validation``: ``z_ens = Σ_i w_i z_i`` with ``w_i ∝`` network i's accuracy on the validation
+   split, recomputed once per epoch inside ``fit`` (:meth:`CollaborativeTrainer.epoch_logs`) — never
+   from the split :meth:`CollaborativeTrainer.evaluate` scores, so a test score never sets weights.
 
 Modes: ``patent`` (the default: CE of the ensemble vs. the label, gradients through the
 combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network adds
@@ -35,6 +36,7 @@ combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network ad
 import numpy as np
 import scipy.optimize
 
+from ..errors import CheckpointError
 from ..storage import load_arrays, prefixed
 from ..functional import log_softmax, softmax
 from ..losses import SoftmaxCrossEntropy
@@ -138,10 +140,10 @@ def combine(zs, y, rule, weights=None):
         if weights is None:
             raise ValueError("combine: rule 'validation' needs weights= (from validation accuracies)")
         w = np.asarray(weights, dtype=np.float64)
-    z_ens = sum(wi * z for wi, z in zip(w, zs))                          # weights held fixed in backprop
+    z_ens = sum(float(wi) * z for wi, z in zip(w, zs))                   # weights held fixed in backprop
 
     def backward(dz):
-        return [wi * dz for wi in w]
+        return [float(wi) * dz for wi in w]
     ### END SOLUTION
     return z_ens, backward, {"weights": w}
 
@@ -201,9 +203,14 @@ class CollaborativeTrainer(Trainer):
         self.ce = [SoftmaxCrossEntropy() for _ in models]
         self.last = {}
 
-    def train_step(self, x, y):
-        for cb in self.callbacks:
-            cb.on_batch_begin(self, x, y)
+    def compute_gradients(self, x, y):
+        """Every network's gradient of the total loss; returns ``(total loss, ensemble logits)``.
+
+        The batch goes through the m networks (first predictions); each first loss's gradient (on the
+        network's half of the batch with ``data_split="halves"``) plus the second loss's gradient
+        through the combination (``patent``) or the distillation gradient (``kdcl``) is
+        back-propagated through that network. ``self.last`` keeps the first losses and the second.
+        """
         zs = [m.forward(x, check=False) for m in self.models]                    # first predictions
         first = [ce.forward(z, y) for ce, z in zip(self.ce, zs)]                  # first losses
         dzs = [ce.backward() for ce in self.ce]
@@ -211,7 +218,8 @@ class CollaborativeTrainer(Trainer):
             rng = np.random.default_rng([self.seed, self.step])
             for i in range(len(dzs)):
                 keep = rng.random(len(y)) < 0.5
-                dzs[i] = dzs[i] * keep[:, None] * (len(y) / max(keep.sum(), 1))
+                scale = len(y) / max(int(keep.sum()), 1)                          # a Python float keeps the dtype
+                dzs[i] = dzs[i] * keep[:, None] * scale
         z_ens, back, info = combine(zs, y, self.rule, self.weights)
         ens_ce = SoftmaxCrossEntropy()
         if self.mode == "patent":
@@ -225,39 +233,43 @@ class CollaborativeTrainer(Trainer):
                 value, g = kd_loss(z, z_ens, self.T)                              # detached teacher
                 second += lam * value
                 dzs[i] = dzs[i] + lam * g
-        if "weights" in info:
-            self.weights = np.asarray(info["weights"]) if self.rule == "linear" else self.weights
+        if self.rule == "linear":
+            self.weights = np.asarray(info["weights"])
         for m, dz in zip(self.models, dzs):
             m.backward(dz, input_grad=False)
-        self.last_x, self.last_y, self.last_logits = x, y, z_ens
         self.last = {"first_losses": first, "second_loss": second}
-        for cb in self.callbacks:
-            cb.after_backward(self)
-        total = float(sum(first) + second)
-        if self.guard:
-            self.check_finite(total)
-        for opt in self.optimizers:
-            opt.step()
-        for cb in self.callbacks:
-            cb.after_step(self)
-        return total, int((z_ens.argmax(axis=1) == y).sum())
+        return float(sum(first) + second), z_ens
 
-    def trained_models(self):
-        return self.models
+    def fit(self, train, val=None, **kwargs):
+        """:meth:`Trainer.fit`; the ``validation`` rule needs ``val`` (its weights come from it)."""
+        if self.rule == "validation" and (val is None or len(val) == 0):
+            raise ValueError("CollaborativeTrainer: rule 'validation' weighs the networks by their accuracy on a "
+                             "validation split; pass one to fit(train, val)")
+        return super().fit(train, val, **kwargs)
 
     def predict_logits(self, x):
         zs = [m.predict_logits(x) for m in self.models]
         return sum(w * z for w, z in zip(self.weights, zs))
 
+    def network_accuracies(self, data, batch_size=512):
+        """Every network's accuracy on ``data``, a list of m floats."""
+        return [m.evaluate(data.x, data.y, batch_size)["accuracy"] for m in self.models]
+
     def evaluate(self, data, batch_size=512):
-        """Ensemble loss/accuracy on ``data``; also every network's accuracy (``"networks"``).
-        For the ``validation`` rule the weights are recomputed here from these accuracies."""
-        accs = [m.evaluate(data.x, data.y, batch_size)["accuracy"] for m in self.models]
-        if self.rule == "validation":
-            self.weights = validation_weights(accs)
+        """Ensemble loss/accuracy on ``data`` with the current weights; also every network's accuracy
+        (``"networks"``). Changes nothing: the ``validation`` rule's weights are recomputed only at the end
+        of each epoch, from the validation split (:meth:`epoch_logs`) — never from the split scored here."""
+        accs = self.network_accuracies(data, batch_size)
         z = self.predict_logits(data.x)
         ce = SoftmaxCrossEntropy()
         return {"loss": ce.forward(z, data.y), "accuracy": float((z.argmax(1) == data.y).mean()), "networks": accs}
+
+    def epoch_logs(self, val):
+        """The epoch's row; under the ``validation`` rule the weights are first recomputed from ``val``,
+        ``w_i ∝`` network i's validation accuracy — once per epoch, and only here."""
+        if self.rule == "validation":
+            self.weights = validation_weights(self.network_accuracies(val))
+        return super().epoch_logs(val)
 
     # -- checkpoints: every network and optimizer --------------------------------------
     def state_dict(self):
@@ -271,7 +283,6 @@ class CollaborativeTrainer(Trainer):
         return arrays, meta
 
     def load_checkpoint(self, path):
-        from ..errors import CheckpointError
         arrays, meta = load_arrays(path)
         if meta.get("networks") != [m.config() for m in self.models] or meta.get("rule") != self.rule:
             raise CheckpointError(f"{path}: was saved from different networks or another ensemble rule")
