@@ -14,6 +14,7 @@ The relative error of a tensor is ``max|a - n| / max(max|a|, max|n|)`` (one
 number per tensor, robust to entries that are 0). In float64 a correct backward
 gives about 1e-9 or less; above 1e-7 something is wrong.
 """
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,7 +75,6 @@ def numerical_gradient(f, x, h=1e-6, indices=None):
     ndarray of x's shape
     """
     if x.dtype != np.float64:
-        import warnings
         warnings.warn(f"numerical_gradient on {x.dtype}: use float64, float32 rounding swamps central differences",
                       stacklevel=2)
     grad = np.full(x.shape, np.nan) if indices is not None else np.zeros(x.shape)

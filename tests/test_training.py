@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 import numpycnn as nc
+from numpycnn.commands.demo import demo_args
+from numpycnn.commands.train import run_training
 from numpycnn.datasets import Dataset, load_dataset
 from numpycnn.errors import CheckpointError
 from numpycnn.training import Callback, Trainer, batch_indices
@@ -26,8 +28,7 @@ def weights(trainer):
 
 def test_the_demo_configuration_reaches_95_percent_on_digits(tmp_path):
     """``python -m numpycnn`` (the README's first command) trains to >= 95 % test accuracy."""
-    from numpycnn.cli import demo_args, run_training
-    _, test = run_training(demo_args(["--no-progress", "--out", str(tmp_path)]))
+    _, _, test = run_training(demo_args(["--no-progress", "--out", str(tmp_path)]))
     assert test["accuracy"] >= 0.95
     for name in ("model.npz", "checkpoint.npz", "results.json", "curves.png", "filters.png"):
         assert (tmp_path / name).exists(), name

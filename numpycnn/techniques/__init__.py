@@ -9,15 +9,15 @@ E      :mod:`.orthogonal_reinit`     filter orthogonality ranking and QR null-sp
 =====  ============================  ======================================================
 
 Importing this package imports all five, so technique B's optimizer is registered
-(``make_optimizer("direction", ...)``). A technique module may plug into
-``python -m numpycnn train`` (through :mod:`numpycnn.builder`) by defining any of::
+(``make_optimizer("direction", ...)``). A technique module plugs into ``python -m numpycnn train``
+through :mod:`numpycnn.builder` by defining any of::
 
-    add_train_arguments(parser)                 # its --flags
-    prepare_model(opts, model, seed, data)      # change a freshly built model (e.g. masks); data may be None
-    build_optimizer(opts, model)                # return an Optimizer, or None to leave the choice to others
-    extra_callbacks(opts, model, data)          # return a list of training Callbacks
-    build_trainer(opts, build, callbacks, **trainer_kwargs)
-                                                # return a Trainer (subclass), or None; build(seed) -> (model, optimizer)
+    add_train_arguments(parser)            its --flags
+    prepare_model(opts, model, seed, data) change a freshly built model (technique C's masks); data may be None
+    build_optimizer(opts, model)           an Optimizer (technique B's), or None to leave the choice to others
+    extra_callbacks(opts, model, data)     a list of training Callbacks (technique A's branches, technique E)
+    build_trainer(opts, build, **kwargs)   a Trainer of its own, or None (technique D: build(seed) returns one
+                                           network and its optimizer from the same options)
 """
 from . import branch_supervision, collaborative, erdos_renyi, gradient_direction, orthogonal_reinit
 

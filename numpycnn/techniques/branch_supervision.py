@@ -383,27 +383,33 @@ def _hidden(text):
         raise ValueError(f"--branch-layers must be comma-separated integers like '128,64'; got {text!r}") from None
 
 
-def extra_callbacks(args, setup):
-    """A :class:`BranchSupervision` callback when ``--branch-at`` or ``--branch-auto`` is given."""
-    points = list(getattr(args, "branch_at", None) or [])
-    if getattr(args, "branch_auto", False):
-        train = setup.data.train
-        profile = measure_gradient_profile(setup.model, train.x[:320], train.y[:320])
-        conv = choose_branch_point(profile, args.branch_ratio)
+def extra_callbacks(opts, model, data=None):
+    """A :class:`BranchSupervision` callback (its branches attached to ``model``) when ``--branch-at`` or
+    ``--branch-auto`` is given. ``--branch-auto`` measures the gradient profile on ``data.train``; the
+    ``linear`` λ schedule needs ``--max-steps`` or ``data`` to know where λ reaches 0."""
+    points = list(opts.branch_at or [])
+    if opts.branch_auto:
+        if data is None:
+            raise ValueError("--branch-auto measures the gradient profile on training images; pass data=")
+        train = data.train
+        profile = measure_gradient_profile(model, train.x[:320], train.y[:320])
+        conv = choose_branch_point(profile, opts.branch_ratio)
         if conv is None:
-            print(f"--branch-auto: no conv layer's gradient is below {args.branch_ratio} × the top layer's; "
+            print(f"--branch-auto: no conv layer's gradient is below {opts.branch_ratio} × the top layer's; "
                   f"profile {profile}; no branch attached")
         else:
-            points.append(branch_point_after(setup.model, conv))
+            points.append(branch_point_after(model, conv))
             print(f"--branch-auto: gradient profile {({k: f'{v:.2e}' for k, v in profile.items()})}; "
                   f"branch attached at {points[-1]!r} (after {conv})")
     if not points:
         return []
-    hidden = _hidden(args.branch_layers)
-    branches = [Branch(setup.model, at, hidden, args.branch_weight, args.branch_coefficient, seed=args.seed + i,
-                       loss=args.branch_loss)
+    hidden = _hidden(opts.branch_layers)
+    branches = [Branch(model, at, hidden, opts.branch_weight, opts.branch_coefficient, seed=opts.seed + i,
+                       loss=opts.branch_loss)
                 for i, at in enumerate(points)]
     total = None
-    if args.branch_schedule == "linear":
-        total = args.max_steps or args.epochs * -(-len(setup.data.train) // args.batch_size)
-    return [BranchSupervision(branches, args.branch_schedule, total)]
+    if opts.branch_schedule == "linear":
+        if not opts.max_steps and data is None:
+            raise ValueError("--branch-schedule linear needs --max-steps or data= (λ reaches 0 at the last step)")
+        total = opts.max_steps or opts.epochs * -(-len(data.train) // opts.batch_size)
+    return [BranchSupervision(branches, opts.branch_schedule, total)]

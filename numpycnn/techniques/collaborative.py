@@ -303,20 +303,29 @@ def add_train_arguments(parser):
     g.add_argument("--collab-temperature", type=float, default=3.0, help="KDCL temperature T")
 
 
-def build_trainer(args, setup):
-    """A :class:`CollaborativeTrainer` of ``--networks`` copies (different seeds) when ``--networks > 1``."""
-    n = getattr(args, "networks", 1)
+def build_trainer(opts, build, **trainer_kwargs):
+    """A :class:`CollaborativeTrainer` of ``--networks m`` networks when m > 1, else None (not ours).
+
+    ``build(seed)`` returns one network and its optimizer from the same options
+    (:func:`numpycnn.builder.build`); network ``i`` (0-based) is built with seed ``--seed + i``, so every
+    network gets the same width/depth, masks, optimizer, momentum, weight decay and technique B
+    options, and its own initial weights. Options that attach to one network's training loop
+    (``--branch-at``/``--branch-auto``, ``--repr``) and losses other than cross-entropy (the claim's first
+    and second losses are cross-entropies) are refused rather than applied to network 1 only.
+    """
+    n = opts.networks
     if n is None or n <= 1:
         if n is not None and n < 1:
             raise ValueError(f"--networks must be a positive integer; got {n}")
         return None
-    from ..optim import make_optimizer
-    from ..zoo import build_model
-    name = args.model or ("small_cnn" if args.dataset == "digits" else "lenet5")
-    models = [setup.model] + [build_model(name, setup.data.input_shape, setup.data.num_classes, args.activation,
-                                          seed=args.seed + i) for i in range(1, n)]
-    opts = [setup.optimizer] + [make_optimizer(args.optimizer, m, lr=args.lr) for m in models[1:]]
-    return CollaborativeTrainer(models, opts, rule=args.ensemble, mode=args.collab_mode,
-                                temperature=args.collab_temperature, callbacks=setup.callbacks, seed=args.seed,
-                                batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
-                                progress=not args.no_progress)
+    single = [flag for flag, on in (("--branch-at", opts.branch_at), ("--branch-auto", opts.branch_auto),
+                                    ("--repr", opts.repr)) if on]
+    if single:
+        raise ValueError(f"--networks {n}: {', '.join(single)} trains one network's loop and is not supported with "
+                         f"technique D; train with --networks 1 or without {', '.join(single)}")
+    if opts.loss not in ("cross_entropy", "nll"):
+        raise ValueError(f"--networks {n}: technique D's losses are cross-entropies; got --loss {opts.loss} "
+                         f"(use cross_entropy or nll)")
+    models, optimizers = zip(*(build(opts.seed + i) for i in range(n)))
+    return CollaborativeTrainer(list(models), list(optimizers), rule=opts.ensemble, mode=opts.collab_mode,
+                                temperature=opts.collab_temperature, **trainer_kwargs)

@@ -278,11 +278,12 @@ def add_train_arguments(parser):
                         "'above': decay while α > threshold, then hold (default initial)")
 
 
-def build_optimizer(args, setup):
-    """A :class:`GradientDirection` when ``--optimizer direction``; otherwise None (not ours)."""
-    if getattr(args, "optimizer", None) != "direction":
+def build_optimizer(opts, model):
+    """A :class:`GradientDirection` on ``model`` when ``--optimizer direction`` (``--alpha0``, else ``--lr``,
+    is α0); otherwise None (not ours)."""
+    if opts.optimizer != "direction":
         return None
-    alpha0 = args.alpha0 if getattr(args, "alpha0", None) is not None else getattr(args, "lr", None)
-    return GradientDirection(setup.model, alpha0=alpha0, c=args.direction_c, beta=args.decay,
-                             threshold=args.decay_threshold, decay_mode=args.decay_mode,
-                             weight_decay=getattr(args, "weight_decay", 0.0) or 0.0)
+    alpha0 = opts.alpha0 if opts.alpha0 is not None else opts.lr
+    return GradientDirection(model, alpha0=alpha0, c=opts.direction_c, beta=opts.decay,
+                             threshold=opts.decay_threshold, decay_mode=opts.decay_mode,
+                             weight_decay=opts.weight_decay or 0.0)

@@ -64,6 +64,7 @@ import math
 import numpy as np
 import scipy.linalg
 
+from ..datasets import Dataset
 from ..training import Callback
 from ..validate import integer, number
 
@@ -679,17 +680,16 @@ def add_train_arguments(parser):
     g.add_argument("--repr-exclude-first", action="store_true", help="never drop filters of the first conv layer")
 
 
-def extra_callbacks(args, setup):
-    """The :class:`RePr` callback when ``--repr`` is given (monitoring up to 500 validation images)."""
-    if not getattr(args, "repr", False):
+def extra_callbacks(opts, model, data=None):
+    """The :class:`RePr` callback when ``--repr`` is given (monitoring up to 500 validation images of ``data``)."""
+    if not opts.repr:
         return []
     monitor = None
-    val = getattr(setup.data, "val", None)
+    val = None if data is None else data.val
     if val is not None and len(val):
-        from ..datasets import Dataset
         monitor = Dataset(val.x[:500], val.y[:500])
-    return [RePr(args.repr_s1, args.repr_s2, args.repr_n, args.repr_p, args.repr_ranking,
-                 exclude_first=args.repr_exclude_first, seed=args.seed, monitor=monitor, verbose=True)]
+    return [RePr(opts.repr_s1, opts.repr_s2, opts.repr_n, opts.repr_p, opts.repr_ranking,
+                 exclude_first=opts.repr_exclude_first, seed=opts.seed, monitor=monitor, verbose=True)]
 
 
 __all__ = ["RANKINGS", "MODES", "RePr", "add_train_arguments", "complement_basis", "drop_count", "drop_filters",
