@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import ShapeError
 from .functional import softmax
-from .storage import load_model
+from .model import load_model
 from .validate import count
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")

@@ -112,9 +112,9 @@ CORE_CASES = [
      DataFormatError, ["trunc-idx1-ubyte", "5"]),
     ("idx_wrong_magic", lambda t: read_idx(_write(t, "bad-idx1-ubyte", b"\x12\x34\x08\x01\x00\x00\x00\x01a")),
      DataFormatError, ["bad-idx1-ubyte", "magic"]),
-    ("model_file_garbage", lambda t: nc.storage.load_model(_write(t, "model.npz", b"not a zip file at all")),
+    ("model_file_garbage", lambda t: nc.model.load_model(_write(t, "model.npz", b"not a zip file at all")),
      CheckpointError, ["model.npz", "corrupted"]),
-    ("model_file_missing", lambda t: nc.storage.load_model(t / "nope.npz"), FileNotFoundError, ["nope.npz"]),
+    ("model_file_missing", lambda t: nc.model.load_model(t / "nope.npz"), FileNotFoundError, ["nope.npz"]),
 ]
 
 #: rows added by the techniques (A-E): same format

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from numpycnn.cli import main
-from numpycnn.storage import load_model
+from numpycnn.model import load_model
 
 TRAIN = ["train", "--dataset", "digits", "--model", "small_cnn", "--width", "4", "--batch-size", "64",
          "--no-progress", "--seed", "1"]

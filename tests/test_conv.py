@@ -76,8 +76,8 @@ def test_an_unknown_kernel_name_is_refused_naming_the_choices():
 def test_the_kernel_choice_is_saved_with_the_model(tmp_path):
     model = nc.Sequential([("conv1", Conv2D(1, 2, 3, kernel="textbook")), ("flatten", nc.Flatten())],
                           input_shape=(1, 5, 5))
-    nc.storage.save_model(tmp_path / "m.npz", model)
-    assert nc.storage.load_model(tmp_path / "m.npz")["conv1"].kernel == "textbook"
+    nc.model.save_model(tmp_path / "m.npz", model)
+    assert nc.model.load_model(tmp_path / "m.npz")["conv1"].kernel == "textbook"
     assert "kernel" not in Conv2D(1, 2, 3).config()      # the default writes what files always held
 
 

@@ -124,7 +124,7 @@ def test_sparse_save_and_load_gives_identical_outputs_and_stores_only_active_wei
     loaded = C.load_sparse_model(tmp_path / "s.npz")
     x = np.random.default_rng(1).standard_normal((5, 1, 28, 28)).astype(np.float32)
     np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
-    nc.storage.save_model(tmp_path / "d.npz", model)
+    nc.model.save_model(tmp_path / "d.npz", model)
     assert (tmp_path / "s.npz").stat().st_size < 0.5 * (tmp_path / "d.npz").stat().st_size
 
 

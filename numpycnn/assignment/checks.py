@@ -242,10 +242,11 @@ def _collect_checks():
     technique never edits this file.
     """
     import importlib
+    import os
     import pkgutil
-    from . import __path__ as package_path
     checks = dict(POINTS_CHECKS)
-    for info in sorted(pkgutil.iter_modules(package_path), key=lambda i: i.name):
+    here = [os.path.dirname(os.path.abspath(__file__))]     # this folder (not ``from . import __path__``: a circle)
+    for info in sorted(pkgutil.iter_modules(here), key=lambda i: i.name):
         if info.name.startswith("checks_"):
             module = importlib.import_module(f"{__package__}.{info.name}")
             checks.update(module.CHECKS)

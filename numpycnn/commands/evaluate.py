@@ -9,8 +9,8 @@ import numpy as np
 
 from ..datasets import DATASETS, load_dataset
 from ..functional import softmax
+from ..model import load_model
 from ..plots import _figure, save_figure
-from ..storage import load_model
 
 NAME = "evaluate"
 HELP = "evaluate a saved model on a dataset's test split: accuracy, per-class precision/recall, figures"

@@ -12,7 +12,8 @@ import time
 from .. import builder
 from ..datasets import load_dataset
 from ..plots import filter_grid, save_figure, training_curves
-from ..storage import atomic_write_bytes, save_model
+from ..model import save_model
+from ..storage import atomic_write_bytes
 
 NAME = "train"
 HELP = "train a model"

@@ -290,7 +290,7 @@ def select_masks(make_model, data, sparsity, K=3, steps=100, mode="er", seed=0, 
 
 def save_sparse_model(path, model, metadata=None):
     """Save a masked model with only its active weights: per masked layer the packed mask bits and the
-    values ``W[M == 1]``; everything else as :func:`numpycnn.storage.save_model` does. No pickle."""
+    values ``W[M == 1]``; everything else as :func:`numpycnn.model.save_model` does. No pickle."""
     arrays = {}
     for lname, layer in model.layers.items():
         for key, value in layer.params.items():
