@@ -5,7 +5,7 @@ Usage::
     python benchmarks/run.py [--quick] [--threads 1 2] [--reps 20] [--epoch-samples 6000]
                              [--out benchmarks/RESULTS.md] [--summary benchmarks/summary.md --readme README.md]
 
-What it does (see benchmarks/README.md and /work/shared/benchmarking.md):
+What it does (see benchmarks/README.md):
 
 * pins the BLAS threads of NumPy (threadpoolctl) and torch (``torch.set_num_threads``) to the same T;
 * checks that both sides compute the same outputs and gradients (max abs difference printed) before timing;

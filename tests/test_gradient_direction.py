@@ -1,4 +1,4 @@
-"""Technique B — the gradient-direction optimizer: the spec's exact checks.
+"""Technique B — the gradient-direction optimizer: the exact checks of docs/claims.md, section B.
 
 Every update is ``x_{t+1} = x_t − α_t·g/‖g‖`` with one global norm, ``α0 = c·√N`` and
 ``α_{t+1} = α_t(1 − β)``. Gradient-level checks run in float64.

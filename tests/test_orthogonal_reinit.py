@@ -1,4 +1,4 @@
-"""Technique E — orthogonality measure, drop, QR null-space re-initialisation: the spec's exact checks."""
+"""Technique E — orthogonality measure, drop, QR null-space re-initialisation: the exact checks of docs/claims.md, section E."""
 import logging
 
 import numpy as np

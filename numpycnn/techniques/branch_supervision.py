@@ -1,8 +1,6 @@
 """Technique A — branch supervision with gradient summation at the branch point.
 
-Source: patent text ``A-branch-supervisor-gradient-summation.zh.txt``; spec section A. Published
-counterparts: Deeply-Supervised Nets (Lee et al. 2015), GoogLeNet's auxiliary heads, Wang et al.
-2015 ("Training deeper convolutional networks with deep supervision").
+The claim, its published counterparts and its exact checks: ``docs/claims.md``, section A.
 
 A *branch supervisor* — one fully connected layer or a short stack — hangs off the trunk at a named
 point ``h_k`` between conv layers ``k`` and ``k+1`` and classifies the image from the features there.
@@ -71,7 +69,7 @@ class Branch:
     coefficient : float > 0 — the step coefficient of the branch's own update (its SGD learning rate)
     activation : {"relu", "sigmoid", "tanh"} — between the hidden FC layers
     max_features : int — average-pool the feature map by 2 until ``C·H·W <= max_features`` before
-        flattening (the spec: "pool before flattening a large feature map")
+        flattening (as the published counterparts do: a large feature map is pooled before the FC layer)
     seed : int — the branch's weight initialisation
     loss : str — the branch head's loss, a name of :data:`numpycnn.losses.LOSSES`: ``"cross_entropy"``
         (default), ``"nll"`` (a ``LogSoftmax`` layer is appended), ``"hinge"`` or ``"squared_hinge"``

@@ -1,8 +1,7 @@
 """Technique D — collaborative training of several networks with an ensemble ("second") prediction.
 
-Source: patent text ``D-collaborative-multi-network-training.zh.txt``; spec section D. Published by
-the inventors as KDCL ("Online knowledge distillation via collaborative learning", Guo et al.,
-CVPR 2020); related: Deep Mutual Learning (Zhang et al. 2018).
+The claim, its published counterpart (KDCL, Guo et al., CVPR 2020) and its exact checks:
+``docs/claims.md``, section D.
 
 One training step, in the claim's words::
 

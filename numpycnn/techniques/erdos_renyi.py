@@ -1,8 +1,7 @@
 """Technique C — Erdős–Rényi sparse network construction, trained sparse from the start.
 
-Source: patent text ``C-erdos-renyi-sparse-construction.zh.txt``; spec section C. Published
-counterparts: RigL's ERK initialisation (Evci et al. 2020), "The unreasonable effectiveness of
-random pruning" (Liu et al., ICLR 2022), SNIP (Lee et al. 2019) as a baseline.
+The claim, our reading of it, the baselines, the published numbers and the exact checks:
+``docs/claims.md``, section C.
 
 The claim steps and where they live::
 

@@ -1,8 +1,8 @@
 """Technique B — the gradient-direction optimizer (unit-norm updates).
 
-Source: patent "基于梯度方向参数优化的神经网络的图像分类方法及系统" (Shandong University, 2021),
-``/work/shared/patents/B-gradient-direction-optimizer.zh.txt``; spec section B of
-``techniques.md``. The claim steps, in the text's words, and where they live here:
+The claim (patent "基于梯度方向参数优化的神经网络的图像分类方法及系统", Shandong University, 2021), its
+published numbers and its exact checks: ``docs/claims.md``, section B. The claim steps and where they
+live here:
 
 =====================================================  ==========================================
 claim step (S1031–S1034)                               code

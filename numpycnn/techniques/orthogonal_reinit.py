@@ -1,7 +1,7 @@
 """Technique E — filter orthogonality ranking, drop, and QR null-space re-initialisation.
 
-Source: patent text ``E-filter-orthogonality-qr-reinit.zh.txt``; spec section E. The published
-counterpart is RePr (Prakash, Storer, Florencio & Zhang, CVPR 2019).
+The claim, its published counterpart (RePr, Prakash, Storer, Florencio & Zhang, CVPR 2019) and its
+exact checks: ``docs/claims.md``, section E.
 
 The training schedule (claim steps s1–s5)::
 
@@ -42,8 +42,8 @@ What each piece is here
   dropped sets, the old values and the log, so a run checkpointed in the middle of an S2 phase
   resumes bit for bit.
 
-Choices the text leaves open (documented, options where the spec asks for them)
------------------------------------------------------------------------------
+Choices the text leaves open (documented; options where claims.md offers both readings)
+---------------------------------------------------------------------------------------
 - Ranking ``"per-layer"`` by default (the text); ``"global"`` is RePr. ``exclude_first=False`` by
   default (the text drops in every conv layer); RePr leaves the first layer alone.
 - The number dropped is ``⌊p · eligible⌋`` (per layer: ``⌊p · J_l⌋``; global: ``⌊p · Σ_l J_l⌋``),
