@@ -43,8 +43,12 @@ def interleaved(fa, fb, reps, warmup=2):
         fa(), fb()
     ta, tb = [], []
     for _ in range(reps):
-        t0 = time.perf_counter(); fa(); ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter(); fb(); tb.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fa()
+        ta.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fb()
+        tb.append(time.perf_counter() - t0)
     return np.array(ta), np.array(tb)
 
 
@@ -72,7 +76,9 @@ def gemm_peak(reps):
     a @ b
     t = []
     for _ in range(max(3, reps // 4)):
-        t0 = time.perf_counter(); a @ b; t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        a @ b
+        t.append(time.perf_counter() - t0)
     return 2 * n ** 3 / min(t) / 1e9
 
 

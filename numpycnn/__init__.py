@@ -8,15 +8,20 @@ Start here::
     trainer = nc.Trainer(model, nc.optim.Adam(model, lr=1e-3))
     trainer.fit(data.train, data.val, epochs=10)
 
-Map of the package: ``im2col`` (the kernel), ``conv`` / ``pooling`` (functional
-forward/backward + naive references), ``layers``, ``losses``, ``init``, ``model``
-(``Sequential``), ``optim``, ``training`` (``Trainer``), ``datasets``, ``gradcheck``,
-``io`` (save/load), ``validate`` (argument checks), ``plots``, ``zoo`` and one module per
-technique (A–E).
+Map of the package, from the ground floor up (imports only go down; tests/test_import_graph.py
+checks it): ``errors``, ``functional`` (softmax, log-softmax, one-hot), ``init``; ``validate``
+(argument checks), ``storage`` (atomic ``.npz`` + JSON files), ``im2col`` (the sliding-window
+kernel); ``conv`` (the textbook convolution, loop references, the kernel switch), ``fast_conv``
+(the kernel Conv2D trains with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``,
+``gradcheck``; ``model`` (``Sequential``, model files); ``zoo``, ``training`` (``Trainer``), ``plots``,
+``predict``, ``export``, ``gradcheck_table``; ``techniques`` (A–E; their claims: docs/claims.md);
+``builder`` (train options -> model and optimizer), ``experiments``, ``assignment``; ``commands`` and
+``cli`` (``python -m numpycnn``).
 """
 __version__ = "0.1.0"
 
-from . import conv, datasets, errors, gradcheck, im2col, init, layers, losses, model, optim, plots, pooling, storage, zoo
+from . import (conv, datasets, errors, fast_conv, functional, gradcheck, im2col, init, layers, losses, model, optim,
+               plots, pooling, storage, validate, zoo)
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
@@ -24,5 +29,6 @@ from .training import Callback, Trainer
 from . import techniques  # noqa: E402  (last: the techniques build on everything above; B registers "direction")
 
 __all__ = ["AvgPool2D", "Callback", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
-           "SoftmaxCrossEntropy", "Tanh", "Trainer", "conv", "datasets", "errors", "gradcheck", "im2col", "init",
-           "layers", "losses", "model", "optim", "plots", "pooling", "storage", "zoo"]
+           "SoftmaxCrossEntropy", "Tanh", "Trainer", "conv", "datasets", "errors", "fast_conv", "functional",
+           "gradcheck", "im2col", "init",
+           "layers", "losses", "model", "optim", "plots", "pooling", "storage", "techniques", "validate", "zoo"]

@@ -11,7 +11,7 @@ S1031 initial parameter vector x0; **initial step**    :func:`initial_step` (``�
 α0 computed from the number of parameters               called by ``GradientDirection.__init__``
 S1032 **gradient direction** ``g/‖g‖`` with the        :func:`global_gradient_norm`,
 **total gradient norm** ‖g‖; ``x_{t+1} = x_t − α_t·g/‖g‖``  ``GradientDirection.step``
-S1033 **step decay** ``α_{t+1} = α_t·(1 − β)`` when     ``GradientDirection.step`` (end),
+S1033 **step decay** ``α_{t+1} = α_t·(1 − β)`` when     ``GradientDirection.next_step_length``,
 the initial step is above the **set threshold**         :func:`decays`
 S1034 **end condition**: number of training runs,       :meth:`numpycnn.training.Trainer.fit`
 a set loss value, or a set test accuracy                (``epochs``, ``target_loss``,
@@ -217,12 +217,21 @@ class GradientDirection(Optimizer):
             if norm_g > 0:                                             # zero gradient: no direction, no move
                 x -= (alpha / norm_g) * g                              # x_{t+1} = x_t − α_t · g/‖g‖
         self.t += 1
-        if self.decay_mode == "initial":                               # decided once from α0
-            if self.decaying:
-                self.alpha = alpha * (1.0 - self.beta)                 # α_{t+1} = α_t (1 − β)
-        elif alpha > self.threshold:                                   # "above": decay, then hold
-            self.alpha = max(alpha * (1.0 - self.beta), self.threshold)
+        self.alpha = self.next_step_length(alpha)                      # step decay (S1033)
         ### END SOLUTION
+
+    def next_step_length(self, alpha):
+        """Claim step S1033, the step decay: ``α_{t+1}`` from ``α_t = alpha``, under this optimizer's reading.
+
+        ``"initial"``: ``α_t(1 − β)`` if α0 was above the threshold (decided once), else ``α_t``;
+        ``"above"``: ``max(α_t(1 − β), threshold)`` while ``α_t`` is above the threshold, then ``α_t``.
+        :meth:`step` and :meth:`schedule` both use it, so the rule is written once.
+        """
+        if self.decay_mode == "initial":                               # decided once from α0
+            return alpha * (1.0 - self.beta) if self.decaying else alpha
+        if alpha > self.threshold:                                     # "above": decay, then hold
+            return max(alpha * (1.0 - self.beta), self.threshold)
+        return alpha
 
     def update(self, p, g, st):
         raise NotImplementedError("GradientDirection normalises over all parameters at once; use step()")
@@ -239,10 +248,7 @@ class GradientDirection(Optimizer):
         a = self.alpha
         for i in range(int(T)):
             out[i] = a
-            if self.decay_mode == "initial":
-                a = a * (1.0 - self.beta) if self.decaying else a
-            elif a > self.threshold:
-                a = max(a * (1.0 - self.beta), self.threshold)
+            a = self.next_step_length(a)
         return out
 
     def __repr__(self):
