@@ -13,15 +13,15 @@ checks it): ``errors``, ``functional`` (softmax, log-softmax, one-hot), ``init``
 (argument checks), ``storage`` (atomic ``.npz`` + JSON files), ``im2col`` (the sliding-window
 kernel); ``conv`` (the textbook convolution, loop references, the kernel switch), ``fast_conv``
 (the kernel Conv2D trains with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``,
-``gradcheck``; ``model`` (``Sequential``, model files); ``zoo``, ``training`` (``Trainer``), ``plots``,
-``predict``, ``export``, ``gradcheck_table``; ``techniques`` (A–E; their claims: docs/claims.md);
-``builder`` (train options -> model and optimizer), ``experiments``, ``assignment``; ``commands`` and
-``cli`` (``python -m numpycnn``).
+``gradcheck``; ``model`` (``Sequential``, model files); ``zoo``, ``callbacks`` (the loop's hooks),
+``training`` (``Trainer``), ``plots``, ``predict``, ``export``, ``gradcheck_table``; ``techniques``
+(A–E; what each claims: docs/claims.md); ``builder`` (train options -> model and optimizer),
+``experiments``, ``assignment``; ``commands`` and ``cli`` (``python -m numpycnn``).
 """
 __version__ = "0.1.0"
 
-from . import (conv, datasets, errors, fast_conv, functional, gradcheck, im2col, init, layers, losses, model, optim,
-               plots, pooling, storage, validate, zoo)
+from . import (callbacks, conv, datasets, errors, fast_conv, functional, gradcheck, im2col, init, layers, losses,
+               model, optim, plots, pooling, storage, validate, zoo)
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
@@ -29,6 +29,6 @@ from .training import Callback, Trainer
 from . import techniques  # noqa: E402  (last: the techniques build on everything above; B registers "direction")
 
 __all__ = ["AvgPool2D", "Callback", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
-           "SoftmaxCrossEntropy", "Tanh", "Trainer", "conv", "datasets", "errors", "fast_conv", "functional",
-           "gradcheck", "im2col", "init",
-           "layers", "losses", "model", "optim", "plots", "pooling", "storage", "techniques", "validate", "zoo"]
+           "SoftmaxCrossEntropy", "Tanh", "Trainer", "callbacks", "conv", "datasets", "errors", "fast_conv",
+           "functional", "gradcheck", "im2col", "init", "layers", "losses", "model", "optim", "plots", "pooling",
+           "storage", "techniques", "validate", "zoo"]

@@ -20,8 +20,8 @@ FLOORS = [
      "numpycnn.datasets"],                                                        # functional cores, losses, data
     ["numpycnn.layers", "numpycnn.gradcheck"],                                   # layers; gradient checks
     ["numpycnn.model"],                                                          # the container, model files
-    ["numpycnn.zoo", "numpycnn.export", "numpycnn.training", "numpycnn.plots", "numpycnn.predict",
-     "numpycnn.gradcheck_table"],                                                 # what uses models
+    ["numpycnn.zoo", "numpycnn.export", "numpycnn.callbacks", "numpycnn.training", "numpycnn.plots",
+     "numpycnn.predict", "numpycnn.gradcheck_table"],                                                 # what uses models
     ["numpycnn.techniques"],                                                     # the five techniques
     ["numpycnn", "numpycnn.builder", "numpycnn.experiments", "numpycnn.assignment"],   # assembling
     ["numpycnn.commands", "numpycnn.cli", "numpycnn.__main__"],                  # the command line
