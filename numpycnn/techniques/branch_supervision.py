@@ -221,7 +221,8 @@ class BranchSupervision(Callback):
     Parameters
     ----------
     branches : list of Branch
-    schedule : {"constant", "linear"} — λ over training (``"linear"`` decays to 0 at ``total_steps``)
+    schedule : {"constant", "linear"} — λ over training (``"linear"`` decays to 0 at ``total_steps``); the
+        batch of update ``t + 1`` uses λ at ``t = trainer.step``, the updates done before it
     total_steps : int, optional — needed for ``"linear"``
     """
 

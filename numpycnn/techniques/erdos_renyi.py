@@ -388,7 +388,8 @@ class ConsistencyTraining(Callback):
     weight : float >= 0 — w, the weight of the consistency loss
     noise : float >= 0 — std of the Gaussian perturbation added to each pass
     batch_size : int — unlabelled images per step
-    seed : int — perturbations and unlabelled batches come from ``default_rng([seed, step])``
+    seed : int — perturbations and unlabelled batches come from ``default_rng([seed, step])``, ``step`` the
+        updates done before this one (``trainer.step`` in ``after_backward``)
 
     Notes
     -----
