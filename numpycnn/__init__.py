@@ -26,9 +26,9 @@ from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid,
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 from .training import Callback, Trainer
-from . import techniques  # noqa: E402  (last: the techniques build on everything above; B registers "direction")
+from .techniques import gradient_direction as _technique_b  # noqa: F401  (it registers the optimizer "direction")
 
 __all__ = ["AvgPool2D", "Callback", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
            "SoftmaxCrossEntropy", "Tanh", "Trainer", "callbacks", "conv", "datasets", "errors", "fast_conv",
            "functional", "gradcheck", "im2col", "init", "layers", "losses", "model", "optim", "plots", "pooling",
-           "storage", "techniques", "validate", "zoo"]
+           "storage", "validate", "zoo"]

@@ -32,10 +32,12 @@ from .datasets import DATASETS
 from .losses import LOSSES, get_loss
 from .model import with_log_softmax
 from .optim import OPTIMIZERS, make_optimizer
-from .techniques import TECHNIQUES
+from .techniques import branch_supervision, collaborative, erdos_renyi, gradient_direction, orthogonal_reinit
 from .training import Trainer
 from .zoo import MODELS, build_model
 
+#: the technique modules, A–E, in the order their hooks are called
+TECHNIQUES = (branch_supervision, gradient_direction, erdos_renyi, collaborative, orthogonal_reinit)
 #: the optimizers whose ``--momentum`` applies
 MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov")
 

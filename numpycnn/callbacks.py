@@ -7,8 +7,6 @@ of their own (nothing of theirs goes into a checkpoint).
 """
 import time
 
-from tqdm.auto import tqdm
-
 from .validate import count
 
 
@@ -125,6 +123,7 @@ class ProgressBar(Callback):
     def on_batch_end(self, trainer):
         s = trainer.epoch_sums
         if self.bar is None:
+            from tqdm.auto import tqdm        # here: only a run that shows a bar pays for importing tqdm
             self.bar = tqdm(total=self.batches, initial=trainer.batch_in_epoch - 1, unit="batch", leave=False,
                             desc=f"epoch {trainer.epoch + 1}/{self.epochs}", dynamic_ncols=True, mininterval=0.5)
             self.t0, self.seen0 = time.perf_counter(), s[2]

@@ -4,13 +4,17 @@ import io
 import os
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .storage import atomic_write_bytes
 
 
 def _figure(*args, **kwargs):
-    """A ``matplotlib.figure.Figure`` (no pyplot: no global state, no GUI backend)."""
+    """A ``matplotlib.figure.Figure`` (no pyplot: no global state, no GUI backend).
+
+    matplotlib is imported here, when the first figure is drawn: it takes longer to import than
+    the rest of numpycnn together, and most runs (and every grader process) draw nothing.
+    """
+    from matplotlib.figure import Figure
     return Figure(*args, **kwargs)
 
 

@@ -8,8 +8,8 @@ D      :mod:`.collaborative`         collaborative training of several networks
 E      :mod:`.orthogonal_reinit`     filter orthogonality ranking and QR null-space re-initialisation
 =====  ============================  ======================================================
 
-Importing this package imports all five, so technique B's optimizer is registered
-(``make_optimizer("direction", ...)``). A technique module plugs into ``python -m numpycnn train``
+``import numpycnn`` imports technique B's module, which registers its optimizer
+(``make_optimizer("direction", ...)``); :mod:`numpycnn.builder` imports all five. A technique module plugs into ``python -m numpycnn train``
 through :mod:`numpycnn.builder` by defining any of::
 
     add_train_arguments(parser)            its --flags
@@ -19,7 +19,3 @@ through :mod:`numpycnn.builder` by defining any of::
     build_trainer(opts, build, **kwargs)   a Trainer of its own, or None (technique D: build(seed) returns one
                                            network and its optimizer from the same options)
 """
-from . import branch_supervision, collaborative, erdos_renyi, gradient_direction, orthogonal_reinit
-
-#: the technique modules in the order A–E
-TECHNIQUES = (branch_supervision, gradient_direction, erdos_renyi, collaborative, orthogonal_reinit)
