@@ -139,7 +139,6 @@ class Trainer:
                  checkpoint_path=None, checkpoint_every=None, progress=True, guard=True):
         self.batch_size = count(batch_size, "batch_size", "Trainer")
         self.model, self.optimizer = model, optimizer
-        self.models, self.optimizers = [model], [optimizer]   # what train_step updates (several for technique D)
         self.loss = loss or SoftmaxCrossEntropy()
         self.callbacks = list(callbacks)
         self.seed = int(seed)
@@ -168,7 +167,7 @@ class Trainer:
             cb.after_backward(self)
         if self.guard:
             self.check_finite(loss)
-        for optimizer in self.optimizers:
+        for optimizer in self.trained_optimizers():
             optimizer.step()
         self.step += 1
         for cb in self.callbacks:
@@ -197,7 +196,11 @@ class Trainer:
 
     def trained_models(self):
         """The models this trainer updates (one here; several for technique D)."""
-        return self.models
+        return [self.model]
+
+    def trained_optimizers(self):
+        """Their optimizers, stepped after every backward pass (one here; one per network for technique D)."""
+        return [self.optimizer]
 
     # -- evaluation -----------------------------------------------------------------
     def evaluate(self, data, batch_size=512):

@@ -239,6 +239,12 @@ class CollaborativeTrainer(Trainer):
         self.last = {"first_losses": first, "second_loss": second}
         return float(sum(first) + second), z_ens
 
+    def trained_models(self):
+        return self.models
+
+    def trained_optimizers(self):
+        return self.optimizers
+
     def fit(self, train, val=None, **kwargs):
         """:meth:`Trainer.fit`; the ``validation`` rule needs ``val`` (its weights come from it)."""
         if self.rule == "validation" and (val is None or len(val) == 0):
