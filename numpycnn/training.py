@@ -18,7 +18,9 @@ trainer of several networks replaces)::
 
 Techniques plug in through :class:`~numpycnn.callbacks.Callback` methods called at fixed points of
 the step and the epoch (the table is in :mod:`numpycnn.callbacks`), instead of copying the loop; the
-progress bar, periodic evaluation and checkpoints are callbacks too, added by ``fit`` after the user's. A callback's ``state_dict()`` is saved in every checkpoint, so a resumed run
+progress bar, periodic evaluation and checkpoints are callbacks too, added by ``fit`` after the
+user's. ``trainer.step`` counts the optimizer updates and is incremented right after
+``optimizer.step()``. A callback's ``state_dict()`` is saved in every checkpoint, so a resumed run
 continues bit for bit (data order comes from :func:`batch_indices`).
 
 Stop conditions: ``epochs``, ``max_steps``, ``target_loss`` (epoch-mean training loss at or below

@@ -97,3 +97,19 @@ def test_a_network_trains_on_the_textbook_path_to_the_fast_paths_weights():
         np.testing.assert_allclose(q, p, rtol=1e-7, atol=1e-9, err_msg=name)
     assert textbook_loss == pytest.approx(fast_loss, rel=1e-9)
     assert textbook.evaluate(data.test.x, data.test.y)["accuracy"] > 0.5     # it learned
+
+
+@pytest.mark.parametrize("case", [(2, 3, 7, 6, 4, 3, 2, 1), (1, 2, 8, 8, 3, 5, 1, 2), (2, 1, 5, 9, 2, 1, 1, 0)])
+def test_textbook_forward_and_backward_match_torch_in_float64(case):
+    torch = pytest.importorskip("torch")
+    N, C, H, W, F, k, s, p = case
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
+    out, cache = conv.conv2d_forward(x, w, b, s, p)
+    dout = rng.standard_normal(out.shape)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ot = torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p)
+    ot.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, ot.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for got, want in zip(conv.conv2d_backward(dout, cache), (xt.grad, wt.grad, bt.grad)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)
