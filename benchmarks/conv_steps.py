@@ -1,11 +1,11 @@
-"""Where the time of one convolution goes: each step of conv2d_forward/backward timed on its own.
+"""Where the time of one convolution goes: each step of the fast kernel (numpycnn/fast_conv.py) timed on its own.
 
 Usage::
 
     python benchmarks/conv_steps.py [--reps 25] [--threads 1]
 
 For the four reference shapes of the performance issue, runs torch's conv forward+backward and then
-numpycnn's steps one by one (same code as numpycnn/conv.py, split so each line gets its own timer),
+numpycnn's steps one by one (same code as numpycnn/fast_conv.py, split so each line gets its own timer),
 interleaved, and prints the median of each step in ms. Then times the alternatives that were tried
 and not kept (benchmarks/README.md says why):
 
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from numpycnn.conv import _col2im_from_gemm, conv2d_forward  # noqa: E402
+from numpycnn.fast_conv import _col2im_from_gemm, conv2d_backward_fast, conv2d_forward_fast  # noqa: E402
 from numpycnn.im2col import im2col, im2col_per_image  # noqa: E402
 
 SHAPES = [(64, 1, 28, 28, 6, 5, 0), (64, 6, 12, 12, 16, 5, 0), (64, 3, 32, 32, 32, 3, 1), (64, 32, 16, 16, 64, 3, 1)]
@@ -103,17 +103,16 @@ def alternatives(x, w, b, dout, pad, timer):
     with timer("alt: dx full conv"):
         q = KH - 1 - pad
         dpad = np.pad(dout, ((0, 0), (0, 0), (q, q), (q, q)))
-        conv2d_forward(dpad, np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), np.zeros(C, x.dtype))
+        conv2d_forward_fast(dpad, np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), np.zeros(C, x.dtype))
     with timer("alt: full width, all steps"):
         full_width_conv(x, w, b, dout, pad)
 
 
 def check_full_width(x, w, b, dout, pad):
     """The full-width alternative computes the same convolution as numpycnn (float64, before timing)."""
-    from numpycnn.conv import conv2d_backward
     x, w, b, dout = (a.astype(np.float64) for a in (x, w, b, dout))
-    out, cache = conv2d_forward(x, w, b, 1, pad)
-    dx, dw, db = conv2d_backward(dout, cache)
+    out, cache = conv2d_forward_fast(x, w, b, 1, pad)
+    dx, dw, db = conv2d_backward_fast(dout, cache)
     for name, ours, alt in zip(("out", "dx", "dw", "db"), (out, dx, dw, db), full_width_conv(x, w, b, dout, pad)):
         np.testing.assert_allclose(alt, ours, rtol=1e-10, atol=1e-9, err_msg=f"full-width {name}")
 

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/run.py [--quick] [--threads 1 2] [--reps 20] [--epoch-samples 6000]
                              [--out benchmarks/RESULTS.md] [--summary benchmarks/summary.md --readme README.md]
 
-What it does (see benchmarks/README.md and /work/shared/benchmarking.md):
+What it does (see benchmarks/README.md):
 
 * pins the BLAS threads of NumPy (threadpoolctl) and torch (``torch.set_num_threads``) to the same T;
 * checks that both sides compute the same outputs and gradients (max abs difference printed) before timing;
@@ -43,8 +43,12 @@ def interleaved(fa, fb, reps, warmup=2):
         fa(), fb()
     ta, tb = [], []
     for _ in range(reps):
-        t0 = time.perf_counter(); fa(); ta.append(time.perf_counter() - t0)
-        t0 = time.perf_counter(); fb(); tb.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fa()
+        ta.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fb()
+        tb.append(time.perf_counter() - t0)
     return np.array(ta), np.array(tb)
 
 
@@ -72,26 +76,28 @@ def gemm_peak(reps):
     a @ b
     t = []
     for _ in range(max(3, reps // 4)):
-        t0 = time.perf_counter(); a @ b; t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        a @ b
+        t.append(time.perf_counter() - t0)
     return 2 * n ** 3 / min(t) / 1e9
 
 
 def bench_conv(shape, reps, peak):
     import torch
-    from numpycnn.conv import conv2d_forward, conv2d_backward
+    from numpycnn.fast_conv import conv2d_backward_fast, conv2d_forward_fast
     N, C, H, W, F, k, pad = shape
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
     w = rng.standard_normal((F, C, k, k), dtype=np.float32) * 0.1
     b = rng.standard_normal(F, dtype=np.float32)
-    out, cache = conv2d_forward(x, w, b, 1, pad)
+    out, cache = conv2d_forward_fast(x, w, b, 1, pad)
     dout = rng.standard_normal(out.shape, dtype=np.float32)
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     dt = torch.tensor(dout)
 
     def npy():
-        o, c = conv2d_forward(x, w, b, 1, pad)
-        return o, conv2d_backward(dout, c)
+        o, c = conv2d_forward_fast(x, w, b, 1, pad)
+        return o, conv2d_backward_fast(dout, c)
 
     def tch():
         xt.grad = wt.grad = bt.grad = None
@@ -383,11 +389,11 @@ def main(argv=None):
         emit()
         rss = (m_np, m_t, T)
     if a.out:
-        from numpycnn.io import atomic_write_bytes
+        from numpycnn.storage import atomic_write_bytes
         atomic_write_bytes(a.out, ("\n".join(lines) + "\n").encode())
         print(f"wrote {a.out}")
     if a.summary:
-        from numpycnn.io import atomic_write_bytes
+        from numpycnn.storage import atomic_write_bytes
         command = f"python benchmarks/run.py {' '.join(argv if argv is not None else sys.argv[1:])}"
         atomic_write_bytes(a.summary, summary_table(measured, rss, command, a.out).encode())
         print(f"wrote {a.summary}")

@@ -8,20 +8,27 @@ Start here::
     trainer = nc.Trainer(model, nc.optim.Adam(model, lr=1e-3))
     trainer.fit(data.train, data.val, epochs=10)
 
-Map of the package: ``im2col`` (the kernel), ``conv`` / ``pooling`` (functional
-forward/backward + naive references), ``layers``, ``losses``, ``init``, ``model``
-(``Sequential``), ``optim``, ``training`` (``Trainer``), ``datasets``, ``gradcheck``,
-``io`` (save/load), ``validate`` (argument checks), ``plots``, ``zoo`` and one module per
-technique (A–E).
+Map of the package, from the ground floor up (imports only go down; tests/test_import_graph.py
+checks it): ``errors``, ``functional`` (softmax, log-softmax, one-hot), ``init``; ``validate``
+(argument checks), ``storage`` (atomic ``.npz`` + JSON files), ``im2col`` (the sliding-window
+kernel); ``conv`` (the textbook convolution, loop references, the kernel switch), ``fast_conv``
+(the kernel Conv2D trains with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``,
+``gradcheck``; ``model`` (``Sequential``, model files); ``zoo``, ``callbacks`` (the loop's hooks),
+``training`` (``Trainer``), ``plots``, ``predict``, ``export``, ``gradcheck_table``; ``techniques``
+(A–E; what each claims: docs/claims.md); ``builder`` (train options -> model and optimizer),
+``experiments``, ``assignment``; ``commands`` and ``cli`` (``python -m numpycnn``).
 """
 __version__ = "0.1.0"
 
-from . import conv, datasets, errors, gradcheck, im2col, init, io, layers, losses, model, optim, plots, pooling, zoo
+from . import (callbacks, conv, datasets, errors, fast_conv, functional, gradcheck, im2col, init, layers, losses,
+               model, optim, plots, pooling, storage, validate, zoo)
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 from .training import Callback, Trainer
+from .techniques import gradient_direction as _technique_b  # noqa: F401  (it registers the optimizer "direction")
 
 __all__ = ["AvgPool2D", "Callback", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
-           "SoftmaxCrossEntropy", "Tanh", "Trainer", "conv", "datasets", "errors", "gradcheck", "im2col", "init",
-           "io", "layers", "losses", "model", "optim", "plots", "pooling", "zoo"]
+           "SoftmaxCrossEntropy", "Tanh", "Trainer", "callbacks", "conv", "datasets", "errors", "fast_conv",
+           "functional", "gradcheck", "im2col", "init", "layers", "losses", "model", "optim", "plots", "pooling",
+           "storage", "validate", "zoo"]

@@ -1,4 +1,4 @@
-"""2-D convolution: the functional core (forward, backward, naive reference).
+"""2-D convolution, as the textbook writes it: im2col, one matrix product, col2im (and loop references).
 
 Shapes (NCHW, as in PyTorch)::
 
@@ -20,29 +20,68 @@ Backward, given ``dout = dL/dout``  (``D = dout`` arranged as ``(N*OH*OW, F)``):
     dw = D.T @ cols                            (F, C*KH*KW) -> (F, C, KH, KW)
     dx = col2im(D @ W2)                        (N, C, H, W)
 
-The code computes the same products **image by image**, which keeps every array in NCHW
-order (no transposes on the hot path). With ``cols_n`` the im2col matrix of image ``n``,
-transposed, ``(C*KH*KW, OH*OW)`` (:func:`~numpycnn.im2col.im2col_per_image`), and
-``D_n = dout[n]`` as ``(F, OH*OW)``::
+:func:`conv2d_forward` and :func:`conv2d_backward` are exactly these lines (the assignment's
+exercise, and what tutorial 1 derives). :func:`conv2d_naive` and :func:`conv2d_backward_naive`
+are the loop references every convolution is tested against.
 
-    out_n = W2 @ cols_n + b                    (F, OH*OW) -> out[n]
-    dw    = sum_n D_n @ cols_n.T               (F, C*KH*KW)
-    dx_n  = col2im(W2.T @ D_n)                 summed over the kernel offsets (_col2im_from_gemm)
+Three levels, each real
+-----------------------
+- the loops here (one output value at a time: for tests and tutorials);
+- the textbook im2col convolution here;
+- the fast kernel :mod:`numpycnn.fast_conv` (the same products image by image, the bias as a
+  ones row of ``cols``), which :class:`~numpycnn.layers.Conv2D` trains with by default.
 
-``np.matmul`` runs the N products of each line in one call (it broadcasts over the leading
-axis). The bias rides along as the weight of a constant input: ``cols_n`` gets a last row of
-ones and ``W2`` a last column ``b``, so the forward product adds ``b`` and the ``dw`` product's
-last column is ``db = sum over n, i, j of dout`` — no separate passes over the data.
-``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks it against
-the formulas above and the loop references below.
+A switch makes training run on the textbook path, so a student's own ``conv2d_forward`` /
+``conv2d_backward`` trains a network end to end::
+
+    Conv2D(1, 6, 5, kernel="textbook")         # one layer
+    with numpycnn.conv.use_kernel("textbook"):  # every Conv2D that names no kernel, inside the block
+        trainer.fit(...)
+    numpycnn.conv.use_kernel("textbook")        # ... or from now on (use_kernel("fast") switches back)
 """
 import numpy as np
 
-from .im2col import conv_output_size, im2col_per_image, offset_slices, pad_input
+from .im2col import col2im, conv_output_size, im2col, pad_input
+from .validate import choice
+
+#: the convolution kernels a :class:`~numpycnn.layers.Conv2D` layer can run
+KERNELS = ("fast", "textbook")
+_default = {"kernel": "fast"}
+
+
+def default_kernel():
+    """The kernel of every ``Conv2D`` that names none: ``"fast"`` unless :class:`use_kernel` says otherwise."""
+    return _default["kernel"]
+
+
+class use_kernel:
+    """Make every ``Conv2D`` layer that names no kernel of its own run ``name`` (``"fast"`` or ``"textbook"``).
+
+    Works as a plain call (the choice holds until the next call) and as a context manager (the
+    previous choice comes back at the end of the block)::
+
+        with use_kernel("textbook"):
+            trainer.fit(data.train, epochs=1)      # conv2d_forward / conv2d_backward of this module
+        use_kernel("textbook")                    # from now on
+
+    A layer built with ``Conv2D(..., kernel="fast")`` or ``kernel="textbook"`` ignores the switch.
+    """
+
+    def __init__(self, name):
+        name = choice(name, "kernel", "use_kernel", KERNELS)
+        self.previous = _default["kernel"]
+        _default["kernel"] = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _default["kernel"] = self.previous
+        return False
 
 
 def conv2d_forward(x, w, b, stride=1, pad=0):
-    """Convolution forward pass via im2col and one matrix product per image.
+    """Convolution forward pass: im2col and one matrix product.
 
     Parameters
     ----------
@@ -54,86 +93,64 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     Returns
     -------
     out : ndarray, shape (N, F, OH, OW)
-    cache : tuple
-        ``(x_shape, cols, w, stride, pad)`` — what the backward pass needs;
-        ``cols`` has shape ``(N, C*KH*KW + 1, OH*OW)``: ``cols[n]`` is ``im2col(x[n:n+1]).T``
-        with a last row of ones (the bias's input).
+        ``OH = (H + 2*pad - KH) // stride + 1``, ``OW`` likewise.
+    cache : tuple ``(x, cols, w, b, stride, pad)``
+        What :func:`conv2d_backward` needs: the input ``x``, ``cols = im2col(x)`` of shape
+        ``(N*OH*OW, C*KH*KW)``, the filters ``w``, the bias ``b``, ``stride`` and ``pad``.
+
+    Notes
+    -----
+    ``cols = im2col(x)``; ``W2 = w.reshape(F, -1)``; ``out = cols @ W2.T + b``, whose row
+    ``(n*OH + i)*OW + j`` is output position ``(i, j)`` of image ``n``, reshaped to
+    ``(N, OH, OW, F)`` and transposed to ``(N, F, OH, OW)``.
     """
     N, C, H, W = x.shape
     F, _, KH, KW = w.shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
     ### BEGIN SOLUTION
-    cols = im2col_per_image(x, KH, KW, stride, pad, ones_row=True)   # (N, C*KH*KW + 1, OH*OW)
-    Wb = np.concatenate([w.reshape(F, -1), b.reshape(F, 1)], axis=1)  # [W2 | b]: (F, C*KH*KW + 1)
-    out = (Wb @ cols).reshape(N, F, OH, OW)                          # out_n = W2 @ cols_n + b, every n
+    cols = im2col(x, KH, KW, stride, pad)                      # (N*OH*OW, C*KH*KW)
+    W2 = w.reshape(F, -1)                                      # (F, C*KH*KW)
+    out = (cols @ W2.T + b).reshape(N, OH, OW, F).transpose(0, 3, 1, 2)
     ### END SOLUTION
-    cache = (x.shape, cols, w, stride, pad)
+    cache = (x, cols, w, b, stride, pad)
     return out, cache
 
 
-def conv2d_backward(dout, cache, input_grad=True):
-    """Convolution backward pass.
+def conv2d_backward(dout, cache):
+    """Convolution backward pass: two matrix products and col2im.
 
     Parameters
     ----------
     dout : ndarray, shape (N, F, OH, OW)
         Upstream gradient ``dL/dout``.
-    cache : tuple from :func:`conv2d_forward`
-    input_grad : bool
-        If False, ``dx`` is not computed (returned as None): the first layer of a network
-        needs only ``dw`` and ``db``, and ``dx`` costs one GEMM and the col2im sum.
+    cache : tuple ``(x, cols, w, b, stride, pad)`` from :func:`conv2d_forward`
+        ``cols = im2col(x)`` has shape ``(N*OH*OW, C*KH*KW)``.
 
     Returns
     -------
-    dx : ndarray, shape (N, C, H, W), or None if ``input_grad`` is False
+    dx : ndarray, shape (N, C, H, W)
     dw : ndarray, shape (F, C, KH, KW)
     db : ndarray, shape (F,)
-    """
-    x_shape, cols, w, stride, pad = cache
-    N, F = dout.shape[:2]
-    ### BEGIN SOLUTION
-    D = dout.reshape(N, F, -1)                                          # D_n: (F, OH*OW)
-    dWb = (D @ cols.transpose(0, 2, 1)).sum(axis=0)                     # sum_n D_n @ cols_n.T: (F, C*KH*KW + 1)
-    dw, db = dWb[:, :-1].reshape(w.shape), dWb[:, -1]                   # the ones row's column is db
-    dx = _col2im_from_gemm(D, w, x_shape, stride, pad) if input_grad else None   # col2im of W2.T @ D_n
-    ### END SOLUTION
-    return dx, dw, db
-
-
-def _col2im_from_gemm(D, w, x_shape, stride, pad):
-    """``dx_n = col2im(W2.T @ D_n)`` for every image, in a BLAS- and cache-friendly layout.
-
-    Parameters
-    ----------
-    D : ndarray, shape (N, F, OH*OW)
-        The output gradient of each image.
-    w : ndarray, shape (F, C, KH, KW)
-    x_shape : tuple (N, C, H, W)
-
-    Returns
-    -------
-    dx : ndarray, shape (N, C, H, W), contiguous
 
     Notes
     -----
-    Same sum as :func:`~numpycnn.im2col.col2im`, ``dx = sum_{i,j} shift_{i,j}(G_{i,j})``, but
-    the rows of ``W_p = W2.T`` are ordered ``(i, j, c)`` instead of ``(c, i, j)``, so the product
-    ``G_n = W_p @ D_n`` reshapes for free to ``(KH, KW, C, OH, OW)``: the values that kernel
-    offset ``(i, j)`` sends back are one block ``G[:, i, j]`` of rows of ``OW`` consecutive
-    numbers, added into the padded gradient with one slice-add per offset (col2im's reads
-    through a 6-d transpose were the slowest part of the backward pass).
+    With ``D = dout`` arranged as ``(N*OH*OW, F)`` (the row order of ``cols``) and
+    ``W2 = w.reshape(F, -1)``::
+
+        db = sum over rows of D
+        dw = D.T @ cols                 -> (F, C, KH, KW)
+        dx = col2im(D @ W2)             the adjoint of im2col sums the overlapping windows
     """
-    N, C, H, W = x_shape
-    F, _, KH, KW = w.shape
-    OH = conv_output_size(H, KH, stride, pad)
-    OW = conv_output_size(W, KW, stride, pad)
-    Wp = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KH * KW * C, F)   # rows ordered (i, j, c)
-    G = (Wp @ D).reshape(N, KH, KW, C, OH, OW)
-    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=G.dtype)
-    for i, j, at in offset_slices(KH, KW, stride, OH, OW):
-        dxp[at] += G[:, i, j]                               # (N, C, OH, OW)
-    return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W]) if pad else dxp
+    x, cols, w, b, stride, pad = cache
+    F, C, KH, KW = w.shape
+    ### BEGIN SOLUTION
+    D = dout.transpose(0, 2, 3, 1).reshape(-1, F)              # (N*OH*OW, F)
+    db = D.sum(axis=0)                                         # (F,)
+    dw = (D.T @ cols).reshape(w.shape)                         # (F, C, KH, KW)
+    dx = col2im(D @ w.reshape(F, -1), x.shape, KH, KW, stride, pad)   # (N, C, H, W)
+    ### END SOLUTION
+    return dx, dw, db
 
 
 def conv2d_naive(x, w, b, stride=1, pad=0):

@@ -21,6 +21,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .layers import AvgPool2D, Conv2D, Dense, Flatten, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Tanh
+from .model import Sequential
+
 
 def _torch():
     try:
@@ -95,8 +98,6 @@ def from_torch(module, input_shape, dtype=np.float32, name="from_torch"):
     """
     torch = _torch()
     nn = torch.nn
-    from .layers import AvgPool2D, Conv2D, Dense, Flatten, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Tanh
-    from .model import Sequential
     if not isinstance(module, nn.Sequential):
         raise TypeError(f"from_torch: module must be a torch.nn.Sequential; got {type(module).__name__}")
     layers = []

@@ -13,7 +13,13 @@ To check a layer we use a random upstream gradient ``R`` and the scalar
 The relative error of a tensor is ``max|a - n| / max(max|a|, max|n|)`` (one
 number per tensor, robust to entries that are 0). In float64 a correct backward
 gives about 1e-9 or less; above 1e-7 something is wrong.
+
+Inputs away from kinks keep the tolerance tight: a central difference across a kink (ReLU at 0, a
+tie inside a max-pool window) measures neither side's derivative. :func:`away_from_zero` and
+:func:`distinct_values` make such inputs; every gradient check of the tests and of
+``python -m numpycnn gradcheck`` uses them.
 """
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +55,38 @@ class GradcheckResult:
         return f"{status}: max relative error {self.max_rel_error:.2e} at {self.where} (tol {self.tol:.0e})"
 
 
+def away_from_zero(rng, shape, margin=0.1):
+    """Normal samples with ``|x| >= margin``: no ReLU kink within a finite-difference step of any entry.
+
+    Entries with ``|x| < margin`` move by ``margin`` away from 0 (keeping their sign), so the values
+    stay continuous in ``x`` and in ``[margin, 2·margin)`` near 0.
+
+    Parameters
+    ----------
+    rng : np.random.Generator
+    shape : tuple of int
+    margin : float > 0
+
+    Returns
+    -------
+    ndarray of ``shape``, float64
+    """
+    x = rng.standard_normal(shape)
+    return np.where(np.abs(x) < margin, np.sign(x + 1e-12) * margin + x, x)
+
+
+def distinct_values(rng, shape):
+    """A random permutation of ``n = prod(shape)`` evenly spaced values in ``[-2, 2)``: no two entries are
+    closer than ``4/n``, so no max-pool window holds a tie (nor a near-tie a step ``h`` could flip).
+
+    Returns
+    -------
+    ndarray of ``shape``, float64
+    """
+    n = int(np.prod(shape))
+    return (rng.permutation(n).reshape(shape) / n - 0.5) * 4
+
+
 def relative_error(analytic, numeric):
     """``max|a - n| / max(max|a|, max|n|)``; 0 when both are exactly 0."""
     scale = max(np.abs(analytic).max(initial=0), np.abs(numeric).max(initial=0))
@@ -74,7 +112,6 @@ def numerical_gradient(f, x, h=1e-6, indices=None):
     ndarray of x's shape
     """
     if x.dtype != np.float64:
-        import warnings
         warnings.warn(f"numerical_gradient on {x.dtype}: use float64, float32 rounding swamps central differences",
                       stacklevel=2)
     grad = np.full(x.shape, np.nan) if indices is not None else np.zeros(x.shape)
@@ -138,7 +175,9 @@ def check_layer(layer, x, seed=0, max_entries=None, tol=1e-7):
     R = rng.standard_normal(layer.forward(x).shape)
     dx = layer.backward(R).copy()
     analytic = {k: g.copy() for k, g in layer.grads.items()}
-    f = lambda: float(np.sum(layer.forward(x) * R))
+
+    def f():
+        return float(np.sum(layer.forward(x) * R))
     named = [("x", x, dx)] + [(k, layer.params[k], analytic[k]) for k in layer.params]
     return _compare(named, max_entries, rng, f, tol)
 

@@ -1,26 +1,15 @@
 """``python -m numpycnn gradcheck``: every layer type, several shapes, analytic vs numeric.
 
-Each row builds a layer in float64, draws an input away from kinks (distinct
-values in every max-pool window, ReLU inputs away from 0), and compares
+Each row builds a layer in float64, draws an input away from kinks
+(:func:`~numpycnn.gradcheck.distinct_values` for max pooling,
+:func:`~numpycnn.gradcheck.away_from_zero` for ReLU), and compares
 ``backward`` with central differences via :func:`numpycnn.gradcheck.check_layer`.
 """
 import numpy as np
 
-from .gradcheck import GradcheckResult, check_layer, check_loss
+from .gradcheck import GradcheckResult, away_from_zero, check_layer, check_loss, distinct_values
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .losses import LOSSES
-
-
-def away_from_zero(rng, shape, margin=0.1):
-    """Normal samples with ``|x| >= margin`` (no ReLU kink within a finite-difference step)."""
-    x = rng.standard_normal(shape)
-    return np.where(np.abs(x) < margin, np.sign(x + 1e-12) * margin + x, x)
-
-
-def distinct_values(rng, shape):
-    """A random permutation of well-separated values: no ties inside any max-pool window."""
-    n = int(np.prod(shape))
-    return (rng.permutation(n).reshape(shape) / n - 0.5) * 4
 
 
 def cases(rng):

@@ -17,12 +17,12 @@ dense weights ``(out_features, in_features)`` as in PyTorch, so ``y = x @ W.T + 
 import numpy as np
 from scipy.special import expit
 
-from . import init as initializers
-from .conv import conv2d_backward, conv2d_forward
+from . import conv, fast_conv, init as initializers
 from .errors import ShapeError, describe
+from .functional import log_softmax
 from .im2col import conv_output_size
 from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
-from .validate import integer
+from .validate import choice, integer
 
 
 class Layer:
@@ -150,12 +150,17 @@ class Conv2D(Layer):
     init : {"he", "xavier", "normal"}
     rng : np.random.Generator
     dtype : numpy dtype of the parameters.
+    kernel : {None, "fast", "textbook"}
+        The convolution code this layer runs: ``"fast"`` (:mod:`numpycnn.fast_conv`),
+        ``"textbook"`` (:func:`numpycnn.conv.conv2d_forward` / ``conv2d_backward``, the code a
+        student writes), or None (default): whatever :class:`numpycnn.conv.use_kernel` chose,
+        ``"fast"`` unless told otherwise. Both compute the same values.
 
     ``params``: ``W (F, C, KH, KW)``, ``b (F,)``. See :mod:`numpycnn.conv` for the equations.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, *, init="he",
-                 rng=None, dtype=np.float32, name=None):
+                 rng=None, dtype=np.float32, name=None, kernel=None):
         super().__init__(name)
         where = f"Conv2D {name!r}" if name else "Conv2D"
         self.in_channels = integer(in_channels, "in_channels", where)
@@ -163,6 +168,7 @@ class Conv2D(Layer):
         self.kernel_size = integer(kernel_size, "kernel_size", where)
         self.stride = integer(stride, "stride", where)
         self.pad = integer(pad, "pad", where, minimum=0)
+        self.kernel = None if kernel is None else choice(kernel, "kernel", where, conv.KERNELS)
         self.init = init
         rng = np.random.default_rng(0) if rng is None else rng
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
@@ -170,22 +176,34 @@ class Conv2D(Layer):
                        "b": np.zeros(self.out_channels, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.cache = None
+        self.kernel_used = None   # the kernel of the last forward pass, which backward must match
 
     def forward(self, x):
         _check_4d(x, self.where(), self.in_channels)
         self.output_shape(x.shape[1:])       # names this layer if the kernel does not fit
-        out, self.cache = conv2d_forward(x, self.effective("W"), self.effective("b"), self.stride, self.pad)
+        self.kernel_used = self.kernel or conv.default_kernel()
+        W, b = self.effective("W"), self.effective("b")
+        if self.kernel_used == "textbook":
+            out, self.cache = conv.conv2d_forward(x, W, b, self.stride, self.pad)
+        else:
+            out, self.cache = fast_conv.conv2d_forward_fast(x, W, b, self.stride, self.pad)
         return out
 
     def backward(self, dout):
-        dx, dw, db = conv2d_backward(dout, self.cache)
+        if self.kernel_used == "textbook":
+            dx, dw, db = conv.conv2d_backward(dout, self.cache)
+        else:
+            dx, dw, db = fast_conv.conv2d_backward_fast(dout, self.cache)
         self._set_grad("W", dw)
         self._set_grad("b", db)
         return dx
 
     def backward_params(self, dout):
-        """:meth:`backward` without ``dx`` (saves one GEMM and the col2im sum)."""
-        _, dw, db = conv2d_backward(dout, self.cache, input_grad=False)
+        """:meth:`backward` without ``dx`` (the fast kernel saves one GEMM and the col2im sum)."""
+        if self.kernel_used == "textbook":
+            self.backward(dout)
+            return
+        _, dw, db = fast_conv.conv2d_backward_fast(dout, self.cache, input_grad=False)
         self._set_grad("W", dw)
         self._set_grad("b", db)
 
@@ -201,8 +219,11 @@ class Conv2D(Layer):
             raise ShapeError(f"{where}: {e} (input {input_shape})") from None
 
     def config(self):
-        return dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
-                    stride=self.stride, pad=self.pad, init=self.init)
+        cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
+                   stride=self.stride, pad=self.pad, init=self.init)
+        if self.kernel is not None:          # only when chosen: files written before the switch stay comparable
+            cfg["kernel"] = self.kernel
+        return cfg
 
 
 class Dense(Layer):
@@ -380,8 +401,7 @@ class LogSoftmax(Layer):
 
     def forward(self, x):
         _check_float(x, self.where(), min_ndim=2)
-        x_max = x.max(axis=-1, keepdims=True)
-        self.y = (x - x_max) - np.log(np.exp(x - x_max).sum(axis=-1, keepdims=True))
+        self.y = log_softmax(x)
         return self.y
 
     def backward(self, dout):

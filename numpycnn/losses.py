@@ -11,47 +11,11 @@
 """
 import numpy as np
 
-from .errors import ShapeError, describe
+from .functional import log_softmax, onehot, softmax
+from .validate import check_labels
 
-
-def log_softmax(z):
-    """Stable ``log softmax(z)`` along the last axis: ``z - max - log(sum(exp(z - max)))``."""
-    zmax = z.max(axis=-1, keepdims=True)
-    shifted = z - zmax
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def softmax(z):
-    """Stable softmax along the last axis (subtracts the row maximum first)."""
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def onehot(y, num_classes, dtype=np.float64):
-    """One-hot rows: ``(N,)`` int labels -> ``(N, K)``."""
-    out = np.zeros((y.shape[0], num_classes), dtype=dtype)
-    out[np.arange(y.shape[0]), y] = 1
-    return out
-
-
-def check_labels(logits, y, where="loss"):
-    """Validate ``logits: (N, K)`` and ``y: (N,)`` integer labels in ``[0, K)``; return ``y`` as int64."""
-    if logits.ndim != 2:
-        raise ShapeError(f"{where}: logits must have shape (N, K); got {describe(logits)}")
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != logits.shape[0]:
-        raise ShapeError(
-            f"{where}: labels y must have shape ({logits.shape[0]},) to match the {logits.shape[0]} logits rows; "
-            f"got {describe(y)}"
-        )
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        raise TypeError(f"{where}: labels y must be integers (class indices); got dtype {y.dtype}")
-    K = logits.shape[1]
-    if y.size and (y.min() < 0 or y.max() >= K):
-        raise ValueError(
-            f"{where}: labels y must lie in [0, {K - 1}] for {K} classes; got values from {y.min()} to {y.max()}"
-        )
-    return y.astype(np.int64, copy=False)
+__all__ = ["LOSSES", "MulticlassHinge", "NLLLoss", "SoftmaxCrossEntropy", "check_labels", "get_loss", "log_softmax",
+           "onehot", "softmax"]
 
 
 class SoftmaxCrossEntropy:
@@ -215,22 +179,6 @@ def _squared_hinge():
 
 LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "nll": NLLLoss, "hinge": MulticlassHinge,
           "squared_hinge": _squared_hinge}
-
-
-def with_log_softmax(model):
-    """``model`` followed by a ``LogSoftmax`` layer named ``log_softmax`` (same layer objects), for ``NLLLoss``.
-
-    Returns ``model`` itself when its last layer already is a ``LogSoftmax``.
-    """
-    from .layers import LogSoftmax
-    from .model import Sequential
-    layers = list(model.layers.items())
-    if layers and isinstance(layers[-1][1], LogSoftmax):
-        return model
-    out = Sequential(layers + [("log_softmax", LogSoftmax(name="log_softmax"))], input_shape=model.input_shape,
-                     name=model.name)
-    out.metadata = dict(getattr(model, "metadata", {}))
-    return out
 
 
 def get_loss(name="cross_entropy"):

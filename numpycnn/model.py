@@ -19,9 +19,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .errors import ShapeError
-from .layers import Layer, layer_from_config
-from .losses import SoftmaxCrossEntropy, check_labels
+from .errors import CheckpointError, ShapeError
+from .layers import Layer, LogSoftmax, layer_from_config
+from .losses import SoftmaxCrossEntropy
+from .storage import load_arrays, prefixed, save_arrays
+from .validate import check_labels
 
 
 class Sequential:
@@ -264,7 +266,6 @@ class Sequential:
 
     def load_state_dict(self, state):
         """Load :meth:`state_dict` output; checks every name and shape."""
-        from .errors import CheckpointError
         expected = {f"{n}.{k}": p for n, l in self.layers.items() for k, p in l.params.items()}
         missing = sorted(set(expected) - set(state))
         if missing:
@@ -282,3 +283,45 @@ class Sequential:
                 if mask is not None:
                     layer.set_mask(key, mask)
         return self
+
+
+def with_log_softmax(model):
+    """``model`` followed by a ``LogSoftmax`` layer named ``log_softmax`` (same layer objects), for ``NLLLoss``.
+
+    Returns ``model`` itself when its last layer already is a ``LogSoftmax``.
+    """
+    layers = list(model.layers.items())
+    if layers and isinstance(layers[-1][1], LogSoftmax):
+        return model
+    out = Sequential(layers + [("log_softmax", LogSoftmax(name="log_softmax"))], input_shape=model.input_shape,
+                     name=model.name)
+    out.metadata = dict(getattr(model, "metadata", {}))
+    return out
+
+
+# -- model files ----------------------------------------------------------------------------
+def save_model(path, model, metadata=None):
+    """Save a model's architecture, parameters, masks and ``metadata`` (e.g. preprocessing) to ``path``.
+
+    One ``.npz`` archive written atomically (:func:`numpycnn.storage.save_arrays`): the arrays of
+    :meth:`Sequential.state_dict` under ``model/...`` and, as JSON, :meth:`Sequential.config`, the
+    metadata and the dtype. No pickle.
+    """
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    meta = {"kind": "model", "architecture": model.config(), "metadata": {**model.metadata, **(metadata or {})},
+            "dtype": str(model.dtype)}
+    save_arrays(path, arrays, meta)
+
+
+def load_model(path):
+    """Rebuild a model saved by :func:`save_model` (architecture from the file, then weights and masks)."""
+    arrays, meta = load_arrays(path)
+    if "architecture" not in meta:
+        raise CheckpointError(f"{path}: has no architecture description")
+    try:
+        model = Sequential.from_config(meta["architecture"], dtype=np.dtype(meta.get("dtype", "float32")))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: architecture description is invalid: {e}") from None
+    model.load_state_dict(prefixed(arrays, "model"))
+    model.metadata = dict(meta.get("metadata", {}))
+    return model

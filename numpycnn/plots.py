@@ -1,20 +1,26 @@
 """Figures. Every function takes arrays (or a History) and returns a ``matplotlib.figure.Figure``;
 nothing here calls ``plt.show()``. Save with :func:`save_figure` (deterministic PNG: no timestamps)."""
+import io
 import os
 
 import numpy as np
 
+from .storage import atomic_write_bytes
+
 
 def _figure(*args, **kwargs):
+    """A ``matplotlib.figure.Figure`` (no pyplot: no global state, no GUI backend).
+
+    matplotlib is imported here, when the first figure is drawn: it takes longer to import than
+    the rest of numpycnn together, and most runs (and every grader process) draw nothing.
+    """
     from matplotlib.figure import Figure
     return Figure(*args, **kwargs)
 
 
 def save_figure(fig, path, dpi=110):
     """Save ``fig`` as a PNG without metadata (so the same figure gives the same bytes), atomically."""
-    import io as _io
-    from .io import atomic_write_bytes
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write_bytes(path, buf.getvalue())

@@ -13,13 +13,16 @@ The model's metadata (written by ``python -m numpycnn train`` through
 
 Reading: PNG and JPEG through Pillow. Pillow is not a numpycnn dependency of its own but
 is a declared dependency of matplotlib (which numpycnn needs), so it is always installed
-alongside; it is imported only inside :func:`load_image`.
+alongside.
 """
 import os
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .errors import ShapeError
+from .functional import softmax
+from .model import load_model
 from .validate import count
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -67,7 +70,6 @@ def load_image(path, channels=1):
     path = os.fspath(path)
     if not path.lower().endswith(IMAGE_EXTENSIONS):
         raise ValueError(f"image {path!r}: unsupported file type; expected one of {', '.join(IMAGE_EXTENSIONS)}")
-    from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as im:
             im.load()
@@ -95,7 +97,6 @@ def preprocess(image, meta, invert="auto"):
     -----
     ``x = (v - mean) / std`` with ``v`` the resized intensity divided by 255.
     """
-    from PIL import Image
     C, H, W = (int(v) for v in meta["input_shape"])
     if C not in (1, 3):
         raise ShapeError(f"preprocess: models with 1 (grayscale) or 3 (RGB) input channels are supported; model "
@@ -145,8 +146,6 @@ def predict_images(model, paths, top_k=3, invert="auto"):
         one per image: ``path``, ``label`` (int), ``class`` (name), ``top`` = list of
         ``(class_index, class_name, probability)`` sorted by probability.
     """
-    from .io import load_model
-    from .losses import softmax
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     top_k = count(top_k, "top_k", "predict_images")

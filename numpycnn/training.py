@@ -1,29 +1,33 @@
 """The training loop: ``Trainer.fit`` with callbacks, stop conditions and checkpoints.
 
-One training step (``Trainer.train_step``)::
+The loop is tutorial 3's, plus what a real run needs::
+
+    for each epoch e, until a stop condition holds:
+        for each mini-batch idx of batch_indices(n, batch_size, seed, e):
+            train_step(x[idx], y[idx])        # forward, loss, backward, optimizer.step(); step += 1
+            on_batch_end                      # periodic evaluation, checkpoints, the progress bar
+        evaluate val; on_epoch_end(logs); history row; epoch += 1
+
+One training step (:meth:`Trainer.train_step`; :meth:`Trainer.compute_gradients` is the part a
+trainer of several networks replaces)::
 
     logits = model.forward(x)                 # (N, K)
     loss   = loss_fn.forward(logits, y)       # scalar
     model.backward(loss_fn.backward())        # every layer's grads (and any backward hooks)
     optimizer.step()                          # x <- update(x, grad)
 
-Techniques plug in through :class:`Callback` methods, called at fixed points of
-the step and the epoch, instead of copying the loop:
+Techniques plug in through :class:`~numpycnn.callbacks.Callback` methods called at fixed points of
+the step and the epoch (the table is in :mod:`numpycnn.callbacks`), instead of copying the loop; the
+progress bar, periodic evaluation and checkpoints are callbacks too, added by ``fit`` after the
+user's. ``trainer.step`` counts the optimizer updates and is incremented right after
+``optimizer.step()``. A callback's ``state_dict()`` is saved in every checkpoint, so a resumed run
+continues bit for bit (data order comes from :func:`batch_indices`).
 
-=====================  ==========================================================
-``on_train_begin``     once, before the first step (also after a resume)
-``on_batch_begin``     with the batch ``(x, y)`` — e.g. a branch keeps ``y``
-``after_backward``     gradients are ready — record gradient flow, update a branch
-``after_step``         parameters were updated — re-apply masks, schedules
-``on_epoch_end``       with the epoch's logs — add metrics, drop/re-introduce filters
-=====================  ==========================================================
-
-A callback's ``state_dict()`` is saved in every checkpoint, so a resumed run
-continues bit for bit (data order comes from ``batch_indices(seed, epoch)``).
-
-Stop conditions: ``epochs``, ``max_steps``, ``target_loss`` (epoch-mean training
-loss at or below it) and ``target_accuracy`` (validation accuracy at or above it).
+Stop conditions: ``epochs``, ``max_steps``, ``target_loss`` (epoch-mean training loss at or below
+it), ``target_accuracy`` (validation accuracy at or above it) and Ctrl-C (``"interrupted"``: the
+step finishes and a checkpoint is written).
 """
+import contextlib
 import math
 import signal
 import threading
@@ -31,40 +35,42 @@ import time
 
 import numpy as np
 
-from .datasets import batch_indices
+from .callbacks import Callback, Checkpoints, PeriodicEvaluation, ProgressBar
 from .errors import CheckpointError, DivergenceError
-from .io import load_arrays, prefixed, save_arrays
 from .losses import SoftmaxCrossEntropy
-from .validate import count
+from .storage import load_arrays, prefixed, save_arrays
+from .validate import count, integer
+
+__all__ = ["Callback", "History", "Trainer", "batch_indices"]
 
 
-class Callback:
-    """Base class for training-loop plug-ins; override only what you need."""
+def batch_indices(n, batch_size, *, seed=0, epoch=0, shuffle=True):
+    """Mini-batch index arrays for one epoch.
 
-    #: key under which the callback's state is stored in checkpoints
-    name = "callback"
+    Parameters
+    ----------
+    n : int
+        Number of examples (> 0).
+    batch_size : int
+        Examples per batch (> 0); the last, partial batch is kept.
+    seed, epoch : int
+        The order is ``np.random.default_rng([seed, epoch]).permutation(n)``, so a run resumed
+        at (epoch, batch) sees exactly the batches it would have seen.
+    shuffle : bool
+        ``False`` gives ``0 .. n-1`` in order.
 
-    def on_train_begin(self, trainer):
-        pass
-
-    def on_batch_begin(self, trainer, x, y):
-        pass
-
-    def after_backward(self, trainer):
-        pass
-
-    def after_step(self, trainer):
-        pass
-
-    def on_epoch_end(self, trainer, logs):
-        pass
-
-    def state_dict(self):
-        """Arrays (0-d for scalars) needed to resume exactly."""
-        return {}
-
-    def load_state_dict(self, state):
-        pass
+    Returns
+    -------
+    list of np.ndarray
+        ``ceil(n / batch_size)`` int64 arrays; together they hold every index exactly once.
+    """
+    n = count(n, "n", "batch_indices", meaning="the number of examples")
+    batch_size = count(batch_size, "batch_size", "batch_indices")
+    seed = integer(seed, "seed", "batch_indices", minimum=0)
+    epoch = integer(epoch, "epoch", "batch_indices", minimum=0)
+    order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+    order = order.astype(np.int64, copy=False)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
 class History(dict):
@@ -78,6 +84,23 @@ class History(dict):
         self["evals"] = []
         if data:
             self.update(data)
+
+    def record(self, logs):
+        """Append one epoch's row (``logs``: the KEYS and any metrics callbacks added).
+
+        A row of the same epoch already at the end (an epoch stopped part-way by ``max_steps``, then
+        resumed) is replaced.
+        """
+        if self["epoch"] and self["epoch"][-1] == logs["epoch"]:
+            rows = len(self["epoch"])
+            for k, v in self.items():
+                if k != "evals" and isinstance(v, list) and len(v) == rows:
+                    v.pop()
+        for k in self.KEYS:
+            self[k].append(logs[k])
+        for k, v in logs.items():
+            if k not in self.KEYS:
+                self.setdefault(k, []).append(v)
 
     def table(self):
         """The per-epoch table as text."""
@@ -105,23 +128,28 @@ class Trainer:
         (and every ``checkpoint_every`` steps, and on Ctrl-C)
     progress : bool — show a tqdm progress bar
     guard : bool — stop with :class:`DivergenceError` on a NaN/inf loss or gradient
+
+    Attributes
+    ----------
+    step : int — optimizer updates done (see :class:`Callback` for when it is incremented)
+    epoch : int — whole epochs done; ``batch_in_epoch``: batches done in the current one
+    elapsed : float — training seconds so far (the steps only: no evaluation, no checkpoints)
+    history : History; ``stop_reason`` : why the last ``fit`` stopped
     """
 
     def __init__(self, model, optimizer, loss=None, callbacks=(), seed=0, batch_size=64,
                  checkpoint_path=None, checkpoint_every=None, progress=True, guard=True):
-        batch_size = count(batch_size, "batch_size", "Trainer")
-        self.model = model
-        self.optimizer = optimizer
+        self.batch_size = count(batch_size, "batch_size", "Trainer")
+        self.model, self.optimizer = model, optimizer
         self.loss = loss or SoftmaxCrossEntropy()
         self.callbacks = list(callbacks)
         self.seed = int(seed)
-        self.batch_size = batch_size
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.guard = guard
         self.history = History()
-        self.step = 0             # optimizer steps done
+        self.step = 0             # optimizer updates done
         self.epoch = 0            # completed epochs
         self.batch_in_epoch = 0   # batches done in the current epoch
         self.epoch_sums = np.zeros(3)   # running (loss*n, correct, n) of the current epoch
@@ -132,21 +160,28 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------
     def train_step(self, x, y):
-        """Forward, loss, backward, callbacks, update. Returns ``(loss, number correct)``."""
+        """One update from the batch ``(x, y)``: gradients, callbacks, optimizer step. Returns ``(loss, correct)``."""
         for cb in self.callbacks:
             cb.on_batch_begin(self, x, y)
-        logits = self.model.forward(x, check=False)
-        loss = self.loss.forward(logits, y)
-        self.model.backward(self.loss.backward(), input_grad=False)   # nothing needs dL/dx of the images
+        loss, logits = self.compute_gradients(x, y)
         self.last_x, self.last_y, self.last_logits = x, y, logits
         for cb in self.callbacks:
             cb.after_backward(self)
         if self.guard:
             self.check_finite(loss)
-        self.optimizer.step()
+        for optimizer in self.trained_optimizers():
+            optimizer.step()
+        self.step += 1
         for cb in self.callbacks:
             cb.after_step(self)
         return loss, int((logits.argmax(axis=1) == y).sum())
+
+    def compute_gradients(self, x, y):
+        """Forward, loss, backward: fills every parameter's gradient. Returns ``(loss, logits)``."""
+        logits = self.model.forward(x, check=False)
+        loss = self.loss.forward(logits, y)
+        self.model.backward(self.loss.backward(), input_grad=False)   # nothing needs dL/dx of the images
+        return loss, logits
 
     def check_finite(self, loss):
         """Divergence guard: raise :class:`DivergenceError` naming the step and the first layer
@@ -165,10 +200,25 @@ class Trainer:
         """The models this trainer updates (one here; several for technique D)."""
         return [self.model]
 
+    def trained_optimizers(self):
+        """Their optimizers, stepped after every backward pass (one here; one per network for technique D)."""
+        return [self.optimizer]
+
     # -- evaluation -----------------------------------------------------------------
     def evaluate(self, data, batch_size=512):
         """``{"loss", "accuracy"}`` of the model on a Dataset (``x``, ``y``)."""
         return self.model.evaluate(data.x, data.y, batch_size=batch_size)
+
+    def epoch_logs(self, val):
+        """The row of the epoch so far: training loss and accuracy, validation loss and accuracy, time."""
+        s = self.epoch_sums
+        logs = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": float(s[0] / max(s[2], 1)),
+                "train_acc": float(s[1] / max(s[2], 1)), "val_loss": None, "val_acc": None,
+                "seconds": self.elapsed}
+        if val is not None and len(val):
+            ev = self.evaluate(val)
+            logs["val_loss"], logs["val_acc"] = ev["loss"], ev["accuracy"]
+        return logs
 
     # -- the loop -------------------------------------------------------------------
     def fit(self, train, val=None, epochs=10, max_steps=None, target_loss=None, target_accuracy=None,
@@ -189,108 +239,73 @@ class Trainer:
         epochs = count(epochs, "epochs", "Trainer.fit")
         self.model.check_input(train.x[:1])
         self.stop_reason = None
-        for cb in self.callbacks:
+        hooks = self.callbacks + self.builtin_callbacks(val, epochs, eval_every, math.ceil(len(train) / self.batch_size))
+        for cb in hooks:
             cb.on_train_begin(self)
-        handler_installed = self._install_sigint()
         try:
-            self._loop(train, val, epochs, max_steps, target_loss, target_accuracy, eval_every)
+            with self._ctrl_c_finishes_the_step():
+                while self.epoch < epochs and self.stop_reason is None:
+                    batches = batch_indices(len(train), self.batch_size, seed=self.seed, epoch=self.epoch)
+                    for idx in batches[self.batch_in_epoch:]:
+                        t0 = time.perf_counter()
+                        loss, correct = self.train_step(train.x[idx], train.y[idx])
+                        self.elapsed += time.perf_counter() - t0
+                        self.batch_in_epoch += 1
+                        self.epoch_sums += (loss * len(idx), correct, len(idx))
+                        for cb in hooks:
+                            cb.on_batch_end(self)
+                        if self._interrupted or (max_steps is not None and self.step >= max_steps):
+                            break
+                    if self._interrupted:
+                        self.stop_reason = "interrupted"
+                    else:
+                        self.stop_reason = self._end_epoch(val, hooks, self.batch_in_epoch == len(batches),
+                                                           max_steps, target_loss, target_accuracy)
+            self.stop_reason = self.stop_reason or "epochs"
         finally:
-            if handler_installed:
-                signal.signal(signal.SIGINT, self._old_handler)
+            for cb in hooks:
+                cb.on_train_end(self)
         return self.history
 
-    def _loop(self, train, val, epochs, max_steps, target_loss, target_accuracy, eval_every):
-        n = len(train)
-        bar = None
-        while self.epoch < epochs:
-            batches = batch_indices(n, self.batch_size, seed=self.seed, epoch=self.epoch)
-            if self.progress:
-                from tqdm.auto import tqdm
-                bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{epochs}",
-                           unit="batch", leave=False, dynamic_ncols=True, mininterval=0.5)
-            t0 = time.perf_counter()
-            while self.batch_in_epoch < len(batches):
-                idx = batches[self.batch_in_epoch]
-                loss, correct = self.train_step(train.x[idx], train.y[idx])
-                self.step += 1
-                self.batch_in_epoch += 1
-                self.epoch_sums += (loss * len(idx), correct, len(idx))
-                if bar is not None:
-                    bar.update(1)
-                    if self.batch_in_epoch % 20 == 0 or self.batch_in_epoch == len(batches):
-                        s = self.epoch_sums
-                        bar.set_postfix(loss=f"{s[0] / s[2]:.4f}", acc=f"{s[1] / s[2]:.3f}",
-                                        samples_s=f"{s[2] / max(time.perf_counter() - t0, 1e-9):.0f}", refresh=False)
-                if eval_every and val is not None and self.step % eval_every == 0:
-                    self.elapsed += time.perf_counter() - t0
-                    ev = self.evaluate(val)
-                    self.history["evals"].append({"step": self.step, "seconds": self.elapsed,
-                                                  "val_loss": ev["loss"], "val_acc": ev["accuracy"]})
-                    t0 = time.perf_counter()
-                if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.checkpoint_path:
-                    self.elapsed += time.perf_counter() - t0
-                    self.save_checkpoint(self.checkpoint_path)
-                    t0 = time.perf_counter()
-                if self._interrupted:
-                    self.elapsed += time.perf_counter() - t0
-                    self.stop_reason = "interrupted"
-                    if self.checkpoint_path:
-                        self.save_checkpoint(self.checkpoint_path)
-                    if bar is not None:
-                        bar.close()
-                    return
-                if max_steps is not None and self.step >= max_steps:
-                    break
-            self.elapsed += time.perf_counter() - t0
-            if bar is not None:
-                bar.close()
-            if self.batch_in_epoch < len(batches):      # stopped by max_steps mid-epoch
-                self.stop_reason = "max_steps"
-                self._end_epoch(val, partial=True)
-                return
-            self._end_epoch(val)
-            logs = {k: self.history[k][-1] for k in History.KEYS}
-            if max_steps is not None and self.step >= max_steps:
-                self.stop_reason = "max_steps"
-            elif target_loss is not None and logs["train_loss"] <= target_loss:
-                self.stop_reason = "target_loss"
-            elif target_accuracy is not None and logs["val_acc"] is not None and logs["val_acc"] >= target_accuracy:
-                self.stop_reason = "target_accuracy"
-            if self.stop_reason:
-                return
-        self.stop_reason = self.stop_reason or "epochs"
+    def builtin_callbacks(self, val, epochs, eval_every, batches_per_epoch):
+        """The loop's own callbacks, run after the user's: periodic evaluation, checkpoints, the bar."""
+        out = []
+        if eval_every and val is not None:
+            out.append(PeriodicEvaluation(val, eval_every))
+        if self.checkpoint_path:
+            out.append(Checkpoints(self.checkpoint_path, self.checkpoint_every))
+        if self.progress:
+            out.append(ProgressBar(epochs, batches_per_epoch))
+        return out
 
-    def _end_epoch(self, val, partial=False):
-        s = self.epoch_sums
-        logs = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": float(s[0] / max(s[2], 1)),
-                "train_acc": float(s[1] / max(s[2], 1)), "val_loss": None, "val_acc": None,
-                "seconds": self.elapsed}
-        if val is not None and len(val):
-            ev = self.evaluate(val)
-            logs["val_loss"], logs["val_acc"] = ev["loss"], ev["accuracy"]
-        for cb in self.callbacks:
+    def _end_epoch(self, val, hooks, whole, max_steps, target_loss, target_accuracy):
+        """Close the epoch (or the part of it that ran); returns the stop reason, or None to go on."""
+        logs = self.epoch_logs(val)
+        for cb in hooks:
             cb.on_epoch_end(self, logs)
-        if self.history["epoch"] and self.history["epoch"][-1] == logs["epoch"]:
-            # the previous row was this same epoch stopped part-way (max_steps), then resumed: replace it
-            rows = len(self.history["epoch"])
-            for k, v in self.history.items():
-                if k != "evals" and isinstance(v, list) and len(v) == rows:
-                    v.pop()
-        for k in History.KEYS:
-            self.history[k].append(logs[k])
-        for k, v in logs.items():
-            if k not in History.KEYS:
-                self.history.setdefault(k, []).append(v)
-        if not partial:
+        self.history.record(logs)
+        if whole:
             self.epoch += 1
             self.batch_in_epoch = 0
             self.epoch_sums = np.zeros(3)
-            if self.checkpoint_path:
-                self.save_checkpoint(self.checkpoint_path)
+        for cb in hooks:
+            cb.after_epoch(self)
+        if not whole or (max_steps is not None and self.step >= max_steps):
+            return "max_steps"
+        if target_loss is not None and logs["train_loss"] <= target_loss:
+            return "target_loss"
+        if target_accuracy is not None and logs["val_acc"] is not None and logs["val_acc"] >= target_accuracy:
+            return "target_accuracy"
+        return None
 
-    def _install_sigint(self):
+    @contextlib.contextmanager
+    def _ctrl_c_finishes_the_step(self):
+        """While training, a first Ctrl-C lets the current step finish (``fit`` then stops as
+        ``"interrupted"`` and a checkpoint is written); a second one aborts at once."""
+        self._interrupted = False
         if threading.current_thread() is not threading.main_thread():
-            return False
+            yield
+            return
 
         def handler(signum, frame):
             if self._interrupted:          # second Ctrl-C: stop now
@@ -298,9 +313,11 @@ class Trainer:
             self._interrupted = True
             print("\nInterrupted: finishing this step and saving a checkpoint (Ctrl-C again to abort)...", flush=True)
 
-        self._interrupted = False
-        self._old_handler = signal.signal(signal.SIGINT, handler)
-        return True
+        old_handler = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old_handler)
 
     # -- checkpoints ----------------------------------------------------------------
     def state_dict(self):

@@ -1,7 +1,7 @@
 """Argument checks shared by every module: one place for the wording of bad-argument errors.
 
-Each check returns the value as a plain Python ``int`` or ``float``, or raises an error whose
-message names where the argument was given, the argument, what was given and what was expected::
+Each check returns the value (as a plain Python ``int`` or ``float`` for numbers), or raises an error
+whose message names where the argument was given, the argument, what was given and what was expected::
 
     >>> integer(0, "stride", "Conv2D 'conv1'")
     Traceback (most recent call last):
@@ -9,11 +9,15 @@ message names where the argument was given, the argument, what was given and wha
 
 ``TypeError`` when the value is not of the expected kind (a string, a bool, a float where an
 integer is needed), ``ValueError`` when it is of the right kind but outside the allowed range
-(including NaN and infinity).
+(including NaN and infinity). :func:`choice` checks a name against a fixed list;
+:func:`check_labels` checks a batch of class labels against the logits they belong to.
 """
 import math
+from collections.abc import Hashable
 
 import numpy as np
+
+from .errors import ShapeError, describe
 
 
 def integer(value, name, where, minimum=1):
@@ -73,3 +77,30 @@ def number(value, name, where, low=None, high=None, *, low_open=False, high_open
     if not math.isfinite(value) or too_low or too_high:
         raise ValueError(f"{where}: {name} must be {expected}; got {value!r}")
     return float(value)
+
+
+def choice(value, name, where, options):
+    """One of a fixed set of ``options`` (e.g. a kernel or a rule name), returned unchanged."""
+    if not isinstance(value, Hashable) or value not in set(options):
+        raise ValueError(f"{where}: {name} must be one of {list(options)}; got {value!r}")
+    return value
+
+
+def check_labels(logits, y, where="loss"):
+    """Validate ``logits: (N, K)`` and ``y: (N,)`` integer labels in ``[0, K)``; return ``y`` as int64."""
+    if logits.ndim != 2:
+        raise ShapeError(f"{where}: logits must have shape (N, K); got {describe(logits)}")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != logits.shape[0]:
+        raise ShapeError(
+            f"{where}: labels y must have shape ({logits.shape[0]},) to match the {logits.shape[0]} logits rows; "
+            f"got {describe(y)}"
+        )
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"{where}: labels y must be integers (class indices); got dtype {y.dtype}")
+    K = logits.shape[1]
+    if y.size and (y.min() < 0 or y.max() >= K):
+        raise ValueError(
+            f"{where}: labels y must lie in [0, {K - 1}] for {K} classes; got values from {y.min()} to {y.max()}"
+        )
+    return y.astype(np.int64, copy=False)

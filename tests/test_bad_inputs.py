@@ -9,9 +9,10 @@ import pytest
 
 import numpycnn as nc
 from numpycnn import AvgPool2D, Conv2D, Dense, MaxPool2D, Sequential, SoftmaxCrossEntropy
-from numpycnn.datasets import Dataset, batch_indices, load_dataset, read_idx
+from numpycnn.datasets import Dataset, load_dataset, read_idx
 from numpycnn.errors import CheckpointError, DataFormatError, ShapeError
 from numpycnn.optim import SGD, Adam, RMSprop, make_optimizer
+from numpycnn.training import batch_indices
 
 F32 = np.float32
 
@@ -111,9 +112,9 @@ CORE_CASES = [
      DataFormatError, ["trunc-idx1-ubyte", "5"]),
     ("idx_wrong_magic", lambda t: read_idx(_write(t, "bad-idx1-ubyte", b"\x12\x34\x08\x01\x00\x00\x00\x01a")),
      DataFormatError, ["bad-idx1-ubyte", "magic"]),
-    ("model_file_garbage", lambda t: nc.io.load_model(_write(t, "model.npz", b"not a zip file at all")),
+    ("model_file_garbage", lambda t: nc.model.load_model(_write(t, "model.npz", b"not a zip file at all")),
      CheckpointError, ["model.npz", "corrupted"]),
-    ("model_file_missing", lambda t: nc.io.load_model(t / "nope.npz"), FileNotFoundError, ["nope.npz"]),
+    ("model_file_missing", lambda t: nc.model.load_model(t / "nope.npz"), FileNotFoundError, ["nope.npz"]),
 ]
 
 #: rows added by the techniques (A-E): same format

@@ -1,11 +1,10 @@
 """Technique A — branch supervision: third == first + second, the chain rule at the fork, and the rest."""
-import argparse
 
 import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import cli
+from numpycnn import builder
 from numpycnn.gradcheck import numerical_gradient, relative_error
 from numpycnn.losses import SoftmaxCrossEntropy
 from numpycnn.techniques import branch_supervision as A
@@ -218,12 +217,11 @@ def test_backward_without_labels_says_what_to_do():
 
 
 def test_train_flags_attach_branches():
-    p = argparse.ArgumentParser()
-    cli.add_train_arguments(p)
-    args = p.parse_args(["--model", "plain_cnn", "--depth", "4", "--width", "4", "--activation", "sigmoid",
-                         "--branch-at", "act2", "--branch-layers", "16,8", "--branch-weight", "0.5"])
-    setup = cli.build_setup(args)
-    cbs = [c for c in setup.trainer.callbacks if isinstance(c, A.BranchSupervision)]
+    args = builder.train_parser().parse_args(["--model", "plain_cnn", "--depth", "4", "--width", "4", "--activation",
+                                              "sigmoid", "--branch-at", "act2", "--branch-layers", "16,8",
+                                              "--branch-weight", "0.5"])
+    trainer = builder.make_trainer(args, nc.datasets.load_dataset("digits", train_limit=200))
+    cbs = [c for c in trainer.callbacks if isinstance(c, A.BranchSupervision)]
     assert len(cbs) == 1 and cbs[0].branches[0].at == "act2" and cbs[0].branches[0].hidden == (16, 8)
     assert cbs[0].branches[0].weight == 0.5
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from numpycnn.cli import main
-from numpycnn.io import load_model
+from numpycnn.model import load_model
 
 TRAIN = ["train", "--dataset", "digits", "--model", "small_cnn", "--width", "4", "--batch-size", "64",
          "--no-progress", "--seed", "1"]
@@ -42,6 +42,17 @@ def test_a_missing_dataset_folder_is_one_line_naming_the_folder(tmp_path, capsys
     code = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "nowhere" in err and "Traceback" not in err
+
+
+def test_train_on_fashion_mnist_with_a_data_dir_that_does_not_exist_stops_naming_it(tmp_path, capsys, monkeypatch):
+    """Regression (issue 18.9): the run used to train on the Debian copy without a word."""
+    monkeypatch.delenv("NUMPYCNN_DATA", raising=False)
+    code = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "no" / "such" / "folder"),
+                 "--epochs", "1", "--max-steps", "1", "--no-progress", "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert code == 2 and "test accuracy" not in captured.out
+    assert str(tmp_path / "no" / "such" / "folder") in captured.err and "--data-dir" in captured.err
+    assert "does not exist" in captured.err
 
 
 def test_compare_an_unknown_experiment_lists_the_known_ones(capsys):

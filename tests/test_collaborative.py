@@ -1,12 +1,11 @@
 """Technique D — collaborative training: the four ensemble rules, their backward passes, KDCL, training."""
-import argparse
 import itertools
 
 import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import cli
+from numpycnn import builder
 from numpycnn.gradcheck import numerical_gradient, relative_error
 from numpycnn.losses import SoftmaxCrossEntropy, softmax
 from numpycnn.techniques import collaborative as D
@@ -122,6 +121,47 @@ def test_training_together_lowers_every_networks_loss(digits, rule, mode):
     assert all(a < b for a, b in zip(after, before))
 
 
+def test_evaluating_on_a_test_split_leaves_the_validation_weights_unchanged(digits):
+    """Regression (issue 18.3): ``evaluate`` recomputed the validation rule's weights from whatever split
+    it scored — the test split included."""
+    tr = trainer(digits, "validation")
+    tr.fit(digits.train, digits.val, epochs=1, max_steps=3)
+    weights = tr.weights.copy()
+    accs = [m.evaluate(digits.val.x, digits.val.y)["accuracy"] for m in tr.models]
+    np.testing.assert_allclose(weights, D.validation_weights(accs))          # from the validation split
+    tr.evaluate(digits.test)
+    np.testing.assert_array_equal(tr.weights, weights)
+
+
+def test_validation_weights_are_recomputed_once_per_epoch_from_the_validation_split(digits):
+    tr = trainer(digits, "validation")
+    seen = []
+
+    class Spy(nc.Callback):
+        name = "spy"
+
+        def on_epoch_end(self, trainer, logs):
+            accs = [m.evaluate(digits.val.x, digits.val.y)["accuracy"] for m in trainer.models]
+            seen.append(np.allclose(trainer.weights, D.validation_weights(accs)))
+
+    tr.callbacks.append(Spy())
+    tr.fit(digits.train, digits.val, epochs=2)
+    assert seen == [True, True]
+    with pytest.raises(ValueError, match="validation"):
+        trainer(digits, "validation").fit(digits.train, epochs=1)
+
+
+@pytest.mark.parametrize("rule", D.RULES)
+def test_float32_networks_get_float32_gradients_with_halves_under_every_rule(digits, rule):
+    """Regression (issue 18.4): the ``halves`` split multiplied float32 gradients by a float64 scalar."""
+    tr = trainer(digits, rule, data_split="halves")
+    tr.train_step(digits.train.x[:32], digits.train.y[:32])
+    for m in tr.models:
+        assert {g.dtype for _, _, g in m.named_parameters()} == {np.dtype(np.float32)}, rule
+    for opt in tr.optimizers:
+        assert {a.dtype for st in opt.state.values() for a in st.values()} == {np.dtype(np.float32)}, rule
+
+
 def test_checkpoint_resume_of_all_networks_is_bit_identical(digits, tmp_path):
     straight = trainer(digits, "linear", seed=3)
     straight.fit(digits.train, epochs=2)
@@ -148,13 +188,43 @@ def test_bad_arguments_name_the_problem(digits):
         trainer(digits, mode="mutual")
 
 
-def test_train_flags_build_a_collaborative_trainer():
-    p = argparse.ArgumentParser()
-    cli.add_train_arguments(p)
-    args = p.parse_args(["--networks", "3", "--ensemble", "linear", "--collab-mode", "kdcl", "--width", "4"])
-    setup = cli.build_setup(args)
-    assert isinstance(setup.trainer, D.CollaborativeTrainer)
-    assert len(setup.trainer.models) == 3 and setup.trainer.rule == "linear" and setup.trainer.mode == "kdcl"
+def test_train_flags_build_a_collaborative_trainer(digits):
+    args = builder.train_parser().parse_args(["--networks", "3", "--ensemble", "linear", "--collab-mode", "kdcl",
+                                              "--width", "4"])
+    trainer = builder.make_trainer(args, digits)
+    assert isinstance(trainer, D.CollaborativeTrainer)
+    assert len(trainer.models) == 3 and trainer.rule == "linear" and trainer.mode == "kdcl"
+
+
+@pytest.mark.parametrize("flags", [
+    ["--model", "small_cnn", "--width", "4", "--sparsity", "0.9", "--optimizer", "momentum", "--momentum", "0.5",
+     "--weight-decay", "0.001"],
+    ["--model", "plain_cnn", "--depth", "3", "--width", "5", "--optimizer", "direction", "--direction-c", "0.002",
+     "--decay", "0.001", "--decay-threshold", "0.05", "--decay-mode", "above", "--weight-decay", "0.01"],
+], ids=["width-masks-momentum-weight-decay", "depth-technique-B"])
+def test_every_network_is_built_with_the_same_options(digits, capsys, flags):
+    """Regression (issue 18.1): networks 2..m were built without --width/--depth, masks, momentum, weight
+    decay or technique B's options."""
+    args = builder.train_parser().parse_args(flags + ["--networks", "3", "--no-progress"])
+    trainer = builder.make_trainer(args, digits)
+    single, single_opt = builder.build(args, digits.input_shape, digits.num_classes, data=digits)
+    assert len(trainer.models) == 3
+    for i, (model, opt) in enumerate(zip(trainer.models, trainer.optimizers)):
+        assert model.config() == single.config(), f"network {i}: architecture"
+        assert [n for n, l in model.layers.items() if l.masks] == [n for n, l in single.layers.items() if l.masks]
+        assert type(opt) is type(single_opt) and opt.hyperparameters() == single_opt.hyperparameters(), f"network {i}"
+        assert opt.model is model
+    if "--sparsity" in flags:
+        assert all(m["conv1"].masks and m["fc2"].masks for m in trainer.models)
+        assert not np.array_equal(trainer.models[0]["fc1"].masks["W"], trainer.models[1]["fc1"].masks["W"])
+    assert not np.array_equal(trainer.models[0]["conv1"].params["W"], trainer.models[1]["conv1"].params["W"])
+
+
+@pytest.mark.parametrize("flags", [["--branch-at", "pool1"], ["--repr"], ["--loss", "hinge"]])
+def test_options_that_would_apply_to_one_network_only_are_refused(digits, flags):
+    args = builder.train_parser().parse_args(["--networks", "2", "--width", "4"] + flags)
+    with pytest.raises(ValueError, match="--networks 2"):
+        builder.make_trainer(args, digits)
 
 
 def test_quick_experiment_writes_table_json_and_figure(tmp_path):

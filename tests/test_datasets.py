@@ -1,4 +1,4 @@
-"""Tests for numpycnn.datasets: IDX and CIFAR-10 readers, dataset search, splits, batching."""
+"""Tests for numpycnn.datasets: IDX and CIFAR-10 readers, dataset search, splits."""
 import gzip
 import os
 import pathlib
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from numpycnn import datasets
-from numpycnn.datasets import (DATA_ENV_VAR, DATASETS, DataSplits, Dataset, batch_indices, find_dataset_dir,
+from numpycnn.datasets import (DATA_ENV_VAR, DATASETS, DataSplits, Dataset, find_dataset_dir,
                                load_dataset, load_digits, load_idx_pair, load_mnist_dir, read_cifar10_dir, read_idx,
                                rgb_to_grayscale, write_cifar10_batch, write_idx)
 from numpycnn.errors import DataFormatError, DatasetNotFoundError
@@ -303,19 +303,53 @@ def test_cifar10_missing_batch_is_named(tmp_path):
 
 
 # ---------------------------------------------------------------------------- finding data
-def test_find_dataset_dir_search_order_is_data_dir_then_env_var_then_debian(tmp_path, monkeypatch):
+def test_find_dataset_dir_uses_data_dir_else_env_var_else_debian(tmp_path, monkeypatch):
     arg_dir, env_root, debian = tmp_path / "arg", tmp_path / "env", tmp_path / "debian"
     write_mnist_dir(arg_dir, n_train=2, n_test=2)
     write_mnist_dir(env_root / "fashion_mnist", n_train=2, n_test=2)
     write_mnist_dir(debian, n_train=2, n_test=2)
-    monkeypatch.setattr(datasets, "FASHION_MNIST_DEBIAN_DIR", str(debian))
+    monkeypatch.setattr(datasets.discovery, "FASHION_MNIST_DEBIAN_DIR", str(debian))
     monkeypatch.setenv(DATA_ENV_VAR, str(env_root))
     assert find_dataset_dir("fashion-mnist", data_dir=arg_dir) == arg_dir
-    assert find_dataset_dir("fashion-mnist", data_dir=tmp_path / "empty") == env_root / "fashion_mnist"
     assert find_dataset_dir("fashion-mnist") == env_root / "fashion_mnist"
     monkeypatch.delenv(DATA_ENV_VAR)
     assert find_dataset_dir("fashion-mnist") == debian
     assert find_dataset_dir("fashion-mnist", data_dir=arg_dir) == arg_dir
+
+
+@pytest.mark.parametrize("how", ["missing", "empty"])
+def test_an_explicit_data_dir_without_the_files_is_an_error_never_a_fallback(tmp_path, monkeypatch, how):
+    """Regression (issue 18.9): a data_dir that does not exist or lacks the files used to fall back
+    silently to $NUMPYCNN_DATA and then to the Debian copy."""
+    env_root, debian = tmp_path / "env", tmp_path / "debian"
+    write_mnist_dir(env_root, n_train=2, n_test=2)
+    write_mnist_dir(debian, n_train=2, n_test=2)
+    monkeypatch.setattr(datasets.discovery, "FASHION_MNIST_DEBIAN_DIR", str(debian))
+    monkeypatch.setenv(DATA_ENV_VAR, str(env_root))
+    given = tmp_path / "no" / "such" / "folder"
+    if how == "empty":
+        given.mkdir(parents=True)
+        (given / "README.txt").write_text("not an IDX file")
+    with pytest.raises(DatasetNotFoundError) as info:
+        find_dataset_dir("fashion-mnist", data_dir=given)
+    msg = str(info.value)
+    assert str(given) in msg and ("does not exist" if how == "missing" else "holds none") in msg
+    assert "train-images-idx3-ubyte" in msg                 # what was expected
+    assert str(env_root) not in msg and str(debian) not in msg
+    with pytest.raises(DatasetNotFoundError, match="does not exist" if how == "missing" else "holds none"):
+        load_dataset("fashion-mnist", data_dir=given)
+
+
+def test_a_numpycnn_data_folder_without_the_files_is_an_error_never_a_fallback(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    write_mnist_dir(debian, n_train=2, n_test=2)
+    monkeypatch.setattr(datasets.discovery, "FASHION_MNIST_DEBIAN_DIR", str(debian))
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetNotFoundError) as info:
+        find_dataset_dir("fashion-mnist")
+    msg = str(info.value)
+    assert DATA_ENV_VAR in msg and str(tmp_path / "nowhere") in msg and "does not exist" in msg
+    assert str(debian) not in msg
 
 
 @pytest.mark.parametrize("sub", ["fashion-mnist", "fashion_mnist", "FashionMNIST", "FashionMNIST/raw"])
@@ -340,16 +374,14 @@ def test_find_dataset_dir_finds_cifar10_batches_folders(tmp_path, layout):
     assert find_dataset_dir("cifar10", data_dir=tmp_path) == target
 
 
-def test_find_dataset_dir_missing_raises_dataset_not_found_listing_places_and_apt_get(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "FASHION_MNIST_DEBIAN_DIR", str(tmp_path / "no-debian"))
-    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "env"))
+def test_find_dataset_dir_missing_everywhere_raises_dataset_not_found_naming_places_and_apt_get(tmp_path,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(datasets.discovery, "FASHION_MNIST_DEBIAN_DIR", str(tmp_path / "no-debian"))
     with pytest.raises(DatasetNotFoundError) as info:
-        find_dataset_dir("fashion-mnist", data_dir=tmp_path / "arg")
+        find_dataset_dir("fashion-mnist")
     msg = str(info.value)
     assert "apt-get install dataset-fashion-mnist" in msg and DATA_ENV_VAR in msg and "--data-dir" in msg
-    places = [str(tmp_path / "arg"), str(tmp_path / "env"), str(tmp_path / "no-debian")]
-    assert all(p in msg for p in places)
-    assert msg.index(places[0]) < msg.index(places[1]) < msg.index(places[2])
+    assert str(tmp_path / "no-debian") in msg
     assert isinstance(info.value, FileNotFoundError)
 
 
@@ -454,32 +486,6 @@ def test_metadata_is_json_serialisable_and_describes_preprocessing():
 def test_dataset_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="same number"):
         Dataset(np.zeros((3, 1, 2, 2), np.float32), np.zeros(2, np.int64))
-
-
-# ---------------------------------------------------------------------------- batching
-def test_batch_indices_cover_every_index_once_per_epoch_and_keep_last_partial_batch():
-    batches = batch_indices(103, 10, seed=4, epoch=2)
-    assert [len(b) for b in batches] == [10] * 10 + [3]
-    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(103))
-
-
-def test_batch_indices_same_for_same_seed_and_epoch_and_differ_across_epochs():
-    a = np.concatenate(batch_indices(50, 8, seed=1, epoch=3))
-    b = np.concatenate(batch_indices(50, 8, seed=1, epoch=3))
-    c = np.concatenate(batch_indices(50, 8, seed=1, epoch=4))
-    d = np.concatenate(batch_indices(50, 8, seed=2, epoch=3))
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c) and not np.array_equal(a, d)
-
-
-def test_batch_indices_without_shuffle_is_in_order():
-    np.testing.assert_array_equal(np.concatenate(batch_indices(7, 3, shuffle=False)), np.arange(7))
-
-
-@pytest.mark.parametrize("n, batch_size", [(0, 4), (10, 0), (10, -1), (10, 2.0)])
-def test_batch_indices_rejects_non_positive_sizes(n, batch_size):
-    with pytest.raises(ValueError):
-        batch_indices(n, batch_size)
 
 
 # ---------------------------------------------------------------------------- files on disk

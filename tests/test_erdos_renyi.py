@@ -1,11 +1,11 @@
 """Technique C — Erdős–Rényi sparse construction: σ exactly, masks, training stays sparse, report, SNIP, saving."""
-import argparse
 
 import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import cli
+from numpycnn import builder
+from numpycnn.cli import main
 from numpycnn.gradcheck import check_model
 from numpycnn.techniques import erdos_renyi as C
 
@@ -124,7 +124,7 @@ def test_sparse_save_and_load_gives_identical_outputs_and_stores_only_active_wei
     loaded = C.load_sparse_model(tmp_path / "s.npz")
     x = np.random.default_rng(1).standard_normal((5, 1, 28, 28)).astype(np.float32)
     np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
-    nc.io.save_model(tmp_path / "d.npz", model)
+    nc.model.save_model(tmp_path / "d.npz", model)
     assert (tmp_path / "s.npz").stat().st_size < 0.5 * (tmp_path / "d.npz").stat().st_size
 
 
@@ -155,13 +155,11 @@ def test_bad_mode_sampling_and_generator_are_refused():
 
 
 def test_train_flags_sparsify_the_model_before_training(capsys):
-    p = argparse.ArgumentParser()
-    cli.add_train_arguments(p)
-    args = p.parse_args(["--sparsity", "0.8", "--sparse-mode", "er", "--dense-layers", "fc2"])
-    setup = cli.build_setup(args)
+    args = builder.train_parser().parse_args(["--sparsity", "0.8", "--sparse-mode", "er", "--dense-layers", "fc2"])
+    model, _ = builder.build(args, (1, 8, 8), 10)
     out = capsys.readouterr().out
     assert "σ =" in out and "total" in out
-    rows = C.structure_report(setup.model)
+    rows = C.structure_report(model)
     assert rows[-1]["density"] == pytest.approx(0.2, abs=0.03)
 
 
@@ -175,7 +173,6 @@ def test_quick_experiment_writes_table_json_and_figures(tmp_path):
 
 
 def test_sparsity_command_prints_the_report(capsys, tmp_path):
-    from numpycnn.cli import main
     assert main(["sparsity", "--model", "mlp", "--sparsity", "0.9", "--figure", str(tmp_path / "r.png")]) == 0
     out = capsys.readouterr().out
     assert "σ = 17.2642" in out and "total" in out and (tmp_path / "r.png").exists()

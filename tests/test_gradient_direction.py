@@ -1,16 +1,15 @@
-"""Technique B — the gradient-direction optimizer: the spec's exact checks.
+"""Technique B — the gradient-direction optimizer: the exact checks of docs/claims.md, section B.
 
 Every update is ``x_{t+1} = x_t − α_t·g/‖g‖`` with one global norm, ``α0 = c·√N`` and
 ``α_{t+1} = α_t(1 − β)``. Gradient-level checks run in float64.
 """
-import argparse
 import math
 
 import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import cli
+from numpycnn import builder
 from numpycnn.losses import SoftmaxCrossEntropy
 from numpycnn.optim import make_optimizer
 from numpycnn.techniques.gradient_direction import (GradientDirection, count_trainable, global_gradient_norm,
@@ -222,18 +221,17 @@ def test_make_optimizer_direction_passes_lr_as_alpha0(digits64):
 
 
 def test_train_flags_build_the_direction_optimizer():
-    parser = argparse.ArgumentParser()
-    cli.add_train_arguments(parser)
-    args = parser.parse_args(["--optimizer", "direction", "--direction-c", "0.002", "--decay", "0.001",
-                              "--decay-threshold", "0.05", "--decay-mode", "above", "--train-limit", "200"])
-    opt = cli.build_setup(args).optimizer
+    parser = builder.train_parser()
+
+    def optimizer(flags):
+        return builder.build(parser.parse_args(flags), (1, 8, 8), 10)[1]
+    opt = optimizer(["--optimizer", "direction", "--direction-c", "0.002", "--decay", "0.001",
+                     "--decay-threshold", "0.05", "--decay-mode", "above"])
     assert isinstance(opt, GradientDirection)
     assert (opt.c, opt.beta, opt.threshold, opt.decay_mode) == (0.002, 0.001, 0.05, "above")
     assert opt.alpha0 == 0.002 * math.sqrt(opt.N)
-    args = parser.parse_args(["--optimizer", "direction", "--alpha0", "0.3", "--train-limit", "200"])
-    assert cli.build_setup(args).optimizer.alpha0 == 0.3
-    args = parser.parse_args(["--optimizer", "adam", "--train-limit", "200"])
-    assert type(cli.build_setup(args).optimizer).__name__ == "Adam"
+    assert optimizer(["--optimizer", "direction", "--alpha0", "0.3"]).alpha0 == 0.3
+    assert type(optimizer(["--optimizer", "adam"])).__name__ == "Adam"
 
 
 @pytest.mark.parametrize("kwargs, word", [({"alpha0": -1.0}, "alpha0"), ({"beta": 1.0}, "beta"),

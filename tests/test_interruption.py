@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from numpycnn.io import load_arrays
+from numpycnn.storage import load_arrays
 
 TRAIN = [sys.executable, "-m", "numpycnn", "train", "--dataset", "digits", "--model", "small_cnn", "--width", "8",
          "--epochs", "40", "--batch-size", "16", "--seed", "3", "--checkpoint-every", "7", "--no-progress"]

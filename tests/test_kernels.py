@@ -1,13 +1,16 @@
 """The functional core: im2col/col2im, convolution and pooling against their loop references.
 
+The convolution has three levels, each real: the loop reference, the textbook im2col version
+(:mod:`numpycnn.conv`) and the fast kernel (:mod:`numpycnn.fast_conv`); fast == textbook == loop.
 (``tests/test_kernel_fast_paths.py`` covers the performance paths in more shapes; this file
 states the defining properties once, over a hypothesis-generated range of shapes.)
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from numpycnn.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_naive
+from numpycnn.fast_conv import conv2d_backward_fast, conv2d_forward_fast
 from numpycnn.errors import ShapeError
 from numpycnn.im2col import col2im, conv_output_size, im2col
 from numpycnn.pooling import (avgpool2d_backward, avgpool2d_forward, avgpool2d_naive, maxpool2d_backward,
@@ -35,8 +38,7 @@ def im2col_loop(x, KH, KW, s, p):
 @given(geometry)
 def test_im2col_rows_are_the_flattened_windows(g):
     N, C, H, W, KH, KW, s, p = g
-    if not _fits(H, W, KH, KW, p):
-        return
+    assume(_fits(H, W, KH, KW, p))
     x = np.random.default_rng(0).standard_normal((N, C, H, W))
     np.testing.assert_array_equal(im2col(x, KH, KW, s, p), im2col_loop(x, KH, KW, s, p))
 
@@ -46,8 +48,7 @@ def test_im2col_rows_are_the_flattened_windows(g):
 def test_col2im_is_the_adjoint_of_im2col(g):
     """<im2col(x), Y> == <x, col2im(Y)> for random x and Y."""
     N, C, H, W, KH, KW, s, p = g
-    if not _fits(H, W, KH, KW, p):
-        return
+    assume(_fits(H, W, KH, KW, p))
     rng = np.random.default_rng(1)
     x = rng.standard_normal((N, C, H, W))
     Y = rng.standard_normal(im2col(x, KH, KW, s, p).shape)
@@ -58,25 +59,28 @@ def test_col2im_is_the_adjoint_of_im2col(g):
 
 @settings(max_examples=40, deadline=None)
 @given(geometry, st.integers(1, 3))
-def test_fast_convolution_equals_the_naive_loop_forward_and_backward(g, F):
+def test_fast_and_textbook_convolutions_equal_the_naive_loop_forward_and_backward(g, F):
     N, C, H, W, K, _, s, p = g
-    if not _fits(H, W, K, K, p):
-        return
+    assume(_fits(H, W, K, K, p))
     rng = np.random.default_rng(2)
     x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, K, K)), rng.standard_normal(F)
-    out, cache = conv2d_forward(x, w, b, s, p)
-    np.testing.assert_allclose(out, conv2d_naive(x, w, b, s, p), rtol=1e-12, atol=1e-12)
-    dout = rng.standard_normal(out.shape)
-    for fast, naive in zip(conv2d_backward(dout, cache), conv2d_backward_naive(dout, x, w, s, p)):
-        np.testing.assert_allclose(fast, naive, rtol=1e-12, atol=1e-12)
+    loop = conv2d_naive(x, w, b, s, p)
+    textbook, cache = conv2d_forward(x, w, b, s, p)
+    fast, fast_cache = conv2d_forward_fast(x, w, b, s, p)
+    np.testing.assert_allclose(textbook, loop, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast, loop, rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(loop.shape)
+    for name, t, f, want in zip(("dx", "dw", "db"), conv2d_backward(dout, cache), conv2d_backward_fast(dout, fast_cache),
+                                conv2d_backward_naive(dout, x, w, s, p)):
+        np.testing.assert_allclose(t, want, rtol=1e-12, atol=1e-12, err_msg=f"textbook {name}")
+        np.testing.assert_allclose(f, want, rtol=1e-12, atol=1e-12, err_msg=f"fast {name}")
 
 
 @settings(max_examples=40, deadline=None)
 @given(geometry)
 def test_fast_pooling_equals_the_naive_loop(g):
     N, C, H, W, K, _, s, p = g
-    if p > K // 2 or not _fits(H, W, K, K, p):
-        return
+    assume(p <= K // 2 and _fits(H, W, K, K, p))
     x = np.random.default_rng(3).standard_normal((N, C, H, W))
     np.testing.assert_array_equal(maxpool2d_forward(x, K, s, p)[0], maxpool2d_naive(x, K, s, p))
     np.testing.assert_allclose(avgpool2d_forward(x, K, s, p)[0], avgpool2d_naive(x, K, s, p), rtol=1e-12)
@@ -104,8 +108,9 @@ def test_kernels_keep_the_input_dtype(dtype):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 6, 6)).astype(dtype)
     w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
-    out, cache = conv2d_forward(x, w, np.zeros(4, dtype), 1, 1)
-    assert out.dtype == dtype and all(g.dtype == dtype for g in conv2d_backward(np.ones_like(out), cache))
+    for forward, backward in ((conv2d_forward, conv2d_backward), (conv2d_forward_fast, conv2d_backward_fast)):
+        out, cache = forward(x, w, np.zeros(4, dtype), 1, 1)
+        assert out.dtype == dtype and all(g.dtype == dtype for g in backward(np.ones_like(out), cache)), forward
     assert im2col(x, 3, 3, 1, 1).dtype == dtype
     assert maxpool2d_forward(x, 2)[0].dtype == dtype and avgpool2d_forward(x, 2)[0].dtype == dtype
 

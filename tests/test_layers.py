@@ -5,10 +5,10 @@ property below runs over all of them, so adding a layer type means adding one li
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from numpycnn import layers as L
-from numpycnn.gradcheck import check_layer
+from numpycnn.gradcheck import away_from_zero, check_layer, distinct_values
 
 
 def _conv(C, F, k, s=1, p=0):
@@ -16,7 +16,7 @@ def _conv(C, F, k, s=1, p=0):
 
 
 #: id -> (layer factory, input shape, input kind); "distinct" keeps max-pool windows tie-free,
-#: "away" keeps ReLU inputs away from the kink at 0.
+#: "away" keeps ReLU inputs away from the kink at 0 (numpycnn.gradcheck's kink-free inputs).
 CASES = {
     "conv3x3_s1_p0": (_conv(2, 3, 3), (2, 2, 5, 6), "normal"),
     "conv3x3_s2_p1": (_conv(3, 4, 3, 2, 1), (2, 3, 7, 6), "normal"),
@@ -39,14 +39,8 @@ CASES = {
 
 def make_input(shape, kind, seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
-    if kind == "distinct":                      # all entries distinct and >= 0.01 apart
-        x = rng.permutation(np.prod(shape)).reshape(shape) * 0.01
-    elif kind == "away":                        # |x| >= 0.1
-        x = rng.standard_normal(shape)
-        x = np.sign(x) * (np.abs(x) + 0.1)
-    else:
-        x = rng.standard_normal(shape)
-    return x.astype(dtype)
+    make = {"distinct": distinct_values, "away": away_from_zero, "normal": lambda r, s: r.standard_normal(s)}[kind]
+    return make(rng, shape).astype(dtype)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -109,8 +103,7 @@ def test_output_shape_predicts_the_forward_shape(case):
 @given(N=st.integers(1, 2), C=st.integers(1, 3), F=st.integers(1, 3), H=st.integers(1, 7), W=st.integers(1, 7),
        k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2))
 def test_conv_backward_matches_central_differences_for_generated_shapes(N, C, F, H, W, k, s, p):
-    if H + 2 * p < k or W + 2 * p < k:
-        return                                   # the kernel does not fit: covered by the bad-input tests
+    assume(H + 2 * p >= k and W + 2 * p >= k)   # a kernel that does not fit: covered by the bad-input tests
     layer = L.Conv2D(C, F, k, stride=s, pad=p, rng=np.random.default_rng(0), dtype=np.float64)
     result = check_layer(layer, make_input((N, C, H, W), "normal"))
     assert result.passed, str(result)
@@ -120,8 +113,7 @@ def test_conv_backward_matches_central_differences_for_generated_shapes(N, C, F,
 @given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 7), W=st.integers(1, 7),
        k=st.integers(1, 3), s=st.integers(1, 3), p=st.integers(0, 1), kind=st.sampled_from(["max", "avg"]))
 def test_pool_backward_matches_central_differences_for_generated_shapes(N, C, H, W, k, s, p, kind):
-    if p > k // 2 or H + 2 * p < k or W + 2 * p < k:
-        return
+    assume(p <= k // 2 and H + 2 * p >= k and W + 2 * p >= k)
     layer = (L.MaxPool2D if kind == "max" else L.AvgPool2D)(k, s, p)
     result = check_layer(layer, make_input((N, C, H, W), "distinct"))
     assert result.passed, str(result)

@@ -94,7 +94,7 @@ def test_nll_rejects_labels_out_of_range_naming_labels():
 @pytest.mark.parametrize("name", ["nll", "squared_hinge"])
 def test_train_command_accepts_every_loss_and_saves_a_model_predict_can_use(tmp_path, name, capsys):
     from numpycnn.cli import main
-    from numpycnn.io import load_model
+    from numpycnn.model import load_model
     out = tmp_path / name
     assert main(["train", "--dataset", "digits", "--train-limit", "200", "--test-limit", "50", "--epochs", "1",
                  "--loss", name, "--no-progress", "--out", str(out)]) == 0
@@ -105,7 +105,7 @@ def test_train_command_accepts_every_loss_and_saves_a_model_predict_can_use(tmp_
 
 
 def test_with_log_softmax_appends_once_and_keeps_metadata():
-    from numpycnn.losses import with_log_softmax
+    from numpycnn.model import with_log_softmax
     from numpycnn.zoo import build_model
     m = build_model("small_cnn", (1, 8, 8), 10)
     m.metadata = {"dataset": {"name": "digits"}}

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from numpycnn import init, io, layers as L
+from numpycnn import init, layers as L, storage
 from numpycnn.errors import CheckpointError, ShapeError
 from numpycnn.gradcheck import check_model
-from numpycnn.model import Sequential
+from numpycnn.model import Sequential, load_model, save_model
 from numpycnn.zoo import MODELS, build_model, lenet5, plain_cnn, small_cnn
 
 
@@ -134,8 +134,8 @@ def test_a_stack_whose_shapes_do_not_chain_is_rejected_when_built_naming_the_lay
 def test_save_and_load_model_round_trips_architecture_weights_masks_and_metadata(tmp_path):
     model = tiny(np.float32)
     model["conv1"].set_mask("W", (np.arange(27).reshape(3, 1, 3, 3) % 2).astype(np.float32))
-    io.save_model(tmp_path / "m.npz", model, metadata={"classes": ["a", "b", "c", "d"], "mean": 0.5})
-    loaded = io.load_model(tmp_path / "m.npz")
+    save_model(tmp_path / "m.npz", model, metadata={"classes": ["a", "b", "c", "d"], "mean": 0.5})
+    loaded = load_model(tmp_path / "m.npz")
     x, _ = batch()
     x = x.astype(np.float32)
     np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
@@ -145,7 +145,7 @@ def test_save_and_load_model_round_trips_architecture_weights_masks_and_metadata
 
 
 def test_saved_files_hold_no_pickles(tmp_path):
-    io.save_model(tmp_path / "m.npz", tiny(np.float32))
+    save_model(tmp_path / "m.npz", tiny(np.float32))
     with np.load(tmp_path / "m.npz", allow_pickle=False) as f:      # would raise on an object array
         meta = json.loads(f["__meta__"].tobytes())
     assert meta["format"] == "numpycnn"
@@ -153,27 +153,27 @@ def test_saved_files_hold_no_pickles(tmp_path):
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "a.bin"
-    io.atomic_write_bytes(target, b"old")
+    storage.atomic_write_bytes(target, b"old")
     with pytest.raises(TypeError):
-        io.atomic_write_bytes(target, object())             # cannot be written
+        storage.atomic_write_bytes(target, object())             # cannot be written
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]   # no temp file left behind
 
 
 def test_loading_into_a_different_architecture_says_so(tmp_path):
-    io.save_model(tmp_path / "m.npz", tiny(np.float32))
+    save_model(tmp_path / "m.npz", tiny(np.float32))
     other = lenet5()
-    arrays, _ = io.load_arrays(tmp_path / "m.npz")
+    arrays, _ = storage.load_arrays(tmp_path / "m.npz")
     with pytest.raises(CheckpointError, match="different architecture"):
-        other.load_state_dict(io.prefixed(arrays, "model"))
+        other.load_state_dict(storage.prefixed(arrays, "model"))
 
 
 def test_truncated_model_file_raises_a_checkpoint_error_naming_the_file(tmp_path):
     path = tmp_path / "m.npz"
-    io.save_model(path, tiny(np.float32))
+    save_model(path, tiny(np.float32))
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="m.npz"):
-        io.load_model(path)
+        load_model(path)
 
 
 @pytest.mark.parametrize("name", ["xavier", "he", "normal"])

@@ -1,5 +1,4 @@
-"""Technique E — orthogonality measure, drop, QR null-space re-initialisation: the spec's exact checks."""
-import argparse
+"""Technique E — orthogonality measure, drop, QR null-space re-initialisation: the exact checks of docs/claims.md, section E."""
 import logging
 
 import numpy as np
@@ -7,7 +6,7 @@ import pytest
 import scipy.stats
 
 import numpycnn as nc
-from numpycnn import cli
+from numpycnn import builder
 from numpycnn.techniques import orthogonal_reinit as E
 
 
@@ -291,13 +290,11 @@ def test_bad_filters_and_generators_are_rejected_clearly():
         E.RePr(1, 1, layers=["fc"]).eligible_layers(model)
 
 
-def test_train_flags_add_the_repr_callback():
-    p = argparse.ArgumentParser()
-    cli.add_train_arguments(p)
-    args = p.parse_args(["--repr", "--repr-s1", "7", "--repr-s2", "3", "--repr-n", "2", "--repr-p", "0.25",
-                         "--repr-ranking", "global"])
-    setup = cli.build_setup(args)
-    cb = [c for c in setup.trainer.callbacks if isinstance(c, E.RePr)]
+def test_train_flags_add_the_repr_callback(digits):
+    args = builder.train_parser().parse_args(["--repr", "--repr-s1", "7", "--repr-s2", "3", "--repr-n", "2",
+                                              "--repr-p", "0.25", "--repr-ranking", "global"])
+    trainer = builder.make_trainer(args, digits)
+    cb = [c for c in trainer.callbacks if isinstance(c, E.RePr)]
     assert len(cb) == 1 and (cb[0].s1, cb[0].s2, cb[0].n_cycles, cb[0].p, cb[0].ranking) == (7, 3, 2, 0.25, "global")
 
 

@@ -6,7 +6,7 @@ from PIL import Image
 from numpycnn.cli import main
 from numpycnn.datasets import load_dataset
 from numpycnn.errors import ShapeError
-from numpycnn.io import save_model
+from numpycnn.model import save_model
 from numpycnn.predict import load_image, predict_images, preprocess
 from numpycnn.zoo import build_model
 

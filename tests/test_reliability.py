@@ -7,7 +7,7 @@ import pytest
 
 import numpycnn as nc
 from numpycnn.errors import DivergenceError
-from numpycnn.io import load_arrays
+from numpycnn.storage import load_arrays
 
 
 def test_same_seed_gives_bit_identical_weights_across_processes(tmp_path):

@@ -3,9 +3,11 @@ import numpy as np
 import pytest
 
 import numpycnn as nc
+from numpycnn.commands.demo import demo_args
+from numpycnn.commands.train import run_training
 from numpycnn.datasets import Dataset, load_dataset
 from numpycnn.errors import CheckpointError
-from numpycnn.training import Callback, Trainer
+from numpycnn.training import Callback, Trainer, batch_indices
 from numpycnn.zoo import small_cnn
 
 
@@ -26,8 +28,7 @@ def weights(trainer):
 
 def test_the_demo_configuration_reaches_95_percent_on_digits(tmp_path):
     """``python -m numpycnn`` (the README's first command) trains to >= 95 % test accuracy."""
-    from numpycnn.cli import demo_args, run_training
-    _, test = run_training(demo_args(["--no-progress", "--out", str(tmp_path)]))
+    _, _, test = run_training(demo_args(["--no-progress", "--out", str(tmp_path)]))
     assert test["accuracy"] >= 0.95
     for name in ("model.npz", "checkpoint.npz", "results.json", "curves.png", "filters.png"):
         assert (tmp_path / name).exists(), name
@@ -100,6 +101,31 @@ def test_callbacks_run_at_their_points_in_order(digits):
     assert rec.grads_ready
 
 
+class StepCounts(Callback):
+    name = "step_counts"
+
+    def __init__(self):
+        self.seen = {"on_batch_begin": [], "after_backward": [], "after_step": [], "optimizer_t": []}
+
+    def on_batch_begin(self, trainer, x, y):
+        self.seen["on_batch_begin"].append(trainer.step)
+
+    def after_backward(self, trainer):
+        self.seen["after_backward"].append(trainer.step)
+
+    def after_step(self, trainer):
+        self.seen["after_step"].append(trainer.step)
+        self.seen["optimizer_t"].append(trainer.optimizer.t)
+
+
+def test_after_step_callbacks_see_the_number_of_updates_including_this_one(digits):
+    """Regression (issue 18.7): ``trainer.step`` was incremented after the ``after_step`` callbacks."""
+    counts = StepCounts()
+    make_trainer(callbacks=[counts]).fit(digits.train, epochs=1, max_steps=3)
+    assert counts.seen["on_batch_begin"] == counts.seen["after_backward"] == [0, 1, 2]   # updates done before
+    assert counts.seen["after_step"] == counts.seen["optimizer_t"] == [1, 2, 3]          # ... and including this one
+
+
 def test_a_training_step_lowers_the_loss_on_its_batch(digits):
     trainer = make_trainer()
     x, y = digits.train.x[:64], digits.train.y[:64]
@@ -161,11 +187,26 @@ def test_fit_rejects_an_empty_training_set_and_bad_epochs(digits):
         trainer.fit(digits.train, epochs=0)
 
 
-def test_batch_order_depends_only_on_seed_and_epoch():
-    from numpycnn.datasets import batch_indices
-    a = batch_indices(100, 16, seed=1, epoch=3)
-    b = batch_indices(100, 16, seed=1, epoch=3)
-    c = batch_indices(100, 16, seed=1, epoch=4)
-    assert all(np.array_equal(u, v) for u, v in zip(a, b))
-    assert not all(np.array_equal(u, v) for u, v in zip(a, c))
-    assert sorted(np.concatenate(a).tolist()) == list(range(100))
+def test_batch_indices_cover_every_index_once_per_epoch_and_keep_last_partial_batch():
+    batches = batch_indices(103, 10, seed=4, epoch=2)
+    assert [len(b) for b in batches] == [10] * 10 + [3]
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(103))
+
+
+def test_batch_indices_same_for_same_seed_and_epoch_and_differ_across_epochs():
+    a = np.concatenate(batch_indices(50, 8, seed=1, epoch=3))
+    b = np.concatenate(batch_indices(50, 8, seed=1, epoch=3))
+    c = np.concatenate(batch_indices(50, 8, seed=1, epoch=4))
+    d = np.concatenate(batch_indices(50, 8, seed=2, epoch=3))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and not np.array_equal(a, d)
+
+
+def test_batch_indices_without_shuffle_is_in_order():
+    np.testing.assert_array_equal(np.concatenate(batch_indices(7, 3, shuffle=False)), np.arange(7))
+
+
+@pytest.mark.parametrize("n, batch_size", [(0, 4), (10, 0), (10, -1), (10, 2.0)])
+def test_batch_indices_rejects_non_positive_sizes(n, batch_size):
+    with pytest.raises(ValueError):
+        batch_indices(n, batch_size)

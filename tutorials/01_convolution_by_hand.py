@@ -240,10 +240,10 @@ layer = nc.Conv2D(3, 4, 3, stride=2, pad=1, rng=np.random.default_rng(1), dtype=
 print(nc.gradcheck.check_layer(layer, rng.standard_normal((2, 3, 7, 7))))
 
 # %% [markdown]
-# And the library's backward pass. It computes the same three products, but image by image
-# (`D_n = dout[n]` as `(F, OH·OW)`, `cols[n] = im2col(x[n]).T` with a last row of ones for the bias):
-# `dW = Σ_n D_n cols_nᵀ` — whose last column is `db` — and `dx_n = col2im(W2ᵀ D_n)`. Keeping every array
-# in (N, C, H, W) order spares the transposes; `benchmarks/README.md` measures why.
+# And the library's backward pass: exactly these three products (this is the assignment's exercise).
+# `nc.Conv2D` trains with a faster kernel by default (`numpycnn.fast_conv`: the same products image by
+# image, the bias as a row of ones, no transposes; `benchmarks/README.md` measures why);
+# `Conv2D(..., kernel="textbook")` or `with numpycnn.conv.use_kernel("textbook"):` trains on the code below.
 
 # %%
 print(inspect.getsource(conv2d_backward))

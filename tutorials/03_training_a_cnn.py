@@ -45,7 +45,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import numpycnn as nc
-from numpycnn.datasets import batch_indices
+from numpycnn.training import batch_indices
 from numpycnn.errors import DatasetNotFoundError
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"

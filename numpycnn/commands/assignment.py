@@ -2,6 +2,11 @@
 import json
 import os
 
+from ..assignment import find_exercises, grade, make_student_copy
+from ..assignment.checks import CHECKS, DEFAULT_POINTS
+from ..assignment.grade import format_report
+from ..storage import atomic_write_bytes
+
 NAME = "assignment"
 HELP = "make a student copy (assignment make OUT) or grade one (assignment grade PATH)"
 
@@ -22,10 +27,6 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..assignment import find_exercises, grade, make_student_copy
-    from ..assignment.checks import CHECKS, DEFAULT_POINTS
-    from ..assignment.grade import format_report
-    from ..io import atomic_write_bytes
     if args.action == "list":
         for e in find_exercises():
             print(f"{e.id:<50} {CHECKS.get(e.id, (DEFAULT_POINTS, None))[0]:>3} points   {e.path.name}:{e.begin}")

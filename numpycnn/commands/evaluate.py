@@ -7,12 +7,16 @@ import os
 
 import numpy as np
 
+from ..datasets import DATASETS, load_dataset
+from ..functional import softmax
+from ..model import load_model
+from ..plots import _figure, save_figure
+
 NAME = "evaluate"
 HELP = "evaluate a saved model on a dataset's test split: accuracy, per-class precision/recall, figures"
 
 
 def add_arguments(p):
-    from ..datasets import DATASETS
     p.add_argument("model", help="a model.npz written by `python -m numpycnn train`")
     p.add_argument("--dataset", choices=DATASETS, default=None,
                    help="default: the dataset named in the model's metadata")
@@ -37,10 +41,8 @@ def precision_recall(M):
 
 
 def confusion_figure(M, classes, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig = _figure(figsize=(6, 5.5))
+    ax = fig.subplots()
     ax.imshow(M, cmap="Blues")
     K = len(classes)
     ax.set_xticks(range(K), classes, rotation=60, ha="right", fontsize=7)
@@ -58,14 +60,12 @@ def confusion_figure(M, classes, title):
 
 
 def confident_errors_figure(x, y, pred, conf, classes, n=16):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     wrong = np.flatnonzero(pred != y)
     wrong = wrong[np.argsort(-conf[wrong], kind="stable")][:n]
     cols = 4
     rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.8, rows * 2.0), squeeze=False)
+    fig = _figure(figsize=(cols * 1.8, rows * 2.0))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong):
@@ -77,10 +77,6 @@ def confident_errors_figure(x, y, pred, conf, classes, n=16):
 
 
 def run(args):
-    from ..datasets import load_dataset
-    from ..io import load_model
-    from ..losses import softmax
-    from ..plots import save_figure
     model = load_model(args.model)
     meta = model.metadata.get("dataset", {})
     name = args.dataset or meta.get("name")

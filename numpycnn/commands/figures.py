@@ -13,6 +13,18 @@ import pkgutil
 import re
 import time
 
+import numpy as np
+
+from .. import experiments
+from ..datasets import DATA_ENV_VAR, load_dataset
+from ..gradcheck import numerical_gradient
+from ..layers import Conv2D
+from ..optim import Adam
+from ..plots import feature_maps, filter_grid, gradient_scatter, save_figure, training_curves
+from ..storage import atomic_write_bytes
+from ..training import Trainer
+from ..zoo import lenet5, small_cnn
+
 NAME = "figures"
 HELP = "regenerate every figure and table (figures/); --quick for a fast smoke run"
 
@@ -42,7 +54,6 @@ def sync_includes(readme, root=None):
     default the README's folder). Returns the list of included paths; writes atomically,
     and only when something changed.
     """
-    from ..io import atomic_write_bytes
     root = root or os.path.dirname(os.path.abspath(readme))
     with open(readme, encoding="utf-8") as f:
         text = f.read()
@@ -65,21 +76,14 @@ def sync_includes(readme, root=None):
 
 def core_figures(out, quick=False, data_dir=None):
     """Filters, feature maps, gradient scatter and curves of a small CNN trained on digits."""
-    import numpy as np
-
-    from ..datasets import load_dataset
-    from ..gradcheck import numerical_gradient
-    from ..layers import Conv2D
-    from ..optim import Adam
-    from ..plots import feature_maps, filter_grid, gradient_scatter, save_figure, training_curves
-    from ..training import Trainer
-    from ..zoo import lenet5, small_cnn
     written = []
     try:
         data = load_dataset("fashion-mnist", data_dir=data_dir, seed=0, train_limit=2000 if quick else 20000,
                             test_limit=500 if quick else 2000)
         model = lenet5(data.input_shape, seed=0)
     except FileNotFoundError:
+        if data_dir is not None or os.environ.get(DATA_ENV_VAR):
+            raise                        # a folder was named: its error, never other data
         data = load_dataset("digits", seed=0)
         model = small_cnn(data.input_shape, seed=0)
     trainer = Trainer(model, Adam(model, lr=1e-3), batch_size=64, seed=0, progress=False)
@@ -103,7 +107,6 @@ def core_figures(out, quick=False, data_dir=None):
 
 
 def run(args):
-    from .. import experiments
     if args.readme_only:
         included = sync_includes(args.readme)
         print(f"{args.readme}: refreshed {len(included)} include blocks")

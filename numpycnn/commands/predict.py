@@ -1,5 +1,7 @@
 """``python -m numpycnn predict MODEL IMAGE...``: classify PNG/JPEG files (or folders) with a saved model."""
 
+from ..predict import format_predictions, predict_images
+
 NAME = "predict"
 HELP = "classify PNG/JPEG images with a saved model (its own preprocessing), printing the top-k classes"
 
@@ -13,7 +15,6 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..predict import format_predictions, predict_images
     invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
     print(format_predictions(predict_images(args.model, args.images, top_k=args.top_k, invert=invert)))
     return 0

@@ -6,25 +6,24 @@ Erdős–Rényi sparse network; ``--figure PATH`` also saves the bar chart.
 """
 import numpy as np
 
+from ..plots import save_figure
+from ..techniques import erdos_renyi as C
+from ..zoo import MODELS, build_model
+
 NAME = "sparsity"
 HELP = "technique C: print the structure report (params, memory, FLOPs) of an Erdős–Rényi sparse network"
 
 
 def add_arguments(p):
-    from ..techniques.erdos_renyi import MODES
-    from ..zoo import MODELS
     p.add_argument("--model", default="lenet5", choices=sorted(MODELS))
     p.add_argument("--input-shape", default="1,28,28", help="C,H,W of one image (default 1,28,28)")
     p.add_argument("--sparsity", type=float, default=0.9, help="fraction of absent weights (default 0.9)")
-    p.add_argument("--mode", choices=[m for m in MODES if m != "snip"], default="er")
+    p.add_argument("--mode", choices=[m for m in C.MODES if m != "snip"], default="er")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--figure", default=None, help="also save the per-layer bar chart to this PNG")
 
 
 def run(args):
-    from ..plots import save_figure
-    from ..techniques import erdos_renyi as C
-    from ..zoo import build_model
     try:
         shape = tuple(int(v) for v in args.input_shape.split(","))
     except ValueError:

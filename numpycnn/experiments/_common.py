@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from ..datasets import load_dataset
-from ..io import atomic_write_bytes
+from ..storage import atomic_write_bytes
 
 
 def parser(name, description, seeds=3):

@@ -1,13 +1,21 @@
-"""The five techniques, one module each (A–E). See ``../shared/spec/techniques.md``.
+"""The five techniques, one module each (A–E); what each claims is in ``docs/claims.md``.
 
-A technique module may plug into ``python -m numpycnn train`` by defining any of::
+=====  ============================  ======================================================
+A      :mod:`.branch_supervision`    branch supervision with gradient summation
+B      :mod:`.gradient_direction`    the gradient-direction optimizer (unit-norm updates)
+C      :mod:`.erdos_renyi`           Erdős–Rényi sparse construction
+D      :mod:`.collaborative`         collaborative training of several networks
+E      :mod:`.orthogonal_reinit`     filter orthogonality ranking and QR null-space re-initialisation
+=====  ============================  ======================================================
 
-    add_train_arguments(parser)        # its --flags
-    prepare_model(args, setup)         # change the model (e.g. masks)
-    build_optimizer(args, setup)       # return an Optimizer, or None to leave the choice to others
-    extra_callbacks(args, setup)       # return a list of training Callbacks
-    build_trainer(args, setup)         # return a Trainer (subclass), or None
+``import numpycnn`` imports technique B's module, which registers its optimizer
+(``make_optimizer("direction", ...)``); :mod:`numpycnn.builder` imports all five. A technique module plugs into ``python -m numpycnn train``
+through :mod:`numpycnn.builder` by defining any of::
 
-``setup`` is a :class:`numpycnn.cli.TrainSetup` holding the data, model, optimizer, callbacks.
+    add_train_arguments(parser)            its --flags
+    prepare_model(opts, model, seed, data) change a freshly built model (technique C's masks); data may be None
+    build_optimizer(opts, model)           an Optimizer (technique B's), or None to leave the choice to others
+    extra_callbacks(opts, model, data)     a list of training Callbacks (technique A's branches, technique E)
+    build_trainer(opts, build, **kwargs)   a Trainer of its own, or None (technique D: build(seed) returns one
+                                           network and its optimizer from the same options)
 """
-TECHNIQUE_MODULES = []

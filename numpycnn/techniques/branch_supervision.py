@@ -1,8 +1,6 @@
 """Technique A — branch supervision with gradient summation at the branch point.
 
-Source: patent text ``A-branch-supervisor-gradient-summation.zh.txt``; spec section A. Published
-counterparts: Deeply-Supervised Nets (Lee et al. 2015), GoogLeNet's auxiliary heads, Wang et al.
-2015 ("Training deeper convolutional networks with deep supervision").
+The claim, its published counterparts and its exact checks: ``docs/claims.md``, section A.
 
 A *branch supervisor* — one fully connected layer or a short stack — hangs off the trunk at a named
 point ``h_k`` between conv layers ``k`` and ``k+1`` and classifies the image from the features there.
@@ -35,10 +33,10 @@ below a threshold), and :func:`evaluate_branches`.
 import numpy as np
 
 from ..layers import AvgPool2D, Dense, Flatten, LogSoftmax, activation as make_activation
-from ..losses import SoftmaxCrossEntropy, check_labels, get_loss
+from ..losses import SoftmaxCrossEntropy, get_loss
 from ..model import Sequential
 from ..training import Callback
-from ..validate import number
+from ..validate import check_labels, number
 
 SCHEDULES = ("constant", "linear")
 
@@ -71,7 +69,7 @@ class Branch:
     coefficient : float > 0 — the step coefficient of the branch's own update (its SGD learning rate)
     activation : {"relu", "sigmoid", "tanh"} — between the hidden FC layers
     max_features : int — average-pool the feature map by 2 until ``C·H·W <= max_features`` before
-        flattening (the spec: "pool before flattening a large feature map")
+        flattening (as the published counterparts do: a large feature map is pooled before the FC layer)
     seed : int — the branch's weight initialisation
     loss : str — the branch head's loss, a name of :data:`numpycnn.losses.LOSSES`: ``"cross_entropy"``
         (default), ``"nll"`` (a ``LogSoftmax`` layer is appended), ``"hinge"`` or ``"squared_hinge"``
@@ -223,7 +221,8 @@ class BranchSupervision(Callback):
     Parameters
     ----------
     branches : list of Branch
-    schedule : {"constant", "linear"} — λ over training (``"linear"`` decays to 0 at ``total_steps``)
+    schedule : {"constant", "linear"} — λ over training (``"linear"`` decays to 0 at ``total_steps``); the
+        batch of update ``t + 1`` uses λ at ``t = trainer.step``, the updates done before it
     total_steps : int, optional — needed for ``"linear"``
     """
 
@@ -383,27 +382,33 @@ def _hidden(text):
         raise ValueError(f"--branch-layers must be comma-separated integers like '128,64'; got {text!r}") from None
 
 
-def extra_callbacks(args, setup):
-    """A :class:`BranchSupervision` callback when ``--branch-at`` or ``--branch-auto`` is given."""
-    points = list(getattr(args, "branch_at", None) or [])
-    if getattr(args, "branch_auto", False):
-        train = setup.data.train
-        profile = measure_gradient_profile(setup.model, train.x[:320], train.y[:320])
-        conv = choose_branch_point(profile, args.branch_ratio)
+def extra_callbacks(opts, model, data=None):
+    """A :class:`BranchSupervision` callback (its branches attached to ``model``) when ``--branch-at`` or
+    ``--branch-auto`` is given. ``--branch-auto`` measures the gradient profile on ``data.train``; the
+    ``linear`` λ schedule needs ``--max-steps`` or ``data`` to know where λ reaches 0."""
+    points = list(opts.branch_at or [])
+    if opts.branch_auto:
+        if data is None:
+            raise ValueError("--branch-auto measures the gradient profile on training images; pass data=")
+        train = data.train
+        profile = measure_gradient_profile(model, train.x[:320], train.y[:320])
+        conv = choose_branch_point(profile, opts.branch_ratio)
         if conv is None:
-            print(f"--branch-auto: no conv layer's gradient is below {args.branch_ratio} × the top layer's; "
+            print(f"--branch-auto: no conv layer's gradient is below {opts.branch_ratio} × the top layer's; "
                   f"profile {profile}; no branch attached")
         else:
-            points.append(branch_point_after(setup.model, conv))
+            points.append(branch_point_after(model, conv))
             print(f"--branch-auto: gradient profile {({k: f'{v:.2e}' for k, v in profile.items()})}; "
                   f"branch attached at {points[-1]!r} (after {conv})")
     if not points:
         return []
-    hidden = _hidden(args.branch_layers)
-    branches = [Branch(setup.model, at, hidden, args.branch_weight, args.branch_coefficient, seed=args.seed + i,
-                       loss=args.branch_loss)
+    hidden = _hidden(opts.branch_layers)
+    branches = [Branch(model, at, hidden, opts.branch_weight, opts.branch_coefficient, seed=opts.seed + i,
+                       loss=opts.branch_loss)
                 for i, at in enumerate(points)]
     total = None
-    if args.branch_schedule == "linear":
-        total = args.max_steps or args.epochs * -(-len(setup.data.train) // args.batch_size)
-    return [BranchSupervision(branches, args.branch_schedule, total)]
+    if opts.branch_schedule == "linear":
+        if not opts.max_steps and data is None:
+            raise ValueError("--branch-schedule linear needs --max-steps or data= (λ reaches 0 at the last step)")
+        total = opts.max_steps or opts.epochs * -(-len(data.train) // opts.batch_size)
+    return [BranchSupervision(branches, opts.branch_schedule, total)]

@@ -1,8 +1,7 @@
 """Technique D — collaborative training of several networks with an ensemble ("second") prediction.
 
-Source: patent text ``D-collaborative-multi-network-training.zh.txt``; spec section D. Published by
-the inventors as KDCL ("Online knowledge distillation via collaborative learning", Guo et al.,
-CVPR 2020); related: Deep Mutual Learning (Zhang et al. 2018).
+The claim, its published counterpart (KDCL, Guo et al., CVPR 2020) and its exact checks:
+``docs/claims.md``, section D.
 
 One training step, in the claim's words::
 
@@ -25,8 +24,9 @@ Rules (each with its backward through the combination, :func:`combine`):
    ill-posed: logits are defined only up to a per-network additive constant (softmax ignores it),
    so the raw minimum depends on arbitrary offsets — one network with all logits shifted down by
    100 would "win" every class, the target included.
-4. ``validation``: ``z_ens = Σ_i w_i z_i`` with ``w_i ∝`` network i's accuracy on a held-out
-   validation split, recomputed every epoch.
+4. ``validation``: ``z_ens = Σ_i w_i z_i`` with ``w_i ∝`` network i's accuracy on the validation
+   split, recomputed once per epoch inside ``fit`` (:meth:`CollaborativeTrainer.epoch_logs`) — never
+   from the split :meth:`CollaborativeTrainer.evaluate` scores, so a test score never sets weights.
 
 Modes: ``patent`` (the default: CE of the ensemble vs. the label, gradients through the
 combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network adds
@@ -35,9 +35,12 @@ combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network ad
 import numpy as np
 import scipy.optimize
 
-from ..io import load_arrays, prefixed
-from ..losses import SoftmaxCrossEntropy, check_labels, log_softmax, softmax
+from ..errors import CheckpointError
+from ..storage import load_arrays, prefixed
+from ..functional import log_softmax, softmax
+from ..losses import SoftmaxCrossEntropy
 from ..training import Trainer
+from ..validate import check_labels
 
 RULES = ("min-loss", "linear", "min-logit", "validation")
 MODES = ("patent", "kdcl")
@@ -136,10 +139,10 @@ def combine(zs, y, rule, weights=None):
         if weights is None:
             raise ValueError("combine: rule 'validation' needs weights= (from validation accuracies)")
         w = np.asarray(weights, dtype=np.float64)
-    z_ens = sum(wi * z for wi, z in zip(w, zs))                          # weights held fixed in backprop
+    z_ens = sum(float(wi) * z for wi, z in zip(w, zs))                   # weights held fixed in backprop
 
     def backward(dz):
-        return [wi * dz for wi in w]
+        return [float(wi) * dz for wi in w]
     ### END SOLUTION
     return z_ens, backward, {"weights": w}
 
@@ -199,9 +202,14 @@ class CollaborativeTrainer(Trainer):
         self.ce = [SoftmaxCrossEntropy() for _ in models]
         self.last = {}
 
-    def train_step(self, x, y):
-        for cb in self.callbacks:
-            cb.on_batch_begin(self, x, y)
+    def compute_gradients(self, x, y):
+        """Every network's gradient of the total loss; returns ``(total loss, ensemble logits)``.
+
+        The batch goes through the m networks (first predictions); each first loss's gradient (on the
+        network's half of the batch with ``data_split="halves"``) plus the second loss's gradient
+        through the combination (``patent``) or the distillation gradient (``kdcl``) is
+        back-propagated through that network. ``self.last`` keeps the first losses and the second.
+        """
         zs = [m.forward(x, check=False) for m in self.models]                    # first predictions
         first = [ce.forward(z, y) for ce, z in zip(self.ce, zs)]                  # first losses
         dzs = [ce.backward() for ce in self.ce]
@@ -209,7 +217,8 @@ class CollaborativeTrainer(Trainer):
             rng = np.random.default_rng([self.seed, self.step])
             for i in range(len(dzs)):
                 keep = rng.random(len(y)) < 0.5
-                dzs[i] = dzs[i] * keep[:, None] * (len(y) / max(keep.sum(), 1))
+                scale = len(y) / max(int(keep.sum()), 1)                          # a Python float keeps the dtype
+                dzs[i] = dzs[i] * keep[:, None] * scale
         z_ens, back, info = combine(zs, y, self.rule, self.weights)
         ens_ce = SoftmaxCrossEntropy()
         if self.mode == "patent":
@@ -223,39 +232,49 @@ class CollaborativeTrainer(Trainer):
                 value, g = kd_loss(z, z_ens, self.T)                              # detached teacher
                 second += lam * value
                 dzs[i] = dzs[i] + lam * g
-        if "weights" in info:
-            self.weights = np.asarray(info["weights"]) if self.rule == "linear" else self.weights
+        if self.rule == "linear":
+            self.weights = np.asarray(info["weights"])
         for m, dz in zip(self.models, dzs):
             m.backward(dz, input_grad=False)
-        self.last_x, self.last_y, self.last_logits = x, y, z_ens
         self.last = {"first_losses": first, "second_loss": second}
-        for cb in self.callbacks:
-            cb.after_backward(self)
-        total = float(sum(first) + second)
-        if self.guard:
-            self.check_finite(total)
-        for opt in self.optimizers:
-            opt.step()
-        for cb in self.callbacks:
-            cb.after_step(self)
-        return total, int((z_ens.argmax(axis=1) == y).sum())
+        return float(sum(first) + second), z_ens
 
     def trained_models(self):
         return self.models
+
+    def trained_optimizers(self):
+        return self.optimizers
+
+    def fit(self, train, val=None, **kwargs):
+        """:meth:`Trainer.fit`; the ``validation`` rule needs ``val`` (its weights come from it)."""
+        if self.rule == "validation" and (val is None or len(val) == 0):
+            raise ValueError("CollaborativeTrainer: rule 'validation' weighs the networks by their accuracy on a "
+                             "validation split; pass one to fit(train, val)")
+        return super().fit(train, val, **kwargs)
 
     def predict_logits(self, x):
         zs = [m.predict_logits(x) for m in self.models]
         return sum(w * z for w, z in zip(self.weights, zs))
 
+    def network_accuracies(self, data, batch_size=512):
+        """Every network's accuracy on ``data``, a list of m floats."""
+        return [m.evaluate(data.x, data.y, batch_size)["accuracy"] for m in self.models]
+
     def evaluate(self, data, batch_size=512):
-        """Ensemble loss/accuracy on ``data``; also every network's accuracy (``"networks"``).
-        For the ``validation`` rule the weights are recomputed here from these accuracies."""
-        accs = [m.evaluate(data.x, data.y, batch_size)["accuracy"] for m in self.models]
-        if self.rule == "validation":
-            self.weights = validation_weights(accs)
+        """Ensemble loss/accuracy on ``data`` with the current weights; also every network's accuracy
+        (``"networks"``). Changes nothing: the ``validation`` rule's weights are recomputed only at the end
+        of each epoch, from the validation split (:meth:`epoch_logs`) — never from the split scored here."""
+        accs = self.network_accuracies(data, batch_size)
         z = self.predict_logits(data.x)
         ce = SoftmaxCrossEntropy()
         return {"loss": ce.forward(z, data.y), "accuracy": float((z.argmax(1) == data.y).mean()), "networks": accs}
+
+    def epoch_logs(self, val):
+        """The epoch's row; under the ``validation`` rule the weights are first recomputed from ``val``,
+        ``w_i ∝`` network i's validation accuracy — once per epoch, and only here."""
+        if self.rule == "validation":
+            self.weights = validation_weights(self.network_accuracies(val))
+        return super().epoch_logs(val)
 
     # -- checkpoints: every network and optimizer --------------------------------------
     def state_dict(self):
@@ -269,7 +288,6 @@ class CollaborativeTrainer(Trainer):
         return arrays, meta
 
     def load_checkpoint(self, path):
-        from ..errors import CheckpointError
         arrays, meta = load_arrays(path)
         if meta.get("networks") != [m.config() for m in self.models] or meta.get("rule") != self.rule:
             raise CheckpointError(f"{path}: was saved from different networks or another ensemble rule")
@@ -290,20 +308,29 @@ def add_train_arguments(parser):
     g.add_argument("--collab-temperature", type=float, default=3.0, help="KDCL temperature T")
 
 
-def build_trainer(args, setup):
-    """A :class:`CollaborativeTrainer` of ``--networks`` copies (different seeds) when ``--networks > 1``."""
-    n = getattr(args, "networks", 1)
+def build_trainer(opts, build, **trainer_kwargs):
+    """A :class:`CollaborativeTrainer` of ``--networks m`` networks when m > 1, else None (not ours).
+
+    ``build(seed)`` returns one network and its optimizer from the same options
+    (:func:`numpycnn.builder.build`); network ``i`` (0-based) is built with seed ``--seed + i``, so every
+    network gets the same width/depth, masks, optimizer, momentum, weight decay and technique B
+    options, and its own initial weights. Options that attach to one network's training loop
+    (``--branch-at``/``--branch-auto``, ``--repr``) and losses other than cross-entropy (the claim's first
+    and second losses are cross-entropies) are refused rather than applied to network 1 only.
+    """
+    n = opts.networks
     if n is None or n <= 1:
         if n is not None and n < 1:
             raise ValueError(f"--networks must be a positive integer; got {n}")
         return None
-    from ..optim import make_optimizer
-    from ..zoo import build_model
-    name = args.model or ("small_cnn" if args.dataset == "digits" else "lenet5")
-    models = [setup.model] + [build_model(name, setup.data.input_shape, setup.data.num_classes, args.activation,
-                                          seed=args.seed + i) for i in range(1, n)]
-    opts = [setup.optimizer] + [make_optimizer(args.optimizer, m, lr=args.lr) for m in models[1:]]
-    return CollaborativeTrainer(models, opts, rule=args.ensemble, mode=args.collab_mode,
-                                temperature=args.collab_temperature, callbacks=setup.callbacks, seed=args.seed,
-                                batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
-                                progress=not args.no_progress)
+    single = [flag for flag, on in (("--branch-at", opts.branch_at), ("--branch-auto", opts.branch_auto),
+                                    ("--repr", opts.repr)) if on]
+    if single:
+        raise ValueError(f"--networks {n}: {', '.join(single)} trains one network's loop and is not supported with "
+                         f"technique D; train with --networks 1 or without {', '.join(single)}")
+    if opts.loss not in ("cross_entropy", "nll"):
+        raise ValueError(f"--networks {n}: technique D's losses are cross-entropies; got --loss {opts.loss} "
+                         f"(use cross_entropy or nll)")
+    models, optimizers = zip(*(build(opts.seed + i) for i in range(n)))
+    return CollaborativeTrainer(list(models), list(optimizers), rule=opts.ensemble, mode=opts.collab_mode,
+                                temperature=opts.collab_temperature, **trainer_kwargs)

@@ -1,8 +1,7 @@
 """Technique C — Erdős–Rényi sparse network construction, trained sparse from the start.
 
-Source: patent text ``C-erdos-renyi-sparse-construction.zh.txt``; spec section C. Published
-counterparts: RigL's ERK initialisation (Evci et al. 2020), "The unreasonable effectiveness of
-random pruning" (Liu et al., ICLR 2022), SNIP (Lee et al. 2019) as a baseline.
+The claim, our reading of it, the baselines, the published numbers and the exact checks:
+``docs/claims.md``, section C.
 
 The claim steps and where they live::
 
@@ -24,10 +23,17 @@ ratio), layers kept dense by the user, an exact number of connections per layer,
 masks with the most accurate kept (``select_masks``), and SNIP as a baseline (``snip_masks``).
 """
 import numpy as np
+import scipy.sparse
 
-from ..io import load_arrays, save_arrays
+from ..errors import CheckpointError
+from ..functional import softmax
 from ..layers import Conv2D, Dense
-from ..training import Callback
+from ..losses import SoftmaxCrossEntropy
+from ..model import Sequential
+from ..optim import Adam
+from ..plots import _figure
+from ..storage import load_arrays, save_arrays
+from ..training import Callback, Trainer
 from ..validate import count, number
 
 MODES = ("er", "erk", "uniform", "snip")
@@ -148,7 +154,6 @@ def snip_masks(model, x, y, sparsity, loss=None):
 
     ``κ = round(density · N)``. Returns ``(masks, saliency)``.
     """
-    from ..losses import SoftmaxCrossEntropy
     density = 1.0 - number(sparsity, "sparsity", "snip_masks",
                            low=0, high=1, high_open=True, meaning="the fraction of absent weights")
     loss = loss or SoftmaxCrossEntropy()
@@ -205,7 +210,6 @@ def structure_report(model, p=None):
     float32 bytes and as a ``scipy.sparse`` CSR matrix (float32 values, int32 indices, row pointers);
     multiply-adds per image: dense ``N_l × (output positions)`` vs. active weights × positions.
     """
-    import scipy.sparse
     rows = []
     for name in masked_layers(model):
         layer = model[name]
@@ -243,7 +247,6 @@ def format_report(rows):
 
 
 def report_figure(rows, title="structure of the sparse network"):
-    from ..plots import _figure
     layers = [r for r in rows if r["layer"] != "total"]
     fig = _figure(figsize=(7, 3.4))
     ax = fig.subplots()
@@ -268,8 +271,6 @@ def select_masks(make_model, data, sparsity, K=3, steps=100, mode="er", seed=0, 
     ``make_model()`` must return the same freshly initialised dense model each call. Returns
     ``(best masks, results)`` with one ``{"candidate", "val_acc"}`` per candidate.
     """
-    from ..optim import Adam
-    from ..training import Trainer
     K = count(K, "K", "select_masks", meaning="number of mask candidates")
     if data.val is None or len(data.val) == 0:
         raise ValueError("select_masks: needs a validation split (val_fraction > 0) to compare candidates")
@@ -288,7 +289,7 @@ def select_masks(make_model, data, sparsity, K=3, steps=100, mode="er", seed=0, 
 
 def save_sparse_model(path, model, metadata=None):
     """Save a masked model with only its active weights: per masked layer the packed mask bits and the
-    values ``W[M == 1]``; everything else as :func:`numpycnn.io.save_model` does. No pickle."""
+    values ``W[M == 1]``; everything else as :func:`numpycnn.model.save_model` does. No pickle."""
     arrays = {}
     for lname, layer in model.layers.items():
         for key, value in layer.params.items():
@@ -306,8 +307,6 @@ def save_sparse_model(path, model, metadata=None):
 
 def load_sparse_model(path):
     """Rebuild a model written by :func:`save_sparse_model` (masks restored)."""
-    from ..errors import CheckpointError
-    from ..model import Sequential
     arrays, meta = load_arrays(path)
     if meta.get("kind") != "sparse_model":
         raise CheckpointError(f"{path}: is a {meta.get('kind')!r} file, not a sparse model")
@@ -345,33 +344,36 @@ def add_train_arguments(parser):
     g.add_argument("--mask-steps", type=int, default=100, help="iterations per mask candidate (default 100)")
 
 
-def prepare_model(args, setup):
-    """Sparsify ``setup.model`` before the optimizer is built, and print the structure report."""
-    if getattr(args, "sparsity", None) is None:
+def prepare_model(opts, model, seed, data=None):
+    """Sparsify a freshly built ``model`` (before its optimizer is built) and print the structure report.
+
+    The masks are sampled with ``default_rng(seed)``; SNIP measures one batch of ``data.train`` and
+    ``--mask-candidates`` trains on ``data.train`` and compares on ``data.val``, so both need ``data``.
+    """
+    if opts.sparsity is None:
         return
-    dense = tuple(n.strip() for n in args.dense_layers.split(",") if n.strip())
-    model = setup.model
-    if args.mask_candidates > 1:
-        if args.sparse_mode == "snip":
+    dense = tuple(n.strip() for n in opts.dense_layers.split(",") if n.strip())
+    if data is None and (opts.sparse_mode == "snip" or opts.mask_candidates > 1):
+        raise ValueError("--sparse-mode snip and --mask-candidates measure or train on data; pass data=")
+    if opts.mask_candidates > 1:
+        if opts.sparse_mode == "snip":
             raise ValueError("--mask-candidates works with er, erk and uniform (SNIP is deterministic)")
         state, config = {k: v.copy() for k, v in model.state_dict().items()}, model.config()
 
         def make():
-            from ..model import Sequential
-            m = Sequential.from_config(config, dtype=model.dtype)
-            return m.load_state_dict(state)
-        masks, results = select_masks(make, setup.data, args.sparsity, args.mask_candidates, args.mask_steps,
-                                      args.sparse_mode, args.seed, args.sparse_sampling, dense)
+            return Sequential.from_config(config, dtype=model.dtype).load_state_dict(state)
+        masks, results = select_masks(make, data, opts.sparsity, opts.mask_candidates, opts.mask_steps,
+                                      opts.sparse_mode, seed, opts.sparse_sampling, dense)
         print("mask candidates (validation accuracy after "
-              f"{args.mask_steps} iterations): " + ", ".join(f"#{r['candidate']}: {r['val_acc']:.4f}" for r in results))
+              f"{opts.mask_steps} iterations): " + ", ".join(f"#{r['candidate']}: {r['val_acc']:.4f}" for r in results))
         apply_masks(model, masks)
         p = None
     else:
-        batch = (setup.data.train.x[:256], setup.data.train.y[:256])
-        _, p, sigma = sparsify(model, args.sparsity, args.sparse_mode, np.random.default_rng(args.seed),
-                               args.sparse_sampling, dense, data=batch)
+        batch = None if data is None else (data.train.x[:256], data.train.y[:256])
+        _, p, sigma = sparsify(model, opts.sparsity, opts.sparse_mode, np.random.default_rng(seed),
+                               opts.sparse_sampling, dense, data=batch)
         if sigma is not None:
-            print(f"technique C: sparsity {args.sparsity} ({args.sparse_mode}), σ = {sigma:.6g}")
+            print(f"technique C: sparsity {opts.sparsity} ({opts.sparse_mode}), σ = {sigma:.6g}")
     print(format_report(structure_report(model, p)))
 
 
@@ -386,7 +388,8 @@ class ConsistencyTraining(Callback):
     weight : float >= 0 — w, the weight of the consistency loss
     noise : float >= 0 — std of the Gaussian perturbation added to each pass
     batch_size : int — unlabelled images per step
-    seed : int — perturbations and unlabelled batches come from ``default_rng([seed, step])``
+    seed : int — perturbations and unlabelled batches come from ``default_rng([seed, step])``, ``step`` the
+        updates done before this one (``trainer.step`` in ``after_backward``)
 
     Notes
     -----
@@ -416,7 +419,6 @@ class ConsistencyTraining(Callback):
 
     def consistency_backward(self, model, u, rng):
         """Forward both passes, back-propagate ``L_c`` (fills the model's grads); returns ``L_c``."""
-        from ..losses import softmax
         a = (u + self.noise * rng.standard_normal(u.shape)).astype(u.dtype)
         b = (u + self.noise * rng.standard_normal(u.shape)).astype(u.dtype)
         p_b = softmax(model.forward(b, check=False))

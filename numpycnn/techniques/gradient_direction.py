@@ -1,8 +1,8 @@
 """Technique B — the gradient-direction optimizer (unit-norm updates).
 
-Source: patent "基于梯度方向参数优化的神经网络的图像分类方法及系统" (Shandong University, 2021),
-``/work/shared/patents/B-gradient-direction-optimizer.zh.txt``; spec section B of
-``techniques.md``. The claim steps, in the text's words, and where they live here:
+The claim (patent "基于梯度方向参数优化的神经网络的图像分类方法及系统", Shandong University, 2021), its
+published numbers and its exact checks: ``docs/claims.md``, section B. The claim steps and where they
+live here:
 
 =====================================================  ==========================================
 claim step (S1031–S1034)                               code
@@ -11,7 +11,7 @@ S1031 initial parameter vector x0; **initial step**    :func:`initial_step` (``�
 α0 computed from the number of parameters               called by ``GradientDirection.__init__``
 S1032 **gradient direction** ``g/‖g‖`` with the        :func:`global_gradient_norm`,
 **total gradient norm** ‖g‖; ``x_{t+1} = x_t − α_t·g/‖g‖``  ``GradientDirection.step``
-S1033 **step decay** ``α_{t+1} = α_t·(1 − β)`` when     ``GradientDirection.step`` (end),
+S1033 **step decay** ``α_{t+1} = α_t·(1 − β)`` when     ``GradientDirection.next_step_length``,
 the initial step is above the **set threshold**         :func:`decays`
 S1034 **end condition**: number of training runs,       :meth:`numpycnn.training.Trainer.fit`
 a set loss value, or a set test accuracy                (``epochs``, ``target_loss``,
@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ..optim import Optimizer
+from ..optim import Optimizer, register_optimizer
 from ..validate import count, number
 
 #: the text's empirical constant in ``α0 = c·√N`` ("0.0014是一个经验值")
@@ -217,12 +217,21 @@ class GradientDirection(Optimizer):
             if norm_g > 0:                                             # zero gradient: no direction, no move
                 x -= (alpha / norm_g) * g                              # x_{t+1} = x_t − α_t · g/‖g‖
         self.t += 1
-        if self.decay_mode == "initial":                               # decided once from α0
-            if self.decaying:
-                self.alpha = alpha * (1.0 - self.beta)                 # α_{t+1} = α_t (1 − β)
-        elif alpha > self.threshold:                                   # "above": decay, then hold
-            self.alpha = max(alpha * (1.0 - self.beta), self.threshold)
+        self.alpha = self.next_step_length(alpha)                      # step decay (S1033)
         ### END SOLUTION
+
+    def next_step_length(self, alpha):
+        """Claim step S1033, the step decay: ``α_{t+1}`` from ``α_t = alpha``, under this optimizer's reading.
+
+        ``"initial"``: ``α_t(1 − β)`` if α0 was above the threshold (decided once), else ``α_t``;
+        ``"above"``: ``max(α_t(1 − β), threshold)`` while ``α_t`` is above the threshold, then ``α_t``.
+        :meth:`step` and :meth:`schedule` both use it, so the rule is written once.
+        """
+        if self.decay_mode == "initial":                               # decided once from α0
+            return alpha * (1.0 - self.beta) if self.decaying else alpha
+        if alpha > self.threshold:                                     # "above": decay, then hold
+            return max(alpha * (1.0 - self.beta), self.threshold)
+        return alpha
 
     def update(self, p, g, st):
         raise NotImplementedError("GradientDirection normalises over all parameters at once; use step()")
@@ -239,16 +248,22 @@ class GradientDirection(Optimizer):
         a = self.alpha
         for i in range(int(T)):
             out[i] = a
-            if self.decay_mode == "initial":
-                a = a * (1.0 - self.beta) if self.decaying else a
-            elif a > self.threshold:
-                a = max(a * (1.0 - self.beta), self.threshold)
+            a = self.next_step_length(a)
         return out
 
     def __repr__(self):
         return (f"GradientDirection(alpha={self.alpha:.6g}, alpha0={self.alpha0:.6g}, N={self.N}, c={self.c:g}, "
                 f"beta={self.beta:g}, threshold={self.threshold:g}, decay_mode={self.decay_mode!r}, "
                 f"weight_decay={self.weight_decay:g}, t={self.t})")
+
+
+def direction(model, lr=None, **kwargs):
+    """``GradientDirection(model, alpha0=lr, **kwargs)``: the optimizer registered as ``"direction"``
+    (``make_optimizer("direction", model, lr=...)``; ``lr`` is the initial step α0, default ``c·√N``)."""
+    return GradientDirection(model, alpha0=lr, **kwargs)
+
+
+register_optimizer("direction", direction)
 
 
 # -- plug-in for ``python -m numpycnn train`` -------------------------------------------------------
@@ -269,11 +284,12 @@ def add_train_arguments(parser):
                         "'above': decay while α > threshold, then hold (default initial)")
 
 
-def build_optimizer(args, setup):
-    """A :class:`GradientDirection` when ``--optimizer direction``; otherwise None (not ours)."""
-    if getattr(args, "optimizer", None) != "direction":
+def build_optimizer(opts, model):
+    """A :class:`GradientDirection` on ``model`` when ``--optimizer direction`` (``--alpha0``, else ``--lr``,
+    is α0); otherwise None (not ours)."""
+    if opts.optimizer != "direction":
         return None
-    alpha0 = args.alpha0 if getattr(args, "alpha0", None) is not None else getattr(args, "lr", None)
-    return GradientDirection(setup.model, alpha0=alpha0, c=args.direction_c, beta=args.decay,
-                             threshold=args.decay_threshold, decay_mode=args.decay_mode,
-                             weight_decay=getattr(args, "weight_decay", 0.0) or 0.0)
+    alpha0 = opts.alpha0 if opts.alpha0 is not None else opts.lr
+    return GradientDirection(model, alpha0=alpha0, c=opts.direction_c, beta=opts.decay,
+                             threshold=opts.decay_threshold, decay_mode=opts.decay_mode,
+                             weight_decay=opts.weight_decay or 0.0)

@@ -1,7 +1,7 @@
 """Technique E — filter orthogonality ranking, drop, and QR null-space re-initialisation.
 
-Source: patent text ``E-filter-orthogonality-qr-reinit.zh.txt``; spec section E. The published
-counterpart is RePr (Prakash, Storer, Florencio & Zhang, CVPR 2019).
+The claim, its published counterpart (RePr, Prakash, Storer, Florencio & Zhang, CVPR 2019) and its
+exact checks: ``docs/claims.md``, section E.
 
 The training schedule (claim steps s1–s5)::
 
@@ -42,8 +42,8 @@ What each piece is here
   dropped sets, the old values and the log, so a run checkpointed in the middle of an S2 phase
   resumes bit for bit.
 
-Choices the text leaves open (documented, options where the spec asks for them)
------------------------------------------------------------------------------
+Choices the text leaves open (documented; options where claims.md offers both readings)
+---------------------------------------------------------------------------------------
 - Ranking ``"per-layer"`` by default (the text); ``"global"`` is RePr. ``exclude_first=False`` by
   default (the text drops in every conv layer); RePr leaves the first layer alone.
 - The number dropped is ``⌊p · eligible⌋`` (per layer: ``⌊p · J_l⌋``; global: ``⌊p · Σ_l J_l⌋``),
@@ -64,6 +64,7 @@ import math
 import numpy as np
 import scipy.linalg
 
+from ..datasets import Dataset
 from ..training import Callback
 from ..validate import integer, number
 
@@ -679,17 +680,16 @@ def add_train_arguments(parser):
     g.add_argument("--repr-exclude-first", action="store_true", help="never drop filters of the first conv layer")
 
 
-def extra_callbacks(args, setup):
-    """The :class:`RePr` callback when ``--repr`` is given (monitoring up to 500 validation images)."""
-    if not getattr(args, "repr", False):
+def extra_callbacks(opts, model, data=None):
+    """The :class:`RePr` callback when ``--repr`` is given (monitoring up to 500 validation images of ``data``)."""
+    if not opts.repr:
         return []
     monitor = None
-    val = getattr(setup.data, "val", None)
+    val = None if data is None else data.val
     if val is not None and len(val):
-        from ..datasets import Dataset
         monitor = Dataset(val.x[:500], val.y[:500])
-    return [RePr(args.repr_s1, args.repr_s2, args.repr_n, args.repr_p, args.repr_ranking,
-                 exclude_first=args.repr_exclude_first, seed=args.seed, monitor=monitor, verbose=True)]
+    return [RePr(opts.repr_s1, opts.repr_s2, opts.repr_n, opts.repr_p, opts.repr_ranking,
+                 exclude_first=opts.repr_exclude_first, seed=opts.seed, monitor=monitor, verbose=True)]
 
 
 __all__ = ["RANKINGS", "MODES", "RePr", "add_train_arguments", "complement_basis", "drop_count", "drop_filters",

@@ -8,6 +8,10 @@ from someone else cannot run code.
 Atomic writes: the archive is written to a temporary file in the same folder,
 flushed to disk (``fsync``), then moved over the target with ``os.replace`` —
 a crash at any moment leaves either the old file or the new one, never half of one.
+
+A model file (:func:`numpycnn.model.save_model`), a training checkpoint
+(:meth:`numpycnn.training.Trainer.save_checkpoint`) and a sparse model are such archives; this module
+knows nothing about models.
 """
 import io
 import json
@@ -85,26 +89,3 @@ def prefixed(arrays, prefix):
     """Sub-dict of ``arrays`` whose keys start with ``prefix + '/'`` (prefix stripped)."""
     n = len(prefix) + 1
     return {k[n:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
-
-
-def save_model(path, model, metadata=None):
-    """Save a model's architecture, parameters, masks and ``metadata`` (e.g. preprocessing) to ``path``."""
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    meta = {"kind": "model", "architecture": model.config(), "metadata": {**model.metadata, **(metadata or {})},
-            "dtype": str(model.dtype)}
-    save_arrays(path, arrays, meta)
-
-
-def load_model(path):
-    """Rebuild a model saved by :func:`save_model` (architecture from the file, then weights)."""
-    from .model import Sequential
-    arrays, meta = load_arrays(path)
-    if "architecture" not in meta:
-        raise CheckpointError(f"{path}: has no architecture description")
-    try:
-        model = Sequential.from_config(meta["architecture"], dtype=np.dtype(meta.get("dtype", "float32")))
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: architecture description is invalid: {e}") from None
-    model.load_state_dict(prefixed(arrays, "model"))
-    model.metadata = dict(meta.get("metadata", {}))
-    return model

@@ -1,0 +1,73 @@
+"""The one builder: train options -> model and optimizer, the same for the CLI, technique D and the experiments."""
+import numpy as np
+import pytest
+
+import numpycnn as nc
+from numpycnn import builder
+from numpycnn.layers import LogSoftmax
+from numpycnn.techniques.collaborative import CollaborativeTrainer
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return nc.datasets.load_dataset("digits", seed=0, train_limit=300)
+
+
+def test_options_are_the_command_lines_defaults_plus_the_overrides():
+    assert vars(builder.options()) == vars(builder.train_parser().parse_args([]))
+    opts = builder.options(batch_size=32, sparsity=0.9, optimizer="sgd")
+    want = builder.train_parser().parse_args(["--batch-size", "32", "--sparsity", "0.9", "--optimizer", "sgd"])
+    assert vars(opts) == vars(want)
+
+
+def test_options_refuse_an_unknown_name_suggesting_the_close_one():
+    with pytest.raises(ValueError, match=r"unknown train option 'batchsize'; did you mean 'batch_size'"):
+        builder.options(batchsize=32)
+
+
+def test_options_refuse_a_value_outside_the_choices_naming_them():
+    with pytest.raises(ValueError, match=r"optimizer must be one of .*'adam'.*; got 'adamw'"):
+        builder.options(optimizer="adamw")
+
+
+def test_build_applies_width_activation_seed_and_the_optimizers_options():
+    opts = builder.options(model="small_cnn", width=4, activation="tanh", optimizer="nesterov", lr=0.05, momentum=0.8,
+                           weight_decay=1e-3, seed=3)
+    model, opt = builder.build(opts, (1, 8, 8), 10)
+    assert model["conv1"].out_channels == 4 and type(model["act1"]).__name__ == "Tanh"
+    np.testing.assert_array_equal(model["conv1"].params["W"],
+                                  nc.zoo.small_cnn((1, 8, 8), width=4, activation_name="tanh", seed=3)["conv1"].params["W"])
+    assert (type(opt).__name__, opt.lr, opt.momentum, opt.nesterov, opt.weight_decay) == ("Momentum", 0.05, 0.8, True,
+                                                                                           1e-3)
+    assert opt.model is model
+    other, _ = builder.build(opts, (1, 8, 8), 10, seed=4)
+    assert not np.array_equal(other["conv1"].params["W"], model["conv1"].params["W"])
+
+
+def test_build_appends_log_softmax_for_nll_and_records_the_datas_preprocessing(digits):
+    model, _ = builder.build(builder.options(loss="nll", width=4), digits.input_shape, digits.num_classes, data=digits)
+    assert isinstance(list(model.layers.values())[-1], LogSoftmax)
+    assert model.metadata["dataset"] == digits.metadata()
+
+
+def test_build_masks_the_model_before_its_optimizer_counts_the_parameters(capsys):
+    opts = builder.options(width=4, sparsity=0.8, optimizer="direction")
+    model, opt = builder.build(opts, (1, 8, 8), 10)
+    active = sum(int(np.count_nonzero(l.masks["W"])) for l in model.layers.values() if "W" in l.masks)
+    unmasked = sum(p.size for n, p, _ in model.named_parameters() if n.endswith(".b"))
+    assert opt.N == active + unmasked < model.num_params
+    assert "σ =" in capsys.readouterr().out
+
+
+def test_preparation_that_needs_data_says_so_without_it():
+    with pytest.raises(ValueError, match="data="):
+        builder.build(builder.options(sparsity=0.5, sparse_mode="snip"), (1, 8, 8), 10)
+
+
+def test_make_trainer_builds_one_network_or_technique_ds_m(digits):
+    plain = builder.make_trainer(builder.options(width=4, no_progress=True, loss="hinge"), digits)
+    assert type(plain) is nc.Trainer and type(plain.loss).__name__ == "MulticlassHinge" and not plain.progress
+    collab = builder.make_trainer(builder.options(width=4, networks=2, seed=5), digits)
+    assert isinstance(collab, CollaborativeTrainer) and len(collab.models) == 2
+    first, _ = builder.build(builder.options(width=4, seed=5), digits.input_shape, digits.num_classes)
+    np.testing.assert_array_equal(collab.models[0]["conv1"].params["W"], first["conv1"].params["W"])

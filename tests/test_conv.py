@@ -1,0 +1,115 @@
+"""The textbook convolution and the kernel switch: a network trains on the code a student writes.
+
+(The values themselves — fast == textbook == loop — are checked in tests/test_kernels.py.)
+"""
+import numpy as np
+import pytest
+
+import numpycnn as nc
+from numpycnn import conv
+from numpycnn.gradcheck import check_layer
+from numpycnn.im2col import im2col
+from numpycnn.layers import Conv2D
+
+
+def test_textbook_forward_caches_x_cols_w_b_stride_pad_with_cols_the_im2col_matrix():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    out, cache = conv.conv2d_forward(x, w, b, 2, 1)
+    cx, cols, cw, cb, stride, pad = cache
+    assert cx is x and cw is w and cb is b and (stride, pad) == (2, 1)
+    np.testing.assert_array_equal(cols, im2col(x, 3, 3, 2, 1))
+    assert out.shape == (2, 4, 4, 3)
+
+
+def test_textbook_backward_leaves_its_inputs_untouched_and_is_idempotent():
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    for a in (x, w, b):
+        a.flags.writeable = False
+    out, cache = conv.conv2d_forward(x, w, b, 1, 1)
+    dout = rng.standard_normal(out.shape)
+    dout.flags.writeable = False
+    first = conv.conv2d_backward(dout, cache)
+    second = conv.conv2d_backward(dout, cache)
+    for a, b2 in zip(first, second):
+        np.testing.assert_array_equal(a, b2)
+
+
+def test_a_textbook_layer_passes_the_gradient_check():
+    layer = Conv2D(2, 3, 3, stride=2, pad=1, rng=np.random.default_rng(2), dtype=np.float64, kernel="textbook")
+    result = check_layer(layer, np.random.default_rng(3).standard_normal((2, 2, 7, 6)))
+    assert result.passed, str(result)
+    assert len(layer.cache) == 6           # the textbook cache (x, cols, w, b, stride, pad) — it really ran
+
+
+def test_use_kernel_works_as_a_context_manager_and_as_a_plain_call():
+    assert conv.default_kernel() == "fast"
+    with conv.use_kernel("textbook"):
+        assert conv.default_kernel() == "textbook"
+    assert conv.default_kernel() == "fast"
+    try:
+        conv.use_kernel("textbook")
+        assert conv.default_kernel() == "textbook"
+    finally:
+        conv.use_kernel("fast")
+    assert conv.default_kernel() == "fast"
+
+
+def test_a_layer_that_names_its_kernel_ignores_the_global_switch():
+    x = np.random.default_rng(4).standard_normal((1, 1, 5, 5)).astype(np.float32)
+    fast, textbook, default = (Conv2D(1, 2, 3, kernel=k) for k in ("fast", "textbook", None))
+    with conv.use_kernel("textbook"):
+        for layer in (fast, textbook, default):
+            layer.forward(x)
+    assert (fast.kernel_used, textbook.kernel_used, default.kernel_used) == ("fast", "textbook", "textbook")
+
+
+def test_an_unknown_kernel_name_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match=r"kernel must be one of \['fast', 'textbook'\]; got 'blas'"):
+        conv.use_kernel("blas")
+    with pytest.raises(ValueError, match="kernel"):
+        Conv2D(1, 2, 3, kernel="blas")
+    assert conv.default_kernel() == "fast"
+
+
+def test_the_kernel_choice_is_saved_with_the_model(tmp_path):
+    model = nc.Sequential([("conv1", Conv2D(1, 2, 3, kernel="textbook")), ("flatten", nc.Flatten())],
+                          input_shape=(1, 5, 5))
+    nc.model.save_model(tmp_path / "m.npz", model)
+    assert nc.model.load_model(tmp_path / "m.npz")["conv1"].kernel == "textbook"
+    assert "kernel" not in Conv2D(1, 2, 3).config()      # the default writes what files always held
+
+
+def test_a_network_trains_on_the_textbook_path_to_the_fast_paths_weights():
+    """Four epochs on the textbook and on the fast kernel end at the same weights (float64)."""
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=400, dtype=np.float64)
+    runs = {}
+    for kernel in ("fast", "textbook"):
+        model = nc.zoo.small_cnn(data.input_shape, width=4, seed=0, dtype=np.float64)
+        trainer = nc.Trainer(model, nc.optim.Adam(model, lr=3e-3), batch_size=32, progress=False)
+        with conv.use_kernel(kernel):
+            trainer.fit(data.train, epochs=4)
+        assert {model[n].kernel_used for n in model.conv_layers()} == {kernel}
+        runs[kernel] = (model, trainer.history["train_loss"][-1])
+    (fast, fast_loss), (textbook, textbook_loss) = runs["fast"], runs["textbook"]
+    for (name, p, _), (_, q, _) in zip(fast.named_parameters(), textbook.named_parameters()):
+        np.testing.assert_allclose(q, p, rtol=1e-7, atol=1e-9, err_msg=name)
+    assert textbook_loss == pytest.approx(fast_loss, rel=1e-9)
+    assert textbook.evaluate(data.test.x, data.test.y)["accuracy"] > 0.5     # it learned
+
+
+@pytest.mark.parametrize("case", [(2, 3, 7, 6, 4, 3, 2, 1), (1, 2, 8, 8, 3, 5, 1, 2), (2, 1, 5, 9, 2, 1, 1, 0)])
+def test_textbook_forward_and_backward_match_torch_in_float64(case):
+    torch = pytest.importorskip("torch")
+    N, C, H, W, F, k, s, p = case
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, k, k)), rng.standard_normal(F)
+    out, cache = conv.conv2d_forward(x, w, b, s, p)
+    dout = rng.standard_normal(out.shape)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ot = torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p)
+    ot.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, ot.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for got, want in zip(conv.conv2d_backward(dout, cache), (xt.grad, wt.grad, bt.grad)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)

@@ -1,0 +1,130 @@
+"""The package's import graph, read from the source with ``ast``: no circles, no upward imports, imports at the top.
+
+The floors are stated here as data, from the ground up; a module may import from its own floor or
+below, never above. Every ``import`` statement counts, wherever it stands in the file, so a circle
+hidden inside a function is found too.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "numpycnn"
+
+#: floor -> module names (a package name covers its submodules); ground floor first
+FLOORS = [
+    ["numpycnn.errors", "numpycnn.functional", "numpycnn.init"],                 # no numpycnn imports
+    ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col"],                # checks, files, the window kernel
+    ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.losses", "numpycnn.optim",
+     "numpycnn.datasets"],                                                        # functional cores, losses, data
+    ["numpycnn.layers", "numpycnn.gradcheck"],                                   # layers; gradient checks
+    ["numpycnn.model"],                                                          # the container, model files
+    ["numpycnn.zoo", "numpycnn.export", "numpycnn.callbacks", "numpycnn.training", "numpycnn.plots",
+     "numpycnn.predict", "numpycnn.gradcheck_table"],                                                 # what uses models
+    ["numpycnn.techniques"],                                                     # the five techniques
+    ["numpycnn", "numpycnn.builder", "numpycnn.experiments", "numpycnn.assignment"],   # assembling
+    ["numpycnn.commands", "numpycnn.cli", "numpycnn.__main__"],                  # the command line
+]
+
+#: imports allowed inside functions: an optional dependency (torch), a NumPy-version shim, and the two slow
+#: imports that only drawing a figure or showing a progress bar needs (``import numpycnn`` stays light)
+LOCAL_IMPORTS_ALLOWED = {"torch", "numpy._core.multiarray", "numpy.core.multiarray", "matplotlib.figure", "tqdm.auto"}
+#: folders whose local imports belong to their owners' rewrite (the grader's checks, the experiments)
+LOCAL_IMPORTS_NOT_CHECKED = ("numpycnn.assignment", "numpycnn.experiments")
+
+
+def module_name(path):
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def floor_of(module):
+    best = None
+    for level, names in enumerate(FLOORS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and (best is None or len(name) > len(best[1])):
+                best = (level, name)
+    assert best is not None, f"{module} stands on no floor: add it to FLOORS"
+    return best[0]
+
+
+def imports(module):
+    """``[(imported numpycnn module, line, inside a function)]`` of one module."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    local_lines = {n.lineno for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(base + ([node.module] if node.module else []))
+            else:
+                base = node.module
+            # ``from pkg import sub`` imports the submodule pkg.sub when there is one
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        else:
+            continue
+        for target in targets:
+            found.append((target, node.lineno, node.lineno in local_lines))
+    return found
+
+
+def graph():
+    edges = {}
+    for module in MODULES:
+        edges[module] = sorted({t for t, _, _ in imports(module) if t in MODULES and t != module})
+    return edges
+
+
+def test_every_module_stands_on_a_floor():
+    for module in MODULES:
+        floor_of(module)
+
+
+def test_no_module_imports_from_a_higher_floor():
+    upward = [f"{m} (floor {floor_of(m) + 1}) imports {t} (floor {floor_of(t) + 1})"
+              for m, targets in graph().items() for t in targets if floor_of(t) > floor_of(m)]
+    assert upward == []
+
+
+def test_the_import_graph_has_no_circles():
+    edges, state, circles = graph(), {}, []
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in edges[node]:
+            if state.get(nxt) == "open":
+                circles.append(" -> ".join(path[path.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for module in edges:
+        if module not in state:
+            visit(module, [module])
+    assert circles == []
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if not m.startswith(LOCAL_IMPORTS_NOT_CHECKED)])
+def test_imports_stand_at_the_top_of_the_module(module):
+    local = [f"line {line}: {target}" for target, line, inside in imports(module)
+             if inside and target not in LOCAL_IMPORTS_ALLOWED]
+    assert local == [], f"{module} hides imports inside functions"
+
+
+def test_the_reader_resolves_relative_imports_to_the_modules_they_name():
+    edges = graph()
+    assert "numpycnn.im2col" in edges["numpycnn.conv"] and "numpycnn.fast_conv" in edges["numpycnn.layers"]
+    assert "numpycnn.datasets.idx" in edges["numpycnn.datasets.discovery"]
+    assert floor_of("numpycnn.techniques.collaborative") > floor_of("numpycnn.training")
