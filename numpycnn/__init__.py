@@ -9,7 +9,8 @@ Start here::
     trainer.fit(data.train, data.val, epochs=10)
 
 Map of the package: ``im2col`` (the kernel), ``conv`` / ``pooling`` (functional
-forward/backward + naive references), ``layers``, ``losses``, ``init``, ``model``
+forward/backward + naive references), ``layers``, ``normalization`` (BatchNorm), ``dropout``,
+``residual`` (a residual block), ``losses``, ``init``, ``model``
 (``Sequential``), ``optim``, ``training`` (``Trainer``), ``datasets``, ``gradcheck``,
 ``io`` (save/load), ``validate`` (argument checks), ``plots``, ``zoo`` and one module per
 technique (A–E).
@@ -17,11 +18,16 @@ technique (A–E).
 __version__ = "0.1.0"
 
 from . import conv, datasets, errors, gradcheck, im2col, init, io, layers, losses, model, optim, plots, pooling, zoo
+from . import dropout, normalization, residual
+from .dropout import Dropout, Dropout2D
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from .normalization import BatchNorm1D, BatchNorm2D
+from .residual import ResidualBlock
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 from .training import Callback, Trainer
 
-__all__ = ["AvgPool2D", "Callback", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
-           "SoftmaxCrossEntropy", "Tanh", "Trainer", "conv", "datasets", "errors", "gradcheck", "im2col", "init",
-           "io", "layers", "losses", "model", "optim", "plots", "pooling", "zoo"]
+__all__ = ["AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D", "Dense", "Dropout", "Dropout2D",
+           "Flatten", "MaxPool2D", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
+           "Trainer", "conv", "datasets", "dropout", "errors", "gradcheck", "im2col", "init", "io", "layers",
+           "losses", "model", "normalization", "optim", "plots", "pooling", "residual", "zoo"]

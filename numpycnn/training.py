@@ -167,13 +167,17 @@ class Trainer:
 
     # -- evaluation -----------------------------------------------------------------
     def evaluate(self, data, batch_size=512):
-        """``{"loss", "accuracy"}`` of the model on a Dataset (``x``, ``y``)."""
+        """``{"loss", "accuracy"}`` of the model on a Dataset (``x``, ``y``), in evaluation mode
+        (``Sequential.evaluate``; the model's mode is restored after)."""
         return self.model.evaluate(data.x, data.y, batch_size=batch_size)
 
     # -- the loop -------------------------------------------------------------------
     def fit(self, train, val=None, epochs=10, max_steps=None, target_loss=None, target_accuracy=None,
             eval_every=None):
         """Train until a stop condition holds; returns the :class:`History`.
+
+        The trained models are put in training mode first; evaluations on ``val`` run in
+        evaluation mode (:meth:`evaluate`).
 
         Parameters
         ----------
@@ -188,6 +192,8 @@ class Trainer:
             raise ValueError("Trainer.fit: the training set is empty")
         epochs = count(epochs, "epochs", "Trainer.fit")
         self.model.check_input(train.x[:1])
+        for model in self.trained_models():
+            model.train()          # BatchNorm uses batch statistics and Dropout drops, whatever mode came before
         self.stop_reason = None
         for cb in self.callbacks:
             cb.on_train_begin(self)
