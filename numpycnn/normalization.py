@@ -88,8 +88,8 @@ def batchnorm_backward(dout, cache):
     Derivation: ``x_hat = (x − mu) · inv_std`` depends on ``x_m`` directly and through ``mu``
     and ``var``. ``∂mu/∂x_m = 1/M`` gives the ``− mean(g)`` term; ``∂var/∂x_m = 2 (x_m − mu) / M``
     gives ``∂inv_std/∂x_m = −inv_std³ (x_m − mu) / M`` and so the ``− x_hat · mean(g · x_hat)``
-    term. The gradient reaching ``x`` has zero mean over the batch and is orthogonal to
-    ``x_hat``: shifting or scaling a channel's batch changes nothing after normalisation.
+    term. The gradient reaching ``x`` has zero mean over the batch and (as eps -> 0) is orthogonal
+    to ``x_hat``: shifting or scaling a channel's batch changes nothing after normalisation.
     """
     x_hat, gamma, inv_std, _, _ = cache
     ### BEGIN SOLUTION

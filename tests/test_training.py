@@ -169,3 +169,30 @@ def test_batch_order_depends_only_on_seed_and_epoch():
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert not all(np.array_equal(u, v) for u, v in zip(a, c))
     assert sorted(np.concatenate(a).tolist()) == list(range(100))
+
+
+def test_resuming_a_model_with_batchnorm_and_dropout_gives_bit_identical_weights_and_buffers(digits, tmp_path):
+    """Running statistics and the dropout draw counter are in the checkpoint, so the resumed run
+    normalises with the same statistics and draws the same masks as the uninterrupted one."""
+    def trainer():
+        rng = np.random.default_rng(0)
+        model = nc.Sequential([("conv1", nc.Conv2D(1, 4, 3, pad=1, rng=rng)), ("bn1", nc.BatchNorm2D(4)),
+                               ("relu1", nc.ReLU()), ("drop1", nc.Dropout2D(0.2, seed=1)), ("flat", nc.Flatten()),
+                               ("fc1", nc.Dense(256, 16, rng=rng)), ("bn2", nc.BatchNorm1D(16)), ("relu2", nc.ReLU()),
+                               ("drop2", nc.Dropout(0.5, seed=2)), ("fc2", nc.Dense(16, 10, rng=rng))],
+                              input_shape=(1, 8, 8))
+        return Trainer(model, nc.optim.Adam(model, lr=3e-3), seed=3, batch_size=64, progress=False)
+
+    straight = trainer()
+    straight.fit(digits.train, digits.val, epochs=2)
+    first = trainer()
+    first.fit(digits.train, digits.val, epochs=2, max_steps=15)      # stops inside epoch 1 (21 batches)
+    first.save_checkpoint(tmp_path / "ckpt.npz")
+    resumed = trainer().load_checkpoint(tmp_path / "ckpt.npz")
+    assert int(resumed.model["drop2"].buffers["draws"]) == 15
+    resumed.fit(digits.train, digits.val, epochs=2)
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert {"bn1.running_mean", "bn2.running_var", "drop1.draws"} <= set(a)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert straight.history["val_loss"] == resumed.history["val_loss"]
