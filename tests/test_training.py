@@ -171,13 +171,17 @@ def test_batch_order_depends_only_on_seed_and_epoch():
     assert sorted(np.concatenate(a).tolist()) == list(range(100))
 
 
-def test_resuming_a_model_with_batchnorm_and_dropout_gives_bit_identical_weights_and_buffers(digits, tmp_path):
-    """Running statistics and the dropout draw counter are in the checkpoint, so the resumed run
-    normalises with the same statistics and draws the same masks as the uninterrupted one."""
+def test_resuming_a_model_with_batchnorm_dropout_and_a_residual_block_is_bit_identical(digits, tmp_path):
+    """Running statistics (also inside a residual block), the dropout draw counter and the optimizer state
+    of the block's parameters are in the checkpoint, so the resumed run normalises with the same
+    statistics and draws the same masks as the uninterrupted one."""
     def trainer():
         rng = np.random.default_rng(0)
         model = nc.Sequential([("conv1", nc.Conv2D(1, 4, 3, pad=1, rng=rng)), ("bn1", nc.BatchNorm2D(4)),
-                               ("relu1", nc.ReLU()), ("drop1", nc.Dropout2D(0.2, seed=1)), ("flat", nc.Flatten()),
+                               ("relu1", nc.ReLU()),
+                               ("res1", nc.ResidualBlock([("conv", nc.Conv2D(4, 4, 3, pad=1, rng=rng)),
+                                                          ("bn", nc.BatchNorm2D(4)), ("relu", nc.ReLU())])),
+                               ("drop1", nc.Dropout2D(0.2, seed=1)), ("flat", nc.Flatten()),
                                ("fc1", nc.Dense(256, 16, rng=rng)), ("bn2", nc.BatchNorm1D(16)), ("relu2", nc.ReLU()),
                                ("drop2", nc.Dropout(0.5, seed=2)), ("fc2", nc.Dense(16, 10, rng=rng))],
                               input_shape=(1, 8, 8))
@@ -192,7 +196,8 @@ def test_resuming_a_model_with_batchnorm_and_dropout_gives_bit_identical_weights
     assert int(resumed.model["drop2"].buffers["draws"]) == 15
     resumed.fit(digits.train, digits.val, epochs=2)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
-    assert {"bn1.running_mean", "bn2.running_var", "drop1.draws"} <= set(a)
+    assert {"bn1.running_mean", "bn2.running_var", "res1.bn.running_var", "drop1.draws"} <= set(a)
+    assert "res1.conv.W/exp_avg" in resumed.optimizer.state_dict()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert straight.history["val_loss"] == resumed.history["val_loss"]
