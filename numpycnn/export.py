@@ -24,6 +24,12 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .dropout import Dropout, Dropout2D
+from .layers import AvgPool2D, Conv2D, Dense, Flatten, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Tanh
+from .model import Sequential
+from .normalization import BatchNorm1D, BatchNorm2D
+from .residual import ResidualBlock
+
 
 def _torch():
     try:
@@ -132,10 +138,6 @@ def _pair(value, what, name):
 def _from_torch_module(lname, m, dtype):
     """The numpycnn layer for one PyTorch module, its arrays copied."""
     nn = _torch().nn
-    from .dropout import Dropout, Dropout2D
-    from .layers import AvgPool2D, Conv2D, Dense, Flatten, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Tanh
-    from .normalization import BatchNorm1D, BatchNorm2D
-    from .residual import ResidualBlock
     if isinstance(m, nn.Conv2d):
         if _pair(m.dilation, "dilation", lname) != 1 or m.groups != 1 or m.padding_mode != "zeros":
             raise ValueError(f"from_torch: layer {lname!r}: only dilation=1, groups=1, zero padding are "
@@ -208,7 +210,6 @@ def from_torch(module, input_shape, dtype=np.float32, name="from_torch"):
     dtype : numpy float dtype of the parameters
     """
     nn = _torch().nn
-    from .model import Sequential
     if not isinstance(module, nn.Sequential):
         raise TypeError(f"from_torch: module must be a torch.nn.Sequential; got {type(module).__name__}")
     layers = [(lname, _from_torch_module(lname, m, dtype)) for lname, m in module.named_children()]
