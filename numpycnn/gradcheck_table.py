@@ -72,10 +72,10 @@ def cases(rng):
     out.append(("Dropout p=0.5 (one mask) x=(4, 6)", OneMaskDropout(0.5, seed=1), rng.standard_normal((4, 6))))
     out.append(("Dropout2D p=0.5 (one mask) x=(3, 4, 3, 3)", OneMaskDropout2D(0.5, seed=2),
                 rng.standard_normal((3, 4, 3, 3))))
-    block = ResidualBlock([Conv2D(3, 3, 3, 1, 1, rng=rng, dtype=np.float64), Tanh(),
-                           Conv2D(3, 3, 3, 1, 1, rng=rng, dtype=np.float64)])
+    block = ResidualBlock([("c1", Conv2D(3, 3, 3, 1, 1, rng=rng, dtype=np.float64)), ("tanh", Tanh()),
+                           ("c2", Conv2D(3, 3, 3, 1, 1, rng=rng, dtype=np.float64))])
     out.append(("ResidualBlock identity x=(2, 3, 5, 5)", block, rng.standard_normal((2, 3, 5, 5))))
-    block = ResidualBlock([Conv2D(3, 4, 3, 2, 1, rng=rng, dtype=np.float64), Tanh()],
+    block = ResidualBlock([("c1", Conv2D(3, 4, 3, 2, 1, rng=rng, dtype=np.float64)), ("tanh", Tanh())],
                           projection=Conv2D(3, 4, 1, 2, 0, rng=rng, dtype=np.float64))
     out.append(("ResidualBlock projection x=(2, 3, 6, 6)", block, rng.standard_normal((2, 3, 6, 6))))
     return out
@@ -101,11 +101,12 @@ def gradcheck_table(seed=0, verbose=True, tol=1e-7):
         rows.append((f"{cls.__name__} N=6 K=5", _guarded(lambda: check_loss(cls(), z, y, tol=tol), tol)))
     if verbose:
         w = max(len(d) for d, _ in rows)
-        print(f"{'layer / case':<{w}}  {'tensors checked':<22}  {'max rel error':>13}  result")
-        print("-" * (w + 50))
+        tw = max([len(", ".join(r.errors)) for _, r in rows] + [len("tensors checked")])
+        print(f"{'layer / case':<{w}}  {'tensors checked':<{tw}}  {'max rel error':>13}  result")
+        print("-" * (w + tw + 28))
         for desc, r in rows:
             status = "pass" if r.passed else ("FAIL" if np.isfinite(r.max_rel_error) else f"ERROR {r.where}")
-            print(f"{desc:<{w}}  {', '.join(r.errors):<22}  {r.max_rel_error:>13.2e}  {status}")
+            print(f"{desc:<{w}}  {', '.join(r.errors):<{tw}}  {r.max_rel_error:>13.2e}  {status}")
         n_ok = sum(r.passed for _, r in rows)
         print(f"\n{n_ok}/{len(rows)} passed (float64 central differences, h = 1e-6, tolerance {tol:.0e})")
     return all(r.passed for _, r in rows)
