@@ -612,9 +612,10 @@ assert np.mean(loss_change) < 0 and max(np.abs(acc_change)) < 0.03
 #    <details><summary>Answer</summary>
 #
 #    For `BatchNorm1D`, one value per feature has no variance: numpycnn (like PyTorch) refuses it.
-#    For `BatchNorm2D`, each image is normalised with its own statistics — its output no longer
-#    depends on what the network learned about the data's scale, the running statistics move on
-#    test data, and accuracy drops. `predict` and `evaluate` switch to evaluation mode for you.
+#    For `BatchNorm2D`, each image is normalised with its own statistics, not with those the
+#    network was trained with: its logits change with whatever else is in the batch (section 4
+#    measured it), and every such forward pass moves the running statistics towards the test data.
+#    `predict` and `evaluate` switch to evaluation mode for you.
 #
 #    </details>
 #
