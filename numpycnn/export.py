@@ -14,8 +14,8 @@ Layer correspondence::
     ReLU / Sigmoid / Tanh                <->  nn.ReLU / nn.Sigmoid / nn.Tanh
     Flatten                              <->  nn.Flatten()                          (dims 1..end)
     LogSoftmax                           <->  nn.LogSoftmax(dim=1)
-    BatchNorm1D / BatchNorm2D(C, eps, m) <->  nn.BatchNorm1d / nn.BatchNorm2d(C, eps, momentum=m)  (affine, running stats)
-    Dropout(p) / Dropout2D(p)            <->  nn.Dropout(p) / nn.Dropout2d(p)      (the masks differ: each side seeds its own)
+    BatchNorm1D / BatchNorm2D(C, eps, m) <->  nn.BatchNorm1d / nn.BatchNorm2d(C, eps, momentum=m)   (affine)
+    Dropout(p) / Dropout2D(p)            <->  nn.Dropout(p) / nn.Dropout2d(p)       (each side draws its own masks)
     ResidualBlock(body, projection)      <->  Residual(nn.Sequential(body), projection)   (the class below)
 
 PyTorch is imported only inside these functions: it is never a numpycnn dependency.

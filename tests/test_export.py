@@ -114,10 +114,12 @@ def _model_with_new_layers(dtype):
                               ("bn1", nc.BatchNorm2D(6, dtype=dtype)), ("relu1", nc.ReLU()),
                               ("conv2", nc.Conv2D(6, 6, 3, pad=1, rng=rng, dtype=dtype))],
                              projection=nc.Conv2D(4, 6, 1, stride=2, rng=rng, dtype=dtype))
-    model = Sequential([("conv0", nc.Conv2D(1, 4, 3, pad=1, rng=rng, dtype=dtype)), ("bn0", nc.BatchNorm2D(4, dtype=dtype)),
-                        ("relu0", nc.ReLU()), ("res1", block), ("drop2d", nc.Dropout2D(0.2)), ("flat", nc.Flatten()),
+    model = Sequential([("conv0", nc.Conv2D(1, 4, 3, pad=1, rng=rng, dtype=dtype)),
+                        ("bn0", nc.BatchNorm2D(4, dtype=dtype)), ("relu0", nc.ReLU()), ("res1", block),
+                        ("drop2d", nc.Dropout2D(0.2)), ("flat", nc.Flatten()),
                         ("fc1", nc.Dense(96, 12, rng=rng, dtype=dtype)), ("bnf", nc.BatchNorm1D(12, dtype=dtype)),
-                        ("drop", nc.Dropout(0.5)), ("fc2", nc.Dense(12, 10, rng=rng, dtype=dtype))], input_shape=(1, 8, 8))
+                        ("drop", nc.Dropout(0.5)), ("fc2", nc.Dense(12, 10, rng=rng, dtype=dtype))],
+                       input_shape=(1, 8, 8))
     x = np.random.default_rng(1).standard_normal((16, 1, 8, 8)).astype(dtype)
     for _ in range(3):               # training steps move gamma, beta and the running statistics away from 1 / 0
         out = model.forward(x)

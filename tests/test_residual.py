@@ -26,7 +26,8 @@ def identity_block(C=3, dtype=F64):
 
 def projection_block(c_in=3, c_out=4, stride=2, dtype=F64):
     return ResidualBlock([("conv1", conv(c_in, c_out, stride=stride, seed=3, dtype=dtype)), ("tanh1", nc.Tanh()),
-                          ("bn1", nc.BatchNorm2D(c_out, dtype=dtype)), ("conv2", conv(c_out, c_out, seed=4, dtype=dtype))],
+                          ("bn1", nc.BatchNorm2D(c_out, dtype=dtype)),
+                          ("conv2", conv(c_out, c_out, seed=4, dtype=dtype))],
                          projection=conv(c_in, c_out, k=1, stride=stride, pad=0, seed=5, dtype=dtype))
 
 
