@@ -13,22 +13,26 @@ checks it): ``errors``, ``functional`` (softmax, log-softmax, one-hot), ``init``
 (argument checks), ``storage`` (atomic ``.npz`` + JSON files), ``im2col`` (the sliding-window
 kernel); ``conv`` (the textbook convolution, loop references, the kernel switch), ``fast_conv``
 (the kernel Conv2D trains with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``,
-``gradcheck``; ``model`` (``Sequential``, model files); ``zoo``, ``callbacks`` (the loop's hooks),
-``training`` (``Trainer``), ``plots``, ``predict``, ``export``, ``gradcheck_table``; ``techniques``
+``normalization`` (BatchNorm), ``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model``
+(``Sequential``, model files); ``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``, ``export``, ``gradcheck_table``; ``techniques``
 (A–E; what each claims: docs/claims.md); ``builder`` (train options -> model and optimizer),
 ``experiments``, ``assignment``; ``commands`` and ``cli`` (``python -m numpycnn``).
 """
 __version__ = "0.1.0"
 
-from . import (callbacks, conv, datasets, errors, fast_conv, functional, gradcheck, im2col, init, layers, losses,
-               model, optim, plots, pooling, storage, validate, zoo)
+from . import (callbacks, conv, datasets, dropout, errors, fast_conv, functional, gradcheck, im2col, init, layers,
+               losses, model, normalization, optim, plots, pooling, residual, storage, validate, zoo)
+from .dropout import Dropout, Dropout2D
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from .normalization import BatchNorm1D, BatchNorm2D
+from .residual import ResidualBlock
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 from .training import Callback, Trainer
 from .techniques import gradient_direction as _technique_b  # noqa: F401  (it registers the optimizer "direction")
 
-__all__ = ["AvgPool2D", "Callback", "Conv2D", "Dense", "Flatten", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
-           "SoftmaxCrossEntropy", "Tanh", "Trainer", "callbacks", "conv", "datasets", "errors", "fast_conv",
-           "functional", "gradcheck", "im2col", "init", "layers", "losses", "model", "optim", "plots", "pooling",
+__all__ = ["AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D", "Dense", "Dropout", "Dropout2D",
+           "Flatten", "MaxPool2D", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
+           "Trainer", "callbacks", "conv", "datasets", "dropout", "errors", "fast_conv", "functional", "gradcheck",
+           "im2col", "init", "layers", "losses", "model", "normalization", "optim", "plots", "pooling", "residual",
            "storage", "validate", "zoo"]

@@ -14,6 +14,9 @@ Layer correspondence::
     ReLU / Sigmoid / Tanh                <->  nn.ReLU / nn.Sigmoid / nn.Tanh
     Flatten                              <->  nn.Flatten()                          (dims 1..end)
     LogSoftmax                           <->  nn.LogSoftmax(dim=1)
+    BatchNorm1D / BatchNorm2D(C, eps, m) <->  nn.BatchNorm1d / nn.BatchNorm2d(C, eps, momentum=m)   (affine)
+    Dropout(p) / Dropout2D(p)            <->  nn.Dropout(p) / nn.Dropout2d(p)       (each side draws its own masks)
+    ResidualBlock(body, projection)      <->  Residual(nn.Sequential(body), projection)   (the class below)
 
 PyTorch is imported only inside these functions: it is never a numpycnn dependency.
 """
@@ -21,8 +24,11 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .dropout import Dropout, Dropout2D
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, LogSoftmax, MaxPool2D, ReLU, Sigmoid, Tanh
 from .model import Sequential
+from .normalization import BatchNorm1D, BatchNorm2D
+from .residual import ResidualBlock
 
 
 def _torch():
@@ -32,6 +38,74 @@ def _torch():
         raise ImportError("numpycnn.export needs PyTorch, which numpycnn does not install; "
                           "pip install torch") from None
     return torch
+
+
+_RESIDUAL = []
+
+
+def torch_residual_class():
+    """The PyTorch module for :class:`numpycnn.residual.ResidualBlock`: ``forward(x) = body(x) + skip``
+    with ``skip = x`` or ``proj(x)``. Created once, on first use (PyTorch is imported only then)."""
+    if not _RESIDUAL:
+        nn = _torch().nn
+
+        class Residual(nn.Module):
+            """``y = body(x) + x`` (or ``+ proj(x)``) — numpycnn's ResidualBlock."""
+
+            def __init__(self, body, proj=None):
+                super().__init__()
+                self.body = body
+                self.proj = proj
+
+            def forward(self, x):
+                return self.body(x) + (x if self.proj is None else self.proj(x))
+
+        _RESIDUAL.append(Residual)
+    return _RESIDUAL[0]
+
+
+def _to_torch_layer(name, layer, dtype):
+    """The PyTorch module for one numpycnn layer, its arrays copied (``W * M`` when masked)."""
+    torch = _torch()
+    nn = torch.nn
+    kind = type(layer).__name__
+    if kind == "Conv2D":
+        m = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                      padding=layer.pad, dtype=dtype)
+    elif kind == "Dense":
+        m = nn.Linear(layer.in_features, layer.out_features, dtype=dtype)
+    elif kind == "MaxPool2D":
+        m = nn.MaxPool2d(layer.kernel_size, stride=layer.stride, padding=layer.pad)
+    elif kind == "AvgPool2D":
+        m = nn.AvgPool2d(layer.kernel_size, stride=layer.stride, padding=layer.pad, count_include_pad=True)
+    elif kind in ("ReLU", "Sigmoid", "Tanh"):
+        m = getattr(nn, kind)()
+    elif kind == "Flatten":
+        m = nn.Flatten()
+    elif kind == "LogSoftmax":
+        m = nn.LogSoftmax(dim=1)
+    elif kind in ("BatchNorm1D", "BatchNorm2D"):
+        m = (nn.BatchNorm2d if kind == "BatchNorm2D" else nn.BatchNorm1d)(layer.num_features, eps=layer.eps,
+                                                                         momentum=layer.momentum, dtype=dtype)
+    elif kind in ("Dropout", "Dropout2D"):
+        m = (nn.Dropout2d if kind == "Dropout2D" else nn.Dropout)(p=layer.p)
+    elif kind == "ResidualBlock":
+        body = nn.Sequential(OrderedDict((n, _to_torch_layer(n, l, dtype)) for n, l in layer.body.items()))
+        proj = None if layer.projection is None else _to_torch_layer("proj", layer.projection, dtype)
+        m = torch_residual_class()(body, proj)
+    else:
+        raise TypeError(f"to_torch: layer {name!r} of type {kind} has no PyTorch counterpart here")
+    with torch.no_grad():
+        # parameters are created in the model's dtype first, so float64 weights are never rounded
+        if kind in ("Conv2D", "Dense"):
+            m.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("W"))))
+            m.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("b"))))
+        elif kind in ("BatchNorm1D", "BatchNorm2D"):
+            m.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("gamma"))))
+            m.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("beta"))))
+            m.running_mean.copy_(torch.from_numpy(np.ascontiguousarray(layer.buffers["running_mean"])))
+            m.running_var.copy_(torch.from_numpy(np.ascontiguousarray(layer.buffers["running_var"])))
+    return m
 
 
 def to_torch(model):
@@ -48,32 +122,7 @@ def to_torch(model):
     torch = _torch()
     nn = torch.nn
     dtype = torch.float64 if np.dtype(model.dtype) == np.float64 else torch.float32
-    modules = OrderedDict()
-    for name, layer in model.layers.items():
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            m = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                          padding=layer.pad, dtype=dtype)
-        elif kind == "Dense":
-            m = nn.Linear(layer.in_features, layer.out_features, dtype=dtype)
-        elif kind == "MaxPool2D":
-            m = nn.MaxPool2d(layer.kernel_size, stride=layer.stride, padding=layer.pad)
-        elif kind == "AvgPool2D":
-            m = nn.AvgPool2d(layer.kernel_size, stride=layer.stride, padding=layer.pad, count_include_pad=True)
-        elif kind in ("ReLU", "Sigmoid", "Tanh"):
-            m = getattr(nn, kind)()
-        elif kind == "Flatten":
-            m = nn.Flatten()
-        elif kind == "LogSoftmax":
-            m = nn.LogSoftmax(dim=1)
-        else:
-            raise TypeError(f"to_torch: layer {name!r} of type {kind} has no PyTorch counterpart here")
-        if kind in ("Conv2D", "Dense"):
-            with torch.no_grad():
-                # parameters are created in the model's dtype first, so float64 weights are never rounded
-                m.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("W"))))
-                m.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("b"))))
-        modules[name] = m
+    modules = OrderedDict((name, _to_torch_layer(name, layer, dtype)) for name, layer in model.layers.items())
     return nn.Sequential(modules).to(dtype).eval()
 
 
@@ -86,60 +135,82 @@ def _pair(value, what, name):
     return int(value)
 
 
+def _from_torch_module(lname, m, dtype):
+    """The numpycnn layer for one PyTorch module, its arrays copied."""
+    nn = _torch().nn
+    if isinstance(m, nn.Conv2d):
+        if _pair(m.dilation, "dilation", lname) != 1 or m.groups != 1 or m.padding_mode != "zeros":
+            raise ValueError(f"from_torch: layer {lname!r}: only dilation=1, groups=1, zero padding are "
+                             f"supported; got dilation={m.dilation}, groups={m.groups}, "
+                             f"padding_mode={m.padding_mode!r}")
+        layer = Conv2D(m.in_channels, m.out_channels, _pair(m.kernel_size, "kernel_size", lname),
+                       _pair(m.stride, "stride", lname), _pair(m.padding, "padding", lname), dtype=dtype,
+                       name=lname)
+    elif isinstance(m, nn.Linear):
+        layer = Dense(m.in_features, m.out_features, dtype=dtype, name=lname)
+    elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+        if m.ceil_mode or (isinstance(m, nn.MaxPool2d) and _pair(m.dilation, "dilation", lname) != 1) or \
+                (isinstance(m, nn.AvgPool2d) and (not m.count_include_pad or m.divisor_override)):
+            raise ValueError(f"from_torch: layer {lname!r}: {m!r} uses options numpycnn pooling lacks "
+                             f"(ceil_mode, dilation, count_include_pad=False, divisor_override)")
+        cls = MaxPool2D if isinstance(m, nn.MaxPool2d) else AvgPool2D
+        k = _pair(m.kernel_size, "kernel_size", lname)
+        stride = k if m.stride is None else _pair(m.stride, "stride", lname)
+        layer = cls(k, stride, _pair(m.padding, "padding", lname), name=lname)
+    elif isinstance(m, (nn.ReLU, nn.Sigmoid, nn.Tanh)):
+        layer = {nn.ReLU: ReLU, nn.Sigmoid: Sigmoid, nn.Tanh: Tanh}[type(m)](name=lname)
+    elif isinstance(m, nn.Flatten):
+        if m.start_dim != 1 or m.end_dim != -1:
+            raise ValueError(f"from_torch: layer {lname!r}: Flatten must flatten dims 1..-1; "
+                             f"got start_dim={m.start_dim}, end_dim={m.end_dim}")
+        layer = Flatten(name=lname)
+    elif isinstance(m, nn.LogSoftmax):
+        if m.dim not in (1, -1):
+            raise ValueError(f"from_torch: layer {lname!r}: LogSoftmax must use dim=1; got dim={m.dim}")
+        layer = LogSoftmax(name=lname)
+    elif type(m) in (nn.BatchNorm1d, nn.BatchNorm2d):
+        if not m.affine or not m.track_running_stats or m.momentum is None:
+            raise ValueError(f"from_torch: layer {lname!r}: {m!r} must have affine=True, track_running_stats=True "
+                             f"and a momentum (numpycnn's BatchNorm always has all three)")
+        cls = BatchNorm2D if isinstance(m, nn.BatchNorm2d) else BatchNorm1D
+        layer = cls(m.num_features, eps=m.eps, momentum=m.momentum, dtype=dtype, name=lname)
+        layer.params["gamma"] = m.weight.detach().cpu().numpy().astype(dtype)
+        layer.params["beta"] = m.bias.detach().cpu().numpy().astype(dtype)
+        layer.buffers["running_mean"] = m.running_mean.detach().cpu().numpy().astype(dtype)
+        layer.buffers["running_var"] = m.running_var.detach().cpu().numpy().astype(dtype)
+    elif type(m) in (nn.Dropout, nn.Dropout2d):
+        layer = (Dropout2D if isinstance(m, nn.Dropout2d) else Dropout)(m.p, name=lname)
+    elif isinstance(m, torch_residual_class()):
+        body = [(n, _from_torch_module(n, c, dtype)) for n, c in m.body.named_children()]
+        proj = None if m.proj is None else _from_torch_module("proj", m.proj, dtype)
+        layer = ResidualBlock(body, projection=proj, name=lname)
+    else:
+        raise TypeError(f"from_torch: layer {lname!r} of type {type(m).__name__} is not supported; "
+                        f"supported: Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Sigmoid, Tanh, Flatten, "
+                        f"LogSoftmax, BatchNorm1d, BatchNorm2d, Dropout, Dropout2d, and the Residual module "
+                        f"of numpycnn.export.torch_residual_class()")
+    if isinstance(m, (nn.Conv2d, nn.Linear)):
+        layer.params["W"] = m.weight.detach().cpu().numpy().astype(dtype)
+        b = m.bias.detach().cpu().numpy() if m.bias is not None else np.zeros(m.weight.shape[0])
+        layer.params["b"] = b.astype(dtype)
+        layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
+    return layer
+
+
 def from_torch(module, input_shape, dtype=np.float32, name="from_torch"):
     """A numpycnn ``Sequential`` equal to a ``torch.nn.Sequential`` of supported layers.
 
     Parameters
     ----------
     module : torch.nn.Sequential of Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Sigmoid, Tanh,
-        Flatten, LogSoftmax (square kernels, no dilation/groups, ceil_mode False)
+        Flatten, LogSoftmax (square kernels, no dilation/groups, ceil_mode False), BatchNorm1d,
+        BatchNorm2d (affine, with running statistics), Dropout, Dropout2d, and
+        :func:`torch_residual_class` modules (what :func:`to_torch` makes of a ``ResidualBlock``)
     input_shape : tuple (C, H, W) or (D,) — the shape of one input sample
     dtype : numpy float dtype of the parameters
     """
-    torch = _torch()
-    nn = torch.nn
+    nn = _torch().nn
     if not isinstance(module, nn.Sequential):
         raise TypeError(f"from_torch: module must be a torch.nn.Sequential; got {type(module).__name__}")
-    layers = []
-    for lname, m in module.named_children():
-        if isinstance(m, nn.Conv2d):
-            if _pair(m.dilation, "dilation", lname) != 1 or m.groups != 1 or m.padding_mode != "zeros":
-                raise ValueError(f"from_torch: layer {lname!r}: only dilation=1, groups=1, zero padding are "
-                                 f"supported; got dilation={m.dilation}, groups={m.groups}, "
-                                 f"padding_mode={m.padding_mode!r}")
-            layer = Conv2D(m.in_channels, m.out_channels, _pair(m.kernel_size, "kernel_size", lname),
-                           _pair(m.stride, "stride", lname), _pair(m.padding, "padding", lname), dtype=dtype,
-                           name=lname)
-        elif isinstance(m, nn.Linear):
-            layer = Dense(m.in_features, m.out_features, dtype=dtype, name=lname)
-        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-            if m.ceil_mode or (isinstance(m, nn.MaxPool2d) and _pair(m.dilation, "dilation", lname) != 1) or \
-                    (isinstance(m, nn.AvgPool2d) and (not m.count_include_pad or m.divisor_override)):
-                raise ValueError(f"from_torch: layer {lname!r}: {m!r} uses options numpycnn pooling lacks "
-                                 f"(ceil_mode, dilation, count_include_pad=False, divisor_override)")
-            cls = MaxPool2D if isinstance(m, nn.MaxPool2d) else AvgPool2D
-            k = _pair(m.kernel_size, "kernel_size", lname)
-            stride = k if m.stride is None else _pair(m.stride, "stride", lname)
-            layer = cls(k, stride, _pair(m.padding, "padding", lname), name=lname)
-        elif isinstance(m, (nn.ReLU, nn.Sigmoid, nn.Tanh)):
-            layer = {nn.ReLU: ReLU, nn.Sigmoid: Sigmoid, nn.Tanh: Tanh}[type(m)](name=lname)
-        elif isinstance(m, nn.Flatten):
-            if m.start_dim != 1 or m.end_dim != -1:
-                raise ValueError(f"from_torch: layer {lname!r}: Flatten must flatten dims 1..-1; "
-                                 f"got start_dim={m.start_dim}, end_dim={m.end_dim}")
-            layer = Flatten(name=lname)
-        elif isinstance(m, nn.LogSoftmax):
-            if m.dim not in (1, -1):
-                raise ValueError(f"from_torch: layer {lname!r}: LogSoftmax must use dim=1; got dim={m.dim}")
-            layer = LogSoftmax(name=lname)
-        else:
-            raise TypeError(f"from_torch: layer {lname!r} of type {type(m).__name__} is not supported; "
-                            f"supported: Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Sigmoid, Tanh, Flatten, "
-                            f"LogSoftmax")
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            layer.params["W"] = m.weight.detach().cpu().numpy().astype(dtype)
-            b = m.bias.detach().cpu().numpy() if m.bias is not None else np.zeros(m.weight.shape[0])
-            layer.params["b"] = b.astype(dtype)
-            layer.grads = {k: np.zeros_like(v) for k, v in layer.params.items()}
-        layers.append((lname, layer))
+    layers = [(lname, _from_torch_module(lname, m, dtype)) for lname, m in module.named_children()]
     return Sequential(layers, input_shape=tuple(input_shape), name=name)

@@ -7,9 +7,27 @@ Each row builds a layer in float64, draws an input away from kinks
 """
 import numpy as np
 
+from .dropout import Dropout, Dropout2D
 from .gradcheck import GradcheckResult, away_from_zero, check_layer, check_loss, distinct_values
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .losses import LOSSES
+from .normalization import BatchNorm1D, BatchNorm2D
+from .residual import ResidualBlock
+
+
+class _OneMask:
+    """Dropout that keeps the mask of its first forward pass, so central differences see one function of x."""
+
+    def draw_mask(self, x_shape):
+        return super().draw_mask(x_shape) if self.keep is None else self.keep
+
+
+class OneMaskDropout(_OneMask, Dropout):
+    pass
+
+
+class OneMaskDropout2D(_OneMask, Dropout2D):
+    pass
 
 
 def cases(rng):
@@ -31,6 +49,24 @@ def cases(rng):
     out.append(("Flatten x=(2, 3, 4, 4)", Flatten(), rng.standard_normal((2, 3, 4, 4))))
     for (i, o) in [(5, 3), (12, 7)]:
         out.append((f"Dense {i}->{o}", Dense(i, o, rng=rng, dtype=np.float64), rng.standard_normal((4, i))))
+    for training in (True, False):
+        mode = "train" if training else "eval"
+        for desc, layer, shape in [("BatchNorm1D", BatchNorm1D(5, dtype=np.float64), (6, 5)),
+                                   ("BatchNorm2D", BatchNorm2D(3, dtype=np.float64), (2, 3, 4, 4))]:
+            layer.training = training
+            layer.params["gamma"] = 1 + 0.5 * rng.standard_normal(layer.num_features)
+            if not training:
+                layer.buffers["running_mean"] = rng.standard_normal(layer.num_features)
+            out.append((f"{desc} {mode} x={shape}", layer, 2 * rng.standard_normal(shape) + 1))
+    out.append(("Dropout p=0.5 (one mask) x=(4, 6)", OneMaskDropout(0.5, seed=1), rng.standard_normal((4, 6))))
+    out.append(("Dropout2D p=0.5 (one mask) x=(3, 4, 3, 3)", OneMaskDropout2D(0.5, seed=2),
+                rng.standard_normal((3, 4, 3, 3))))
+    block = ResidualBlock([("c1", Conv2D(3, 3, 3, 1, 1, rng=rng, dtype=np.float64)), ("tanh", Tanh()),
+                           ("c2", Conv2D(3, 3, 3, 1, 1, rng=rng, dtype=np.float64))])
+    out.append(("ResidualBlock identity x=(2, 3, 5, 5)", block, rng.standard_normal((2, 3, 5, 5))))
+    block = ResidualBlock([("c1", Conv2D(3, 4, 3, 2, 1, rng=rng, dtype=np.float64)), ("tanh", Tanh())],
+                          projection=Conv2D(3, 4, 1, 2, 0, rng=rng, dtype=np.float64))
+    out.append(("ResidualBlock projection x=(2, 3, 6, 6)", block, rng.standard_normal((2, 3, 6, 6))))
     return out
 
 
@@ -54,11 +90,12 @@ def gradcheck_table(seed=0, verbose=True, tol=1e-7):
         rows.append((f"{cls.__name__} N=6 K=5", _guarded(lambda: check_loss(cls(), z, y, tol=tol), tol)))
     if verbose:
         w = max(len(d) for d, _ in rows)
-        print(f"{'layer / case':<{w}}  {'tensors checked':<22}  {'max rel error':>13}  result")
-        print("-" * (w + 50))
+        tw = max([len(", ".join(r.errors)) for _, r in rows] + [len("tensors checked")])
+        print(f"{'layer / case':<{w}}  {'tensors checked':<{tw}}  {'max rel error':>13}  result")
+        print("-" * (w + tw + 28))
         for desc, r in rows:
             status = "pass" if r.passed else ("FAIL" if np.isfinite(r.max_rel_error) else f"ERROR {r.where}")
-            print(f"{desc:<{w}}  {', '.join(r.errors):<22}  {r.max_rel_error:>13.2e}  {status}")
+            print(f"{desc:<{w}}  {', '.join(r.errors):<{tw}}  {r.max_rel_error:>13.2e}  {status}")
         n_ok = sum(r.passed for _, r in rows)
         print(f"\n{n_ok}/{len(rows)} passed (float64 central differences, h = 1e-6, tolerance {tol:.0e})")
     return all(r.passed for _, r in rows)

@@ -14,8 +14,13 @@ layer above, and passes *what ``fn`` returns* on down. A branch supervisor uses
 it to return ``third = first + second``.
 
 **Masks** (techniques C and E). ``layer.set_mask("W", M)``; see :class:`numpycnn.layers.Layer`.
+
+**Modes.** ``model.train()`` / ``model.eval()`` set every layer's ``training`` flag (BatchNorm
+and Dropout behave differently in the two); ``predict_logits``, ``predict`` and ``evaluate``
+run in evaluation mode and restore each layer's previous mode afterwards.
 """
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -134,6 +139,34 @@ class Sequential:
             layer.astype(dtype)
         return self
 
+    # -- training and evaluation mode -------------------------------------------------
+    def train(self, mode=True):
+        """Put every layer in training mode (``mode=True``) or evaluation mode; returns self (as in PyTorch)."""
+        for layer in self.layers.values():
+            layer.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Put every layer in evaluation mode (``train(False)``); returns self."""
+        return self.train(False)
+
+    @property
+    def training(self):
+        """True when every layer is in training mode."""
+        return all(layer.training for layer in self.layers.values())
+
+    @contextmanager
+    def evaluation_mode(self):
+        """``with model.evaluation_mode():`` runs the block in evaluation mode, then gives every
+        layer back the mode it had before."""
+        before = [(layer, layer.training) for layer in self.layers.values()]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for layer, mode in before:
+                layer.training = mode
+
     # -- hooks ----------------------------------------------------------------------
     def add_forward_hook(self, name, fn):
         """Call ``fn(h)`` with the output of layer ``name`` on every forward pass."""
@@ -205,10 +238,11 @@ class Sequential:
         return g
 
     def predict_logits(self, x, batch_size=256):
-        """Logits ``(N, K)``, computed in batches."""
+        """Logits ``(N, K)``, computed in batches, in evaluation mode (each layer's mode is restored after)."""
         x = self.check_input(x)
-        return np.concatenate([self.forward(x[i:i + batch_size], check=False)
-                               for i in range(0, x.shape[0], batch_size)])
+        with self.evaluation_mode():
+            return np.concatenate([self.forward(x[i:i + batch_size], check=False)
+                                   for i in range(0, x.shape[0], batch_size)])
 
     def predict(self, x, batch_size=256):
         """Predicted class per sample, ``(N,)`` int64."""
@@ -255,21 +289,24 @@ class Sequential:
         return cls(layers, input_shape=tuple(config["input_shape"]), name=config.get("name", "model"))
 
     def state_dict(self):
-        """Parameters and masks as a flat dict of arrays: ``"conv1.W"``, ``"conv1.W.mask"``."""
+        """Parameters, masks and buffers as a flat dict of arrays: ``"conv1.W"``, ``"conv1.W.mask"``,
+        ``"bn1.running_mean"``."""
         state = {}
         for lname, layer in self.layers.items():
             for key, p in layer.params.items():
                 state[f"{lname}.{key}"] = p
             for key, m in layer.masks.items():
                 state[f"{lname}.{key}.mask"] = m
+            for key, b in layer.buffers.items():
+                state[f"{lname}.{key}"] = b
         return state
 
     def load_state_dict(self, state):
         """Load :meth:`state_dict` output; checks every name and shape."""
-        expected = {f"{n}.{k}": p for n, l in self.layers.items() for k, p in l.params.items()}
+        expected = {f"{n}.{k}": p for n, l in self.layers.items() for d in (l.params, l.buffers) for k, p in d.items()}
         missing = sorted(set(expected) - set(state))
         if missing:
-            raise CheckpointError(f"{self.name}: state is missing parameters {missing[:5]} — "
+            raise CheckpointError(f"{self.name}: state is missing parameters or buffers {missing[:5]} — "
                                   f"was it saved from a different architecture?")
         for full, p in expected.items():
             if state[full].shape != p.shape:
@@ -282,6 +319,8 @@ class Sequential:
                 mask = state.get(f"{lname}.{key}.mask")
                 if mask is not None:
                     layer.set_mask(key, mask)
+            for key in layer.buffers:
+                layer.buffers[key] = np.array(state[f"{lname}.{key}"], dtype=layer.buffers[key].dtype)
         return self
 
 

@@ -85,7 +85,8 @@ def feature_maps(model, x, layer_names=None, max_channels=8):
         model.add_forward_hook(name, fn)
         hooks.append(name)
     try:
-        model.forward(x[None].astype(model.dtype))
+        with model.evaluation_mode():       # a plot must not move BatchNorm's running statistics
+            model.forward(x[None].astype(model.dtype))
     finally:
         for name in hooks:
             model.forward_hooks[name].pop()

@@ -206,7 +206,8 @@ class Trainer:
 
     # -- evaluation -----------------------------------------------------------------
     def evaluate(self, data, batch_size=512):
-        """``{"loss", "accuracy"}`` of the model on a Dataset (``x``, ``y``)."""
+        """``{"loss", "accuracy"}`` of the model on a Dataset (``x``, ``y``), in evaluation mode
+        (``Sequential.evaluate``; the model's mode is restored after)."""
         return self.model.evaluate(data.x, data.y, batch_size=batch_size)
 
     def epoch_logs(self, val):
@@ -225,6 +226,9 @@ class Trainer:
             eval_every=None):
         """Train until a stop condition holds; returns the :class:`History`.
 
+        The trained models are put in training mode first; evaluations on ``val`` run in
+        evaluation mode (:meth:`evaluate`).
+
         Parameters
         ----------
         train, val : Dataset (``x: (N, C, H, W)``, ``y: (N,)``); val optional
@@ -238,6 +242,8 @@ class Trainer:
             raise ValueError("Trainer.fit: the training set is empty")
         epochs = count(epochs, "epochs", "Trainer.fit")
         self.model.check_input(train.x[:1])
+        for model in self.trained_models():
+            model.train()          # BatchNorm uses batch statistics and Dropout drops, whatever mode came before
         self.stop_reason = None
         hooks = self.callbacks + self.builtin_callbacks(val, epochs, eval_every, math.ceil(len(train) / self.batch_size))
         for cb in hooks:

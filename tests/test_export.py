@@ -95,11 +95,59 @@ def test_a_trained_model_keeps_its_accuracy_in_pytorch():
 
 def test_unsupported_pytorch_layers_and_options_are_named():
     nn = torch.nn
-    with pytest.raises(TypeError, match="'0' of type BatchNorm2d is not supported"):
-        from_torch(nn.Sequential(nn.BatchNorm2d(1)), (1, 8, 8))
+    with pytest.raises(TypeError, match="'0' of type GELU is not supported"):
+        from_torch(nn.Sequential(nn.GELU()), (1, 8, 8))
+    with pytest.raises(ValueError, match="affine=True, track_running_stats=True"):
+        from_torch(nn.Sequential(nn.BatchNorm2d(1, affine=False)), (1, 8, 8))
     with pytest.raises(ValueError, match="kernel_size must be the same along height and width"):
         from_torch(nn.Sequential(nn.Conv2d(1, 2, (3, 5))), (1, 8, 8))
     with pytest.raises(ValueError, match="ceil_mode"):
         from_torch(nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), (1, 8, 8))
     with pytest.raises(TypeError, match="module must be a torch.nn.Sequential"):
         from_torch(nn.Linear(2, 2), (2,))
+
+
+def _model_with_new_layers(dtype):
+    import numpycnn as nc
+    rng = np.random.default_rng(0)
+    block = nc.ResidualBlock([("conv1", nc.Conv2D(4, 6, 3, stride=2, pad=1, rng=rng, dtype=dtype)),
+                              ("bn1", nc.BatchNorm2D(6, dtype=dtype)), ("relu1", nc.ReLU()),
+                              ("conv2", nc.Conv2D(6, 6, 3, pad=1, rng=rng, dtype=dtype))],
+                             projection=nc.Conv2D(4, 6, 1, stride=2, rng=rng, dtype=dtype))
+    model = Sequential([("conv0", nc.Conv2D(1, 4, 3, pad=1, rng=rng, dtype=dtype)),
+                        ("bn0", nc.BatchNorm2D(4, dtype=dtype)), ("relu0", nc.ReLU()), ("res1", block),
+                        ("drop2d", nc.Dropout2D(0.2)), ("flat", nc.Flatten()),
+                        ("fc1", nc.Dense(96, 12, rng=rng, dtype=dtype)), ("bnf", nc.BatchNorm1D(12, dtype=dtype)),
+                        ("drop", nc.Dropout(0.5)), ("fc2", nc.Dense(12, 10, rng=rng, dtype=dtype))],
+                       input_shape=(1, 8, 8))
+    x = np.random.default_rng(1).standard_normal((16, 1, 8, 8)).astype(dtype)
+    for _ in range(3):               # training steps move gamma, beta and the running statistics away from 1 / 0
+        out = model.forward(x)
+        model.backward(np.random.default_rng(2).standard_normal(out.shape).astype(dtype))
+        optim.SGD(model, lr=0.1).step()
+    return model, x
+
+
+def test_batchnorm_dropout_and_residual_blocks_export_to_the_same_function_and_back_in_float64():
+    model, x = _model_with_new_layers(np.float64)
+    t = to_torch(model)
+    assert type(t.res1).__name__ == "Residual" and isinstance(t.bn0, torch.nn.BatchNorm2d)
+    np.testing.assert_allclose(t.bn0.running_var.numpy(), model["bn0"].buffers["running_var"], rtol=0, atol=0)
+    np.testing.assert_allclose(_torch_out(t, x), model.predict_logits(x), rtol=0, atol=1e-10)
+    back = from_torch(t, model.input_shape, dtype=np.float64)
+    assert [type(l).__name__ for l in back.layers.values()] == [type(l).__name__ for l in model.layers.values()]
+    assert [n for n, _, _ in back.named_parameters()] == [n for n, _, _ in model.named_parameters()]
+    np.testing.assert_array_equal(back.predict_logits(x), model.predict_logits(x))
+
+
+def test_exported_batchnorm_in_training_mode_matches_ours_in_training_mode():
+    model, x = _model_with_new_layers(np.float64)
+    model["drop"].p = model["drop2d"].p = 0.0                  # masks are each library's own: switch them off
+    t = to_torch(model)
+    for m in (t.drop, t.drop2d):
+        m.p = 0.0
+    t.train()
+    with torch.no_grad():
+        want = t(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.forward(x), want, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(model["bnf"].buffers["running_mean"], t.bnf.running_mean.numpy(), rtol=0, atol=1e-12)

@@ -18,7 +18,8 @@ FLOORS = [
     ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col"],                # checks, files, the window kernel
     ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.losses", "numpycnn.optim",
      "numpycnn.datasets"],                                                        # functional cores, losses, data
-    ["numpycnn.layers", "numpycnn.gradcheck"],                                   # layers; gradient checks
+    ["numpycnn.layers", "numpycnn.normalization", "numpycnn.dropout", "numpycnn.residual",
+     "numpycnn.gradcheck"],                                                       # layers; gradient checks
     ["numpycnn.model"],                                                          # the container, model files
     ["numpycnn.zoo", "numpycnn.export", "numpycnn.callbacks", "numpycnn.training", "numpycnn.plots",
      "numpycnn.predict", "numpycnn.gradcheck_table"],                                                 # what uses models

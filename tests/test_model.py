@@ -206,3 +206,71 @@ def test_same_seed_builds_identical_models_and_different_seeds_differ():
         np.testing.assert_array_equal(pa, pb)
         if n.endswith(".W"):
             assert not np.array_equal(pa, pc)
+
+
+# -- training and evaluation mode ---------------------------------------------------------
+
+def moded(dtype=np.float64):
+    rng = np.random.default_rng(0)
+    from numpycnn.dropout import Dropout
+    from numpycnn.normalization import BatchNorm1D
+    return Sequential([("flat", L.Flatten()), ("fc1", L.Dense(36, 8, rng=rng, dtype=dtype)),
+                       ("bn", BatchNorm1D(8, dtype=dtype)), ("drop", Dropout(0.5, seed=1)),
+                       ("fc2", L.Dense(8, 4, rng=rng, dtype=dtype))], input_shape=(1, 6, 6))
+
+
+def test_layers_start_in_training_mode_and_train_eval_set_every_layer_and_return_the_model():
+    model = moded()
+    assert model.training and all(l.training for l in model.layers.values())
+    assert model.eval() is model
+    assert not model.training and not any(l.training for l in model.layers.values())
+    assert model.train() is model and model.training
+    assert model.train(False) is model and not model.training
+
+
+def test_predict_and_evaluate_run_in_eval_mode_and_restore_each_layers_mode():
+    model = moded()
+    x, y = batch(N=6)
+    model["drop"].training = False                  # a mixed state must come back as it was
+    draws = int(model["drop"].buffers["draws"])
+    stats = {k: v.copy() for k, v in model["bn"].buffers.items()}
+    logits = model.predict_logits(x)
+    np.testing.assert_array_equal(model.predict_logits(x), logits)            # no dropout: deterministic
+    model.evaluate(x, y)
+    model.predict(x)
+    assert [l.training for l in model.layers.values()] == [True, True, True, False, True]
+    assert int(model["drop"].buffers["draws"]) == draws
+    for k in stats:                                  # evaluation never moves the running statistics
+        np.testing.assert_array_equal(model["bn"].buffers[k], stats[k])
+    np.testing.assert_array_equal(model.eval().forward(x), logits)
+
+
+def test_evaluation_restores_the_mode_even_when_the_forward_pass_fails():
+    model = moded()
+    with pytest.raises(RuntimeError):
+        with model.evaluation_mode():
+            assert not model.training
+            raise RuntimeError("inside")
+    assert model.training
+
+
+def test_trainer_evaluates_in_eval_mode_and_fit_trains_in_training_mode():
+    from numpycnn.datasets import Dataset
+    from numpycnn.optim import SGD
+    from numpycnn.training import Callback, Trainer
+    x, y = batch(N=12)
+    data = Dataset(x, y)
+    model = moded()
+    seen = []
+
+    class Modes(Callback):
+        def after_backward(self, trainer):
+            seen.append(trainer.model.training)
+
+    trainer = Trainer(model, SGD(model, lr=0.1), callbacks=[Modes()], batch_size=4, progress=False)
+    model.eval()
+    trainer.fit(data, data, epochs=1)
+    assert seen == [True, True, True] and model.training
+    draws = int(model["drop"].buffers["draws"])
+    assert trainer.evaluate(data) == trainer.evaluate(data)
+    assert model.training and int(model["drop"].buffers["draws"]) == draws

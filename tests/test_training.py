@@ -210,3 +210,35 @@ def test_batch_indices_without_shuffle_is_in_order():
 def test_batch_indices_rejects_non_positive_sizes(n, batch_size):
     with pytest.raises(ValueError):
         batch_indices(n, batch_size)
+
+
+def test_resuming_a_model_with_batchnorm_dropout_and_a_residual_block_is_bit_identical(digits, tmp_path):
+    """Running statistics (also inside a residual block), the dropout draw counter and the optimizer state
+    of the block's parameters are in the checkpoint, so the resumed run normalises with the same
+    statistics and draws the same masks as the uninterrupted one."""
+    def trainer():
+        rng = np.random.default_rng(0)
+        model = nc.Sequential([("conv1", nc.Conv2D(1, 4, 3, pad=1, rng=rng)), ("bn1", nc.BatchNorm2D(4)),
+                               ("relu1", nc.ReLU()),
+                               ("res1", nc.ResidualBlock([("conv", nc.Conv2D(4, 4, 3, pad=1, rng=rng)),
+                                                          ("bn", nc.BatchNorm2D(4)), ("relu", nc.ReLU())])),
+                               ("drop1", nc.Dropout2D(0.2, seed=1)), ("flat", nc.Flatten()),
+                               ("fc1", nc.Dense(256, 16, rng=rng)), ("bn2", nc.BatchNorm1D(16)), ("relu2", nc.ReLU()),
+                               ("drop2", nc.Dropout(0.5, seed=2)), ("fc2", nc.Dense(16, 10, rng=rng))],
+                              input_shape=(1, 8, 8))
+        return Trainer(model, nc.optim.Adam(model, lr=3e-3), seed=3, batch_size=64, progress=False)
+
+    straight = trainer()
+    straight.fit(digits.train, digits.val, epochs=2)
+    first = trainer()
+    first.fit(digits.train, digits.val, epochs=2, max_steps=15)      # stops inside epoch 1 (21 batches)
+    first.save_checkpoint(tmp_path / "ckpt.npz")
+    resumed = trainer().load_checkpoint(tmp_path / "ckpt.npz")
+    assert int(resumed.model["drop2"].buffers["draws"]) == 15
+    resumed.fit(digits.train, digits.val, epochs=2)
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert {"bn1.running_mean", "bn2.running_var", "res1.bn.running_var", "drop1.draws"} <= set(a)
+    assert "res1.conv.W/exp_avg" in resumed.optimizer.state_dict()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert straight.history["val_loss"] == resumed.history["val_loss"]

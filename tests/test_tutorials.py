@@ -12,7 +12,7 @@ TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
 #: the names the tutorials must have (tutorials 04-08 are added by the technique issues)
 KNOWN = ["01_convolution_by_hand", "02_pooling_softmax_probability_error", "03_training_a_cnn",
          "04_branch_supervision", "05_gradient_direction", "06_erdos_renyi_sparsity", "07_collaborative_training",
-         "08_orthogonal_reinit"]
+         "08_orthogonal_reinit", "10_batchnorm_dropout_residual"]
 
 
 def test_the_three_core_tutorials_exist_and_every_tutorial_has_a_known_name():
