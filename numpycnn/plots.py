@@ -11,6 +11,8 @@ import numpy as np
 
 #: environment variable naming the folder :func:`show` saves into (the tests point it at a temporary folder)
 FIGURES_ENV = "NUMPYCNN_FIGURES"
+#: environment variable giving the resolution :func:`show` saves with (the reference figures use 72)
+FIGURES_DPI_ENV = "NUMPYCNN_FIGURES_DPI"
 
 
 def _figure(*args, **kwargs):
@@ -109,7 +111,7 @@ def show(fig, name, folder=None):
         display(Image(data=figure_png(fig)))
         return None
     path = Path(folder if folder is not None else figure_folder()) / f"{name}.png"
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=int(os.environ.get(FIGURES_DPI_ENV, "110")))
     print(f"figure {name}: {path}")
     return path
 

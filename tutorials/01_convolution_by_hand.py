@@ -187,7 +187,44 @@ print(f"loop {t_loop * 1e3:.1f} ms, im2col + GEMM {t_gemm * 1e3:.2f} ms on this 
 print("x holds", x.size, "numbers; cols holds", cols.size, f"({cols.size / x.size:.2f}x)")
 
 # %% [markdown]
-# ## 3. The backward pass of a matrix product: the Dense layer
+# ## 3. A gradient check of your own
+#
+# Before writing any backward pass: how do we know one is right? Take a random "upstream gradient" `R`
+# and the scalar `f = Σ y·R`. Then `∂f/∂y = R`, so the backward pass given `dout = R` must return
+# the derivatives of `f`. We compute those numerically, one entry at a time, with **central differences**
+# `(f(θ + h) − f(θ − h)) / 2h` — the error is `O(h²)`, against `O(h)` for a one-sided difference —
+# in **float64** (in float32 the rounding error of `f`, about 1e-7·|f|, divided by `2h` would swamp
+# the result: question 4 below measures it).
+
+# %%
+def central_differences(f, theta, h=1e-6):
+    """d f / d theta, one entry at a time; ``theta`` is nudged in place and restored."""
+    grad = np.zeros_like(theta)
+    for idx in np.ndindex(*theta.shape):
+        old = theta[idx]
+        theta[idx] = old + h
+        f_plus = f()
+        theta[idx] = old - h
+        f_minus = f()
+        theta[idx] = old
+        grad[idx] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def rel_error(a, n):
+    """max |a − n| / max(max |a|, max |n|): about 1e-9 or below when a backward pass is right."""
+    return np.abs(a - n).max() / max(np.abs(a).max(), np.abs(n).max())
+
+
+# a function whose derivative we know: f(θ) = Σ sin(θ)·R has ∂f/∂θ = cos(θ)·R
+theta_demo, R_demo = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+demo_err = rel_error(np.cos(theta_demo) * R_demo,
+                     central_differences(lambda: np.sum(np.sin(theta_demo) * R_demo), theta_demo))
+print(f"central differences vs the exact derivative of Σ sin(θ)·R: relative error {demo_err:.1e}")
+assert demo_err < 1e-8
+
+# %% [markdown]
+# ## 4. The backward pass of a matrix product: the Dense layer
 #
 # The convolution is now a matrix product. Before its gradient, take the layer that *is* a matrix
 # product and nothing else — the fully connected (`Dense`) layer, one row per image:
@@ -223,36 +260,7 @@ def dense_backward(dout, x, W):
     return dx, dW, db
 ### END SOLUTION
 
-# %% [markdown]
-# ## 4. A gradient check of your own
-#
-# How do we know a backward pass is right? Take a random "upstream gradient" `R` and the scalar
-# `f = Σ y·R`. Then `∂f/∂y = R`, so the backward pass given `dout = R` must return the derivatives
-# of `f`. We compute those numerically, one entry at a time, with **central differences**
-# `(f(θ + h) − f(θ − h)) / 2h` — the error is `O(h²)`, against `O(h)` for a one-sided difference —
-# in **float64** (in float32 the rounding error of `f`, about 1e-7·|f|, divided by `2h` would swamp
-# the result: question 4 below measures it).
-
 # %%
-def central_differences(f, theta, h=1e-6):
-    """d f / d theta, one entry at a time; ``theta`` is nudged in place and restored."""
-    grad = np.zeros_like(theta)
-    for idx in np.ndindex(*theta.shape):
-        old = theta[idx]
-        theta[idx] = old + h
-        f_plus = f()
-        theta[idx] = old - h
-        f_minus = f()
-        theta[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-    return grad
-
-
-def rel_error(a, n):
-    """max |a − n| / max(max |a|, max |n|): about 1e-9 or below when a backward pass is right."""
-    return np.abs(a - n).max() / max(np.abs(a).max(), np.abs(n).max())
-
-
 # Check your turn 3: a Dense layer with 5 inputs and 4 outputs, a batch of 3
 xd, Wd, bd = rng.standard_normal((3, 5)), rng.standard_normal((4, 5)), rng.standard_normal(4)
 Rd = rng.standard_normal((3, 4))

@@ -3,7 +3,7 @@ import json
 import os
 
 NAME = "assignment"
-HELP = "make a student copy (assignment make OUT) or grade one (assignment grade PATH)"
+HELP = "make a student copy (assignment make OUT) or grade one (assignment grade PATH); list; guide"
 
 
 def add_arguments(p):
@@ -19,6 +19,9 @@ def add_arguments(p):
     g.add_argument("--timeout", type=float, default=120, help="seconds allowed per exercise")
     g.add_argument("--exercise", action="append", default=None, help="grade only this exercise (repeatable)")
     sub.add_parser("list", help="list the exercises and their points")
+    gd = sub.add_parser("guide", help="regenerate the exercise table of docs/instructor_guide.md from the "
+                                      "exercises, their checks and the tutorials that teach them")
+    gd.add_argument("--check", action="store_true", help="only report whether the table is current (exit 1 if not)")
 
 
 def run(args):
@@ -26,6 +29,14 @@ def run(args):
     from ..assignment.checks import CHECKS, DEFAULT_POINTS
     from ..assignment.grade import format_report
     from ..io import atomic_write_bytes
+    if args.action == "guide":
+        from ..assignment.guide import GUIDE, sync_guide
+        changed = sync_guide(GUIDE, check=args.check)
+        if args.check:
+            print(f"{GUIDE}: {'out of date: run python -m numpycnn assignment guide' if changed else 'up to date'}")
+            return 1 if changed else 0
+        print(f"{GUIDE}: {'exercise table rewritten' if changed else 'already up to date'}")
+        return 0
     if args.action == "list":
         for e in find_exercises():
             print(f"{e.id:<50} {CHECKS.get(e.id, (DEFAULT_POINTS, None))[0]:>3} points   {e.path.name}:{e.begin}")
