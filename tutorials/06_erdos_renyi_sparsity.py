@@ -183,7 +183,7 @@ for sparsity in (0.0, 0.9):
     accs[sparsity] = net.evaluate(data.test.x, data.test.y)["accuracy"]
     print(f"sparsity {sparsity}: test accuracy {100 * accs[sparsity]:.2f} % (one epoch, one seed)")
 removed = {n: net[n].params["W"][net_masks[n] == 0] for n in net_masks}
-largest = max(np.abs(w).max() for w in removed.values())
+largest = max(float(np.abs(w).max(initial=0.0)) for w in removed.values())
 print("largest |W| at a removed connection after training:", largest)
 assert largest == 0.0
 
