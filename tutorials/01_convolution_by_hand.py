@@ -185,6 +185,7 @@ print(f"loop {t_loop * 1e3:.1f} ms, im2col + GEMM {t_gemm * 1e3:.2f} ms on this 
 
 # %%
 print("x holds", x.size, "numbers; cols holds", cols.size, f"({cols.size / x.size:.2f}x)")
+assert abs(cols.size / x.size / (K * K / s ** 2) - 1) < 0.1
 
 # %% [markdown]
 # ## 3. A gradient check of your own

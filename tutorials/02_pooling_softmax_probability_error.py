@@ -551,6 +551,8 @@ assert s_init["act8"] < 1e-3 * s_init["act1"]
 assert spread["sigmoid after Adam"]["act8"] < 1e-2 * spread["sigmoid after Adam"]["act1"]
 assert min(norms["sigmoid"], key=norms["sigmoid"].get) == "conv1"     # the first layer gets the least gradient
 assert norms["relu"]["conv1"] > 10 * norms["sigmoid"]["conv1"]
+relu_convs = [v for k, v in norms["relu"].items() if k.startswith("conv")]
+assert max(relu_convs) < 10 * min(relu_convs)                         # ReLU: within an order of magnitude
 assert moved["sgd", "sigmoid"]["conv1"] < 1e-3                        # SGD: conv1 barely moves...
 conv_moves = {k: v for k, v in moved["adam", "sigmoid"].items() if k.startswith("conv")}
 assert conv_moves["conv1"] > 1000 * moved["sgd", "sigmoid"]["conv1"]  # ...under Adam it moves,

@@ -212,6 +212,7 @@ for mode in ("initial", "above"):
 literal = schedule(0.35, 3e-4, 0.1, 10_000, "initial")
 above = schedule(0.35, 3e-4, 0.1, 10_000, "above")
 assert math.isclose(literal[-1], 0.35 * (1 - 3e-4) ** 9999, rel_tol=1e-9) and above[-1] == 0.1
+assert abs(literal[-1] / 0.35 - 0.05) < 0.002                         # ≈ 0.05·α0 after 10 000 iterations
 print(f"your turn 3: correct — after 10 000 steps α = {literal[-1]:.4f} ('initial') or {above[-1]:.4f} ('above')")
 
 fig = Figure(figsize=(6, 3))

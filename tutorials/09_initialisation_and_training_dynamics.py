@@ -324,6 +324,7 @@ predicted_ratio = math.sqrt(128 / 8 * (POOL - 8) / (POOL - 128))
 print(f"noise(8) / noise(128): measured {measured_ratio:.2f}, predicted {predicted_ratio:.2f}")
 assert noise[8] > noise[32] > noise[128], "the noise must fall as the batch grows"
 assert abs(measured_ratio / predicted_ratio - 1) < 0.25, "the 1/sqrt(B) law should hold within 25 %"
+assert noise[8] > np.linalg.norm(g_full)                               # at B = 8 the noise exceeds the gradient
 print("your turn 2: correct")
 
 # %% [markdown]
@@ -396,11 +397,14 @@ nc.plots.show(fig, "update_ratio")
 hidden = [n for n in medians["Adam lr 1e-3"]][:-1]                    # every layer but the output layer
 assert all(medians["SGD lr 0.001"][n] < 2e-4 for n in hidden)        # too small a step: far below 1e-3
 assert all(3e-4 < medians["Adam lr 1e-3"][n] < 3e-2 for n in hidden)  # around 1e-3
+assert all(3e-4 < medians[f"SGD lr {best_lr:g}"][n] < 5e-2 for n in hidden)
+output = list(medians["Adam lr 1e-3"])[-1]
+assert medians["Adam lr 1e-3"][output] > max(medians["Adam lr 1e-3"][n] for n in hidden)
 
 # %% [markdown]
-# With SGD at `lr = 0.001` the hidden layers move by about 1e-5 of their size per step — the
+# With SGD at `lr = 0.001` the hidden layers move by 1e-5 to 1e-4 of their size per step — the
 # learning rate is far too small, as the sweep said. Adam at `1e-3` and SGD at the sweep's best
-# learning rate sit around 1e-3 to 1e-2. (The output layer's ratio is larger: section 1 started it
+# learning rate sit between about 1e-3 and a few 1e-2. (The output layer's ratio is larger: section 1 started it
 # ten times smaller.) A ratio of exactly 0 for every hidden layer is the "dead" network of section 3.
 # Tracking this ratio during a run costs one copy of the weights per step and tells you, per layer,
 # whether the step size is sane — long before the loss curve does.
