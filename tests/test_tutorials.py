@@ -197,3 +197,20 @@ def test_generated_figures_are_git_ignored_and_reference_figures_are_small():
     assert pngs and all(p.stat().st_size < 80_000 for p in pngs), [p.name for p in pngs if p.stat().st_size >= 80_000]
     assert sum(p.stat().st_size for p in pngs) < 1_000_000
     assert {p.parent.name for p in pngs} <= {p.stem for p in TUTORIALS}
+
+
+def test_tutorials_command_selects_by_prefix_and_refuses_an_unknown_name():
+    from numpycnn.commands.tutorials import select
+    assert [p.stem for p in select(["03", "01_convolution_by_hand"])] == ["03_training_a_cnn", "01_convolution_by_hand"]
+    assert select([]) == [p for p in TUTORIALS if p.stem[:2].isdigit()]
+    with pytest.raises(ValueError, match="no tutorial matches '99'"):
+        select(["99"])
+
+
+def test_tutorials_command_runs_a_tutorial_with_its_figures_in_the_given_folder(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "numpycnn", "tutorials", "05", "--fast", "--figures", "figs"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "05_gradient_direction.py: ok" in proc.stdout
+    assert (tmp_path / "figs" / "05_gradient_direction" / "schedule.png").is_file()
