@@ -368,8 +368,15 @@ class ReLU(Layer):
 class Sigmoid(Layer):
     """``y = 1 / (1 + exp(-x))`` (``scipy.special.expit``: never overflows); ``dx = dout * y * (1 - y)``.
 
-    The derivative is at most 1/4, so a stack of ``L`` sigmoid layers scales
-    gradients by at most ``4**-L`` — the vanishing gradient technique A fights.
+    Notes
+    -----
+    The derivative ``σ'(x) = y (1 - y)`` is at most 1/4 (at ``x = 0``). Back through layer ``l``
+    (weights ``W_l``, then this sigmoid) the gradient is multiplied by ``W_lᵀ`` and by ``σ'``, so
+    ``‖g_{l-1}‖ <= ‖W_l‖ / 4 · ‖g_l‖`` (``‖W_l‖`` the operator norm). Through ``L`` layers the
+    ``σ'`` factors alone contribute at most ``4**-L``; the gradient itself is bounded by
+    ``prod_l (‖W_l‖ / 4)``, not by ``4**-L``: it vanishes when the weights are moderate (tutorial 2
+    measures a roughly constant shrink per layer), and large weights can undo it. This is the
+    vanishing gradient technique A fights.
     """
 
     def forward(self, x):

@@ -1,11 +1,21 @@
 """Figures. Every function takes arrays (or a History) and returns a ``matplotlib.figure.Figure``;
-nothing here calls ``plt.show()``. Save with :func:`save_figure` (deterministic PNG: no timestamps)."""
+nothing here calls ``plt.show()``. Save with :func:`save_figure` (deterministic PNG: no timestamps);
+put a figure in front of the reader with :func:`show` (inline in a notebook, saved and its path
+printed when run as a script — what every tutorial does)."""
 import io
 import os
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from .storage import atomic_write_bytes
+
+#: environment variable naming the folder :func:`show` saves into (the tests point it at a temporary folder)
+FIGURES_ENV = "NUMPYCNN_FIGURES"
+#: environment variable giving the resolution :func:`show` saves with (the reference figures use 72)
+FIGURES_DPI_ENV = "NUMPYCNN_FIGURES_DPI"
 
 
 def _figure(*args, **kwargs):
@@ -18,12 +28,97 @@ def _figure(*args, **kwargs):
     return Figure(*args, **kwargs)
 
 
-def save_figure(fig, path, dpi=110):
-    """Save ``fig`` as a PNG without metadata (so the same figure gives the same bytes), atomically."""
+def figure_png(fig, dpi=110):
+    """``fig`` as PNG bytes without metadata (so the same figure gives the same bytes)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None}, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def save_figure(fig, path, dpi=110):
+    """Save ``fig`` as a PNG without metadata (so the same figure gives the same bytes), atomically."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, figure_png(fig, dpi))
+    return path
+
+
+def in_notebook():
+    """True inside a Jupyter kernel (a notebook, or a notebook executed by a book builder).
+
+    A plain ``python`` run and a terminal IPython session are not notebooks: they cannot show
+    an image inline.
+    """
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _main_script():
+    """Path of the script ``python`` is running, or None (interactive session, ``python -c``)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return Path(path).resolve() if path and str(path).endswith(".py") else None
+
+
+def figure_folder(script=None):
+    """The folder :func:`show` saves the figures of ``script`` into when not in a notebook.
+
+    Parameters
+    ----------
+    script : path, optional
+        The running script; default: ``__main__``'s file.
+
+    Returns
+    -------
+    Path
+        ``$NUMPYCNN_FIGURES/<script stem>/`` when that variable is set (the tests set it to a temporary
+        folder); else ``<script folder>/figures/<script stem>/`` — for a tutorial
+        ``tutorials/figures/01_convolution_by_hand/``, a fixed folder that git ignores; else, with no
+        script (an interactive session), ``<temporary folder>/numpycnn-figures/interactive/``.
+    """
+    script = Path(script).resolve() if script is not None else _main_script()
+    stem = script.stem if script is not None else "interactive"
+    root = os.environ.get(FIGURES_ENV)
+    if root:
+        return Path(root) / stem
+    if script is not None:
+        return script.parent / "figures" / stem
+    return Path(tempfile.gettempdir()) / "numpycnn-figures" / stem
+
+
+def show(fig, name, folder=None):
+    """Put a figure in front of the reader: inline in a notebook, else saved as ``<folder>/<name>.png``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    name : str
+        File name without extension, e.g. ``"edge_filters"`` (letters, digits, ``-``, ``_``, ``.``).
+    folder : path, optional
+        Where to save outside a notebook; default :func:`figure_folder` (``tutorials/figures/<tutorial>/``
+        for a tutorial run with ``python``).
+
+    Returns
+    -------
+    Path or None
+        The saved file (its path is also printed), or None when the figure was shown inline.
+    """
+    from matplotlib.figure import Figure
+    if not isinstance(fig, Figure):
+        raise TypeError(f"show: fig must be a matplotlib.figure.Figure; got {type(fig).__name__}")
+    if not isinstance(name, str) or not name or name.strip("-_.") == "" or \
+            any(not (ch.isalnum() or ch in "-_.") for ch in name):
+        raise ValueError(f"show: name must be a file name without a folder, made of letters, digits, '-', '_' "
+                         f"and '.' (e.g. 'edge_filters'); got {name!r}")
+    if in_notebook():
+        from IPython.display import Image, display
+        display(Image(data=figure_png(fig)))
+        return None
+    path = Path(folder if folder is not None else figure_folder()) / f"{name}.png"
+    save_figure(fig, path, dpi=int(os.environ.get(FIGURES_DPI_ENV, "110")))
+    print(f"figure {name}: {path}")
     return path
 
 

@@ -14,7 +14,7 @@ PACKAGE = ROOT / "numpycnn"
 
 #: floor -> module names (a package name covers its submodules); ground floor first
 FLOORS = [
-    ["numpycnn.errors", "numpycnn.functional", "numpycnn.init"],                 # no numpycnn imports
+    ["numpycnn.errors", "numpycnn.functional", "numpycnn.init", "numpycnn.results"],   # no numpycnn imports
     ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col"],                # checks, files, the window kernel
     ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.losses", "numpycnn.optim",
      "numpycnn.datasets"],                                                        # functional cores, losses, data
@@ -30,7 +30,8 @@ FLOORS = [
 
 #: imports allowed inside functions: an optional dependency (torch), a NumPy-version shim, and the two slow
 #: imports that only drawing a figure or showing a progress bar needs (``import numpycnn`` stays light)
-LOCAL_IMPORTS_ALLOWED = {"torch", "numpy._core.multiarray", "numpy.core.multiarray", "matplotlib.figure", "tqdm.auto"}
+LOCAL_IMPORTS_ALLOWED = {"torch", "numpy._core.multiarray", "numpy.core.multiarray", "matplotlib.figure", "tqdm.auto",
+                         "IPython.display"}
 #: folders whose local imports belong to their owners' rewrite (the grader's checks, the experiments)
 LOCAL_IMPORTS_NOT_CHECKED = ("numpycnn.assignment", "numpycnn.experiments")
 

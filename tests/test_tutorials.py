@@ -1,6 +1,9 @@
 """Every tutorial runs from start to end in fast mode, is a valid jupytext percent-format notebook that
-converts to .ipynb, and is handed out with the assignment's student copy."""
+converts to .ipynb, and is handed out with the assignment's student copy; the lessons (01-09) have
+Your-turn cells that the student copy leaves to the student, folded answers, and figures in sight."""
+import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,26 +12,52 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
-#: the names the tutorials must have (tutorials 04-08 are added by the technique issues)
+#: the names the tutorials must have, in the recommended order: 1, 2, 3, 9, 10, then the techniques 4-8
 KNOWN = ["01_convolution_by_hand", "02_pooling_softmax_probability_error", "03_training_a_cnn",
+         "09_initialisation_and_training_dynamics", "10_batchnorm_dropout_residual",
          "04_branch_supervision", "05_gradient_direction", "06_erdos_renyi_sparsity", "07_collaborative_training",
-         "08_orthogonal_reinit", "10_batchnorm_dropout_residual"]
+         "08_orthogonal_reinit"]
+#: the lessons written with Your-turn solution regions and folded answers
+LESSONS = [p for p in TUTORIALS if p.stem[:2] in {"01", "02", "03", "04", "05", "06", "07", "08", "09"}]
+#: the technique tutorials and the name of their result file in figures/
+TECHNIQUES = {"04_branch_supervision": "branch_supervision", "05_gradient_direction": "gradient_direction",
+              "06_erdos_renyi_sparsity": "erdos_renyi", "07_collaborative_training": "collaborative",
+              "08_orthogonal_reinit": "orthogonal_reinit"}
+REFERENCE = ROOT / "tutorials" / "reference_figures"
 
 
-def test_the_three_core_tutorials_exist_and_every_tutorial_has_a_known_name():
+def test_the_core_tutorials_exist_and_every_tutorial_has_a_known_name():
     names = [p.stem for p in TUTORIALS]
-    assert {"01_convolution_by_hand", "02_pooling_softmax_probability_error", "03_training_a_cnn"} <= set(names)
+    assert set(KNOWN) - {"10_batchnorm_dropout_residual"} <= set(names)
     assert [n for n in names if n not in KNOWN] == []
 
 
+def test_docs_list_every_tutorial_in_the_recommended_order():
+    text = (ROOT / "docs" / "tutorials.md").read_text(encoding="utf-8")
+    positions = [text.find(f"`{name}.py`") for name in KNOWN]
+    assert all(p >= 0 for p in positions), [n for n, p in zip(KNOWN, positions) if p < 0]
+    assert positions == sorted(positions), "docs/tutorials.md must list the tutorials as 1, 2, 3, 9, 10, 4-8"
+
+
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
-def test_tutorial_runs_to_the_end_in_fast_mode(path, tmp_path):
-    env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+def test_tutorial_runs_to_the_end_in_fast_mode_and_puts_its_figures_in_the_figures_folder(path, tmp_path):
+    cwd, figures = tmp_path / "cwd", tmp_path / "figures"
+    cwd.mkdir()
+    env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT),
+           "NUMPYCNN_FIGURES": str(figures)}
+    proc = subprocess.run([sys.executable, str(path)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, f"{path.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-    assert list(tmp_path.iterdir()) == [] or all(p.name.startswith(".") for p in tmp_path.iterdir()), \
-        f"{path.name} wrote files into the working directory: {sorted(p.name for p in tmp_path.iterdir())}"
+    assert list(cwd.iterdir()) == [] or all(p.name.startswith(".") for p in cwd.iterdir()), \
+        f"{path.name} wrote files into the working directory: {sorted(p.name for p in cwd.iterdir())}"
+    made = sorted(p.name for p in (figures / path.stem).glob("*.png"))
+    for name in made:
+        assert f"figure {name[:-4]}: {figures / path.stem / name}" in proc.stdout, f"{name}: path not printed"
+    if path in LESSONS:
+        assert f"numpycnn imported from {ROOT / 'numpycnn' / '__init__.py'}" in proc.stdout
+        shipped = sorted(p.name for p in (REFERENCE / path.stem).glob("*.png"))
+        assert made == shipped, (f"{path.name}: figures made {made}, reference figures shipped {shipped}; run "
+                                 f"`python -m numpycnn tutorials --reference-figures {path.stem[:2]}`")
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
@@ -57,10 +86,131 @@ def test_tutorial_converts_to_a_valid_ipynb_with_the_same_cells(path, tmp_path):
     assert [c.source for c in notebook.cells] == [c.source for c in again.cells], path.name
 
 
-def test_student_copy_of_the_assignment_contains_every_tutorial(tmp_path):
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_every_your_turn_is_a_tagged_solution_cell_between_its_heading_and_a_checking_cell(path):
+    jupytext = pytest.importorskip("jupytext")
+    cells = jupytext.read(path, fmt="py:percent").cells
+    turns = [i for i, c in enumerate(cells) if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source]
+    assert len(turns) >= 2, f"{path.name}: a lesson needs Your-turn cells (found {len(turns)})"
+    for k, i in enumerate(turns, 1):
+        cell = cells[i]
+        assert "solution" in cell.metadata.get("tags", []), f"{path.name}: your turn {k}: tag the cell 'solution'"
+        lines = cell.source.strip().splitlines()
+        assert lines[0] == "### BEGIN SOLUTION" and lines[-1] == "### END SOLUTION", \
+            f"{path.name}: your turn {k}: the whole cell is the student's region"
+        assert 1 <= len(lines) - 2 <= 12, f"{path.name}: your turn {k}: a step of a few lines, not {len(lines) - 2}"
+        heading = next(c.source for c in reversed(cells[:i]) if c.cell_type == "markdown")
+        assert re.search(rf"### Your turn {k}\b", heading), f"{path.name}: your turn {k} has no '### Your turn {k}' heading"
+        check = cells[i + 1]
+        assert check.cell_type == "code" and "assert" in check.source, \
+            f"{path.name}: your turn {k} must be followed by a cell that checks it with asserts"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_check_yourself_questions_have_folded_answers(path):
+    text = path.read_text(encoding="utf-8")
+    section = text[text.lower().index("## check yourself"):]
+    questions = re.findall(r"^# (\d+)\. ", section, re.M)
+    answers = section.count("<details><summary>Answer</summary>")
+    assert len(questions) >= 3 and answers == len(questions) == section.count("</details>"), \
+        f"{path.name}: {len(questions)} questions, {answers} folded answers"
+
+
+def _getsource_targets(path):
+    """The dotted arguments of every ``inspect.getsource(...)`` call of a tutorial, e.g. ``"A.Branch.update"``."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "getsource":
+            out.append(ast.unparse(node.args[0]))
+    return out
+
+
+def _shows_exercise(target, qualnames):
+    """The exercise qualname whose source ``inspect.getsource(target)`` would print (its function or method,
+    or the whole class holding an exercise method), else None."""
+    parts = target.split(".")
+    for q in qualnames:
+        q_parts = q.split(".")
+        if parts[-len(q_parts):] == q_parts or (len(q_parts) > 1 and parts[-1] == q_parts[0]):
+            return q
+    return None
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
+def test_no_tutorial_prints_the_source_of_an_exercise(path):
+    """In a student copy that source is the student's stub (and in the course book, the solution)."""
+    from numpycnn.assignment import find_exercises
+    qualnames = [e.qualname for e in find_exercises()]
+    shown = {t: _shows_exercise(t, qualnames) for t in _getsource_targets(path)}
+    assert {t: q for t, q in shown.items() if q} == {}, f"{path.name} prints the source of exercises"
+
+
+def test_the_exercise_source_rule_catches_functions_methods_and_classes():
+    qualnames = ["im2col", "Branch.branch_point_backward"]
+    for target, caught in (("im2col", "im2col"), ("nc.im2col.im2col", "im2col"),
+                           ("A.Branch.branch_point_backward", "Branch.branch_point_backward"),
+                           ("A.Branch", "Branch.branch_point_backward"), ("A.Branch.update", None),
+                           ("conv2d_naive", None)):
+        assert _shows_exercise(target, qualnames) == caught, target
+
+
+@pytest.mark.parametrize("name", sorted(TECHNIQUES), ids=str)
+def test_technique_tutorial_tells_mechanism_from_benefit_and_reads_the_measured_result(name):
+    text = (ROOT / "tutorials" / f"{name}.py").read_text(encoding="utf-8")
+    assert "**Mechanism verified**" in text and "**Benefit measured**" in text
+    assert f'describe_result("{TECHNIQUES[name]}")' in text
+
+
+def test_student_copy_strips_every_your_turn_and_keeps_the_rest(tmp_path):
     from numpycnn.assignment import make_student_copy
+    from numpycnn.assignment.make import regions, student_tutorial
     make_student_copy(tmp_path)
     copied = sorted(p.name for p in (tmp_path / "tutorials").glob("*.py"))
     assert copied == [p.name for p in TUTORIALS]
     for p in TUTORIALS:
-        assert (tmp_path / "tutorials" / p.name).read_bytes() == p.read_bytes(), p.name
+        student = (tmp_path / "tutorials" / p.name).read_text(encoding="utf-8")
+        assert student == student_tutorial(p.read_text(encoding="utf-8"), p.name), p.name
+        assert regions(tmp_path / "tutorials" / p.name) == [], p.name
+        for k in range(1, len(regions(p)) + 1):
+            assert f'raise NotImplementedError("exercise your turn {k} of tutorials/{p.name}: not implemented yet")' \
+                in student, (p.name, k)
+        ast.parse(student)
+    assert sorted(p.name for p in (tmp_path / "tutorials" / "reference_figures").iterdir()) == \
+        sorted(p.name for p in REFERENCE.iterdir())
+
+
+def test_student_copy_of_a_tutorial_stops_at_its_first_your_turn(tmp_path):
+    from numpycnn.assignment import make_student_copy
+    make_student_copy(tmp_path)
+    env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT),
+           "NUMPYCNN_FIGURES": str(tmp_path / "figures")}
+    proc = subprocess.run([sys.executable, str(tmp_path / "tutorials" / "05_gradient_direction.py")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "NotImplementedError: exercise your turn 1 of tutorials/05_gradient_direction.py" in proc.stderr, \
+        proc.stderr[-2000:]
+
+
+def test_generated_figures_are_git_ignored_and_reference_figures_are_small():
+    assert "tutorials/figures/" in (ROOT / ".gitignore").read_text().splitlines()
+    pngs = list(REFERENCE.rglob("*.png"))
+    assert pngs and all(p.stat().st_size < 80_000 for p in pngs), [p.name for p in pngs if p.stat().st_size >= 80_000]
+    assert sum(p.stat().st_size for p in pngs) < 1_000_000
+    assert {p.parent.name for p in pngs} <= {p.stem for p in TUTORIALS}
+
+
+def test_tutorials_command_selects_by_prefix_and_refuses_an_unknown_name():
+    from numpycnn.commands.tutorials import select
+    assert [p.stem for p in select(["03", "01_convolution_by_hand"])] == ["03_training_a_cnn", "01_convolution_by_hand"]
+    assert select([]) == [p for p in TUTORIALS if p.stem[:2].isdigit()]
+    with pytest.raises(ValueError, match="no tutorial matches '99'"):
+        select(["99"])
+
+
+def test_tutorials_command_runs_a_tutorial_with_its_figures_in_the_given_folder(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "numpycnn", "tutorials", "05", "--fast", "--figures", "figs"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "05_gradient_direction.py: ok" in proc.stdout
+    assert (tmp_path / "figs" / "05_gradient_direction" / "schedule.png").is_file()

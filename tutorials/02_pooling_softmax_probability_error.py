@@ -8,54 +8,63 @@
 # ---
 
 # %% [markdown]
-# # Tutorial 2 — Pooling, sigmoid, softmax cross-entropy, the probability error, and vanishing gradients
+# # Tutorial 2 — Pooling, activations, softmax cross-entropy, the probability error, and vanishing gradients
 #
 # The other pieces of a CNN, each with its forward and backward pass:
 #
 # ```
 # max pool     out = max of each K×K window          dx: dout goes to the window's maximum, 0 elsewhere
 # avg pool     out = mean of each K×K window          dx: dout / K² to every position of the window
-# sigmoid      y = 1 / (1 + e^(−x))                  dx = dout · y · (1 − y)        (at most dout / 4)
+# ReLU         y = max(x, 0)                          dx = dout · [x > 0]
+# sigmoid      y = σ(x) = 1 / (1 + e^(−x))            dx = dout · y · (1 − y)        (y(1 − y) ≤ 1/4)
 # softmax CE   p = softmax(z),  L = −(1/N) Σ_n log p[n, y_n]
 #              dL/dz = (p − onehot(y)) / N            p − onehot(y) is the "probability error"
 # ```
 #
-# In this tutorial you will
-# 1. pool a small image by hand and see where the gradient goes;
-# 2. compute softmax cross-entropy stably from logits and meet the **probability error**
-#    (technique A's patent builds its branch supervision on it);
-# 3. **measure** why sigmoid gradients vanish: per-layer gradient norms of a deep sigmoid CNN
-#    against the same CNN with ReLU, and what that does to training.
+# In this lesson you will
+# 1. pool a small image by hand and route its gradient yourself;
+# 2. derive and write the ReLU backward pass, and a sigmoid that never overflows;
+# 3. compute softmax cross-entropy stably from logits and meet the **probability error**
+#    (technique A builds its branch supervision on it);
+# 4. **measure** what goes wrong in a deep sigmoid CNN: how much the gradient shrinks per layer
+#    (and what really bounds it), and why it still fails to learn when an optimizer makes up for
+#    the small gradients.
 #
-# Run it with `python tutorials/02_pooling_softmax_probability_error.py` (`NUMPYCNN_FAST=1` for a
-# quick run) or as a notebook: `jupytext --to ipynb tutorials/02_pooling_softmax_probability_error.py`.
+# **Assignment exercises taught here:** `pooling.maxpool2d_forward`, `pooling.maxpool2d_backward`,
+# `layers.ReLU.forward`, `layers.ReLU.backward`, `layers.Sigmoid.forward`, `layers.Sigmoid.backward`.
+#
+# *Your turn* cells are yours to write (the cell after each checks it); answers to the questions
+# are folded. Run it with `python tutorials/02_pooling_softmax_probability_error.py`
+# (`NUMPYCNN_FAST=1` for a quick run) or as a notebook. Figures: inline in a notebook, else in
+# `tutorials/figures/02_pooling_softmax_probability_error/` (reference copies in
+# `tutorials/reference_figures/`).
 
 # %%
 import inspect
 import os
-import tempfile
 
-import matplotlib
-matplotlib.use("Agg")
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.special import expit
 
 import numpycnn as nc
+from numpycnn.gradcheck import numerical_gradient, relative_error
 from numpycnn.losses import log_softmax, softmax
-from numpycnn.pooling import (avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward,
-                              maxpool2d_naive)
+from numpycnn.pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_forward, maxpool2d_naive
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"
-OUT = tempfile.mkdtemp(prefix="tutorial02-")
 rng = np.random.default_rng(0)
-print("fast mode" if FAST else "full mode", "| figures go to", OUT)
+print("fast mode" if FAST else "full mode")
+print("numpycnn imported from", nc.__file__)
 
 # %% [markdown]
 # ## 1. Max pooling by hand
 #
 # A 4×4 image, 2×2 windows, stride 2 (the default: non-overlapping windows) → 2×2 output.
+# The loop reference says it all:
 
 # %%
+print(inspect.getsource(maxpool2d_naive))
 x = np.array([[1, 3, 2, 0],
               [4, 2, 1, 5],
               [0, 1, 7, 6],
@@ -66,16 +75,34 @@ assert np.array_equal(out[0, 0], [[4, 5], [8, 7]])
 assert np.array_equal(out, maxpool2d_naive(x, kernel=2))
 
 # %% [markdown]
-# Backward: each window's output came from *one* input (its maximum), so the upstream gradient
-# goes there and nowhere else. Everything else in the window gets 0 — max pooling is a switch.
+# Backward: each window's output came from *one* input (its maximum), so a small change of any other
+# input in the window changes nothing — its derivative is 0 — while the maximum passes its change on
+# one for one. The upstream gradient goes to the maximum and nowhere else: max pooling is a switch.
+#
+# ### Your turn 1 — route the gradient of max pooling
+#
+# Given `dout` `(1, 1, 2, 2)`, fill `dx` `(1, 1, 4, 4)`: for each window `(i, j)`, put `dout[0, 0, i, j]`
+# at the position of the window's maximum (`np.argmax` of the window and `np.unravel_index` help).
 
 # %%
 dout = np.array([[10.0, 20.0], [30.0, 40.0]])[None, None]
-dx = maxpool2d_backward(dout, cache)
+dx = np.zeros_like(x)
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+for i in range(2):
+    for j in range(2):
+        window = x[0, 0, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+        p, q = np.unravel_index(np.argmax(window), window.shape)
+        dx[0, 0, 2 * i + p, 2 * j + q] = dout[0, 0, i, j]
+### END SOLUTION
+
+# %%
 print("dx:\n", dx[0, 0])
-assert dx[0, 0, 1, 0] == 10 and dx[0, 0, 1, 3] == 20 and dx[0, 0, 3, 1] == 30 and dx[0, 0, 2, 2] == 40
-assert np.count_nonzero(dx) == 4
-print(inspect.getsource(maxpool2d_backward))
+assert dx[0, 0, 1, 0] == 10 and dx[0, 0, 1, 3] == 20 and dx[0, 0, 3, 1] == 30 and dx[0, 0, 2, 2] == 40, \
+    "each window's gradient must land on that window's maximum (4 at (1,0), 5 at (1,3), 8 at (3,1), 7 at (2,2))"
+assert np.count_nonzero(dx) == 4, "everything but the four maxima must get 0"
+print("your turn 1: correct")
 
 # %% [markdown]
 # Average pooling spreads the gradient evenly instead: each of the 4 inputs gets `dout / 4`.
@@ -97,11 +124,93 @@ print("MaxPool2D:", nc.gradcheck.check_layer(pool, x_perm))
 print("AvgPool2D:", nc.gradcheck.check_layer(nc.AvgPool2D(2), rng.standard_normal((2, 3, 6, 6))))
 
 # %% [markdown]
-# ## 2. Sigmoid and its derivative
+# ## 2. Activations: ReLU and sigmoid
 #
-# `σ(x) = 1 / (1 + e^(−x))`, with `σ'(x) = σ(x)(1 − σ(x))`. The derivative is largest at 0, where
-# it is exactly **1/4**, and decays like `e^(−|x|)` away from it. numpycnn uses
-# `scipy.special.expit`, which never overflows (try `1 / (1 + np.exp(1000))` yourself).
+# An activation acts on every entry alone, `y = φ(x)`, so its backward pass is the chain rule entry
+# by entry: `∂L/∂x = ∂L/∂y · φ'(x)`.
+#
+# **ReLU**, `y = max(x, 0)`: `φ'(x) = 1` for `x > 0`, `0` for `x < 0` (at exactly 0 it has no
+# derivative; numpycnn, like PyTorch, uses 0). So `dx = dout · [x > 0]` — it passes the gradient
+# where the unit was active and blocks it elsewhere. Keep the mask from the forward pass, and never
+# write into `dout` (a classic bug: `dout[x <= 0] = 0` changes the caller's array).
+#
+# ### Your turn 2 — ReLU forward and backward
+#
+# Write `relu_forward(x)` returning `(y, mask)` and `relu_backward(dout, mask)` returning `dx`
+# (one line each).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+def relu_forward(x):
+    mask = x > 0
+    return np.maximum(x, 0), mask
+
+
+def relu_backward(dout, mask):
+    return dout * mask
+### END SOLUTION
+
+# %%
+xr = rng.standard_normal((4, 6))
+xr[np.abs(xr) < 0.1] = 0.5                       # keep away from the kink at 0 (central differences)
+dout_r = rng.standard_normal((4, 6))
+dout_r.setflags(write=False)                      # backward must not write into dout
+yr, mask = relu_forward(xr)
+assert np.array_equal(yr, np.where(xr > 0, xr, 0)), "relu_forward: y must be max(x, 0)"
+dxr = relu_backward(dout_r, mask)
+numeric = numerical_gradient(lambda: np.sum(relu_forward(xr)[0] * dout_r), xr)
+print("ReLU backward vs central differences: relative error", relative_error(dxr, numeric))
+assert relative_error(dxr, numeric) < 1e-9
+print("your turn 2: correct — this is what layers.ReLU.forward/backward compute")
+
+# %% [markdown]
+# **Sigmoid**, `σ(x) = 1 / (1 + e^(−x))`, with `σ'(x) = σ(x)(1 − σ(x))` (differentiate
+# `(1 + e^(−x))^(−1)`: `e^(−x)/(1 + e^(−x))² = σ · (1 − σ)`). The derivative is largest at 0, where
+# it is exactly **1/4**, and decays like `e^(−|x|)` away from it.
+#
+# Computing σ is a small lesson in floating point. `np.exp(1000)` overflows to `inf`. The textbook
+# form survives it: `1 / (1 + inf) = 0.0`, the correct value (NumPy warns about the overflow, the
+# result is right). The *other* textbook form, `e^x / (1 + e^x)`, gives `inf / inf = nan`:
+
+# %%
+with np.errstate(over="ignore", invalid="ignore"):
+    form1 = 1 / (1 + np.exp(-np.array([-1000.0, 1000.0])))        # 1/(1 + e^(−x))
+    form2 = np.exp(np.array([-1000.0, 1000.0])) / (1 + np.exp(np.array([-1000.0, 1000.0])))   # e^x/(1 + e^x)
+print("1/(1+e^-x) at x = −1000, 1000:", form1, "  e^x/(1+e^x):", form2, "  expit:", expit([-1000.0, 1000.0]))
+assert np.array_equal(form1, [0.0, 1.0])           # right, despite the overflow warning at x = −1000
+assert form2[0] == 0.0 and np.isnan(form2[1])      # nan at x = +1000: this is the form that fails
+with np.errstate(over="raise"):
+    try:
+        1 / (1 + np.exp(1000.0))
+        raise AssertionError("np.exp(1000) should overflow")
+    except FloatingPointError:
+        print("with overflow made an error, even the right form fails: the exp itself overflows")
+
+# %% [markdown]
+# ### Your turn 3 — a sigmoid that never overflows
+#
+# Use each form where it is safe: `1/(1 + e^(−x))` for `x ≥ 0` (there `e^(−x) ≤ 1`) and
+# `e^x/(1 + e^x)` for `x < 0` (there `e^x < 1`). Write `stable_sigmoid(x)` so that **no** `exp` ever
+# sees a large positive argument — compute each branch only on its own entries (boolean masks),
+# not with `np.where` on both branches (that evaluates both everywhere).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+def stable_sigmoid(x):
+    y = np.empty_like(x)
+    pos = x >= 0
+    y[pos] = 1 / (1 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    y[~pos] = e / (1 + e)
+    return y
+### END SOLUTION
+
+# %%
+xs_test = np.array([-1000.0, -30.0, -1.0, 0.0, 1.0, 30.0, 1000.0])
+with np.errstate(over="raise", invalid="raise"):   # any overflow or nan is now an error
+    ys_test = stable_sigmoid(xs_test)
+assert np.allclose(ys_test, expit(xs_test), rtol=1e-15, atol=0), f"{ys_test} vs expit {expit(xs_test)}"
+print("your turn 3: correct — no overflow from −1000 to 1000; numpycnn's Sigmoid uses scipy's expit, same idea")
 
 # %%
 sig = nc.Sigmoid()
@@ -120,7 +229,7 @@ ax.axhline(0.25, color="gray", ls=":", lw=0.8)
 ax.set_xlabel("x")
 ax.legend()
 ax.grid(alpha=0.3)
-print("figure:", nc.plots.save_figure(fig, os.path.join(OUT, "sigmoid.png")))
+nc.plots.show(fig, "sigmoid")
 
 # %% [markdown]
 # ## 3. Softmax cross-entropy from logits, and the probability error
@@ -144,30 +253,50 @@ assert np.isnan(naive).any() and np.allclose(softmax(z_big), [[1, 0, 0]])
 print(inspect.getsource(log_softmax))
 
 # %% [markdown]
-# The gradient of the mean loss with respect to the logits is remarkably simple:
+# The gradient of the mean loss with respect to the logits is remarkably simple. For one sample,
+# `L_n = logsumexp(z_n) − z[n, y_n]`; the derivative of `logsumexp` is softmax, and of `z[n, y_n]` it
+# is 1 at the true class:
 #
 # ```
 # dL/dz[n, k] = (p[n, k] − [k == y_n]) / N
 # ```
 #
-# `e = p − onehot(y)` is what technique A's patent calls the **probability error**: for the true
+# `e = p − onehot(y)` is what technique A's source calls the **probability error**: for the true
 # class it is `p − 1 ≤ 0` (push the logit up), for every other class `p ≥ 0` (push it down), and
-# each row sums to 0. `SoftmaxCrossEntropy.probability_error()` returns it.
+# each row sums to 0.
+#
+# ### Your turn 4 — the probability error and the gradient of the loss
+#
+# For the logits `z` and labels `y` below, compute `e` (the probability error, `(N, K)`; use
+# `softmax`) and `dz` = dL/dz of the *mean* loss.
 
 # %%
-loss = nc.SoftmaxCrossEntropy()
 z = np.array([[2.0, 1.0, 0.1],          # confident and right (true class 0)
               [0.5, 2.5, 0.3],          # confident and wrong (true class 0)
               [0.0, 0.0, 0.0]])         # undecided (true class 2)
 y = np.array([0, 0, 2])
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+onehot = np.zeros_like(z)
+onehot[np.arange(len(y)), y] = 1
+e = softmax(z) - onehot
+dz = e / len(y)
+### END SOLUTION
+
+# %%
+mean_ce = lambda: float(np.mean(-log_softmax(z)[np.arange(len(y)), y]))
+assert np.allclose(e.sum(axis=1), 0), "each row of the probability error must sum to 0"
+err = relative_error(dz, numerical_gradient(mean_ce, z))
+print("dz vs central differences of the mean loss: relative error", err)
+assert err < 1e-8
+loss = nc.SoftmaxCrossEntropy()
 L = loss.forward(z, y)
-e = loss.probability_error()
+assert np.allclose(loss.probability_error(), e) and np.allclose(loss.backward(), dz)
 print(f"loss = {L:.4f}")
 print("p =\n", np.round(loss.p, 3))
 print("probability error p − onehot(y) =\n", np.round(e, 3))
-assert np.allclose(e.sum(axis=1), 0)
-assert np.allclose(loss.backward(), e / len(y))
-assert np.isclose(L, np.mean(loss.per_sample(z, y)))
+print("your turn 4: correct — SoftmaxCrossEntropy.probability_error() returns the same e")
 print("check_loss:", nc.gradcheck.check_loss(nc.SoftmaxCrossEntropy(), rng.standard_normal((6, 10)),
                                              rng.integers(0, 10, 6)))
 
@@ -175,19 +304,19 @@ print("check_loss:", nc.gradcheck.check_loss(nc.SoftmaxCrossEntropy(), rng.stand
 # The wrong, confident sample (row 2) has the largest error and dominates the gradient; the
 # undecided sample (row 3) has `p = 1/3` everywhere and loss `log 3 ≈ 1.10` — the loss of guessing.
 # With `K` classes the loss of a network that guesses uniformly is `log K`: `log 10 ≈ 2.30` is the
-# number to expect at the start of training on 10 classes.
+# number to expect at the start of training on 10 classes (tutorials 3 and 9 use it as a check).
 
 # %%
 print("per-sample losses:", np.round(loss.per_sample(z, y), 3), "| log 3 =", round(np.log(3), 3))
+assert np.isclose(loss.per_sample(z, y)[2], np.log(3))
 
 # %% [markdown]
-# ## 4. Why sigmoid gradients vanish — measured
+# ## 4. A deep sigmoid network, measured
 #
-# Backpropagation multiplies the gradient by `σ'(a) ≤ 1/4` at every sigmoid layer (and by the
-# weights). Through `L` layers the factor is at most `4^(−L)`: the first layers of a deep sigmoid
-# network hardly receive any gradient. Let us measure it on a plain 8-layer CNN (`plain_cnn`: 8
-# conv layers, no normalisation, no skips) on the embedded 8×8 digits, in float64:
-# one batch, one backward pass, the norm `‖∂L/∂W‖` of every layer's weight gradient.
+# A plain 8-layer CNN (`plain_cnn`: 8 conv layers of 8 filters, each followed by a sigmoid, two max
+# pools, no normalisation, no skips) on the embedded 8×8 digits, in float64. One batch, one backward
+# pass: the norm of the gradient `g_l = ∂L/∂h_l` arriving at each sigmoid's output `h_l`, and of
+# every layer's weight gradient.
 
 # %%
 data = nc.datasets.load_dataset("digits", seed=0)
@@ -195,28 +324,30 @@ xb = data.train.x[:64 if FAST else 256].astype(np.float64)
 yb = data.train.y[:len(xb)]
 
 
-def weight_gradient_norms(activation_name):
-    """‖dL/dW‖ of every conv/fc layer, and ‖dL/d(activation output)‖ of every activation layer."""
+def measure(activation_name):
+    """One forward/backward pass; returns the model, ‖dL/dW‖ per layer, ‖g_l‖ and the outputs h_l per activation."""
     model = nc.zoo.plain_cnn(data.input_shape, depth=8, width=8, activation_name=activation_name, seed=0,
                              dtype=np.float64)
-    arriving = {}
+    arriving, outputs = {}, {}
     for name in model.layers:
         if name.startswith("act"):
-            # a backward hook sees the gradient arriving at the layer's output; we record it and pass it on
+            # a forward hook sees the layer's output; a backward hook sees the gradient arriving there
+            model.add_forward_hook(name, lambda h, name=name: outputs.__setitem__(name, h.copy()))
             model.add_backward_hook(name, lambda g, name=name: arriving.__setitem__(name, np.linalg.norm(g)) or g)
     ce = nc.SoftmaxCrossEntropy()
     ce.forward(model.forward(xb), yb)
     model.backward(ce.backward())
+    model.remove_hooks()
     weights = {n[:-2]: float(np.linalg.norm(g)) for n, _, g in model.named_parameters() if n.endswith(".W")}
-    return model, weights, arriving
+    return model, weights, arriving, outputs
 
 
-norms, arriving = {}, {}
+norms, arriving, outputs, models = {}, {}, {}, {}
 for act in ("sigmoid", "relu"):
-    model, norms[act], arriving[act] = weight_gradient_norms(act)
-    print(f"{act:8s} ‖dL/dW‖   ", "  ".join(f"{k}={v:.1e}" for k, v in norms[act].items()))
-    print(f"{act:8s} ‖dL/d act‖", "  ".join(f"{k}={v:.1e}" for k, v in sorted(arriving[act].items())))
-print(model.summary())
+    models[act], norms[act], arriving[act], outputs[act] = measure(act)
+    print(f"{act:8s} ‖dL/dW‖", "  ".join(f"{k}={v:.1e}" for k, v in norms[act].items()))
+    print(f"{act:8s} ‖g_l‖  ", "  ".join(f"{k}={v:.1e}" for k, v in sorted(arriving[act].items())))
+print(models["sigmoid"].summary())
 
 # %%
 layers = list(norms["sigmoid"])
@@ -229,53 +360,205 @@ ax.set_ylabel("‖dL/dW‖ (log scale)")
 ax.set_title("weight-gradient norm per layer, plain 8-layer CNN, one batch")
 ax.legend()
 ax.grid(alpha=0.3, which="both")
-print("figure:", nc.plots.save_figure(fig, os.path.join(OUT, "gradient_norms_per_layer.png")))
-ratio = norms["sigmoid"]["conv8"] / norms["sigmoid"]["conv1"]
-print(f"sigmoid: conv8 receives {ratio:.0f}x the gradient of conv1 "
-      f"(per layer a factor ~{ratio ** (1 / 7):.1f}); relu: {norms['relu']['conv8'] / norms['relu']['conv1']:.1f}x")
+nc.plots.show(fig, "gradient_norms_per_layer")
 
 # %% [markdown]
-# With sigmoid the norm shrinks by a roughly constant factor per layer from the output down to
-# `conv1` — a straight line on the log scale. With ReLU (derivative 1 where active, He
-# initialisation) it stays within one order of magnitude. Technique A (tutorial 4) attacks exactly
-# this: it finds the layer where the gradient has vanished and attaches a second loss there.
+# With sigmoid the gradient shrinks by a roughly constant factor per layer from the output down to
+# `conv1` — a straight line on the log scale; with ReLU (derivative 1 where active, He
+# initialisation) it stays within about an order of magnitude.
 #
-# What it does to training: the same two networks, the same data order, Adam, a few hundred steps.
+# **What bounds that shrink?** Going back through layer `l` (conv `W_l`, then the sigmoid), the
+# gradient is multiplied by the sigmoid's derivative entry by entry and then by `W_lᵀ`:
+#
+# ```
+# g_{l−1} = W_lᵀ (σ'(a_l) ⊙ g_l)      →      ‖g_{l−1}‖ ≤ ‖W_l‖ · max σ'(a_l) · ‖g_l‖ ≤ ‖W_l‖/4 · ‖g_l‖
+# ```
+#
+# where `‖W_l‖` is the **operator norm** of the convolution (the most it can stretch a vector;
+# the max pools between layers only move values around and keep the norm). So the `σ'` factors
+# alone give at most `4^(−L)` through `L` layers, but the gradient is bounded by `∏_l ‖W_l‖/4` — with
+# large weights it need not vanish at all. A convolution is linear, so its operator norm is the
+# largest singular value of its matrix, which we can build by feeding it every unit image:
+
+# %%
+def conv_operator_norm(model, name):
+    """Largest singular value of conv layer ``name`` as a linear map (bias removed), from its full matrix."""
+    layer = model[name]
+    names = list(model.layers)
+    in_shape = model.input_shape if names.index(name) == 0 else model.shapes[names[names.index(name) - 1]]
+    D = int(np.prod(in_shape))
+    basis = np.eye(D).reshape(D, *in_shape)                              # every unit image at once
+    columns = layer.forward(basis) - layer.params["b"][None, :, None, None]
+    return float(np.linalg.norm(columns.reshape(D, -1).T, 2))
+
+
+sig_model = models["sigmoid"]
+g = arriving["sigmoid"]
+print(" l   measured ‖g_(l−1)‖/‖g_l‖   max σ'   bound ‖W_l‖·max σ'   ‖W_l‖/4")
+factors = []
+for l in range(2, 9):
+    op = conv_operator_norm(sig_model, f"conv{l}")
+    h = outputs["sigmoid"][f"act{l}"]
+    max_slope = float((h * (1 - h)).max())
+    ratio = g[f"act{l - 1}"] / g[f"act{l}"]
+    factors.append(1 / ratio)
+    print(f" {l}   {ratio:22.3f}   {max_slope:6.3f}   {op * max_slope:18.3f}   {op / 4:7.3f}")
+    assert ratio <= op * max_slope * (1 + 1e-9) and 0.24 < max_slope <= 0.25 and op > 1
+shrink = float(np.exp(np.mean(np.log(factors))))
+print(f"the gradient shrinks {shrink:.1f}x per layer on average (geometric mean); σ' alone would allow 4x")
+
+# %% [markdown]
+# Read the table: every measured ratio sits below its bound, `max σ'` is close to 1/4 (the
+# activations sit near 0.5, where the sigmoid is steepest), and the operator norms are above 1 —
+# the weights *grow* vectors a little, so σ' is what makes the gradient vanish here, not the weights.
+#
+# **And training?** If the gradient were the whole story, an optimizer that divides each gradient by
+# its own size should fix it. Adam does exactly that. Train the sigmoid and the ReLU network with
+# plain SGD and with Adam, and measure how far each layer's weights moved (`‖W − W_0‖/‖W_0‖`):
 
 # %%
 steps = 30 if FAST else 300
-curves = {}
-for act in ("sigmoid", "relu"):
-    model = nc.zoo.plain_cnn(data.input_shape, depth=8, width=8, activation_name=act, seed=0)
-    trainer = nc.Trainer(model, nc.optim.Adam(model, lr=1e-3), seed=0, batch_size=32, progress=False)
-    trainer.fit(data.train, data.val, epochs=100, max_steps=steps)
-    curves[act] = trainer.history
-    print(f"{act:8s} after {trainer.step} steps: train loss {trainer.history['train_loss'][-1]:.3f}, "
-          f"val accuracy {trainer.history['val_acc'][-1]:.3f}")
+moved, curves, trained = {}, {}, {}
+for opt_name in ("sgd", "adam"):
+    for act in ("sigmoid", "relu"):
+        model = nc.zoo.plain_cnn(data.input_shape, depth=8, width=8, activation_name=act, seed=0)
+        w0 = {n: p.copy() for n, p, _ in model.named_parameters() if n.endswith(".W")}
+        optimizer = nc.optim.Adam(model, lr=1e-3) if opt_name == "adam" else nc.optim.SGD(model, lr=0.1)
+        trainer = nc.Trainer(model, optimizer, seed=0, batch_size=32, progress=False)
+        trainer.fit(data.train, data.val, epochs=100, max_steps=steps)
+        moved[opt_name, act] = {n[:-2]: float(np.linalg.norm(p - w0[n]) / np.linalg.norm(w0[n]))
+                                for n, p, _ in model.named_parameters() if n.endswith(".W")}
+        curves[opt_name, act], trained[opt_name, act] = trainer.history, model
+        print(f"{opt_name:4s} {act:7s} after {trainer.step} steps: val accuracy {trainer.history['val_acc'][-1]:.3f}; "
+              f"relative change conv1 {moved[opt_name, act]['conv1']:.1e}, conv8 {moved[opt_name, act]['conv8']:.1e}")
 
 # %% [markdown]
-# The ReLU network learns; the sigmoid network's loss stays near `log 10 ≈ 2.30` for much
-# longer, because its first layers barely move.
-#
+# Under SGD the sigmoid network's `conv1` hardly moves — the small gradient, literally. Under Adam
+# `conv1` moves about as far as the top layers, thousands of times farther than under SGD (Adam's
+# step is about `lr` per entry whatever the gradient's size; in the full run `conv1` moves the most
+# of all layers) — and the network still does not learn. Something else is wrong: look at what
+# the network computes. For every sigmoid output, take the standard deviation *across the images*
+# of the batch (averaged over units): how different are the features of different images?
+
+# %%
+def spread_between_images(model, x):
+    """Per activation layer: mean over units of the std over images of that unit's output."""
+    outs = {}
+    for name in model.layers:
+        if name.startswith("act"):
+            model.add_forward_hook(name, lambda h, name=name: outs.__setitem__(name, h.std(axis=0).mean()))
+    model.forward(x)
+    model.remove_hooks()
+    return dict(sorted(outs.items()))
+
+
+spread = {"sigmoid at init": spread_between_images(models["sigmoid"], xb),
+          "sigmoid after Adam": spread_between_images(trained["adam", "sigmoid"], xb.astype(np.float32)),
+          "relu after Adam": spread_between_images(trained["adam", "relu"], xb.astype(np.float32))}
+for label, values in spread.items():
+    print(f"{label:19s}", "  ".join(f"{k}={v:.1e}" for k, v in values.items()))
+
+# %% [markdown]
+# In the sigmoid network the differences between images shrink by the same kind of factor per layer
+# as the gradient — they pass through the same Jacobian, `δh_l = σ'(a_l) ⊙ (W_l δh_{l−1})` — so at
+# `act8` of the untrained network every image produces almost the same features (a spread around
+# 1e-6 against about 0.07 at `act1`). The classifier on top sees one input for all images and can
+# only learn the class frequencies: the loss stays near `log 10`. Adam's large steps do widen the
+# spread at `act8` a little as training goes on, but after these steps it is still a tiny fraction
+# of `act1`'s and the accuracy is at chance. That **forward signal collapse** is the real failure;
+# rescaling the gradient does not undo it. The standard fixes change the forward pass:
+# ReLU with He initialisation (tutorial 9), batch normalisation and residual connections
+# (tutorial 10); technique A (tutorial 4) adds a second loss in the middle of the network.
+
+# %%
+fig = Figure(figsize=(7, 3.2))
+ax = fig.subplots()
+for label, values in spread.items():
+    ax.semilogy(range(1, 9), list(values.values()), "o-", label=label)
+ax.set_xlabel("activation layer")
+ax.set_ylabel("spread between images (log)")
+ax.set_title("how different are the features of different images?")
+ax.legend()
+ax.grid(alpha=0.3, which="both")
+nc.plots.show(fig, "signal_spread_per_layer")
+
+# %% [markdown]
 # ## Check yourself
 #
 # 1. Max pooling a window with a tie (two equal maxima): where does the gradient go in numpycnn?
-# 2. What is the largest value of `σ'(x)`, and what bound does it give for 8 sigmoid layers?
+#
+#    <details><summary>Answer</summary>
+#
+#    To the first maximum in the window (row-major order) — `np.argmax` picks the first. Any
+#    choice that sends the whole gradient to one of the maxima is a valid subgradient; a gradient
+#    check must avoid ties because the derivative does not exist there.
+#
+#    </details>
+#
+# 2. The largest value of `σ'(x)` is 1/4. Does that mean 8 sigmoid layers shrink the gradient by at
+#    least `4^8 ≈ 65 000`?
+#
+#    <details><summary>Answer</summary>
+#
+#    No. Only the σ' factors are bounded by `4^(−8)`; the weights multiply the gradient too, so the
+#    bound is `∏ ‖W_l‖/4`. With weights of operator norm above 4 per layer the gradient could even
+#    grow. Here the weights are moderate and the measured shrink is the per-layer factor printed
+#    above.
+#
+#    </details>
+#
 # 3. Why does each row of the probability error sum to 0?
+#
+#    <details><summary>Answer</summary>
+#
+#    `Σ_k p[n, k] = 1` (softmax) and `Σ_k onehot[n, k] = 1`; their difference sums to 0. Adding the
+#    same constant to every logit of a row changes no probability, so the gradient has no component
+#    along that direction.
+#
+#    </details>
+#
 # 4. What loss do you expect at initialisation on 10 classes, and why?
-# 5. In the measurement above, which layer received the smallest gradient, and by how much?
+#
+#    <details><summary>Answer</summary>
+#
+#    About `log 10 ≈ 2.30`: a network that has learned nothing should give every class about the
+#    same probability 1/10, and `−log(1/10) = log 10`. A much larger value means the initial logits
+#    are too large (confidently wrong) — tutorial 3 meets one.
+#
+#    </details>
+#
+# 5. Adam moved the first layer of the sigmoid network a lot. Why did it still not learn?
+#
+#    <details><summary>Answer</summary>
+#
+#    Because the forward signal had collapsed: after eight sigmoids the features of all images are
+#    nearly identical (spread about 1e-6 at initialisation, still a tiny fraction of the first
+#    layer's after training), so the classifier cannot tell the images apart, whatever the first
+#    layer does; the differences it creates are squashed again on the way up.
+#
+#    </details>
 
 # %%
 tie = np.array([[[[2.0, 2.0], [1.0, 0.0]]]])                          # 1. the first maximum wins
 _, c = maxpool2d_forward(tie, 2)
-assert np.array_equal(maxpool2d_backward(np.ones((1, 1, 1, 1)), c)[0, 0], [[1, 0], [0, 0]])
-assert 0.25 ** 8 < 2e-5                                               # 2. σ' ≤ 1/4 per layer
+assert np.array_equal(nc.pooling.maxpool2d_backward(np.ones((1, 1, 1, 1)), c)[0, 0], [[1, 0], [0, 0]])
+assert 1 < shrink < 4 ** 1.2                                          # 2. shrinks, but not "4^8 at least"
 assert np.allclose(e.sum(axis=1), 0)                                  # 3. Σ_k p = 1 and Σ_k onehot = 1
 ce = nc.SoftmaxCrossEntropy()                                         # 4. uniform guess: log K
 assert np.isclose(ce.forward(np.zeros((5, 10)), np.arange(5)), np.log(10))
-assert min(norms["sigmoid"], key=norms["sigmoid"].get) == "conv1"     # 5. the first layer
-assert norms["sigmoid"]["conv1"] < 1e-2 * norms["sigmoid"]["conv8"]
+s_init = spread["sigmoid at init"]                                    # 5. the forward signal collapses
+assert s_init["act8"] < 1e-3 * s_init["act1"]
+assert spread["sigmoid after Adam"]["act8"] < 1e-2 * spread["sigmoid after Adam"]["act1"]
+assert min(norms["sigmoid"], key=norms["sigmoid"].get) == "conv1"     # the first layer gets the least gradient
 assert norms["relu"]["conv1"] > 10 * norms["sigmoid"]["conv1"]
+relu_convs = [v for k, v in norms["relu"].items() if k.startswith("conv")]
+assert max(relu_convs) < 10 * min(relu_convs)                         # ReLU: within an order of magnitude
+assert moved["sgd", "sigmoid"]["conv1"] < 1e-3                        # SGD: conv1 barely moves...
+conv_moves = {k: v for k, v in moved["adam", "sigmoid"].items() if k.startswith("conv")}
+assert conv_moves["conv1"] > 1000 * moved["sgd", "sigmoid"]["conv1"]  # ...under Adam it moves,
+assert conv_moves["conv1"] > 0.5 * max(conv_moves.values())           # about as far as the top layers
 if not FAST:
-    assert curves["relu"]["val_acc"][-1] > curves["sigmoid"]["val_acc"][-1]
+    assert max(conv_moves, key=conv_moves.get) == "conv1"             # (the most, in the full run)
+assert curves["adam", "sigmoid"]["val_acc"][-1] < 0.25                # and the sigmoid net is still near chance
+assert curves["adam", "relu"]["val_acc"][-1] > curves["adam", "sigmoid"]["val_acc"][-1] + 0.05
 print("all checks passed")

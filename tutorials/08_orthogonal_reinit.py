@@ -10,98 +10,194 @@
 # %% [markdown]
 # # Tutorial 8 — Technique E: orthogonality, the QR null space, and the drop/re-introduce schedule
 #
-# Some filters of a trained conv layer look alike: they detect nearly the same thing and waste
-# capacity. Technique E (spec section E; published as RePr, CVPR 2019) finds them with an
-# **orthogonality measure O**, drops the most redundant ones for a while, and brings them back
-# initialised in the directions the surviving filters do *not* cover — the **null space**.
+# **The problem.** Some filters of a trained conv layer look alike: they detect nearly the same thing,
+# and the capacity they take is wasted.
 #
-# You will
-# 1. compute O on hand-made filters and see what it rewards;
-# 2. build a null-space basis with `scipy.linalg.qr`, step by step;
-# 3. drop and re-introduce filters in a real network and check every claim;
-# 4. run the whole schedule during training.
+# **The idea.** Measure how *redundant* each filter is — how far it is from being orthogonal to the
+# others — drop the most redundant ones for a while so the rest of the network learns without them,
+# then bring them back initialised in the directions the surviving filters do *not* cover: the
+# **null space** (orthogonal complement) of the survivors. Published as RePr (Prakash et al., CVPR
+# 2019), which reports gains on CIFAR-10; several re-implementations could not reproduce them.
 #
-# Run: `python tutorials/08_orthogonal_reinit.py` (`NUMPYCNN_FAST=1` for a quick run).
+# **The orthogonality measure.** Flatten each of the `J` filters of a layer (`k×k×c` weights) into a
+# row of `W_l`, normalise the rows (`Ŵ_l`), and
+#
+# ```
+# P_l = | Ŵ_l Ŵ_lᵀ − I |                 (J, J): P[f, j] = |cos ∠(w_f, w_j)| off the diagonal
+# O_f = Σ_j P_l[f, j] / J               the orthogonality measure of filter f — large = redundant
+# ```
+#
+# **The claim steps** (the source text, a patent, in plain words), every S1 iterations of normal
+# training: (1) flatten and normalise the filters of each conv layer; (2) compute `O` for every filter;
+# (3) sort, and drop the top `p = 30 %` → a sub-network; (4) train the sub-network for S2 iterations
+# (the dropped filters stay exactly 0, optimizer state included); (5) re-introduce the dropped filters,
+# initialised from the null space of the surviving filters via a QR decomposition, then continue normal
+# training. Repeat N times.
+#
+# In this lesson you will
+# 1. compute O yourself and see what it rewards;
+# 2. build a null-space basis with a **pivoted** QR — and see the unpivoted version fail on
+#    duplicated filters, the very case this technique looks for;
+# 3. make orthogonal new filters from it;
+# 4. drop and re-introduce filters in a real network, run the whole schedule, and learn to tell
+#    "mechanism verified" from "benefit measured".
+#
+# **Assignment exercises taught here:** `techniques.orthogonal_reinit.orthogonality_measure`,
+# `techniques.orthogonal_reinit.complement_basis`.
+#
+# *Your turn* cells are yours to write (the cell after each checks it); answers are folded. Run:
+# `python tutorials/08_orthogonal_reinit.py` (`NUMPYCNN_FAST=1` for a quick run), or as a notebook.
 
 # %%
 import inspect
 import os
-import tempfile
 
-import matplotlib
-matplotlib.use("Agg")
 import numpy as np
 import scipy.linalg
 
 import numpycnn as nc
+from numpycnn.results import describe_result
 from numpycnn.techniques import orthogonal_reinit as E
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"
-OUT = tempfile.mkdtemp(prefix="tutorial08-")
+print("fast mode" if FAST else "full mode")
+print("numpycnn imported from", nc.__file__)
 
 # %% [markdown]
-# ## The claim steps in code
+# ## Where each claim step lives in numpycnn
 #
-# | claim step (spec section E) | where |
+# | claim step | where |
 # |---|---|
 # | 1. flatten each k×k×c filter to a row of `W_l`, normalise the rows → `Ŵ_l` | `filter_matrix`, `normalized_filters` |
 # | 2. `P_l = abs(Ŵ_l Ŵ_lᵀ − I)`, `O_f = Σ_j P_l[f, j] / J_l` | `orthogonality_measure` (loop reference: `orthogonality_measure_loop`) |
 # | 3. sort, drop the top p = 30 % → a sub-network | `rank_filters`, `drop_filters` (masks) |
 # | 4. train the sub-network S2 iterations; dropped weights, bias, optimizer state stay 0 | `RePr.after_step`, `hold_dropped_at_zero`, core masks |
 # | 5. re-introduce from the null space of the survivors (QR), repeat N times | `complement_basis`, `null_space_filters`, `reintroduce_filters`, `RePr` |
-
-# %%
-print(inspect.getsource(E.orthogonality_measure))
-
-# %% [markdown]
-# ## 1. The orthogonality measure on hand-made filters
+#
+# ## 1. The orthogonality measure
 #
 # Three 2×2 filters: a horizontal edge, a vertical edge, and a *rescaled, sign-flipped copy* of the
-# horizontal edge. Cosine similarity ignores scale and sign (the absolute value), so the copy and
-# the original are "the same filter" — both get a large O; the vertical edge, orthogonal to both,
-# gets 0.
+# horizontal edge.
+#
+# ### Your turn 1 — O, vectorised
+#
+# Write `measure(W)` for filters `W` `(J, C, KH, KW)`: flatten to `(J, D)`, divide every row by its norm,
+# form `P = |Ŵ Ŵᵀ − I|` and return `O = P.sum(axis=1) / J` (four lines).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+def measure(W):
+    W_l = W.reshape(W.shape[0], -1).astype(np.float64)
+    W_hat = W_l / np.linalg.norm(W_l, axis=1, keepdims=True)
+    J = W_hat.shape[0]
+    return np.abs(W_hat @ W_hat.T - np.eye(J)).sum(axis=1) / J
+### END SOLUTION
 
 # %%
 horizontal = np.array([[1.0, 1.0], [-1.0, -1.0]])
 vertical = np.array([[1.0, -1.0], [1.0, -1.0]])
 W = np.stack([horizontal, vertical, -3 * horizontal])[:, None]        # (F=3, C=1, 2, 2)
-O = E.orthogonality_measure(W)
+O = measure(W)
 print("O =", np.round(O, 4))
-print("P =\n", np.round(np.abs(E.normalized_filters(W) @ E.normalized_filters(W).T - np.eye(3)), 3))
-assert np.allclose(O, E.orthogonality_measure_loop(W))
-assert O[1] == 0 and O[0] == O[2] > 0
+assert np.allclose(O, E.orthogonality_measure_loop(W)), "your O differs from the pairwise loop reference"
+W_random = np.random.default_rng(5).standard_normal((7, 2, 3, 3))
+assert np.allclose(measure(W_random), E.orthogonality_measure_loop(W_random))
+assert np.isclose(O[1], 0) and np.isclose(O[0], O[2]) and O[0] > 0
+print("your turn 1: correct")
 
 # %% [markdown]
-# ## 2. The null space with a QR decomposition, step by step
+# Cosine similarity ignores scale and sign (the absolute value), so the copy and the original are
+# "the same filter": both get a large O; the vertical edge, orthogonal to both, gets 0. A duplicated
+# filter always ranks among the most redundant.
 #
-# Take K kept filters as the rows of `A` (K × D). The full QR decomposition of `Aᵀ` (D × K) gives an
-# orthogonal `Q` (D × D): its first `r = rank(A)` columns span the rows of `A`, the remaining D − r
-# columns are orthogonal to every row — a basis of the complement. New filters taken from there are
-# orthogonal to all the kept ones.
+# ## 2. The null space with a pivoted QR decomposition
+#
+# Take the kept filters as the rows of `A` (`m × D`). A full QR decomposition of `Aᵀ` (`D × m`) gives an
+# orthogonal `Q` (`D × D`) and an upper-triangular `R`. If the first `r = rank(A)` columns of `Q` span
+# the rows of `A`, the remaining `D − r` columns are orthogonal to every row — a basis of the
+# complement, and new filters taken from there are orthogonal to all the kept ones.
+#
+# *If.* Without pivoting, QR processes the columns of `Aᵀ` in their given order. A filter that is a
+# copy (or a multiple) of an earlier one adds nothing: its `R_ii` is 0, in the *middle* of `R`, and the
+# first `r` columns of `Q` then include a direction that is *not* in the span of `A`'s rows — while one
+# that is ends up after position `r`. Duplicated filters are exactly what this technique looks for:
 
 # %%
 rng = np.random.default_rng(0)
-A = rng.standard_normal((4, 9))                       # 4 kept 3×3 filters, D = 9
-Q, R = scipy.linalg.qr(A.T)                           # A.T = Q R, Q is 9×9
+a, b, c = rng.standard_normal((3, 9))
+A = np.vstack([a, a, b, c])                            # 4 kept 3×3 filters, two of them identical: rank 3
 r = np.linalg.matrix_rank(A)
-B = Q[:, r:]                                          # 9 × 5: the complement
-print("rank(A) =", r, "| complement dimension =", B.shape[1])
-print("max |A @ B| =", np.abs(A @ B).max())          # ~1e-16: orthogonal to every kept filter
-print("B^T B = I ?", np.allclose(B.T @ B, np.eye(B.shape[1])))
-print(inspect.getsource(E.complement_basis))
+Q, R = scipy.linalg.qr(A.T)                            # no pivoting
+print("rank(A) =", r, "| diag(R) without pivoting:", np.round(np.diag(R), 3))
+wrong = Q[:, r:]
+print("without pivoting: max |A @ Q[:, r:]| =", np.abs(A @ wrong).max(), "(should be 0)")
+assert np.abs(A @ wrong).max() > 1e-3                  # not orthogonal to the kept filters: wrong
 
 # %% [markdown]
-# The library's `null_space_filters` adds three things: the dropped filters' *old* values are
-# stacked into `A` too (so the new filters are not the old ones again); a random orthogonal
-# rotation `H` picks a random orthonormal basis of that space; and when the space is too small — 9
-# dimensions cannot hold 4 kept + 3 old + 3 new directions — it relaxes the old-value constraint, then
-# falls back to random filters, and says so.
+# **Column pivoting** fixes it: `scipy.linalg.qr(A.T, pivoting=True)` reorders the columns so that
+# `|R_00| ≥ |R_11| ≥ …`, every dependent column goes to the end, and the first `r` columns of `Q` span
+# the rows of `A`. The rank is the number of `|R_ii|` above a small tolerance times `|R_00|`.
+#
+# ### Your turn 2 — the complement basis
+#
+# Write `complement(A, rtol=1e-10)`: pivoted full QR of `A.T`, `r` = the number of `|R_ii| > rtol·|R_00|`,
+# return `Q[:, r:]` (three or four lines; `scipy.linalg.qr(A.T, pivoting=True)` returns `Q, R, piv`).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+def complement(A, rtol=1e-10):
+    Q, R, _ = scipy.linalg.qr(A.T, pivoting=True)
+    diag = np.abs(np.diag(R))
+    r = int(np.sum(diag > rtol * diag[0]))
+    return Q[:, r:]
+### END SOLUTION
 
 # %%
-V, mode = E.null_space_filters(A, rng.standard_normal((2, 9)), 2, np.random.default_rng(1))
-print("mode:", mode, "| max |kept @ new| =", np.abs(A @ V.T).max())
-V, mode = E.null_space_filters(A, rng.standard_normal((3, 9)), 3, np.random.default_rng(1))
-print("mode with too little room:", mode)
+B = complement(A)
+print("complement dimension:", B.shape[1], "| max |A @ B| =", np.abs(A @ B).max())
+assert B.shape == (9, 9 - r), f"9 dimensions minus rank {r} leave {9 - r}; got {B.shape}"
+assert np.abs(A @ B).max() < 1e-12, "B must be orthogonal to every row of A"
+assert np.allclose(B.T @ B, np.eye(B.shape[1]), atol=1e-12), "B's columns must be orthonormal"
+B_lib = E.complement_basis(A)
+assert np.allclose(B @ B.T, B_lib @ B_lib.T, atol=1e-12), "same space as the library's complement_basis"
+print("your turn 2: correct — with pivoting the duplicated filter does no harm")
+
+# %% [markdown]
+# ### Your turn 3 — new filters from the null space
+#
+# The library adds a random rotation: with `H` a random orthogonal matrix of size `B.shape[1]`, the
+# columns of `B @ H` are another orthonormal basis of the same space. Make `n_new = 3` new filters
+# `V` (rows, `(3, 9)`) from the first 3 columns of `B @ H`, scaled to the kept filters' mean norm
+# `scale` (one scalar for all — never clip per element).
+
+# %%
+H = E.random_orthogonal(B.shape[1], np.random.default_rng(1))
+scale = float(np.linalg.norm(A, axis=1).mean())
+n_new = 3
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+V = scale * (B @ H[:, :n_new]).T
+### END SOLUTION
+
+# %%
+assert V.shape == (n_new, 9)
+assert np.abs(A @ V.T).max() < 1e-10 * scale ** 2, "the new filters must be orthogonal to every kept filter"
+assert np.allclose(V @ V.T, scale ** 2 * np.eye(n_new)), "the new filters must be mutually orthogonal, of norm scale"
+print("your turn 3: correct — new filters orthogonal to the kept ones and to each other")
+
+# %% [markdown]
+# The library's `null_space_filters` also stacks the dropped filters' *old* values into `A` (so the
+# new filters are not the old ones again), and when the space is too small — 9 dimensions cannot hold
+# the 3 directions of the kept filters + 4 old + 4 new ones — it relaxes the old-value constraint
+# (orthogonal to the kept filters only), then falls back to random filters, and says so:
+
+# %%
+V_lib, mode = E.null_space_filters(A, rng.standard_normal((2, 9)), 2, np.random.default_rng(1))
+print("mode:", mode, "| max |kept @ new| =", np.abs(A @ V_lib.T).max())
+_, mode_small = E.null_space_filters(A, rng.standard_normal((4, 9)), 4, np.random.default_rng(1))
+print("mode with too little room:", mode_small)
+assert mode == "kept+old" and mode_small == "kept"
 
 # %% [markdown]
 # ## 3. Drop and re-introduce in a real network
@@ -136,8 +232,9 @@ modes = E.reintroduce_filters(model, dropped, old, prior, lambda name: np.random
 print("re-initialisation modes:", modes)
 flat = model["conv2"].params["W"].reshape(16, -1).astype(np.float64)
 keep = np.setdiff1d(np.arange(16), dropped["conv2"])
-print("max |cos(new, kept)| in conv2:",
-      np.abs(flat[dropped["conv2"]] @ flat[keep].T).max() / np.linalg.norm(flat, axis=1).max() ** 2)
+cos = np.abs(flat[dropped["conv2"]] @ flat[keep].T).max() / np.linalg.norm(flat, axis=1).max() ** 2
+print("max |cos(new, kept)| in conv2:", cos)
+assert cos < 1e-5                                                  # float32 weights: orthogonal to rounding
 after = E.layer_measures(model, model.conv_layers())
 for name in measures:
     print(f"{name}: mean O {measures[name].mean():.3f} -> {after[name].mean():.3f}")
@@ -146,10 +243,8 @@ for name in measures:
 # ## 4. The schedule during training
 #
 # `RePr` is a training callback: S1 normal iterations, drop, S2 sub-network iterations, re-introduce,
-# N times. Its log records every cycle. (The full comparison with standard training, several seeds
-# and the figures is `python -m numpycnn compare orthogonal_reinit`; its table is in
-# `docs/orthogonal_reinit.md` and the README.) Here is the schedule itself — steps 3 to 5 as the
-# callback runs them after every optimizer step:
+# N times. Its log records every cycle. Here is the schedule itself — steps 3 to 5 as the callback runs
+# them after every optimizer step:
 
 # %%
 print(inspect.getsource(E.RePr.after_step))
@@ -167,16 +262,82 @@ for entry in schedule.log:
 print("test accuracy:", model.evaluate(data.test.x, data.test.y)["accuracy"])
 
 # %% [markdown]
-# ## Check yourself
+# ## 5. Mechanism verified, benefit measured
 #
-# 1. Why does O use the *absolute* value of the cosine? What would happen to a filter and its
-#    negative without it?
-# 2. The first layer of a gray-image network has 3×3×1 = 9 weights per filter. With 32 filters,
-#    why can the re-introduced filters never be orthogonal to all the kept ones?
-# 3. Why is `W[idx] += V` fine but `np.add(W[idx], V, out=W[idx])` wrong?
+# * **Mechanism verified** — exact properties: O is 0 for an orthonormal set, invariant to rescaling
+#   and sign flips, equal to the pairwise loop; duplicated filters rank first; the number dropped is
+#   `⌊p · eligible⌋`; during S2 the dropped weights, biases and optimizer state stay exactly 0 and
+#   perturbing them leaves the logits unchanged; re-introduced filters are orthogonal to the kept ones
+#   (and the old values, when there is room) and to each other. This tutorial asserted several;
+#   `tests/test_orthogonal_reinit.py` asserts all of them. They say the code does what the text says
+#   — not that the network ends up more accurate.
+# * **Benefit measured** — the claim is higher accuracy than standard training with the same budget.
+#   Checking it needs the baseline trained just as well (tuned on validation, the same iterations),
+#   paired seeds (same initial weights and data order), at least five of them, and the verdict read off
+#   a 95 % confidence interval of the paired accuracy differences. The accuracy dip printed in the
+#   cycle log above is part of the story; the end-of-training difference over seeds is the verdict.
+#
+# The project's experiment writes its result to `figures/orthogonal_reinit.json`; this cell reads it
+# (or says it has not been measured yet):
 
 # %%
-assert len(schedule.log) == 2
-assert all(set(e["modes"].values()) <= set(E.MODES) for e in schedule.log)
+print(describe_result("orthogonal_reinit"))
+
+# %% [markdown]
+# ## Check yourself
+#
+# 1. Why does O use the *absolute* value of the cosine? What would happen to a filter and its negative
+#    without it?
+#
+#    <details><summary>Answer</summary>
+#
+#    A filter and its negative detect the same pattern (with opposite sign; the next layer can undo
+#    the sign), so they are redundant. Their cosine is −1; without the absolute value it would
+#    *lower* their O and make them look like the most useful filters.
+#
+#    </details>
+#
+# 2. The first layer of a gray-image network has 3×3×1 = 9 weights per filter. With 32 filters, why
+#    can the re-introduced filters never be orthogonal to all the kept ones?
+#
+#    <details><summary>Answer</summary>
+#
+#    The kept filters (23 of them after dropping 9) live in a 9-dimensional space and almost surely
+#    span all of it: the complement is `{0}`. The library falls back to random filters there and logs
+#    it.
+#
+#    </details>
+#
+# 3. Why does the complement need a *pivoted* QR?
+#
+#    <details><summary>Answer</summary>
+#
+#    Without pivoting, a dependent (e.g. duplicated) filter early in `Aᵀ` puts a zero in the middle of
+#    `diag(R)`; the first `r` columns of `Q` then miss part of the span of `A`, and `Q[:, r:]` is not
+#    orthogonal to the kept filters (section 2 measured it). Pivoting moves dependent columns to the
+#    end, so the first `r` columns span exactly the rows of `A`.
+#
+#    </details>
+#
+# 4. Why is `W[idx] = V` right but `np.add(W[idx], V, out=W[idx])` wrong?
+#
+#    <details><summary>Answer</summary>
+#
+#    `W[idx]` with an index array is a *copy*: writing into it (`out=`) changes the copy, not `W`.
+#    Assignment `W[idx] = …` calls `__setitem__` on `W` itself.
+#
+#    </details>
+
+# %%
+assert np.isclose(measure(np.stack([horizontal, -horizontal, vertical])[:, None])[0], 1 / 3)   # 1. |cos| = 1
+first = np.random.default_rng(2).standard_normal((23, 9))                                      # 2. no room
+assert E.complement_basis(first).shape[1] == 0
+assert np.abs(A @ wrong).max() > 1e-3 and np.abs(A @ complement(A)).max() < 1e-12               # 3.
+W_copy = np.zeros((4, 2))                                                                      # 4.
+np.add(W_copy[[0, 2]], 1.0, out=W_copy[[0, 2]])
+assert W_copy.sum() == 0
+W_copy[[0, 2]] = 1.0
+assert W_copy.sum() == 4
+assert len(schedule.log) == 2 and all(set(e["modes"].values()) <= set(E.MODES) for e in schedule.log)
 assert E.drop_count(0.3, 16) == 4
 print("all checks passed")

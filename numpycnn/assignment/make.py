@@ -110,6 +110,21 @@ def strip_solutions(source, exercise_ids_by_line=None, keep=()):
     return "".join(out)
 
 
+def student_tutorial(source, filename):
+    """The student's version of a tutorial: each *Your turn* solution region becomes ``raise NotImplementedError``.
+
+    Tutorials mark the lines a student writes with the same ``### BEGIN SOLUTION`` / ``### END SOLUTION``
+    lines as the library's exercises; the ``k``-th region of ``01_convolution_by_hand.py`` is named
+    ``your turn k of tutorials/01_convolution_by_hand.py`` in the error it raises.
+    """
+    begins = []
+    for i, line in enumerate(source.splitlines(), 1):
+        if BEGIN.match(line):
+            begins.append(i)
+    names = {line: f"your turn {k} of tutorials/{filename}" for k, line in enumerate(begins, 1)}
+    return strip_solutions(source, names)
+
+
 def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, overwrite=False, keep=()):
     """Write the student tree ``out_dir/numpycnn`` (+ ``out_dir/tutorials``); returns the exercises.
 
@@ -139,14 +154,19 @@ def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, over
         dest = out_dir / "tutorials"
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(tutorials_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "_out", "*.ipynb"))
+        shutil.copytree(tutorials_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "_out", "*.ipynb",
+                                                                           "figures"))
+        for path in sorted(dest.glob("*.py")):
+            path.write_text(student_tutorial(path.read_text(encoding="utf-8"), path.name), encoding="utf-8")
     readme = out_dir / "STUDENT_README.md"
     lines = ["# numpycnn assignment", "",
              "Fill in every `raise NotImplementedError` below; the docstrings give the shapes and equations.",
              "Check your work with `python -m numpycnn gradcheck` (from this folder) and the tutorials.",
              "Run the tutorials against *your* code from this folder, e.g.",
              "`PYTHONPATH=. python tutorials/01_convolution_by_hand.py` (without `PYTHONPATH=.` Python imports",
-             "whichever numpycnn is installed, not yours).", "",
+             "whichever numpycnn is installed, not yours). Each tutorial prints which numpycnn it imported.",
+             "The tutorials' *Your turn* cells are yours too: each holds `raise NotImplementedError` until you",
+             "write its few lines; the cell after it checks them.", "",
              "| exercise | file | lines |", "|---|---|---|"]
     for e in exercises:
         if e.id in keep:

@@ -5,10 +5,11 @@ import os
 from ..assignment import find_exercises, grade, make_student_copy
 from ..assignment.checks import CHECKS, DEFAULT_POINTS
 from ..assignment.grade import format_report
+from ..assignment.guide import GUIDE, sync_guide
 from ..storage import atomic_write_bytes
 
 NAME = "assignment"
-HELP = "make a student copy (assignment make OUT) or grade one (assignment grade PATH)"
+HELP = "make a student copy (assignment make OUT) or grade one (assignment grade PATH); list; guide"
 
 
 def add_arguments(p):
@@ -24,9 +25,19 @@ def add_arguments(p):
     g.add_argument("--timeout", type=float, default=120, help="seconds allowed per exercise")
     g.add_argument("--exercise", action="append", default=None, help="grade only this exercise (repeatable)")
     sub.add_parser("list", help="list the exercises and their points")
+    gd = sub.add_parser("guide", help="regenerate the exercise table of docs/instructor_guide.md from the "
+                                      "exercises, their checks and the tutorials that teach them")
+    gd.add_argument("--check", action="store_true", help="only report whether the table is current (exit 1 if not)")
 
 
 def run(args):
+    if args.action == "guide":
+        changed = sync_guide(GUIDE, check=args.check)
+        if args.check:
+            print(f"{GUIDE}: {'out of date: run python -m numpycnn assignment guide' if changed else 'up to date'}")
+            return 1 if changed else 0
+        print(f"{GUIDE}: {'exercise table rewritten' if changed else 'already up to date'}")
+        return 0
     if args.action == "list":
         for e in find_exercises():
             print(f"{e.id:<50} {CHECKS.get(e.id, (DEFAULT_POINTS, None))[0]:>3} points   {e.path.name}:{e.begin}")

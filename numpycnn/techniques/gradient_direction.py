@@ -63,7 +63,7 @@ def initial_step(N, c=DEFAULT_C):
     Parameters
     ----------
     N : int > 0 — number of trainable parameters
-    c : float > 0 — per-parameter RMS step; the text's empirical value 0.0014
+    c : float > 0 — the step's RMS over all parameters; the text's empirical value 0.0014
 
     Returns
     -------
@@ -72,10 +72,12 @@ def initial_step(N, c=DEFAULT_C):
     Notes
     -----
     Every update has length ``‖x_{t+1} − x_t‖ = α``, spread over ``N`` entries, so its
-    root-mean-square per entry is ``α/√N``. Choosing ``α0 = c·√N`` therefore fixes the
-    *per-parameter* RMS step to ``c`` whatever the size of the network — with ``c = 0.0014``
-    about the per-entry step of Adam at ``lr = 1e-3`` (Adam moves each entry by about ``lr``).
-    A fixed ``α0`` instead would make each entry's step shrink as ``1/√N`` in bigger networks.
+    root-mean-square **over all entries** is ``α/√N``. Choosing ``α0 = c·√N`` therefore fixes that
+    RMS to ``c`` whatever the size of the network — with ``c = 0.0014`` about the typical step of
+    Adam at ``lr = 1e-3`` (Adam moves each entry by about ``lr``). Only the RMS is ``c``: entry
+    ``i`` moves by ``α·|g_i|/‖g‖``, in proportion to its own gradient, so entries with large
+    gradients move far more than ``c`` and entries with tiny gradients hardly at all.
+    A fixed ``α0`` instead would make the RMS step shrink as ``1/√N`` in bigger networks.
     Example: LeNet-5 on 3×32×32 inputs has ``N = 62 006``, so ``α0 = 0.0014·√62006 = 0.34861…``
     (the text: "计算得出初始步长α0为0.34").
     """
@@ -121,7 +123,7 @@ class GradientDirection(Optimizer):
     alpha0 : float > 0, optional
         Initial step α0. Default ``c·√N`` (:func:`initial_step`).
     c : float > 0
-        Per-parameter RMS step used when ``alpha0`` is not given (the text's 0.0014).
+        RMS of the step over all parameters, used when ``alpha0`` is not given (the text's 0.0014).
     N : int > 0, optional
         Number of trainable parameters used for α0; default :func:`count_trainable` (masked-out
         entries excluded).
@@ -159,7 +161,8 @@ class GradientDirection(Optimizer):
         x_{t+1}  = x_t − α_t · d_t                            so ‖x_{t+1} − x_t‖ = α_t exactly
         α_{t+1}  = α_t · (1 − β)                              step decay (when it applies)
 
-    Why ``α0 = c·√N``: see :func:`initial_step` — the per-parameter RMS step is ``c``.
+    Why ``α0 = c·√N``: see :func:`initial_step` — the step's RMS over all parameters is ``c``
+    (each entry's own step is proportional to its ``|g_i|``).
     Properties that follow (and are tested): the step length is α_t whatever the gradient's
     size; multiplying the loss by any constant > 0 leaves the trajectory unchanged; a tensor
     with tiny gradients barely moves next to one with large gradients (one global norm);
@@ -274,7 +277,7 @@ def add_train_arguments(parser):
     g.add_argument("--alpha0", type=float, default=None,
                    help="initial step length α0 (default: c·sqrt(N), N = trainable parameters; --lr is an alias)")
     g.add_argument("--direction-c", type=float, default=DEFAULT_C,
-                   help=f"c in α0 = c·sqrt(N): the per-parameter RMS step (default {DEFAULT_C})")
+                   help=f"c in α0 = c·sqrt(N): the step's RMS over all parameters (default {DEFAULT_C})")
     g.add_argument("--decay", type=float, default=DEFAULT_BETA,
                    help=f"step decay value β per iteration, α ← α(1−β) (default {DEFAULT_BETA})")
     g.add_argument("--decay-threshold", type=float, default=0.0,

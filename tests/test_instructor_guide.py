@@ -1,0 +1,84 @@
+"""The instructor guide agrees with the real exercise list: its generated table, and every count in it."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from numpycnn.assignment import find_exercises
+from numpycnn.assignment.checks import CHECKS
+from numpycnn.assignment.guide import BEGIN, END, GUIDE, exercise_table, sync_guide, taught_by
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_guide_table_is_the_generated_one():
+    assert not sync_guide(GUIDE, check=True), "docs/instructor_guide.md is stale: run `python -m numpycnn assignment guide`"
+
+
+def test_every_exercise_has_checks_and_a_tutorial_that_teaches_it():
+    teaching = taught_by()
+    for e in find_exercises():
+        assert e.id in CHECKS, f"{e.id}: no checks registered"
+        assert teaching.get(e.id), f"{e.id}: no tutorial's 'Assignment exercises taught here' line names it"
+
+
+def test_the_table_lists_every_exercise_with_its_points_and_the_total():
+    table = exercise_table()
+    exercises = find_exercises()
+    rows = re.findall(r"^\| `([^`]+)` \| (\d+) \|", table, re.M)
+    assert [r[0] for r in rows] == [e.id for e in exercises]
+    assert all(int(p) == CHECKS[i][0] for i, p in rows)
+    assert f"{len(exercises)} exercises, {sum(CHECKS[e.id][0] for e in exercises)} points in all." in table
+
+
+def test_every_count_in_the_guide_transcripts_matches_the_exercise_list():
+    text = GUIDE.read_text(encoding="utf-8")
+    exercises = {e.id for e in find_exercises()}
+    for n in re.findall(r"wrote a student copy with (\d+) exercises", text):
+        assert int(n) == len(exercises), f"the guide says {n} exercises; there are {len(exercises)}"
+    blocks = re.findall(r"```console\n(.*?)```", text, re.S)
+    graded = [b for b in blocks if re.search(r"^total\s+[\d.]+/\d+$", b, re.M)]
+    assert len(graded) >= 3
+    for block in graded:
+        rows = re.findall(r"^(\S+)\s+([\d.]+)/(\d+)\s+\d+/\d+$", block, re.M)
+        listed = {r[0] for r in rows}
+        assert listed <= exercises, f"the transcript lists exercises that do not exist: {listed - exercises}"
+        assert all(int(r[2]) == CHECKS[r[0]][0] for r in rows), "a transcript row has stale points"
+        total = re.search(r"^total\s+([\d.]+)/(\d+)$", block, re.M)
+        assert int(total.group(2)) == sum(int(r[2]) for r in rows)
+        if "--exercise" not in block:
+            assert listed == exercises, f"a full grading transcript misses {exercises - listed}"
+
+
+def test_a_tutorial_naming_an_unknown_exercise_is_refused(tmp_path):
+    (tmp_path / "01_x.py").write_text("# **Assignment exercises taught here:** `layers.NoSuch.forward`.\n")
+    with pytest.raises(ValueError, match=r"01_x.py says it teaches \['layers.NoSuch.forward'\]"):
+        taught_by(tmp_path)
+    (tmp_path / "01_x.py").write_text("# no such line\n")
+    with pytest.raises(ValueError, match="has no line"):
+        taught_by(tmp_path)
+
+
+def test_the_teaching_line_may_continue_over_comment_lines_and_say_none(tmp_path):
+    (tmp_path / "01_a.py").write_text("# **Assignment exercises taught here:** `layers.ReLU.forward`,\n"
+                                      "# `layers.ReLU.backward`.\n#\n# `layers.Dense.forward` is not in it\n")
+    (tmp_path / "02_b.py").write_text("# **Assignment exercises taught here:** none.\n")
+    assert taught_by(tmp_path) == {"layers.ReLU.forward": ["01_a"], "layers.ReLU.backward": ["01_a"]}
+
+
+def test_sync_replaces_only_the_block_and_is_idempotent(tmp_path):
+    guide = tmp_path / "guide.md"
+    guide.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
+    assert sync_guide(guide)
+    once = guide.read_text()
+    assert once == f"intro\n{BEGIN}\n{exercise_table()}{END}\noutro\n"
+    assert not sync_guide(guide) and guide.read_text() == once
+
+
+def test_the_guide_command_checks_and_rewrites(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "numpycnn", "assignment", "guide", "--check"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "up to date" in proc.stdout, proc.stdout + proc.stderr
