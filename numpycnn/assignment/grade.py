@@ -260,7 +260,7 @@ def _run_check(ctx, check):
 def grade_one(student_root, exercise_id, mode="grader"):
     """Run one exercise's checks in this process; returns a JSON-able dict."""
     from .checks import CHECKS, DEFAULT_POINTS
-    exercises = {e.id: e for e in exercises_of_package(PACKAGE_DIR)}
+    exercises = {e.id: e for e in exercises_of_package(PACKAGE_DIR, kept=True)}
     ex = exercises[exercise_id]
     points, checks = CHECKS.get(exercise_id, (DEFAULT_POINTS, None))
     result = {"exercise": exercise_id, "points_possible": points, "checks": []}
@@ -341,7 +341,8 @@ def grade(student_root, timeout=120, exercises=None, mode="grader", jobs=1):
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
     package_dir = PACKAGE_DIR if mode == "grader" else student_root / "numpycnn"
     all_ids = [e.id for e in exercises_of_package(package_dir)]
-    unknown = [e for e in exercises or () if e not in all_ids]
+    known = [e.id for e in exercises_of_package(package_dir, kept=True)]
+    unknown = [e for e in exercises or () if e not in known]
     if unknown:
         raise ValueError(f"--exercise: unknown exercise ids {unknown}; see `python -m numpycnn assignment list`")
     from .checks import CHECKS, DEFAULT_POINTS

@@ -89,10 +89,10 @@ def find_exercises(package_dir=PACKAGE_DIR):
 MANIFEST = "exercises.json"
 
 
-def exercises_of_package(package_dir=PACKAGE_DIR):
+def exercises_of_package(package_dir=PACKAGE_DIR, kept=False):
     """The exercises of a package: its marked regions, or — in a student copy, where the regions are
     gone — the list ``numpycnn/assignment/exercises.json`` written by :func:`make_student_copy`
-    (without the exercises handed out solved)."""
+    (with the exercises handed out solved only if ``kept``)."""
     package_dir = Path(package_dir)
     found = find_exercises(package_dir)
     if found:
@@ -101,7 +101,7 @@ def exercises_of_package(package_dir=PACKAGE_DIR):
     if not manifest.is_file():
         return []
     return [Exercise(e["id"], e["module"], e["qualname"], package_dir / e["file"], e["line"], e["line"])
-            for e in json.loads(manifest.read_text(encoding="utf-8"))["exercises"] if not e.get("kept")]
+            for e in json.loads(manifest.read_text(encoding="utf-8"))["exercises"] if kept or not e.get("kept")]
 
 
 def strip_solutions(source, exercise_ids_by_line=None, keep=()):

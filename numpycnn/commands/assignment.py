@@ -77,10 +77,16 @@ def run(args):
     if args.format == "gradescope":
         from ..assignment.gradescope import find_submission_root, results_json, write_results
         t0 = time.perf_counter()
-        root, note = find_submission_root(args.path)
+        out = args.json or os.path.join(args.path, "results.json")
+        try:
+            root, note = find_submission_root(args.path)
+        except FileNotFoundError as e:          # tell the student what to upload, with a score of 0
+            write_results(out, {"score": 0.0, "output": f"Nothing to grade: {e}.", "tests": [],
+                                "visibility": args.visibility, "stdout_visibility": args.stdout_visibility})
+            print(f"nothing to grade: {e}; Gradescope results: {out}")
+            return 0
         report = grade(root, timeout=args.timeout, exercises=args.exercise)
         print(format_report(report))
-        out = args.json or os.path.join(args.path, "results.json")
         write_results(out, results_json(report, time.perf_counter() - t0, args.visibility, args.stdout_visibility,
                                         note))
         print(f"Gradescope results: {out}")
