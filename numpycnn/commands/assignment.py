@@ -45,6 +45,11 @@ def add_arguments(p):
     k.add_argument("--visibility", default="visible", help="visibility of the tests on Gradescope")
     k.add_argument("--stdout-visibility", default="hidden", help="visibility of run_autograder's printout")
     sub.add_parser("list", help="list the exercises and their points")
+    n = sub.add_parser("needs", help="run every tutorial (fast mode) and print which exercises each one calls "
+                                     "(the README's table)")
+    n.add_argument("--full", action="store_true", help="run the tutorials in full mode instead")
+    n.add_argument("--write", action="store_true",
+                   help="also write the table to docs/exercises_by_tutorial.md and copy it into the README")
 
 
 def run(args):
@@ -56,6 +61,17 @@ def run(args):
     if args.action == "list":
         for e in exercises_of_package(PACKAGE_DIR):
             print(f"{e.id:<55} {CHECKS.get(e.id, (DEFAULT_POINTS, None))[0]:>3} points   {e.path.name}:{e.begin}")
+        return 0
+    if args.action == "needs":
+        from ..assignment.needs import NEEDS_FILE, needs_table, tutorial_needs
+        table = needs_table(tutorial_needs(fast=not args.full))
+        print(table)
+        if args.write:
+            from .figures import sync_includes
+            root = PACKAGE_DIR.parent
+            atomic_write_bytes(str(root / NEEDS_FILE), (table + "\n").encode())
+            sync_includes(str(root / "README.md"))
+            print(f"wrote {NEEDS_FILE} and the README's copy of it")
         return 0
     if args.action == "make":
         exercises = make_student_copy(args.out, overwrite=args.overwrite, keep=args.keep or ())

@@ -279,7 +279,7 @@ def stage_pages(root, src, tutorial_names):
     """Copy README (as index.md), docs/, benchmarks/*.md and figures/ into ``src``; add the technique results."""
     root, src = Path(root), Path(src)
     technique_names = [t for _, t, _ in TECHNIQUES]
-    docs = sorted(Path(root, "docs").glob("*.md"))
+    docs = [p for p in sorted(Path(root, "docs").glob("*.md")) if _has_title(p)]   # not included fragments
     for page in docs:
         text = rewrite_links(page.read_text(encoding="utf-8"), "docs")
         entry = next((t for t in TECHNIQUES if t[1] == page.stem), None)
