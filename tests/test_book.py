@@ -3,7 +3,6 @@ where Chromium is installed, in a real headless browser."""
 import functools
 import http.server
 import json
-import os
 import re
 import shutil
 import subprocess

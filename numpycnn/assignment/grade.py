@@ -110,7 +110,7 @@ class StudentContext:
         self.partner = partner_id(exercise.id, set(exercise_ids))
         self.forward = None
         self.retrying = False            # True while a failed check is re-run on the reference forward's cache
-        import numpycnn  # noqa: F401  (the reference package in grader mode, the student's in local mode)
+        # the reference package in grader mode, the student's in local mode
         ref_mod = importlib.import_module(f"numpycnn.{exercise.module}")
         self.student_file = self.student_root / "numpycnn" / Path(*exercise.module.split(".")).with_suffix(".py")
         if mode == "local":

@@ -25,6 +25,7 @@ def add_arguments(p):
     g.add_argument("--timeout", type=float, default=120, help="seconds allowed per exercise")
     g.add_argument("--exercise", action="append", default=None, metavar="EXERCISE",
                    help="grade only this exercise (repeatable; ids from `assignment list`)")
+    g.add_argument("--jobs", type=int, default=1, help="exercises graded at the same time (default 1)")
     g.add_argument("--visibility", default="visible", help="gradescope: visibility of the tests (visible, hidden, "
                                                            "after_due_date, after_published)")
     g.add_argument("--stdout-visibility", default="hidden", help="gradescope: visibility of the grader's printout")
@@ -34,6 +35,7 @@ def add_arguments(p):
     c.add_argument("--exercise", action="append", default=None, metavar="EXERCISE",
                    help="check only this exercise (repeatable)")
     c.add_argument("--timeout", type=float, default=120, help="seconds allowed per exercise")
+    c.add_argument("--jobs", type=int, default=1, help="exercises checked at the same time (default 1)")
     k = sub.add_parser("package", help="write the Gradescope autograder zip (setup.sh, run_autograder, the grader and "
                                        "its checks) to OUT")
     k.add_argument("out")
@@ -58,6 +60,9 @@ def run(args):
     from ..assignment.grade import format_report
     from ..assignment.make import PACKAGE_DIR, exercises_of_package
     from ..io import atomic_write_bytes
+    from ..validate import integer
+    if getattr(args, "jobs", None) is not None:
+        args.jobs = integer(args.jobs, "--jobs", f"assignment {args.action}")
     if args.action == "list":
         for e in exercises_of_package(PACKAGE_DIR):
             print(f"{e.id:<55} {CHECKS.get(e.id, (DEFAULT_POINTS, None))[0]:>3} points   {e.path.name}:{e.begin}")
@@ -87,7 +92,7 @@ def run(args):
               f"upload it as the assignment's autograder. It holds the solutions: do not share it.")
         return 0
     if args.action == "check":
-        report = grade(args.path, timeout=args.timeout, exercises=args.exercise, mode="local")
+        report = grade(args.path, timeout=args.timeout, exercises=args.exercise, mode="local", jobs=args.jobs)
         print(format_report(report))
         return 0
     if args.format == "gradescope":
@@ -101,13 +106,13 @@ def run(args):
                                 "visibility": args.visibility, "stdout_visibility": args.stdout_visibility})
             print(f"nothing to grade: {e}; Gradescope results: {out}")
             return 0
-        report = grade(root, timeout=args.timeout, exercises=args.exercise)
+        report = grade(root, timeout=args.timeout, exercises=args.exercise, jobs=args.jobs)
         print(format_report(report))
         write_results(out, results_json(report, time.perf_counter() - t0, args.visibility, args.stdout_visibility,
                                         note))
         print(f"Gradescope results: {out}")
         return 0
-    report = grade(args.path, timeout=args.timeout, exercises=args.exercise)
+    report = grade(args.path, timeout=args.timeout, exercises=args.exercise, jobs=args.jobs)
     print(format_report(report))
     out = args.json or os.path.join(args.path, "grade.json")
     atomic_write_bytes(out, json.dumps(report, indent=1).encode())

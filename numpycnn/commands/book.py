@@ -444,17 +444,15 @@ def build_book(root=None, out="site", fast=False, jobs=1, timeout=None, build_di
     RuntimeError
         A tutorial raised (its name and error are given) or Sphinx failed.
     """
-    try:
-        import jupytext  # noqa: F401
-        import myst_nb  # noqa: F401
-        import nbclient  # noqa: F401
-        import sphinx_book_theme  # noqa: F401
-        from sphinx.application import Sphinx
-        from sphinx.util.console import nocolor
-        from sphinx.util.docutils import docutils_namespace
-    except ImportError as e:
-        raise ModuleNotFoundError(f"book: {e.name} is missing; install the docs extra: pip install -e \".[docs]\"") \
-            from None
+    import importlib.util
+    missing = [m for m in ("sphinx", "myst_nb", "sphinx_book_theme", "jupytext", "nbclient", "ipykernel")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModuleNotFoundError(f"book: {', '.join(missing)} missing; install the docs extra: "
+                                  f"pip install -e \".[docs]\"")
+    from sphinx.application import Sphinx
+    from sphinx.util.console import nocolor
+    from sphinx.util.docutils import docutils_namespace
     from .. import __version__
     t0 = time.perf_counter()
     root = repository_root(root)
