@@ -255,6 +255,10 @@ class Dense(Layer):
     -----
     Forward ``y = x @ W.T + b`` with ``W: (out_features, in_features)`` (PyTorch's layout).
     Backward ``dx = dout @ W``, ``dW = dout.T @ x``, ``db = dout.sum(0)``.
+
+    With a mask ``M`` on ``W`` (:meth:`Layer.set_mask`, techniques C and E) ``W`` means
+    ``self.effective("W") = W * M`` everywhere above, and the gradient stored is ``dW * M``
+    (``self._set_grad("W", dW)`` applies the mask), so masked weights neither act nor move.
     """
 
     def __init__(self, in_features, out_features, *, init="he", rng=None, dtype=np.float32, name=None):
@@ -276,12 +280,17 @@ class Dense(Layer):
                              f"Put a Flatten layer before a Dense layer that follows a conv/pool layer.")
         if not np.issubdtype(x.dtype, np.floating):
             raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
-        self.x = x
+        self.x = x                           # the cache backward reads: the input (N, in_features)
         ### BEGIN SOLUTION
         return x @ self.effective("W").T + self.effective("b")
         ### END SOLUTION
 
     def backward(self, dout):
+        """``dout (N, out_features) -> dx (N, in_features)``; fills ``grads["W"]`` and ``grads["b"]``.
+
+        Reads ``self.x``, the input that :meth:`forward` kept. Uses the masked weight
+        ``self.effective("W")`` and stores the gradients with ``self._set_grad`` (which masks ``dW``).
+        """
         ### BEGIN SOLUTION
         dx = dout @ self.effective("W")
         self._set_grad("W", dout.T @ self.x)
@@ -354,12 +363,13 @@ class ReLU(Layer):
 
     def forward(self, x):
         _check_float(x, self.where())
-        self.positive = x > 0
+        self.positive = x > 0                # the cache backward reads: where the input was positive
         ### BEGIN SOLUTION
         return np.maximum(x, 0)
         ### END SOLUTION
 
     def backward(self, dout):
+        """``dx = dout * (x > 0)``, reading ``self.positive`` (the boolean mask :meth:`forward` kept)."""
         ### BEGIN SOLUTION
         return dout * self.positive
         ### END SOLUTION
@@ -380,6 +390,7 @@ class Sigmoid(Layer):
     """
 
     def forward(self, x):
+        """``y = σ(x)``; keeps ``self.y`` (the output) for :meth:`backward`."""
         _check_float(x, self.where())
         ### BEGIN SOLUTION
         self.y = expit(x)
@@ -387,6 +398,7 @@ class Sigmoid(Layer):
         return self.y
 
     def backward(self, dout):
+        """``dx = dout * y * (1 - y)``, reading ``self.y``, the output :meth:`forward` kept."""
         ### BEGIN SOLUTION
         return dout * self.y * (1 - self.y)
         ### END SOLUTION

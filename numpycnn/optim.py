@@ -48,6 +48,17 @@ class Optimizer:
             self.update(p, g, st)
 
     def update(self, p, g, st):
+        """Update one parameter **in place**.
+
+        Parameters
+        ----------
+        p : ndarray — the parameter; write the new value into it (``p -= ...``), never rebind it
+        g : ndarray — its gradient, with the L2 term already added (``g + weight_decay * p``) by :meth:`step`
+        st : dict — this parameter's state, the same dict at every step (empty at the first);
+            keep running averages in it under torch's names (``"momentum_buffer"``, ``"square_avg"``,
+            ``"exp_avg"``, ``"exp_avg_sq"``). ``self.t`` is the step number, already incremented (1 at
+            the first step).
+        """
         raise NotImplementedError
 
     def mask_state(self, name, mask):
@@ -108,6 +119,8 @@ class SGD(Optimizer):
             raise ValueError(f"{type(self).__name__}: nesterov=True needs momentum > 0")
 
     def update(self, p, g, st):
+        """``p -= lr * g``; with momentum ``μ``: ``b = g`` at the first step, then ``b = μ b + g``
+        (``st["momentum_buffer"]``), and the step uses ``b`` (or ``g + μ b`` with Nesterov)."""
         ### BEGIN SOLUTION
         if self.momentum:
             if "momentum_buffer" not in st:
@@ -142,6 +155,7 @@ class RMSprop(Optimizer):
             raise ValueError(f"RMSprop: alpha must be in [0, 1); got {alpha}")
 
     def update(self, p, g, st):
+        """``v = α v + (1 − α) g²`` (``st["square_avg"]``, starting at 0); ``p -= lr g / (√v + eps)``."""
         ### BEGIN SOLUTION
         if "square_avg" not in st:
             st["square_avg"] = np.zeros_like(p)
@@ -167,6 +181,8 @@ class Adam(Optimizer):
                 raise ValueError(f"Adam: {nm} must be in [0, 1); got {b}")
 
     def update(self, p, g, st):
+        """``m = β1 m + (1 − β1) g``, ``v = β2 v + (1 − β2) g²`` (``st["exp_avg"]``, ``st["exp_avg_sq"]``,
+        starting at 0); ``p -= lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps)`` with ``t = self.t``."""
         ### BEGIN SOLUTION
         if "exp_avg" not in st:
             st["exp_avg"] = np.zeros_like(p)

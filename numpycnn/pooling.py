@@ -69,11 +69,19 @@ def maxpool2d_backward(dout, cache):
     Parameters
     ----------
     dout : ndarray, shape (N, C, OH, OW)
-    cache : from :func:`maxpool2d_forward`
+    cache : tuple ``(x_shape, argmax, kernel, stride, pad)``
+        Exactly what :func:`maxpool2d_forward` returned: ``x_shape`` the input's ``(N, C, H, W)``,
+        ``argmax`` ``(N, C, OH, OW)`` the flat index ``p*K + q`` of each window's maximum (its
+        **first** maximum on ties), ``kernel`` K, ``stride``, ``pad``. A network always hands the
+        backward pass the cache of its own forward pass; so does the autograder, once your
+        forward pass is written (before that, it passes the reference forward's cache, this one).
 
     Returns
     -------
     dx : ndarray, shape (N, C, H, W)
+        ``dx`` is 0 except at each window's first maximum, which receives that window's ``dout``
+        (summed where overlapping windows share a position). On ties only the first maximum
+        (row-major order inside the window) receives the gradient, as PyTorch does.
     """
     x_shape, argmax, K, stride, pad = cache
     N, C, H, W = x_shape

@@ -17,7 +17,7 @@ def test_every_exercise_has_registered_checks():
 
 
 def test_solution_tree_earns_full_points():
-    report = grade(PACKAGE_DIR.parent)
+    report = grade(PACKAGE_DIR.parent, jobs=2)
     assert report["total"] == report["possible"] > 0, [r for r in report["exercises"] if r["points"] < r["points_possible"]]
 
 
@@ -71,3 +71,20 @@ def test_strip_solutions_replaces_region_with_not_implemented_error():
     assert ns["f"].__doc__ == "doc"
     with pytest.raises(NotImplementedError, match="m.f"):
         ns["f"](1)
+
+
+def test_tutorial_needs_records_the_exercises_a_tutorial_calls():
+    from numpycnn.assignment.needs import tutorial_needs
+    root = PACKAGE_DIR.parent
+    needs = tutorial_needs(root, tutorials=[root / "tutorials" / "01_convolution_by_hand.py"])
+    called = needs["01_convolution_by_hand.py"]
+    assert {"im2col.im2col", "im2col.col2im", "conv.conv2d_forward", "conv.conv2d_backward"} <= set(called)
+    assert not any(c.startswith("techniques.") for c in called)
+
+
+def test_exercises_by_tutorial_table_has_a_row_per_tutorial():
+    from numpycnn.assignment.needs import NEEDS_FILE
+    root = PACKAGE_DIR.parent
+    table = (root / NEEDS_FILE).read_text(encoding="utf-8")
+    missing = [p.name for p in sorted((root / "tutorials").glob("*.py")) if f"| `{p.name}` |" not in table]
+    assert missing == [], f"{NEEDS_FILE} has no row for {missing}: run `python -m numpycnn assignment needs --write`"

@@ -54,3 +54,35 @@ def test_a_tutorial_in_the_student_copy_runs_the_students_code(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "NotImplementedError: exercise im2col.im2col" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_check_run_by_a_student_in_their_copy_predicts_points_from_their_own_code(tmp_path):
+    from numpycnn.assignment.checks import CHECKS
+    assert _cli("make", str(tmp_path / "hw"), "--keep", "layers.ReLU.forward", cwd=tmp_path).returncode == 0
+    proc = _cli("check", "--exercise", "layers.ReLU.forward", "--exercise", "layers.ReLU.backward", cwd=tmp_path / "hw")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "predicted" in lines[0], proc.stdout
+    forward = next(l for l in lines if l.startswith("layers.ReLU.forward"))
+    backward = next(l for l in lines if l.startswith("layers.ReLU.backward"))
+    assert f"{CHECKS['layers.ReLU.forward'][0]}/{CHECKS['layers.ReLU.forward'][0]}" in forward.replace(" ", "")
+    assert f"0/{CHECKS['layers.ReLU.backward'][0]}" in backward.replace(" ", "")
+    assert "not implemented yet" in proc.stdout
+
+
+def test_list_in_a_student_copy_shows_the_exercises_still_to_do(tmp_path):
+    assert _cli("make", str(tmp_path / "hw"), "--keep", "layers.ReLU.forward", cwd=tmp_path).returncode == 0
+    proc = _cli("list", cwd=tmp_path / "hw")
+    assert proc.returncode == 0, proc.stderr
+    assert "layers.ReLU.backward" in proc.stdout and "layers.ReLU.forward " not in proc.stdout
+
+
+def test_package_writes_the_autograder_zip_without_the_kept_exercises(tmp_path):
+    import zipfile
+    proc = _cli("package", str(tmp_path / "autograder"), "--keep", "layers.ReLU.forward", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    z = zipfile.ZipFile(tmp_path / "autograder.zip")
+    run = z.read("run_autograder").decode()
+    assert "--format gradescope" in run and "--exercise layers.ReLU.backward" in run
+    assert "--exercise layers.ReLU.forward " not in run + " " and "layers.ReLU.forward \\" not in run
+    assert "do not share it" in proc.stdout

@@ -1,7 +1,7 @@
 """Autograder checks for technique D's exercise: ``combine`` (the four ensemble rules and their backward)."""
 import numpy as np
 
-from .checks import _close, _rng
+from .checks import _close, _rng, needs_reference
 
 
 def _logits(seed=60, m=3, N=6, K=4):
@@ -9,6 +9,7 @@ def _logits(seed=60, m=3, N=6, K=4):
     return [2 * r.standard_normal((N, K)) for _ in range(m)], r.integers(0, K, N)
 
 
+@needs_reference
 def ensembles_match_reference(ctx):
     from numpycnn.techniques import collaborative as D
     zs, y = _logits()

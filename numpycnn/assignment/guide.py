@@ -82,3 +82,49 @@ def sync_guide(path=GUIDE, tutorials_dir=None, check=False):
         from ..storage import atomic_write_bytes
         atomic_write_bytes(path, new.encode("utf-8"))
     return new != text
+
+
+#: a console block of the guide: ```console, then lines; ``$ command`` lines are re-run by :func:`sync_transcripts`
+CONSOLE = re.compile(r"```console\n(?P<body>.*?)```", re.S)
+
+
+#: the section of the guide whose console blocks are real transcripts (the other sections' blocks are examples)
+SESSION = "## 6. A real session"
+
+
+def sync_transcripts(guide=GUIDE, root=None, run=None):
+    """Re-run every ``$ python -m numpycnn assignment …`` (and ``$ ls …``) line of the console blocks of the
+    guide's :data:`SESSION` section and write what it printed under it, so the transcripts show the
+    current package (the commands write only under ``/tmp``).
+
+    Returns the number of blocks rewritten. ``run(command) -> output`` defaults to a shell in the
+    repository root with this package first on ``PYTHONPATH``.
+    """
+    import os
+    import subprocess
+    import sys
+    root = Path(root) if root else PACKAGE_DIR.parent
+    if run is None:
+        def run(command):
+            env = {**os.environ, "PYTHONPATH": str(root), "NUMPYCNN_FAST": "1"}
+            cmd = command.replace("python -m numpycnn", f"{sys.executable} -m numpycnn", 1)
+            proc = subprocess.run(cmd, shell=True, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+            return proc.stdout + proc.stderr
+    text = Path(guide).read_text(encoding="utf-8")
+    rewritten = 0
+
+    def block(m):
+        nonlocal rewritten
+        commands = [line[2:] for line in m.group("body").splitlines() if line.startswith("$ ")]
+        if not commands or not all(c.startswith(("python -m numpycnn assignment", "ls ")) for c in commands):
+            return m.group(0)
+        rewritten += 1
+        out = "".join(f"$ {c}\n{run(c).rstrip()}\n" for c in commands)
+        return f"```console\n{out}```"
+
+    start = text.index(SESSION)
+    end = text.find("\n## ", start + len(SESSION))
+    end = len(text) if end < 0 else end
+    new = text[:start] + CONSOLE.sub(block, text[start:end]) + text[end:]
+    Path(guide).write_text(new, encoding="utf-8")
+    return rewritten

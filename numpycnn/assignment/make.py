@@ -1,5 +1,6 @@
 """Find exercise regions and write a student copy of the package."""
 import ast
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -85,6 +86,24 @@ def find_exercises(package_dir=PACKAGE_DIR):
     return found
 
 
+MANIFEST = "exercises.json"
+
+
+def exercises_of_package(package_dir=PACKAGE_DIR, kept=False):
+    """The exercises of a package: its marked regions, or — in a student copy, where the regions are
+    gone — the list ``numpycnn/assignment/exercises.json`` written by :func:`make_student_copy`
+    (with the exercises handed out solved only if ``kept``)."""
+    package_dir = Path(package_dir)
+    found = find_exercises(package_dir)
+    if found:
+        return found
+    manifest = package_dir / "assignment" / MANIFEST
+    if not manifest.is_file():
+        return []
+    return [Exercise(e["id"], e["module"], e["qualname"], package_dir / e["file"], e["line"], e["line"])
+            for e in json.loads(manifest.read_text(encoding="utf-8"))["exercises"] if kept or not e.get("kept")]
+
+
 def strip_solutions(source, exercise_ids_by_line=None, keep=()):
     """Replace each marked region of ``source`` by ``raise NotImplementedError``; returns the new text.
 
@@ -158,10 +177,17 @@ def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, over
                                                                            "figures"))
         for path in sorted(dest.glob("*.py")):
             path.write_text(student_tutorial(path.read_text(encoding="utf-8"), path.name), encoding="utf-8")
+    manifest = {"exercises": [{"id": e.id, "module": e.module, "qualname": e.qualname,
+                               "file": str(e.path.relative_to(package_dir)), "line": e.begin, "kept": e.id in keep}
+                              for e in exercises]}
+    (target / "assignment" / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     readme = out_dir / "STUDENT_README.md"
     lines = ["# numpycnn assignment", "",
              "Fill in every `raise NotImplementedError` below; the docstrings give the shapes and equations.",
-             "Check your work with `python -m numpycnn gradcheck` (from this folder) and the tutorials.",
+             "Check your work with `python -m numpycnn gradcheck` (from this folder) and the tutorials, and",
+             "predict your grade with `python -m numpycnn assignment check` (from this folder; add",
+             "`--exercise ID` for one exercise): it runs the autograder's own checks on your code, except the few",
+             "that need the instructor's solution (it names them).",
              "Run the tutorials against *your* code from this folder, e.g.",
              "`PYTHONPATH=. python tutorials/01_convolution_by_hand.py` (without `PYTHONPATH=.` Python imports",
              "whichever numpycnn is installed, not yours). Each tutorial prints which numpycnn it imported.",

@@ -208,7 +208,20 @@ class GradientDirection(Optimizer):
         self.alpha = float(value)
 
     def step(self):
-        """One update of **all** parameters together (claim steps S1032 and S1033)."""
+        """One update of **all** parameters together (claim steps S1032 and S1033).
+
+        Reads every parameter ``x`` and gradient ``g`` from ``self.model.named_parameters()`` and
+        updates the parameters in place, in this order::
+
+            ‖g‖      = sqrt(Σ over all parameters of g²)      one norm over the whole model
+            x       ← (1 − λ·α_t/√N)·x                       decoupled weight decay (only if λ > 0),
+                                                              applied to x, never added to g
+            x       ← x − α_t·g/‖g‖                          (skipped if ‖g‖ = 0: no direction)
+            t       ← t + 1                                   every call counts, even with ‖g‖ = 0
+            α_{t+1}  = α_t·(1 − β)                            when decaying (see ``decay_mode``)
+
+        with ``α_t = self.alpha``, ``λ = self.weight_decay``, ``N = self.N``, ``β = self.beta``.
+        """
         triples = list(self.model.named_parameters())
         ### BEGIN SOLUTION
         alpha = self.alpha
