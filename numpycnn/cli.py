@@ -212,14 +212,14 @@ def cmd_gradcheck(args):
 
 
 def cmd_compare(args):
-    try:
-        mod = importlib.import_module(f"numpycnn.experiments.{args.name.replace('-', '_')}")
-    except ModuleNotFoundError:
-        from . import experiments
-        names = sorted(i.name for i in pkgutil.iter_modules(experiments.__path__) if not i.name.startswith("_"))
-        print(f"compare: unknown experiment {args.name!r}; choose one of {names}", file=sys.stderr)
-        return 2
-    return mod.main(args.rest)
+    from .experiments import TECHNIQUES, experiment_module, resolve
+    names = list(TECHNIQUES) if args.name == "all" else [resolve(args.name)]
+    status = 0
+    for name in names:
+        if len(names) > 1:
+            print(f"== compare {name} ==", flush=True)
+        status = status or (experiment_module(name).main(args.rest) or 0)
+    return status
 
 
 def make_parser():
@@ -234,7 +234,7 @@ def make_parser():
     g = sub.add_parser("gradcheck", help="check every layer's backward pass numerically")
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=cmd_gradcheck)
-    c = sub.add_parser("compare", help="run a technique's experiment: branch, optimizers, sparsity, collaborative, repr")
+    c = sub.add_parser("compare", help="test a technique's claims: compare NAME (a technique or an alias) or compare all")
     c.add_argument("name")
     c.add_argument("rest", nargs=argparse.REMAINDER, help="options of the experiment (see compare NAME --help)")
     c.set_defaults(func=cmd_compare)

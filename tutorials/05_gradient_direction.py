@@ -111,8 +111,8 @@ assert abs(B.initial_step(62_006) - 0.0014 * math.sqrt(62_006)) < 1e-15
 # (decide once from α0 vs. decay while above the threshold and then hold):
 
 # %%
-literal = B.GradientDirection(model, alpha0=0.35, threshold=0.1, decay_mode="initial").schedule(10_000)
-above = B.GradientDirection(model, alpha0=0.35, threshold=0.1, decay_mode="above").schedule(10_000)
+literal = B.GradientDirection(model, alpha0=0.35, threshold=0.1, decay_mode="initial").alphas(10_000)
+above = B.GradientDirection(model, alpha0=0.35, threshold=0.1, decay_mode="above").alphas(10_000)
 fig = Figure(figsize=(6, 3))
 ax = fig.subplots()
 ax.plot(literal, label="'initial': decay for ever (α0 > threshold)")

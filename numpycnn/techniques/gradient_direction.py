@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from ..optim import Optimizer
+from ..schedules import Constant, Exponential
 from ..validate import count, number
 
 #: the text's empirical constant in ``α0 = c·√N`` ("0.0014是一个经验值")
@@ -174,7 +175,7 @@ class GradientDirection(Optimizer):
     """
 
     def __init__(self, model, alpha0=None, c=DEFAULT_C, N=None, beta=DEFAULT_BETA, threshold=0.0,
-                 decay_mode="initial", weight_decay=0.0):
+                 decay_mode="initial", weight_decay=0.0, schedule=None):
         where = "GradientDirection"
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"{where}: model must have named_parameters(); got {type(model).__name__}")
@@ -184,7 +185,6 @@ class GradientDirection(Optimizer):
         if alpha0 is None:
             alpha0 = initial_step(self.N, self.c)
         self.alpha0 = number(alpha0, "alpha0", where, low=0, low_open=True)
-        super().__init__(model, lr=self.alpha0, weight_decay=weight_decay)   # sets self.alpha = α0 via lr
         self.beta = number(beta, "beta", where, low=0)
         if self.beta >= 1:
             raise ValueError(f"{where}: beta (step decay value) must be in [0, 1); got {beta}")
@@ -193,6 +193,9 @@ class GradientDirection(Optimizer):
             raise ValueError(f"{where}: decay_mode must be one of {DECAY_MODES}; got {decay_mode!r}")
         self.decay_mode = str(decay_mode)
         self.decaying = decays(self.alpha0, self.threshold)
+        if schedule is None:
+            schedule = step_decay(self.alpha0, self.beta, self.threshold, self.decay_mode)
+        super().__init__(model, lr=self.alpha0, weight_decay=weight_decay, schedule=schedule)
         self.alpha = self.alpha0
 
     # ``lr`` is the step length α_t, so generic code that reads or sets ``optimizer.lr`` still works
@@ -207,6 +210,7 @@ class GradientDirection(Optimizer):
     def step(self):
         """One update of **all** parameters together (claim steps S1032 and S1033)."""
         triples = list(self.model.named_parameters())
+        self.apply_schedule()                                          # S1033: α_t = α0 · f(t)
         ### BEGIN SOLUTION
         alpha = self.alpha
         norm_g = global_gradient_norm(g for _, _, g in triples)        # total gradient norm ‖g‖
@@ -217,38 +221,41 @@ class GradientDirection(Optimizer):
             if norm_g > 0:                                             # zero gradient: no direction, no move
                 x -= (alpha / norm_g) * g                              # x_{t+1} = x_t − α_t · g/‖g‖
         self.t += 1
-        if self.decay_mode == "initial":                               # decided once from α0
-            if self.decaying:
-                self.alpha = alpha * (1.0 - self.beta)                 # α_{t+1} = α_t (1 − β)
-        elif alpha > self.threshold:                                   # "above": decay, then hold
-            self.alpha = max(alpha * (1.0 - self.beta), self.threshold)
         ### END SOLUTION
+        self.apply_schedule()                                          # α of the next update, for readers
 
     def update(self, p, g, st):
         raise NotImplementedError("GradientDirection normalises over all parameters at once; use step()")
 
     def hyperparameters(self):
-        return {"alpha": self.alpha, "alpha0": self.alpha0, "c": self.c, "N": self.N, "beta": self.beta,
-                "threshold": self.threshold, "decay_mode": self.decay_mode, "decaying": self.decaying,
-                "weight_decay": self.weight_decay}
+        return {"alpha": self.alpha, "alpha0": self.alpha0, "base_lr": self.base_lr, "c": self.c, "N": self.N,
+                "beta": self.beta, "threshold": self.threshold, "decay_mode": self.decay_mode,
+                "decaying": self.decaying, "weight_decay": self.weight_decay}
 
-    def schedule(self, T):
-        """The step lengths ``α_0 … α_{T-1}`` this optimizer will use from its current state on,
+    def alphas(self, T):
+        """The step lengths ``α_t … α_{t+T-1}`` this optimizer will use from its current state on,
         without touching the model: ``(T,)`` float64 (handy for plots)."""
-        out = np.empty(int(T))
-        a = self.alpha
-        for i in range(int(T)):
-            out[i] = a
-            if self.decay_mode == "initial":
-                a = a * (1.0 - self.beta) if self.decaying else a
-            elif a > self.threshold:
-                a = max(a * (1.0 - self.beta), self.threshold)
-        return out
+        return np.array([self.base_lr * self.schedule(self.t + i) for i in range(int(T))])
 
     def __repr__(self):
         return (f"GradientDirection(alpha={self.alpha:.6g}, alpha0={self.alpha0:.6g}, N={self.N}, c={self.c:g}, "
                 f"beta={self.beta:g}, threshold={self.threshold:g}, decay_mode={self.decay_mode!r}, "
-                f"weight_decay={self.weight_decay:g}, t={self.t})")
+                f"weight_decay={self.weight_decay:g}, schedule={self.schedule!r}, t={self.t})")
+
+
+def step_decay(alpha0, beta, threshold=0.0, decay_mode="initial"):
+    """Claim step S1033 as a learning-rate schedule (:mod:`numpycnn.schedules`), written once here.
+
+    ``"initial"`` (literal): if ``α0 > threshold``, ``α_t = α0·(1 − β)^t`` for ever — exponential with
+    ``γ = 1 − β``; otherwise the step stays α0 (constant). ``"above"``: ``α_t = max(α0·(1 − β)^t, threshold)``
+    — exponential with ``floor = threshold/α0`` (constant when ``α0 ≤ threshold``). Both are the closed form
+    of the text's recursion ``α_{t+1} = α_t·(1 − β)``.
+    """
+    if beta == 0 or not decays(alpha0, threshold):
+        return Constant()
+    if decay_mode == "initial":
+        return Exponential(1.0 - beta)
+    return Exponential(1.0 - beta, floor=threshold / alpha0)
 
 
 # -- plug-in for ``python -m numpycnn train`` -------------------------------------------------------
