@@ -166,6 +166,7 @@ class TrainedCheck:
     window: float = 0.2
     max_gain: float = 0.01
     min_accuracy: float = 0.2
+    applies_to: str = None       # only comparisons whose arm names start with this prefix (None: all)
 
     def describe(self):
         return (f"the {self.arm} arm's validation accuracy rises by less than {100 * self.max_gain:g} pp over the "
@@ -417,7 +418,19 @@ def trained_check(check, final_records):
     gain, final = float(np.mean(gains)), float(np.mean(finals))
     held = gain < check.max_gain and final > check.min_accuracy
     return {"criterion": check.describe(), "arm": check.arm, "gain_over_window_pp": 100 * gain,
-            "final_val_acc": 100 * final, "held": bool(held)}
+            "final_val_acc": 100 * final, "held": bool(held), "applies_to": check.applies_to}
+
+
+def withhold_verdicts(comparisons, checks):
+    """Replace the verdict of every comparison a failed trained check applies to (the baseline is not trained)."""
+    for check in checks:
+        if check is None or check["held"]:
+            continue
+        prefix = check.get("applies_to")
+        for c in comparisons:
+            if prefix is None or c["arm"].startswith(prefix):
+                c["verdict"] = "no verdict: the baseline is not trained"
+    return comparisons
 
 
 # ----------------------------------------------------------------------------------------------
@@ -512,9 +525,7 @@ def summarize(exp, tuning, finals, metric="test_acc"):
     comparisons = [compare(c, [r["metrics"][c.metric] for r in finals[c.arm]],
                            [r["metrics"][c.metric] for r in finals[c.baseline]]) for c in exp.claims]
     check = trained_check(exp.trained, finals[exp.trained.arm]) if exp.trained else None
-    if check is not None and not check["held"]:
-        for c in comparisons:
-            c["verdict"] = "no verdict: the baseline is not trained"
+    withhold_verdicts(comparisons, [check])
     return arms, comparisons, check
 
 
@@ -669,7 +680,9 @@ def trained_line(check):
 
 def provenance_line(rec):
     m = rec["machine"]
-    return (f"Command: `{rec['command']}` · commit `{(rec['commit'] or 'unknown')[:12]}` · "
+    commit = rec["commit"] or "unknown"
+    commit = commit[:12] + (" with uncommitted changes" if commit.endswith("+dirty") else "")
+    return (f"Command: `{rec['command']}` · commit `{commit}` · "
             f"{rec['wall_minutes']:.1f} min wall on {m['cpu']} ({m['cores']} cores, {rec['runs']['workers']} "
             f"worker(s); {rec['runs']['ran']} runs, {rec['runs']['reused']} reused from an earlier interrupted run).")
 
