@@ -18,7 +18,11 @@ What :func:`build` applies, in this order:
    ``--mask-candidates`` need ``data``);
 5. the optimizer: a technique's (``build_optimizer``: technique B's for ``--optimizer direction``,
    with ``--alpha0 --direction-c --decay --decay-threshold --decay-mode --weight-decay``), else
-   ``--optimizer`` with ``--lr``, ``--momentum`` (sgd, momentum, nesterov) and ``--weight-decay``.
+   ``--optimizer`` with ``--lr``, ``--momentum`` (sgd, momentum, nesterov) and ``--weight-decay``;
+6. a learning-rate schedule (:mod:`numpycnn.schedules`) when ``--schedule`` is given: ``constant``,
+   ``step`` (``--schedule-step-size``, ``--schedule-gamma``), ``exponential`` (``--schedule-gamma``,
+   ``--lr-floor``) or ``cosine`` to ``--lr-floor`` over the run (``--max-steps``, or ``--epochs`` × the
+   batches of ``data``). For ``--optimizer direction`` it replaces the text's step decay.
 
 :func:`callbacks` adds what trains alongside the model (technique A's branches with their callback,
 technique E's schedule); :func:`make_trainer` puts it together, or lets technique D build its m
@@ -27,11 +31,13 @@ networks with :func:`build`. The techniques' hooks are described in :mod:`numpyc
 import argparse
 import difflib
 import functools
+import math
 
 from .datasets import DATASETS
 from .losses import LOSSES, get_loss
 from .model import with_log_softmax
 from .optim import OPTIMIZERS, make_optimizer
+from .schedules import SCHEDULES, Constant, Cosine, Exponential, StepDecay
 from .techniques import branch_supervision, collaborative, erdos_renyi, gradient_direction, orthogonal_reinit
 from .training import Trainer
 from .zoo import MODELS, build_model
@@ -68,6 +74,13 @@ def add_train_arguments(parser):
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's; adam 1e-3)")
     p.add_argument("--momentum", type=float, default=None, help="momentum for sgd/momentum/nesterov")
     p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", default=None, choices=sorted(SCHEDULES),
+                   help="learning-rate schedule (default: none; technique B keeps its own step decay)")
+    p.add_argument("--schedule-step-size", type=int, default=None, help="step: updates between decays")
+    p.add_argument("--schedule-gamma", type=float, default=None,
+                   help="step: factor per decay (default 0.1); exponential: factor per update (required)")
+    p.add_argument("--lr-floor", type=float, default=0.0,
+                   help="cosine / exponential: the lowest learning rate, as a fraction of the first (default 0)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many iterations")
@@ -154,11 +167,37 @@ def build(opts, input_shape, num_classes, seed=None, data=None):
     for technique in TECHNIQUES:
         optimizer = technique.build_optimizer(opts, model) if hasattr(technique, "build_optimizer") else None
         if optimizer is not None:
-            return model, optimizer
+            return model, with_schedule(optimizer, opts, data)
     kwargs = {"weight_decay": opts.weight_decay}
     if opts.momentum is not None and opts.optimizer in MOMENTUM_OPTIMIZERS:
         kwargs["momentum"] = opts.momentum
-    return model, make_optimizer(opts.optimizer, model, lr=opts.lr, **kwargs)
+    return model, with_schedule(make_optimizer(opts.optimizer, model, lr=opts.lr, **kwargs), opts, data)
+
+
+def with_schedule(optimizer, opts, data=None):
+    """Attach the learning-rate schedule of ``--schedule`` (step 6 of the module docstring); returns the optimizer."""
+    name = opts.schedule
+    if name is None:
+        return optimizer
+    if name == "constant":
+        schedule = Constant()
+    elif name == "step":
+        if opts.schedule_step_size is None:
+            raise ValueError("--schedule step needs --schedule-step-size N (updates between two decays)")
+        schedule = StepDecay(opts.schedule_step_size, 0.1 if opts.schedule_gamma is None else opts.schedule_gamma)
+    elif name == "exponential":
+        if opts.schedule_gamma is None:
+            raise ValueError("--schedule exponential needs --schedule-gamma G (the factor per update, e.g. 0.9997)")
+        schedule = Exponential(opts.schedule_gamma, floor=opts.lr_floor)
+    else:
+        total = opts.max_steps
+        if total is None and data is not None:
+            total = opts.epochs * math.ceil(len(data.train) / opts.batch_size)
+        if total is None:
+            raise ValueError("--schedule cosine needs the length of the run: --max-steps N (or build with data=)")
+        schedule = Cosine(total, floor=opts.lr_floor)
+    optimizer.schedule = schedule
+    return optimizer
 
 
 def callbacks(opts, model, data=None):

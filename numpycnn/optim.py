@@ -8,6 +8,10 @@ of arrays of the parameter's shape) and is saved with checkpoints via
 
 Weight decay is L2 added to the gradient, as in torch: ``g <- g + wd * x``.
 
+A learning-rate schedule (:mod:`numpycnn.schedules`) can be attached: before update ``t`` (0-based)
+the optimizer sets ``lr = base_lr * schedule(t)``; ``t``, ``base_lr`` and the schedule are saved with
+the optimizer, so a resumed run continues the schedule exactly.
+
 Update rules (``g`` gradient, ``t`` step count starting at 1)::
 
     SGD       x <- x - lr * g
@@ -17,10 +21,12 @@ Update rules (``g`` gradient, ``t`` step count starting at 1)::
     Adam      m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
               x <- x - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 """
+import json
 import math
 
 import numpy as np
 
+from .schedules import Schedule, schedule_from_config
 from .validate import number
 
 
@@ -29,17 +35,28 @@ class Optimizer:
 
     state_keys = ()
 
-    def __init__(self, model, lr, weight_decay=0.0):
+    def __init__(self, model, lr, weight_decay=0.0, schedule=None):
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"{type(self).__name__}: model must have named_parameters(); got {type(model).__name__}")
         self.model = model
         self.lr = number(lr, "lr", type(self).__name__, low=0, low_open=True)
+        self.base_lr = self.lr
         self.weight_decay = number(weight_decay, "weight_decay", type(self).__name__, low=0)
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(f"{type(self).__name__}: schedule must be a numpycnn.schedules.Schedule; "
+                            f"got {type(schedule).__name__}")
+        self.schedule = schedule
         self.t = 0
         self.state = {}
 
+    def apply_schedule(self):
+        """``lr = base_lr * schedule(t)`` for the update about to be made (no-op without a schedule)."""
+        if self.schedule is not None:
+            self.lr = self.base_lr * self.schedule(self.t)
+
     def step(self):
         """Apply one update to every parameter of the model."""
+        self.apply_schedule()
         self.t += 1
         for name, p, g in self.model.named_parameters():
             if self.weight_decay:
@@ -69,11 +86,13 @@ class Optimizer:
 
     # -- persistence ----------------------------------------------------------------
     def hyperparameters(self):
-        return {"lr": self.lr, "weight_decay": self.weight_decay}
+        return {"lr": self.lr, "base_lr": self.base_lr, "weight_decay": self.weight_decay}
 
     def state_dict(self):
-        """Flat dict: ``"t"``, hyper-parameters and ``"<param>/<key>"`` arrays."""
+        """Flat dict: ``"t"``, hyper-parameters, the schedule (JSON text) and ``"<param>/<key>"`` arrays."""
         out = {"t": np.array(self.t)}
+        if self.schedule is not None:
+            out["schedule"] = np.array(json.dumps({"name": self.schedule.name, **self.schedule.config()}))
         for k, v in self.hyperparameters().items():
             out[f"hp/{k}"] = np.array(v)
         for name, st in self.state.items():
@@ -84,8 +103,10 @@ class Optimizer:
     def load_state_dict(self, state):
         self.t = int(state["t"])
         self.state = {}
+        if "schedule" in state:
+            self.schedule = schedule_from_config(json.loads(str(state["schedule"])))
         for full, arr in state.items():
-            if full == "t":
+            if full in ("t", "schedule"):
                 continue
             if full.startswith("hp/"):
                 setattr(self, full[3:], type(getattr(self, full[3:]))(arr.item()) if hasattr(self, full[3:]) else arr.item())
@@ -111,8 +132,8 @@ class SGD(Optimizer):
     weight_decay : float
     """
 
-    def __init__(self, model, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(model, lr, weight_decay)
+    def __init__(self, model, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
+        super().__init__(model, lr, weight_decay, schedule)
         self.momentum = number(momentum, "momentum", type(self).__name__, low=0)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
@@ -140,15 +161,15 @@ class SGD(Optimizer):
 class Momentum(SGD):
     """SGD with classical momentum (``momentum=0.9`` by default) or Nesterov momentum."""
 
-    def __init__(self, model, lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0):
-        super().__init__(model, lr, momentum, nesterov, weight_decay)
+    def __init__(self, model, lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0, schedule=None):
+        super().__init__(model, lr, momentum, nesterov, weight_decay, schedule)
 
 
 class RMSprop(Optimizer):
     """RMSprop — ``torch.optim.RMSprop`` (no centering, no momentum): ``x <- x - lr g / (sqrt(v) + eps)``."""
 
-    def __init__(self, model, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
-        super().__init__(model, lr, weight_decay)
+    def __init__(self, model, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, schedule=None):
+        super().__init__(model, lr, weight_decay, schedule)
         self.alpha = float(alpha)
         self.eps = float(eps)
         if not 0 <= self.alpha < 1:
@@ -172,8 +193,8 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) — ``torch.optim.Adam`` with bias correction, L2 weight decay."""
 
-    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(model, lr, weight_decay)
+    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, schedule=None):
+        super().__init__(model, lr, weight_decay, schedule)
         self.beta1, self.beta2 = float(betas[0]), float(betas[1])
         self.eps = float(eps)
         for nm, b in (("betas[0]", self.beta1), ("betas[1]", self.beta2)):

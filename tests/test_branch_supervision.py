@@ -226,14 +226,6 @@ def test_train_flags_attach_branches():
     assert cbs[0].branches[0].weight == 0.5
 
 
-def test_quick_experiment_writes_table_json_and_figures(tmp_path):
-    from numpycnn.experiments import branch as experiment
-    assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
-    for name in ("branch.md", "branch.json", "branch_gradient_flow.png", "branch_curves.png"):
-        assert (tmp_path / name).stat().st_size > 0, name
-    assert "with a branch at" in (tmp_path / "branch.md").read_text()
-
-
 def test_third_gradient_and_input_gradient_match_torch_autograd_in_float64():
     torch = pytest.importorskip("torch")
     from numpycnn.export import to_torch

@@ -71,3 +71,29 @@ def test_make_trainer_builds_one_network_or_technique_ds_m(digits):
     assert isinstance(collab, CollaborativeTrainer) and len(collab.models) == 2
     first, _ = builder.build(builder.options(width=4, seed=5), digits.input_shape, digits.num_classes)
     np.testing.assert_array_equal(collab.models[0]["conv1"].params["W"], first["conv1"].params["W"])
+
+
+@pytest.mark.parametrize("name, extra, cls", [("cosine", {"max_steps": 100}, "Cosine"),
+                                              ("step", {"schedule_step_size": 10}, "StepDecay"),
+                                              ("exponential", {"schedule_gamma": 0.99}, "Exponential"),
+                                              ("constant", {}, "Constant")])
+def test_schedule_option_attaches_the_schedule_to_every_optimizer(name, extra, cls):
+    for optimizer in ("sgd", "adam", "direction"):
+        opts = builder.options(model="mlp", optimizer=optimizer, schedule=name, **extra)
+        _, opt = builder.build(opts, (1, 8, 8), 10)
+        assert type(opt.schedule).__name__ == cls
+
+
+def test_schedule_options_missing_their_argument_say_which():
+    with pytest.raises(ValueError, match="--schedule-step-size"):
+        builder.build(builder.options(model="mlp", schedule="step"), (1, 8, 8), 10)
+    with pytest.raises(ValueError, match="--schedule-gamma"):
+        builder.build(builder.options(model="mlp", schedule="exponential"), (1, 8, 8), 10)
+    with pytest.raises(ValueError, match="--max-steps"):
+        builder.build(builder.options(model="mlp", schedule="cosine"), (1, 8, 8), 10)
+
+
+def test_train_command_runs_with_a_cosine_schedule(tmp_path):
+    from numpycnn.cli import main
+    assert main(["train", "--epochs", "1", "--schedule", "cosine", "--lr-floor", "0.1", "--no-progress",
+                 "--out", str(tmp_path)]) == 0

@@ -163,15 +163,6 @@ def test_train_flags_sparsify_the_model_before_training(capsys):
     assert rows[-1]["density"] == pytest.approx(0.2, abs=0.03)
 
 
-def test_quick_experiment_writes_table_json_and_figures(tmp_path):
-    from numpycnn.experiments import sparsity as experiment
-    assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
-    for name in ("sparsity.md", "sparsity.json", "sparsity_accuracy.png", "sparsity_sweeps.png",
-                 "sparsity_structure.png"):
-        assert (tmp_path / name).stat().st_size > 0, name
-    assert "75.12" in (tmp_path / "sparsity.md").read_text()
-
-
 def test_sparsity_command_prints_the_report(capsys, tmp_path):
     assert main(["sparsity", "--model", "mlp", "--sparsity", "0.9", "--figure", str(tmp_path / "r.png")]) == 0
     out = capsys.readouterr().out
@@ -233,9 +224,3 @@ def test_semi_supervised_training_keeps_masks_and_adds_the_consistency_gradient(
     assert all(np.all(model[n].params["W"][M == 0] == 0) for n, M in masks.items())
     with pytest.raises(ValueError, match="weight"):
         C.ConsistencyTraining(data.train.x, weight=-1)
-
-
-def test_quick_semi_supervised_experiment_writes_its_table(tmp_path):
-    from numpycnn.experiments import sparsity_semi_supervised as experiment
-    assert experiment.main(["--quick", "--out", str(tmp_path)]) == 0
-    assert "consistency" in (tmp_path / "sparsity_semi_supervised.md").read_text()

@@ -115,7 +115,7 @@ def test_alpha_decays_as_alpha0_times_one_minus_beta_to_the_t_while_decaying(dig
         assert opt.alpha == pytest.approx(0.3 * 0.99 ** t, rel=1e-12)
         assert opt.t == t
         opt.step()
-    np.testing.assert_allclose(GradientDirection(model, alpha0=0.3, beta=0.01).schedule(200),
+    np.testing.assert_allclose(GradientDirection(model, alpha0=0.3, beta=0.01).alphas(200),
                                0.3 * 0.99 ** np.arange(200), rtol=1e-12)
 
 
@@ -240,13 +240,3 @@ def test_train_flags_build_the_direction_optimizer():
 def test_bad_arguments_raise_value_error_naming_the_argument(digits64, kwargs, word):
     with pytest.raises(ValueError, match=word):
         GradientDirection(small_model(digits64), **kwargs)
-
-
-def test_quick_experiment_writes_table_json_and_figures(tmp_path):
-    from numpycnn.experiments import optimizers
-    assert optimizers.main(["--quick", "--out", str(tmp_path)]) == 0
-    for name in ("optimizers.md", "optimizers.json"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert len(list(tmp_path.glob("optimizers_*.png"))) >= 3
-    text = (tmp_path / "optimizers.md").read_text()
-    assert "64.404" in text and "direction" in text

@@ -298,14 +298,6 @@ def test_train_flags_add_the_repr_callback(digits):
     assert len(cb) == 1 and (cb[0].s1, cb[0].s2, cb[0].n_cycles, cb[0].p, cb[0].ranking) == (7, 3, 2, 0.25, "global")
 
 
-def test_quick_experiment_writes_table_json_and_figures(tmp_path):
-    from numpycnn.experiments import orthogonal_reinit as experiment
-    assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress", "--activation", "relu"]) == 0
-    for name in ("orthogonal_reinit.md", "orthogonal_reinit.json", "orthogonal_reinit_curves.png", "orthogonal_reinit_orthogonality.png", "orthogonal_reinit_filters.png"):
-        assert (tmp_path / name).stat().st_size > 0, name
-    assert "72.1 → 76.4" in (tmp_path / "orthogonal_reinit.md").read_text()
-
-
 def test_reintroduction_leaves_every_kept_filter_and_its_bias_bit_identical(digits):
     model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=3)
     rng = np.random.default_rng(0)
@@ -321,3 +313,72 @@ def test_reintroduction_leaves_every_kept_filter_and_its_bias_bit_identical(digi
         np.testing.assert_array_equal(model[name].params["W"][keep], before[name][0][keep])
         np.testing.assert_array_equal(model[name].params["b"][keep], before[name][1][keep])
         np.testing.assert_array_equal(model[name].params["b"][idx], 0)
+
+
+def _trained_vanilla(digits, steps=30, **repr_kwargs):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=4)
+    opt = nc.optim.Adam(model, lr=3e-3)
+    cb = E.RePr(s1=10, s2=5, n_cycles=1, p=0.3, ranking="global", exclude_first=True, **repr_kwargs)
+    trainer = nc.Trainer(model, opt, callbacks=[cb], seed=0, batch_size=32, progress=False)
+    return model, opt, cb, trainer
+
+
+def test_function_preserving_reintroduction_leaves_the_logits_exactly_unchanged(digits):
+    model, opt, cb, trainer = _trained_vanilla(digits, reintroduce="function-preserving")
+    x = digits.val.x[:64]
+    seen = {}
+
+    class Around(nc.Callback):                 # logits just before and just after the re-introduction step
+        name = "around"
+
+        def after_step(self, trainer):
+            if cb.phase == "S2" and cb.t - cb.phase_start == cb.s2 - 1:
+                seen["before"] = model.forward(x).copy()
+    trainer.callbacks.insert(0, Around())
+    trainer.fit(digits.train, epochs=100, max_steps=15)
+    assert cb.log and cb.log[0]["reintroduce_step"] == 15
+    np.testing.assert_array_equal(model.forward(x), seen["before"])
+    for name, idx in {n: np.array(i) for n, i in cb.log[0]["dropped"].items()}.items():
+        consumer, kind, shape = E.consumer_of(model, name)
+        W = model[consumer].params["W"]
+        cols = W[:, idx] if kind == "conv" else W.reshape(W.shape[0], shape[0], -1)[:, idx]
+        assert np.all(cols == 0)
+        if kind == "conv":
+            assert np.all(opt.state[f"{consumer}.W"]["exp_avg"][:, idx] == 0)
+
+
+def test_keep_reintroduction_changes_the_logits_the_function_preserving_one_does_not(digits):
+    x = digits.val.x[:64]
+    out = {}
+    for mode in E.REINTRODUCTIONS:
+        model, opt, cb, trainer = _trained_vanilla(digits, reintroduce=mode)
+        trainer.fit(digits.train, epochs=100, max_steps=14)          # the last S2 step is next
+        before = model.forward(x).copy()
+        cb._reintroduce(trainer)
+        out[mode] = np.abs(model.forward(x) - before).max()
+    assert out["function-preserving"] == 0 and out["keep"] > 1e-3
+
+
+def test_random_selection_drops_as_many_filters_per_layer_as_the_ranking_but_other_ones():
+    rng = np.random.default_rng(0)
+    measures = {"conv2": rng.random(16), "conv3": rng.random(16)}
+    ranked = E.rank_filters(measures, p=0.3, ranking="global")
+    random = E.random_drop_set(ranked, {"conv2": 16, "conv3": 16}, np.random.default_rng(1))
+    assert {n: len(i) for n, i in random.items()} == {n: len(i) for n, i in ranked.items()}
+    assert any(set(random[n]) != set(ranked[n]) for n in ranked)
+    for n, idx in random.items():
+        assert len(set(idx.tolist())) == len(idx) and idx.max() < 16
+
+
+def test_consumer_of_finds_the_next_conv_or_the_dense_after_flatten(digits):
+    model = nc.zoo.vanilla_cnn((1, 28, 28), width=8, seed=0)
+    assert E.consumer_of(model, "conv1")[:2] == ("conv2", "conv")
+    name, kind, shape = E.consumer_of(model, "conv3")
+    assert (name, kind) == ("fc", "dense") and shape == model.shapes["pool3"]
+
+
+def test_bad_selection_and_reintroduction_names_are_rejected():
+    with pytest.raises(ValueError, match="selection"):
+        E.RePr(10, 5, selection="best")
+    with pytest.raises(ValueError, match="reintroduce"):
+        E.RePr(10, 5, reintroduce="zero")

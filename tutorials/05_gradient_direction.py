@@ -207,8 +207,8 @@ def schedule(alpha0, beta, threshold, T, mode):
 # %%
 for mode in ("initial", "above"):
     mine = schedule(0.35, 3e-4, 0.1, 10_000, mode)
-    library = B.GradientDirection(model32, alpha0=0.35, threshold=0.1, decay_mode=mode).schedule(10_000)
-    assert np.allclose(mine, library, rtol=1e-12), f"{mode}: your schedule differs from GradientDirection.schedule"
+    library = B.GradientDirection(model32, alpha0=0.35, threshold=0.1, decay_mode=mode).alphas(10_000)
+    assert np.allclose(mine, library, rtol=1e-12), f"{mode}: your schedule differs from GradientDirection.alphas"
 literal = schedule(0.35, 3e-4, 0.1, 10_000, "initial")
 above = schedule(0.35, 3e-4, 0.1, 10_000, "above")
 assert math.isclose(literal[-1], 0.35 * (1 - 3e-4) ** 9999, rel_tol=1e-9) and above[-1] == 0.1

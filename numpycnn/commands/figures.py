@@ -7,15 +7,13 @@ seeds, writing PNGs (no timestamps in their metadata) and Markdown/JSON tables i
 temporary-looking folder for CI; it never overwrites the committed figures unless
 ``--out figures`` is given explicitly.
 """
-import importlib
 import os
-import pkgutil
 import re
 import time
 
 import numpy as np
 
-from .. import experiments
+from ..experiments import TECHNIQUES, experiment_module
 from ..datasets import DATA_ENV_VAR, load_dataset
 from ..gradcheck import numerical_gradient
 from ..layers import Conv2D
@@ -113,12 +111,7 @@ def run(args):
         return 0
     out = args.out or ("figures-quick" if args.quick else "figures")
     os.makedirs(out, exist_ok=True)
-    parts, seen = ["core"], set()
-    for name in sorted(i.name for i in pkgutil.iter_modules(experiments.__path__) if not i.name.startswith("_")):
-        main = importlib.import_module(f"numpycnn.experiments.{name}").main
-        if main not in seen:                    # an alias (e.g. ``repr`` for ``orthogonal_reinit``) runs once
-            seen.add(main)
-            parts.append(name)
+    parts = ["core", *TECHNIQUES]
     if args.only:
         unknown = set(args.only) - set(parts)
         if unknown:
@@ -131,7 +124,7 @@ def run(args):
         if part == "core":
             core_figures(out, args.quick, args.data_dir)
         else:
-            mod = importlib.import_module(f"numpycnn.experiments.{part}")
+            mod = experiment_module(part)
             argv = ["--out", out] + (["--quick"] if args.quick else []) + (
                 ["--data-dir", args.data_dir] if args.data_dir else [])
             rc = mod.main(argv)

@@ -11,8 +11,8 @@ S1031 initial parameter vector x0; **initial step**    :func:`initial_step` (``�
 α0 computed from the number of parameters               called by ``GradientDirection.__init__``
 S1032 **gradient direction** ``g/‖g‖`` with the        :func:`global_gradient_norm`,
 **total gradient norm** ‖g‖; ``x_{t+1} = x_t − α_t·g/‖g‖``  ``GradientDirection.step``
-S1033 **step decay** ``α_{t+1} = α_t·(1 − β)`` when     ``GradientDirection.next_step_length``,
-the initial step is above the **set threshold**         :func:`decays`
+S1033 **step decay** ``α_{t+1} = α_t·(1 − β)`` when     :func:`step_decay` (the schedule
+the initial step is above the **set threshold**         ``α0·(1 − β)^t``), :func:`decays`
 S1034 **end condition**: number of training runs,       :meth:`numpycnn.training.Trainer.fit`
 a set loss value, or a set test accuracy                (``epochs``, ``target_loss``,
                                                         ``target_accuracy``)
@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from ..optim import Optimizer, register_optimizer
+from ..schedules import Constant, Exponential
 from ..validate import count, number
 
 #: the text's empirical constant in ``α0 = c·√N`` ("0.0014是一个经验值")
@@ -177,7 +178,7 @@ class GradientDirection(Optimizer):
     """
 
     def __init__(self, model, alpha0=None, c=DEFAULT_C, N=None, beta=DEFAULT_BETA, threshold=0.0,
-                 decay_mode="initial", weight_decay=0.0):
+                 decay_mode="initial", weight_decay=0.0, schedule=None):
         where = "GradientDirection"
         if not hasattr(model, "named_parameters"):
             raise TypeError(f"{where}: model must have named_parameters(); got {type(model).__name__}")
@@ -187,7 +188,6 @@ class GradientDirection(Optimizer):
         if alpha0 is None:
             alpha0 = initial_step(self.N, self.c)
         self.alpha0 = number(alpha0, "alpha0", where, low=0, low_open=True)
-        super().__init__(model, lr=self.alpha0, weight_decay=weight_decay)   # sets self.alpha = α0 via lr
         self.beta = number(beta, "beta", where, low=0)
         if self.beta >= 1:
             raise ValueError(f"{where}: beta (step decay value) must be in [0, 1); got {beta}")
@@ -196,6 +196,9 @@ class GradientDirection(Optimizer):
             raise ValueError(f"{where}: decay_mode must be one of {DECAY_MODES}; got {decay_mode!r}")
         self.decay_mode = str(decay_mode)
         self.decaying = decays(self.alpha0, self.threshold)
+        if schedule is None:
+            schedule = step_decay(self.alpha0, self.beta, self.threshold, self.decay_mode)
+        super().__init__(model, lr=self.alpha0, weight_decay=weight_decay, schedule=schedule)
         self.alpha = self.alpha0
 
     # ``lr`` is the step length α_t, so generic code that reads or sets ``optimizer.lr`` still works
@@ -218,11 +221,13 @@ class GradientDirection(Optimizer):
                                                               applied to x, never added to g
             x       ← x − α_t·g/‖g‖                          (skipped if ‖g‖ = 0: no direction)
             t       ← t + 1                                   every call counts, even with ‖g‖ = 0
-            α_{t+1}  = α_t·(1 − β)                            when decaying (see ``decay_mode``)
 
-        with ``α_t = self.alpha``, ``λ = self.weight_decay``, ``N = self.N``, ``β = self.beta``.
+        with ``α_t = self.alpha``, ``λ = self.weight_decay``, ``N = self.N``. Before it (and again after it,
+        so ``self.alpha`` always shows the next step) the step decay S1033 sets ``α_t = α0·f(t)`` from the
+        optimizer's schedule — :func:`step_decay`, ``f(t) = (1 − β)^t`` when decaying.
         """
         triples = list(self.model.named_parameters())
+        self.apply_schedule()                                          # S1033: α_t = α0 · f(t)
         ### BEGIN SOLUTION
         alpha = self.alpha
         norm_g = global_gradient_norm(g for _, _, g in triples)        # total gradient norm ‖g‖
@@ -233,44 +238,41 @@ class GradientDirection(Optimizer):
             if norm_g > 0:                                             # zero gradient: no direction, no move
                 x -= (alpha / norm_g) * g                              # x_{t+1} = x_t − α_t · g/‖g‖
         self.t += 1
-        self.alpha = self.next_step_length(alpha)                      # step decay (S1033)
         ### END SOLUTION
-
-    def next_step_length(self, alpha):
-        """Claim step S1033, the step decay: ``α_{t+1}`` from ``α_t = alpha``, under this optimizer's reading.
-
-        ``"initial"``: ``α_t(1 − β)`` if α0 was above the threshold (decided once), else ``α_t``;
-        ``"above"``: ``max(α_t(1 − β), threshold)`` while ``α_t`` is above the threshold, then ``α_t``.
-        :meth:`step` and :meth:`schedule` both use it, so the rule is written once.
-        """
-        if self.decay_mode == "initial":                               # decided once from α0
-            return alpha * (1.0 - self.beta) if self.decaying else alpha
-        if alpha > self.threshold:                                     # "above": decay, then hold
-            return max(alpha * (1.0 - self.beta), self.threshold)
-        return alpha
+        self.apply_schedule()                                          # α of the next update, for readers
 
     def update(self, p, g, st):
         raise NotImplementedError("GradientDirection normalises over all parameters at once; use step()")
 
     def hyperparameters(self):
-        return {"alpha": self.alpha, "alpha0": self.alpha0, "c": self.c, "N": self.N, "beta": self.beta,
-                "threshold": self.threshold, "decay_mode": self.decay_mode, "decaying": self.decaying,
-                "weight_decay": self.weight_decay}
+        return {"alpha": self.alpha, "alpha0": self.alpha0, "base_lr": self.base_lr, "c": self.c, "N": self.N,
+                "beta": self.beta, "threshold": self.threshold, "decay_mode": self.decay_mode,
+                "decaying": self.decaying, "weight_decay": self.weight_decay}
 
-    def schedule(self, T):
-        """The step lengths ``α_0 … α_{T-1}`` this optimizer will use from its current state on,
+    def alphas(self, T):
+        """The step lengths ``α_t … α_{t+T-1}`` this optimizer will use from its current state on,
         without touching the model: ``(T,)`` float64 (handy for plots)."""
-        out = np.empty(int(T))
-        a = self.alpha
-        for i in range(int(T)):
-            out[i] = a
-            a = self.next_step_length(a)
-        return out
+        return np.array([self.base_lr * self.schedule(self.t + i) for i in range(int(T))])
 
     def __repr__(self):
         return (f"GradientDirection(alpha={self.alpha:.6g}, alpha0={self.alpha0:.6g}, N={self.N}, c={self.c:g}, "
                 f"beta={self.beta:g}, threshold={self.threshold:g}, decay_mode={self.decay_mode!r}, "
-                f"weight_decay={self.weight_decay:g}, t={self.t})")
+                f"weight_decay={self.weight_decay:g}, schedule={self.schedule!r}, t={self.t})")
+
+
+def step_decay(alpha0, beta, threshold=0.0, decay_mode="initial"):
+    """Claim step S1033 as a learning-rate schedule (:mod:`numpycnn.schedules`), written once here.
+
+    ``"initial"`` (literal): if ``α0 > threshold``, ``α_t = α0·(1 − β)^t`` for ever — exponential with
+    ``γ = 1 − β``; otherwise the step stays α0 (constant). ``"above"``: ``α_t = max(α0·(1 − β)^t, threshold)``
+    — exponential with ``floor = threshold/α0`` (constant when ``α0 ≤ threshold``). Both are the closed form
+    of the text's recursion ``α_{t+1} = α_t·(1 − β)``.
+    """
+    if beta == 0 or not decays(alpha0, threshold):
+        return Constant()
+    if decay_mode == "initial":
+        return Exponential(1.0 - beta)
+    return Exponential(1.0 - beta, floor=threshold / alpha0)
 
 
 def direction(model, lr=None, **kwargs):

@@ -71,6 +71,11 @@ from ..validate import integer, number
 logger = logging.getLogger(__name__)
 
 RANKINGS = ("per-layer", "global")
+#: which filters are dropped: the largest orthogonality measures (the text), or as many chosen at random
+#: in each layer (the control that isolates the ranking)
+SELECTIONS = ("orthogonality", "random")
+#: what happens to the next layer's weights that read a re-introduced channel (see :func:`silence_outgoing`)
+REINTRODUCTIONS = ("keep", "function-preserving")
 #: how the re-introduced filters of a layer were made (see :func:`null_space_filters`)
 MODES = ("kept+old", "kept", "random")
 _PHASES = ("S1", "S2", "done")
@@ -246,6 +251,23 @@ def rank_filters(measures, p=0.3, ranking="per-layer", min_keep=1):
             chosen[name].append(int(index[k]))
             taken += 1
     return {n: np.array(sorted(chosen[n]), dtype=np.int64) for n in names}
+
+
+def random_drop_set(dropped, sizes, rng):
+    """The random-drop control: in every layer, as many filters as ``dropped`` holds, chosen uniformly at random.
+
+    Parameters
+    ----------
+    dropped : dict layer name -> indices (the orthogonality ranking's drop set: it fixes the counts)
+    sizes : dict layer name -> J_l (filters in the layer)
+    rng : np.random.Generator
+
+    Returns
+    -------
+    dict layer name -> sorted int64 indices, ``len`` equal to ``len(dropped[name])`` for every layer.
+    """
+    return {n: np.sort(rng.choice(sizes[n], size=len(idx), replace=False)).astype(np.int64)
+            for n, idx in dropped.items()}
 
 
 def drop_masks(shape_W, idx):
@@ -473,6 +495,59 @@ def reintroduce_filters(model, dropped, old, prior, rng_for, rtol=1e-10):
     return modes
 
 
+def consumer_of(model, name):
+    """The layer that reads the channels of conv layer ``name``, and how: ``(consumer, kind, (C, H, W))``.
+
+    ``kind`` is ``"conv"`` (the next Conv2D: its weights ``W[:, c]`` read channel ``c``) or ``"dense"``
+    (a Dense after Flatten: channel ``c`` is the columns ``c·H·W … (c+1)·H·W − 1``; ``(C, H, W)`` is the
+    feature map being flattened). Layers without parameters in between (activations, pooling) pass
+    channels through one to one.
+    """
+    names = list(model.layers)
+    shape = None
+    for later in names[names.index(name) + 1:]:
+        layer = model[later]
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            return later, "conv", None
+        if kind == "Flatten":
+            shape = tuple(model.shapes[names[names.index(later) - 1]])
+            continue
+        if kind == "Dense":
+            if shape is None:
+                break
+            return later, "dense", shape
+        if layer.params:
+            raise ValueError(f"consumer_of: {later!r} ({kind}) has parameters and sits between {name!r} and the layer "
+                             f"that reads its channels; function-preserving re-introduction supports only "
+                             f"parameter-free layers in between")
+    raise ValueError(f"consumer_of: no Conv2D or Flatten→Dense reads the channels of {name!r}")
+
+
+def silence_outgoing(model, optimizer, name, idx):
+    """Set the next layer's weights that read channels ``idx`` of conv layer ``name`` (and their optimizer
+    state) to 0: the re-introduced channels then change nothing until training moves those weights.
+
+    Notes
+    -----
+    While a filter was dropped its channel was ``act(0)``; for ReLU (and tanh) that is 0, so the network's
+    output just after the re-introduction equals its output just before, exactly (tested). For sigmoid
+    (``act(0) = 1/2``) the channel's constant contribution disappears, which changes the output.
+    """
+    consumer, kind, shape = consumer_of(model, name)
+    layer = model[consumer]
+    W = layer.params["W"]
+    if kind == "conv":
+        cols = (slice(None), np.asarray(idx))
+    else:
+        C, H, Wd = shape
+        cols = (slice(None), np.concatenate([np.arange(c * H * Wd, (c + 1) * H * Wd) for c in idx]))
+    W[cols] = 0                                      # a real write through the index arrays
+    for arr in optimizer.state.get(f"{consumer}.W", {}).values():
+        arr[cols] = 0
+    return consumer
+
+
 # ----------------------------------------------------------------------------------------
 # step 4 and the schedule: the training callback
 # ----------------------------------------------------------------------------------------
@@ -487,6 +562,11 @@ class RePr(Callback):
     p : float in (0, 1] — fraction of filters dropped (30 %)
     ranking : {"per-layer", "global"} — see :func:`rank_filters` (default: the text's per-layer)
     exclude_first : bool — never drop filters of the first conv layer (RePr)
+    selection : {"orthogonality", "random"} — drop the filters with the largest O (the text), or the same
+        number per layer chosen at random (the control experiment)
+    reintroduce : {"keep", "function-preserving"} — at re-introduction, keep the next layer's weights that
+        read the re-introduced channels (the text is silent; RePr keeps them), or set them and their
+        optimizer state to 0 so the network's output is unchanged at that moment (:func:`silence_outgoing`)
     layers : list of str, optional — the conv layers to consider (default: every Conv2D)
     min_keep : int >= 1 — cap: filters every layer keeps
     seed : int — the random rotations of cycle ``c`` and layer ``l`` use ``default_rng([seed, c, i_l])``
@@ -518,7 +598,8 @@ class RePr(Callback):
     name = "repr"
 
     def __init__(self, s1, s2, n_cycles=3, p=0.3, ranking="per-layer", exclude_first=False, layers=None,
-                 min_keep=1, seed=0, rtol=1e-10, monitor=None, verbose=False):
+                 min_keep=1, seed=0, rtol=1e-10, monitor=None, verbose=False, selection="orthogonality",
+                 reintroduce="keep"):
         where = "RePr"
         self.s1 = integer(s1, "s1", where, minimum=1)
         self.s2 = integer(s2, "s2", where, minimum=1)
@@ -527,6 +608,11 @@ class RePr(Callback):
                         meaning="the fraction of filters dropped")
         self.ranking = _check_ranking(ranking, where)
         self.exclude_first = bool(exclude_first)
+        if selection not in SELECTIONS:
+            raise ValueError(f"{where}: selection must be one of {SELECTIONS}; got {selection!r}")
+        if reintroduce not in REINTRODUCTIONS:
+            raise ValueError(f"{where}: reintroduce must be one of {REINTRODUCTIONS}; got {reintroduce!r}")
+        self.selection, self.reintroduce = selection, reintroduce
         self.layers = None if layers is None else list(layers)
         self.min_keep = integer(min_keep, "min_keep", where, minimum=1)
         self.seed = integer(seed, "seed", where, minimum=0)
@@ -590,6 +676,9 @@ class RePr(Callback):
         O_before = layer_measures(model, names)
         acc_before = self._accuracy(model)
         self.dropped = rank_filters(O_before, self.p, self.ranking, self.min_keep)
+        if self.selection == "random":          # the control: same counts per layer, random filters
+            rng = np.random.default_rng([self.seed, self.cycle, 99])
+            self.dropped = random_drop_set(self.dropped, {n: len(O) for n, O in O_before.items()}, rng)
         self.old, self.prior = drop_filters(model, trainer.optimizer, self.dropped)
         acc_after = self._accuracy(model)
         self._current = {"cycle": self.cycle + 1, "drop_step": self.t,
@@ -612,6 +701,10 @@ class RePr(Callback):
             return np.random.default_rng([self.seed, self.cycle, order[name]])
 
         modes = reintroduce_filters(model, self.dropped, self.old, self.prior, rng_for, self.rtol)
+        if self.reintroduce == "function-preserving":
+            for name, idx in self.dropped.items():
+                if len(idx):
+                    silence_outgoing(model, trainer.optimizer, name, idx)
         O_after = layer_measures(model, names)
         acc_after = self._accuracy(model)
         entry = dict(self._current or {"cycle": self.cycle + 1})
@@ -660,7 +753,8 @@ class RePr(Callback):
 
     def __repr__(self):
         return (f"RePr(s1={self.s1}, s2={self.s2}, n_cycles={self.n_cycles}, p={self.p}, ranking={self.ranking!r}, "
-                f"exclude_first={self.exclude_first})")
+                f"exclude_first={self.exclude_first}, selection={self.selection!r}, "
+                f"reintroduce={self.reintroduce!r})")
 
 
 # ----------------------------------------------------------------------------------------
@@ -678,6 +772,11 @@ def add_train_arguments(parser):
     g.add_argument("--repr-ranking", choices=RANKINGS, default="per-layer",
                    help="rank filters within each layer (the patent text) or across layers (RePr)")
     g.add_argument("--repr-exclude-first", action="store_true", help="never drop filters of the first conv layer")
+    g.add_argument("--repr-selection", choices=SELECTIONS, default="orthogonality",
+                   help="drop the most redundant filters (the text) or as many at random (the control)")
+    g.add_argument("--repr-reintroduce", choices=REINTRODUCTIONS, default="keep",
+                   help="keep the next layer's weights on re-introduced channels, or zero them so the "
+                        "network's output is unchanged at re-introduction")
 
 
 def extra_callbacks(opts, model, data=None):
@@ -689,10 +788,12 @@ def extra_callbacks(opts, model, data=None):
     if val is not None and len(val):
         monitor = Dataset(val.x[:500], val.y[:500])
     return [RePr(opts.repr_s1, opts.repr_s2, opts.repr_n, opts.repr_p, opts.repr_ranking,
-                 exclude_first=opts.repr_exclude_first, seed=opts.seed, monitor=monitor, verbose=True)]
+                 exclude_first=opts.repr_exclude_first, seed=opts.seed, monitor=monitor, verbose=True,
+                 selection=opts.repr_selection, reintroduce=opts.repr_reintroduce)]
 
 
-__all__ = ["RANKINGS", "MODES", "RePr", "add_train_arguments", "complement_basis", "drop_count", "drop_filters",
+__all__ = ["RANKINGS", "MODES", "REINTRODUCTIONS", "SELECTIONS", "RePr", "consumer_of", "random_drop_set",
+           "silence_outgoing", "add_train_arguments", "complement_basis", "drop_count", "drop_filters",
            "drop_masks", "extra_callbacks", "filter_matrix", "hold_dropped_at_zero", "layer_measures",
            "normalized_filters", "null_space_filters", "orthogonality_measure", "orthogonality_measure_loop",
            "random_orthogonal", "rank_filters", "reintroduce_filters"]

@@ -1,0 +1,65 @@
+"""Every technique's experiment runs through the protocol in --quick mode (seconds to a minute) and writes
+figures/<technique>.json in the protocol's schema, its Markdown table, its figures and the scorecard."""
+import json
+
+import pytest
+
+pytest.importorskip("threadpoolctl")
+
+from numpycnn.datasets import find_dataset_dir  # noqa: E402
+from numpycnn.errors import DatasetNotFoundError  # noqa: E402
+from numpycnn.commands.compare import ALIASES  # noqa: E402
+from numpycnn.experiments import TECHNIQUES, experiment_module, resolve  # noqa: E402
+
+try:
+    find_dataset_dir("fashion-mnist")
+    HAVE_FASHION = True
+except DatasetNotFoundError:
+    HAVE_FASHION = False
+needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason="Fashion-MNIST is not installed "
+                                   "(apt-get install dataset-fashion-mnist, or set NUMPYCNN_DATA)")
+
+ARM_KEYS = {"settings", "per_seed", "mean", "std"}
+COMPARISON_KEYS = {"claim", "arm", "baseline", "metric", "diffs_per_seed", "mean_diff", "ci95", "claimed_effect",
+                   "source", "verdict"}
+
+
+def check_schema(rec, technique):
+    for key in ("technique", "command", "commit", "machine", "wall_minutes", "budget", "arms", "comparisons",
+                "trained_check"):
+        assert key in rec, key
+    assert rec["technique"] == technique and rec["command"].startswith("python -m numpycnn compare")
+    assert {"cpu", "cores", "numpy", "blas"} <= set(rec["machine"])
+    for name, arm in rec["arms"].items():
+        assert ARM_KEYS <= set(arm), name
+        assert len(arm["per_seed"]) == rec["seeds"] >= 2
+    assert rec["comparisons"]
+    for c in rec["comparisons"]:
+        assert COMPARISON_KEYS <= set(c), c
+        assert len(c["diffs_per_seed"]) == rec["seeds"] and len(c["ci95"]) == 2
+        assert c["verdict"] in ("supported", "contradicted", "inconclusive") or c["verdict"].startswith("no verdict")
+    assert set(rec["trained_check"]) >= {"criterion", "held"}
+
+
+def test_aliases_name_each_technique_once():
+    assert set(TECHNIQUES) == {"branch_supervision", "gradient_direction", "erdos_renyi", "collaborative",
+                                "orthogonal_reinit"}
+    assert resolve("optimizers", ALIASES) == resolve("gradient_direction", ALIASES) == "gradient_direction"
+    assert set(ALIASES.values()) <= set(TECHNIQUES)
+    with pytest.raises(ValueError, match="unknown experiment"):
+        resolve("nope")
+
+
+@needs_fashion
+@pytest.mark.parametrize("technique", ["branch_supervision", "gradient_direction", "erdos_renyi", "orthogonal_reinit"])
+def test_quick_experiment_writes_its_json_table_figures_and_scorecard(technique, tmp_path):
+    mod = experiment_module(technique)
+    out, runs = tmp_path / "figures", tmp_path / "runs"
+    assert mod.main(["--quick", "--out", str(out), "--runs-dir", str(runs), "--no-progress"]) == 0
+    rec = json.loads((out / f"{technique}.json").read_text())
+    check_schema(rec, technique)
+    assert rec["quick"] and "--quick" in rec["command"]
+    assert (out / f"{technique}.md").read_text().count("|") > 20
+    assert list(out.glob(f"{technique}_*.png"))
+    card = (out / "scorecard.md").read_text()
+    assert sum(1 for c in rec["comparisons"] if c.get("scorecard", True)) == card.count(f"compare {technique}")
