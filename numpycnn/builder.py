@@ -33,6 +33,7 @@ import difflib
 import functools
 import math
 
+from .augment import parse_augment
 from .datasets import DATASETS
 from .losses import LOSSES, get_loss
 from .model import with_log_softmax
@@ -81,6 +82,9 @@ def add_train_arguments(parser):
                    help="step: factor per decay (default 0.1); exponential: factor per update (required)")
     p.add_argument("--lr-floor", type=float, default=0.0,
                    help="cosine / exponential: the lowest learning rate, as a fraction of the first (default 0)")
+    p.add_argument("--augment", default=None,
+                   help="random views of every batch: 'shift:2' (up to 2 pixels), 'flip' (left-right), or both "
+                        "'shift:2,flip' (default: none)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many iterations")
@@ -214,7 +218,7 @@ def make_trainer(opts, data):
     :class:`~numpycnn.training.Trainer`, or a technique's own trainer (technique D with ``--networks m``,
     which calls :func:`build` once per network)."""
     kwargs = dict(seed=opts.seed, batch_size=opts.batch_size, checkpoint_every=opts.checkpoint_every,
-                  progress=not opts.no_progress)
+                  progress=not opts.no_progress, augment=parse_augment(opts.augment))
     build_network = functools.partial(build, opts, data.input_shape, data.num_classes, data=data)
     for technique in TECHNIQUES:
         trainer = technique.build_trainer(opts, build_network, **kwargs) if hasattr(technique, "build_trainer") \

@@ -38,6 +38,7 @@ import numpy as np
 from .callbacks import Callback, Checkpoints, PeriodicEvaluation, ProgressBar
 from .errors import CheckpointError, DivergenceError
 from .losses import SoftmaxCrossEntropy
+from .model import EVAL_BATCH
 from .storage import load_arrays, prefixed, save_arrays
 from .validate import count, integer
 
@@ -128,6 +129,11 @@ class Trainer:
         (and every ``checkpoint_every`` steps, and on Ctrl-C)
     progress : bool — show a tqdm progress bar
     guard : bool — stop with :class:`DivergenceError` on a NaN/inf loss or gradient
+    augment : callable ``(x, rng) -> x``, optional — e.g. :class:`numpycnn.augment.Augment`: every batch is
+        replaced by a random view before the forward pass, with ``rng = default_rng([seed, step, stream])``
+        (the same views on a resumed run)
+    augment_stream : int — the ``stream`` of that seed (technique D gives network ``i`` stream ``i``, so m plain
+        trainers with streams 0 … m−1 see the same views as the m networks trained together)
 
     Attributes
     ----------
@@ -138,7 +144,8 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, loss=None, callbacks=(), seed=0, batch_size=64,
-                 checkpoint_path=None, checkpoint_every=None, progress=True, guard=True):
+                 checkpoint_path=None, checkpoint_every=None, progress=True, guard=True, augment=None,
+                 augment_stream=0):
         self.batch_size = count(batch_size, "batch_size", "Trainer")
         self.model, self.optimizer = model, optimizer
         self.loss = loss or SoftmaxCrossEntropy()
@@ -148,6 +155,10 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.guard = guard
+        if augment is not None and not callable(augment):
+            raise TypeError(f"Trainer: augment must be callable (x, rng) -> x, e.g. numpycnn.augment.Augment; "
+                            f"got {type(augment).__name__}")
+        self.augment, self.augment_stream = augment, int(augment_stream)
         self.history = History()
         self.step = 0             # optimizer updates done
         self.epoch = 0            # completed epochs
@@ -176,9 +187,16 @@ class Trainer:
             cb.after_step(self)
         return loss, int((logits.argmax(axis=1) == y).sum())
 
+    def view(self, x, stream=None):
+        """The batch as network ``stream`` sees it: ``augment(x, default_rng([seed, step, stream]))``, or ``x``."""
+        if self.augment is None:
+            return x
+        stream = self.augment_stream if stream is None else stream
+        return self.augment(x, np.random.default_rng([self.seed, self.step, stream]))
+
     def compute_gradients(self, x, y):
         """Forward, loss, backward: fills every parameter's gradient. Returns ``(loss, logits)``."""
-        logits = self.model.forward(x, check=False)
+        logits = self.model.forward(self.view(x), check=False)
         loss = self.loss.forward(logits, y)
         self.model.backward(self.loss.backward(), input_grad=False)   # nothing needs dL/dx of the images
         return loss, logits
@@ -205,7 +223,7 @@ class Trainer:
         return [self.optimizer]
 
     # -- evaluation -----------------------------------------------------------------
-    def evaluate(self, data, batch_size=512):
+    def evaluate(self, data, batch_size=EVAL_BATCH):
         """``{"loss", "accuracy"}`` of the model on a Dataset (``x``, ``y``), in evaluation mode
         (``Sequential.evaluate``; the model's mode is restored after)."""
         return self.model.evaluate(data.x, data.y, batch_size=batch_size)

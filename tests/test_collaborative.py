@@ -227,14 +227,6 @@ def test_options_that_would_apply_to_one_network_only_are_refused(digits, flags)
         builder.make_trainer(args, digits)
 
 
-def test_quick_experiment_writes_table_json_and_figure(tmp_path):
-    from numpycnn.experiments import collaborative as experiment
-    assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
-    for name in ("collaborative.md", "collaborative.json", "collaborative_curves.png"):
-        assert (tmp_path / name).stat().st_size > 0, name
-    assert "76.8 → 78.2" in (tmp_path / "collaborative.md").read_text()
-
-
 @pytest.mark.parametrize("rule", D.RULES)
 def test_gradcheck_of_the_total_loss_wrt_every_networks_parameters(rule):
     rng = np.random.default_rng(9)
@@ -281,3 +273,32 @@ def test_reported_total_loss_is_the_sum_of_the_first_losses_and_the_second_loss(
     total, _ = trainer.train_step(x, y)
     assert abs(total - want) <= 1e-5 * want
     assert abs(total - (sum(trainer.last["first_losses"]) + trainer.last["second_loss"])) <= 1e-6 * want
+
+
+def test_dml_adds_each_peers_detached_kl_and_nothing_for_identical_networks(digits):
+    x, y = digits.train.x[:16].astype(np.float64), digits.train.y[:16]
+    models = [nc.zoo.small_cnn(digits.input_shape, width=4, seed=s).astype(np.float64) for s in (0, 1, 2)]
+    trainer = D.CollaborativeTrainer(models, [nc.optim.SGD(m, lr=0.01) for m in models], mode="dml", progress=False)
+    total, _ = trainer.compute_gradients(x, y)
+    zs = [m.forward(x) for m in models]
+    want = sum(D.kd_loss(zs[i], zs[j], 1.0)[0] for i in range(3) for j in range(3) if i != j) / 2
+    assert trainer.last["second_loss"] == pytest.approx(want, rel=1e-12)
+    same = [nc.zoo.small_cnn(digits.input_shape, width=4, seed=0).astype(np.float64) for _ in range(3)]
+    twins = D.CollaborativeTrainer(same, [nc.optim.SGD(m, lr=0.01) for m in same], mode="dml", progress=False)
+    twins.compute_gradients(x, y)
+    assert abs(twins.last["second_loss"]) < 1e-12
+
+
+def test_with_augmentation_each_network_sees_its_own_view_of_the_batch(digits):
+    from numpycnn.augment import Augment
+    models = [nc.zoo.small_cnn(digits.input_shape, width=4, seed=s) for s in (0, 1)]
+    seen = {}
+    for i, m in enumerate(models):
+        m.add_forward_hook("conv1", lambda h, i=i: seen.__setitem__(i, h.copy()))
+    trainer = D.CollaborativeTrainer(models, [nc.optim.SGD(m, lr=0.01) for m in models], augment=Augment(2),
+                                     progress=False, seed=3)
+    x, y = digits.train.x[:16], digits.train.y[:16]
+    trainer.compute_gradients(x, y)
+    for i, m in enumerate(models):
+        np.testing.assert_array_equal(seen[i], m["conv1"].forward(trainer.view(x, i)))
+    assert not np.array_equal(trainer.view(x, 0), trainer.view(x, 1))

@@ -51,7 +51,8 @@ def test_aliases_name_each_technique_once():
 
 
 @needs_fashion
-@pytest.mark.parametrize("technique", ["branch_supervision", "gradient_direction", "erdos_renyi", "orthogonal_reinit"])
+@pytest.mark.parametrize("technique", ["branch_supervision", "gradient_direction", "erdos_renyi", "collaborative",
+                                       "orthogonal_reinit"])
 def test_quick_experiment_writes_its_json_table_figures_and_scorecard(technique, tmp_path):
     mod = experiment_module(technique)
     out, runs = tmp_path / "figures", tmp_path / "runs"

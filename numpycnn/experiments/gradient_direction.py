@@ -75,7 +75,7 @@ def run(settings, seed, ctx):
     model = lenet5(ctx.data.input_shape, ctx.data.num_classes, seed=seed)
     opt = make_optimizer(settings, model)
     trainer = Trainer(model, opt, seed=seed, batch_size=64, progress=False)
-    m = P.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 30))
+    m = P.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 20))
     target = settings["target"]
     m["iters_to_target"], m["reached"] = P.first_reaching(m["curve"], target, settings["steps"])
     m["seconds_to_target"] = next((s for (_, a), s in zip(m["curve"], m["curve_seconds"]) if a >= target),
@@ -97,14 +97,13 @@ def text_arms(steps, target):
 
 def fair_arms(steps, target, quick):
     common = {"steps": steps, "target": target}
-    lrs = {"adam": (3e-4, 1e-3, 3e-3), "rmsprop": (1e-4, 3e-4, 1e-3), "momentum": (0.01, 0.03, 0.1),
-           "sgd": (0.03, 0.1, 0.3)}
+    lrs = {"adam": (1e-3, 3e-3), "rmsprop": (3e-4, 1e-3), "momentum": (0.01, 0.03), "sgd": (0.03, 0.1)}
     cs = (DEFAULT_C, 0.004) if quick else (DEFAULT_C, 0.004, 0.01)
     betas = (DEFAULT_BETA,) if quick else (DEFAULT_BETA, "to-text-ratio")
     arms = [P.Arm("direction", {**common, "optimizer": "direction"}, grid={"c": cs, "beta": betas}, label="direction")]
     for n in CLASSIC:
         arms.append(P.Arm(n, {**common, "optimizer": n},
-                          grid={"lr": lrs[n][1:] if quick else lrs[n], "schedule": ("constant", "cosine")}, label=n))
+                          grid={"lr": lrs[n][:1] if quick else lrs[n], "schedule": ("constant", "cosine")}, label=n))
     return arms
 
 
@@ -140,17 +139,17 @@ def fastest_classic(tuning, steps):
 def main(argv=None):
     p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {NAME}", description=__doc__.splitlines()[0])
     P.add_arguments(p)
-    p.add_argument("--steps", type=int, default=None, help="iterations per run in the fair setting (default 3000)")
+    p.add_argument("--steps", type=int, default=None, help="iterations per run in the fair setting (default 2000)")
     p.add_argument("--text-steps", type=int, default=None,
-                   help="iterations per run in the text's setting (default 8000: α decays to 0.09·α0)")
+                   help="iterations per run in the text's setting (default 4000: α decays to 0.30·α0)")
     p.add_argument("--target", type=float, default=None, help="validation accuracy for time-to-target (default 0.85)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
     quick = args.quick
-    steps = args.steps or (40 if quick else 3000)
-    text_steps = args.text_steps or (40 if quick else 8000)
+    steps = args.steps or (40 if quick else 2000)
+    text_steps = args.text_steps or (40 if quick else 4000)
     target = args.target or (0.5 if quick else 0.85)
-    data = P.DataSpec(train=3000 if quick else 60_000, val=500 if quick else 5_000, test=500 if quick else 10_000,
+    data = P.DataSpec(train=3000 if quick else 60_000, val=500 if quick else 2_000, test=500 if quick else 10_000,
                       data_dir=args.data_dir)
     P.require_data(data)
     t0 = time.perf_counter()

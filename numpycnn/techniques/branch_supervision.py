@@ -34,7 +34,7 @@ import numpy as np
 
 from ..layers import AvgPool2D, Dense, Flatten, LogSoftmax, activation as make_activation
 from ..losses import SoftmaxCrossEntropy, get_loss
-from ..model import Sequential
+from ..model import EVAL_BATCH, Sequential
 from ..training import Callback
 from ..validate import check_labels, number
 
@@ -342,7 +342,7 @@ def choose_branch_point(profile, ratio=0.1):
     return None
 
 
-def evaluate_branches(model, branches, x, y, batch_size=256):
+def evaluate_branches(model, branches, x, y, batch_size=EVAL_BATCH):
     """Accuracy of the main head and of every branch: ``{"main": acc, "branch@<at>": acc, ...}``."""
     if isinstance(branches, Branch):
         branches = [branches]

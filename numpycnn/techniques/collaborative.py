@@ -39,11 +39,14 @@ from ..errors import CheckpointError
 from ..storage import load_arrays, prefixed
 from ..functional import log_softmax, softmax
 from ..losses import SoftmaxCrossEntropy
+from ..model import EVAL_BATCH
 from ..training import Trainer
 from ..validate import check_labels
 
 RULES = ("min-loss", "linear", "min-logit", "validation")
-MODES = ("patent", "kdcl")
+#: ``patent``: CE of the ensemble; ``kdcl``: distil the detached ensemble; ``dml``: Deep Mutual Learning (each
+#: network distils every other one, no ensemble) — the published peer, for comparison
+MODES = ("patent", "kdcl", "dml")
 
 
 def _check_logits(zs, y):
@@ -171,11 +174,15 @@ class CollaborativeTrainer(Trainer):
     ----------
     models, optimizers : lists of length m (each optimizer built on its model)
     rule : one of ``RULES``
-    mode : ``"patent"`` or ``"kdcl"``
+    mode : ``"patent"``, ``"kdcl"`` or ``"dml"`` (Deep Mutual Learning, Zhang et al. 2018: network i adds
+        ``1/(m−1) Σ_{j≠i} KL(p_j ‖ p_i)`` with the other networks' ``p_j`` detached, T = 1; no ensemble
+        enters the loss — the rule only decides the reported ensemble)
     temperature : float — KDCL's T
     ramp_steps : int — KDCL: the distillation weight grows linearly from 0 to 1 over these steps
     data_split : ``"same"`` (every network sees the batch) or ``"halves"`` (network i sees a seeded random
         half of each batch — partly different data, against homogenisation)
+    augment : as :class:`~numpycnn.training.Trainer`; network ``i`` sees its own random view of each batch
+        (stream ``i``) — the distinct views KDCL gives its students
     other arguments as :class:`~numpycnn.training.Trainer`
 
     Inference: ``self.models[i].predict(x)`` for one network, :meth:`predict_logits` for the ensemble
@@ -210,7 +217,7 @@ class CollaborativeTrainer(Trainer):
         through the combination (``patent``) or the distillation gradient (``kdcl``) is
         back-propagated through that network. ``self.last`` keeps the first losses and the second.
         """
-        zs = [m.forward(x, check=False) for m in self.models]                    # first predictions
+        zs = [m.forward(self.view(x, i), check=False) for i, m in enumerate(self.models)]   # first predictions
         first = [ce.forward(z, y) for ce, z in zip(self.ce, zs)]                  # first losses
         dzs = [ce.backward() for ce in self.ce]
         if self.data_split == "halves":                                           # network i learns from its half
@@ -221,7 +228,15 @@ class CollaborativeTrainer(Trainer):
                 dzs[i] = dzs[i] * keep[:, None] * scale
         z_ens, back, info = combine(zs, y, self.rule, self.weights)
         ens_ce = SoftmaxCrossEntropy()
-        if self.mode == "patent":
+        if self.mode == "dml":                                                    # every peer a detached teacher
+            second, m = 0.0, len(zs)
+            for i in range(m):
+                for j in range(m):
+                    if i != j:
+                        value, g = kd_loss(zs[i], zs[j], 1.0)
+                        second += value / (m - 1)
+                        dzs[i] = dzs[i] + g / (m - 1)
+        elif self.mode == "patent":
             second = ens_ce.forward(z_ens, y)                                     # second loss
             extra = back(ens_ce.backward())                                       # through the combination
             dzs = [d + e for d, e in zip(dzs, extra)]
@@ -256,11 +271,11 @@ class CollaborativeTrainer(Trainer):
         zs = [m.predict_logits(x) for m in self.models]
         return sum(w * z for w, z in zip(self.weights, zs))
 
-    def network_accuracies(self, data, batch_size=512):
+    def network_accuracies(self, data, batch_size=EVAL_BATCH):
         """Every network's accuracy on ``data``, a list of m floats."""
         return [m.evaluate(data.x, data.y, batch_size)["accuracy"] for m in self.models]
 
-    def evaluate(self, data, batch_size=512):
+    def evaluate(self, data, batch_size=EVAL_BATCH):
         """Ensemble loss/accuracy on ``data`` with the current weights; also every network's accuracy
         (``"networks"``). Changes nothing: the ``validation`` rule's weights are recomputed only at the end
         of each epoch, from the validation split (:meth:`epoch_logs`) — never from the split scored here."""
