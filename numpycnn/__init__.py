@@ -20,8 +20,8 @@ kernel); ``conv`` (the textbook convolution, loop references, the kernel switch)
 """
 __version__ = "0.1.0"
 
-from . import (callbacks, conv, datasets, dropout, errors, fast_conv, functional, gradcheck, im2col, init, layers,
-               losses, model, normalization, optim, plots, pooling, residual, storage, validate, zoo)
+from . import (augment, callbacks, conv, datasets, dropout, errors, fast_conv, functional, gradcheck, im2col, init,
+               layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage, validate, zoo)
 from .dropout import Dropout, Dropout2D
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .normalization import BatchNorm1D, BatchNorm2D
@@ -33,6 +33,6 @@ from .techniques import gradient_direction as _technique_b  # noqa: F401  (it re
 
 __all__ = ["AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D", "Dense", "Dropout", "Dropout2D",
            "Flatten", "MaxPool2D", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
-           "Trainer", "callbacks", "conv", "datasets", "dropout", "errors", "fast_conv", "functional", "gradcheck",
+           "Trainer", "augment", "callbacks", "conv", "datasets", "dropout", "errors", "fast_conv", "functional", "gradcheck",
            "im2col", "init", "layers", "losses", "model", "normalization", "optim", "plots", "pooling", "residual",
-           "storage", "validate", "zoo"]
+           "schedules", "storage", "validate", "zoo"]

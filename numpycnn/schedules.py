@@ -10,6 +10,7 @@ schedule           f(t)                                                   PyTorc
 =================  =====================================================  ==========================
 ``constant``       1                                                      (none)
 ``step``           γ^⌊t / step_size⌋                                      ``StepLR(step_size, γ)``
+``multistep``      γ^(number of milestones ≤ t)                           ``MultiStepLR(milestones, γ)``
 ``exponential``    max(γ^t, floor)                                        ``ExponentialLR(γ)`` (floor 0)
 ``cosine``         floor + (1 − floor)·(1 + cos(π·min(t, T)/T))/2         ``CosineAnnealingLR(T, eta_min = floor·base_lr)``
 =================  =====================================================  ==========================
@@ -71,6 +72,25 @@ class StepDecay(Schedule):
         return {"step_size": self.step_size, "gamma": self.gamma}
 
 
+class MultiStep(Schedule):
+    """``f(t) = gamma ** (number of milestones <= t)`` — e.g. ×0.1 at 50 % and again at 75 % of a run."""
+
+    name = "multistep"
+
+    def __init__(self, milestones, gamma=0.1):
+        ms = [count(int(m), "milestones", "MultiStep", meaning="update numbers") for m in milestones]
+        if ms != sorted(ms) or len(set(ms)) != len(ms):
+            raise ValueError(f"MultiStep: milestones must be increasing update numbers; got {list(milestones)}")
+        self.milestones = ms
+        self.gamma = number(gamma, "gamma", "MultiStep", low=0, high=1, low_open=True)
+
+    def __call__(self, t):
+        return self.gamma ** sum(t >= m for m in self.milestones)
+
+    def config(self):
+        return {"milestones": self.milestones, "gamma": self.gamma}
+
+
 class Exponential(Schedule):
     """``f(t) = max(gamma ** t, floor)`` — technique B's decay ``(1 − β)^t`` with ``gamma = 1 − β``."""
 
@@ -104,7 +124,8 @@ class Cosine(Schedule):
         return {"total_steps": self.total_steps, "floor": self.floor}
 
 
-SCHEDULES = {"constant": Constant, "step": StepDecay, "exponential": Exponential, "cosine": Cosine}
+SCHEDULES = {"constant": Constant, "step": StepDecay, "multistep": MultiStep, "exponential": Exponential,
+             "cosine": Cosine}
 
 
 def make_schedule(name, **kwargs):

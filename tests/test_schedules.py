@@ -13,6 +13,7 @@ from numpycnn.optim import SGD, Adam, Momentum
 
 def test_factors_follow_their_formulas():
     assert [S.StepDecay(3, 0.5)(t) for t in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    assert [S.MultiStep([2, 5], 0.1)(t) for t in (0, 1, 2, 4, 5, 9)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
     assert S.Exponential(0.9)(5) == pytest.approx(0.9 ** 5)
     assert S.Exponential(0.5, floor=0.2)(10) == 0.2
     c = S.Cosine(10, floor=0.1)
@@ -22,6 +23,7 @@ def test_factors_follow_their_formulas():
 
 @pytest.mark.parametrize("bad, word", [(lambda: S.StepDecay(0), "step_size"), (lambda: S.Exponential(1.5), "gamma"),
                                        (lambda: S.Cosine(10, floor=2), "floor"),
+                                       (lambda: S.MultiStep([5, 2]), "increasing"),
                                        (lambda: S.make_schedule("linear"), "schedule must be one of"),
                                        (lambda: SGD(nc.zoo.mlp((1, 2, 2), 2, hidden=(3,)), schedule="cosine"),
                                         "schedule must be")])
@@ -35,11 +37,12 @@ def _torch_pair(kind):
     sch = torch.optim.lr_scheduler
     make = {"step": (lambda o: sch.StepLR(o, step_size=4, gamma=0.5), S.StepDecay(4, 0.5)),
             "exponential": (lambda o: sch.ExponentialLR(o, gamma=0.93), S.Exponential(0.93)),
+            "multistep": (lambda o: sch.MultiStepLR(o, milestones=[3, 8], gamma=0.2), S.MultiStep([3, 8], 0.2)),
             "cosine": (lambda o: sch.CosineAnnealingLR(o, T_max=12, eta_min=0.01 * 0.2), S.Cosine(12, floor=0.2))}
     return torch, make[kind]
 
 
-@pytest.mark.parametrize("kind", ["step", "exponential", "cosine"])
+@pytest.mark.parametrize("kind", ["step", "multistep", "exponential", "cosine"])
 def test_learning_rates_and_trajectory_match_torch_lr_scheduler(kind):
     torch, (torch_sched, ours) = _torch_pair(kind)
     rng = np.random.default_rng(0)

@@ -240,6 +240,38 @@ for name in measures:
     print(f"{name}: mean O {measures[name].mean():.3f} -> {after[name].mean():.3f}")
 
 # %% [markdown]
+# ### Re-introduction without breaking the function
+#
+# Look at what happens to the layer *after* conv2 when the filters come back. While a filter is
+# dropped its channel is `relu(0) = 0`, so conv3's weights that read that channel see zeros and do
+# not matter. The re-introduced filter produces a brand-new feature — and by default (`keep`, what the
+# text and RePr do) conv3 reads it through weights fitted to the *old* filter: the network's output
+# jumps. The `function-preserving` re-introduction also sets those conv3 weights (and their optimizer
+# state) to 0, so at that moment the output is exactly unchanged, and training then decides how much
+# of the new feature to use — like a channel added with zero outgoing weights.
+
+# %%
+outputs = {}
+for mode in E.REINTRODUCTIONS:
+    net = nc.zoo.vanilla_cnn(data.input_shape, width=16, seed=0)
+    net_opt = nc.optim.Adam(net, lr=3e-3)
+    nc.Trainer(net, net_opt, batch_size=32, progress=False).fit(data.train, epochs=1 if FAST else 4)
+    net_dropped = E.rank_filters(E.layer_measures(net, net.conv_layers()), p=0.3)
+    net_old, net_prior = E.drop_filters(net, net_opt, net_dropped)
+    before = net.forward(x).copy()                                 # the sub-network's output
+    E.reintroduce_filters(net, net_dropped, net_old, net_prior, lambda name: np.random.default_rng(0))
+    if mode == "function-preserving":
+        for name, idx in net_dropped.items():
+            E.silence_outgoing(net, net_opt, name, idx)           # the next layer's weights on those channels = 0
+    outputs[mode] = np.abs(net.forward(x) - before).max()
+    print(f"{mode:20s}: largest change of a logit at re-introduction {outputs[mode]:.3g}")
+assert outputs["function-preserving"] == 0.0 and outputs["keep"] > 0.01
+
+# %% [markdown]
+# `E.RePr(..., reintroduce="function-preserving")` does this at every re-introduction
+# (`python -m numpycnn train --repr --repr-reintroduce function-preserving`); the project's experiment
+# compares both (and a random-drop control that tells whether ranking by O matters at all).
+#
 # ## 4. The schedule during training
 #
 # `RePr` is a training callback: S1 normal iterations, drop, S2 sub-network iterations, re-introduce,

@@ -21,7 +21,7 @@
 #    stopping the run that blows up;
 # 4. **the batch size** — the noise of a mini-batch gradient, and how it shrinks with the batch;
 # 5. **the update/weight ratio** — `‖ΔW‖/‖W‖ ≈ 1e-3` per step as the diagnostic of a healthy step size;
-# 6. **learning-rate schedules** — step and cosine decay, computed per step in our own callback;
+# 6. **learning-rate schedules** — step and cosine decay, written by you, then `numpycnn.schedules`;
 # 7. **weight decay** — on a run that really overfits (shown first, with numbers).
 #
 # **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
@@ -419,8 +419,10 @@ assert medians["Adam lr 1e-3"][output] > max(medians["Adam lr 1e-3"][n] for n in
 # cosine   lr_t = lr0 · (1 + cos(π t / T)) / 2             (lr0 at t = 0, 0 at t = T)
 # ```
 #
-# numpycnn has no schedule object; a callback that sets `optimizer.lr` before every step is all it
-# takes (`trainer.step` counts the updates done so far).
+# In numpycnn a schedule is an object of `numpycnn.schedules` given to the optimizer
+# (`SGD(model, lr=lr0, schedule=...)`): before update `t` the optimizer sets `lr = lr0 · f(t)`, and the
+# schedule is saved with the optimizer, so a resumed run continues it exactly. You write the two
+# formulas first; the library's `MultiStep` and `Cosine` must agree with them.
 #
 # ### Your turn 4 — the two schedules
 #
@@ -444,14 +446,13 @@ assert abs(cosine_lr(100, 100, 1.0)) < 1e-15
 print("your turn 4: correct")
 
 
-class Schedule(nc.Callback):
-    """Sets the optimizer's learning rate before every step: lr = schedule(step, total, lr0)."""
+class LearningRates(nc.Callback):
+    """Records the learning rate of every update (the optimizer sets it from its schedule)."""
 
-    def __init__(self, schedule, total, lr0):
-        self.schedule, self.total, self.lr0, self.used = schedule, total, lr0, []
+    def __init__(self):
+        self.used = []
 
-    def on_batch_begin(self, trainer, x, y):
-        trainer.optimizer.lr = self.schedule(trainer.step, self.total, self.lr0)
+    def after_step(self, trainer):
         self.used.append(trainer.optimizer.lr)
 
 
@@ -459,16 +460,18 @@ EPOCHS = 8 if FAST else 6
 BATCH = 64
 TOTAL = EPOCHS * -(-len(data.train) // BATCH)
 LR0 = 0.05
-schedules = {"constant": lambda t, T, lr0: lr0, "step": step_lr, "cosine": cosine_lr}
+library = {"constant": nc.schedules.Constant(), "step": nc.schedules.MultiStep([math.ceil(TOTAL / 2), math.ceil(3 * TOTAL / 4)], 0.1),
+           "cosine": nc.schedules.Cosine(TOTAL)}
+yours = {"constant": lambda t, T, lr0: lr0, "step": step_lr, "cosine": cosine_lr}
 scheduled = {}
-for label, schedule in schedules.items():
+for label, schedule in library.items():
     model = build_model(seed=0)
-    callback = Schedule(schedule, TOTAL, LR0)
-    trainer = nc.Trainer(model, nc.optim.SGD(model, lr=LR0, momentum=0.9), callbacks=[callback], seed=0,
-                         batch_size=BATCH, progress=False)
+    recorder = LearningRates()
+    trainer = nc.Trainer(model, nc.optim.SGD(model, lr=LR0, momentum=0.9, schedule=schedule), callbacks=[recorder],
+                         seed=0, batch_size=BATCH, progress=False)
     history = trainer.fit(data.train, data.val, epochs=EPOCHS)
-    scheduled[label] = (history, callback.used)
-    assert callback.used == [schedule(t, TOTAL, LR0) for t in range(TOTAL)]   # the lr really followed the schedule
+    scheduled[label] = (history, recorder.used)
+    assert np.allclose(recorder.used, [yours[label](t, TOTAL, LR0) for t in range(TOTAL)], rtol=1e-12)  # = yours
     print(f"{label:8s}: final training loss {history['train_loss'][-1]:.4f}, validation loss "
           f"{history['val_loss'][-1]:.4f}, validation accuracy {history['val_acc'][-1]:.3f}")
 
