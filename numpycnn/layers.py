@@ -26,7 +26,7 @@ dense weights ``(out_features, in_features)`` as in PyTorch, so ``y = x @ W.T + 
 import numpy as np
 from scipy.special import expit
 
-from . import conv, fast_conv, init as initializers
+from . import conv, fast_conv, init as initializers, threads
 from .errors import ShapeError, describe
 from .functional import log_softmax
 from .im2col import conv_output_size
@@ -333,29 +333,48 @@ class _Pool(Layer):
 
 
 class MaxPool2D(_Pool):
-    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`."""
+    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`.
+
+    Each image is pooled on its own, so the batch is split over :mod:`numpycnn.threads`: every thread
+    runs :func:`~numpycnn.pooling.maxpool2d_forward` (and backward) on its shard of images, and the
+    shards' results are joined (the same values, bit for bit, at every number of threads).
+    """
 
     def forward(self, x):
         _check_4d(x, self.where())
         self.output_shape(x.shape[1:])
-        out, self.cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        K, s, p = self.kernel_size, self.stride, self.pad
+        parts = threads.map_shards(lambda lo, hi: maxpool2d_forward(x[lo:hi], K, s, p), x.shape[0])
+        out = threads.concatenate([o for o, _ in parts])
+        argmax = threads.concatenate([cache[1] for _, cache in parts])
+        self.cache = (x.shape, argmax, K, s, p)              # what maxpool2d_forward(x) returns for the batch
         return out
 
     def backward(self, dout):
-        return maxpool2d_backward(dout, self.cache)
+        x_shape, argmax, K, s, p = self.cache
+        return threads.concatenate(threads.map_shards(
+            lambda lo, hi: maxpool2d_backward(dout[lo:hi], ((hi - lo,) + x_shape[1:], argmax[lo:hi], K, s, p)),
+            dout.shape[0]))
 
 
 class AvgPool2D(_Pool):
-    """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
+    """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``.
+
+    Like :class:`MaxPool2D`, the batch is split over :mod:`numpycnn.threads`.
+    """
 
     def forward(self, x):
         _check_4d(x, self.where())
         self.output_shape(x.shape[1:])
-        out, self.cache = avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
-        return out
+        K, s, p = self.kernel_size, self.stride, self.pad
+        parts = threads.map_shards(lambda lo, hi: avgpool2d_forward(x[lo:hi], K, s, p)[0], x.shape[0])
+        self.cache = (x.shape, K, s, p)                      # what avgpool2d_forward(x) returns for the batch
+        return threads.concatenate(parts)
 
     def backward(self, dout):
-        return avgpool2d_backward(dout, self.cache)
+        x_shape, K, s, p = self.cache
+        return threads.concatenate(threads.map_shards(
+            lambda lo, hi: avgpool2d_backward(dout[lo:hi], ((hi - lo,) + x_shape[1:], K, s, p)), dout.shape[0]))
 
 
 class ReLU(Layer):

@@ -15,7 +15,8 @@ PACKAGE = ROOT / "numpycnn"
 #: floor -> module names (a package name covers its submodules); ground floor first
 FLOORS = [
     ["numpycnn.errors", "numpycnn.functional", "numpycnn.init", "numpycnn.results"],   # no numpycnn imports
-    ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col", "numpycnn.schedules"],                # checks, files, the window kernel
+    ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col", "numpycnn.schedules",
+     "numpycnn.threads"],                                                         # checks, files, the window kernel, threads
     ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.losses", "numpycnn.optim",
      "numpycnn.datasets"],                                                        # functional cores, losses, data
     ["numpycnn.layers", "numpycnn.normalization", "numpycnn.dropout", "numpycnn.residual",
