@@ -62,7 +62,7 @@ def conv2d_forward_fast(x, w, b, stride=1, pad=0):
         im2col_per_image(x[lo:hi], KH, KW, stride, pad, ones_row=True, out=cols[lo:hi])
         np.matmul(Wb, cols[lo:hi], out=out[lo:hi])                   # out_n = W2 @ cols_n + b
 
-    run_sharded(shard, N)
+    run_sharded(shard, N, numbers=N * C * OH * OW)                   # one slice copy of the gather
     return out.reshape(N, F, OH, OW), (x.shape, cols, w, stride, pad)
 
 
@@ -103,9 +103,10 @@ def conv2d_backward_fast(dout, cache, input_grad=True):
         if input_grad:
             _col2im_from_gemm(D[lo:hi], Wp, w.shape, stride, pad, out=dx[lo:hi])   # col2im of W2.T @ D_n
 
-    run_sharded(shard, N)
+    C, OH, OW = x_shape[1], dout.shape[2], dout.shape[3]
+    run_sharded(shard, N, numbers=N * C * OH * OW)                      # one slice add of dx
     dWb = np.empty(dWb_n.shape[1:], dtype=dtype)                        # (F, C*KH*KW + 1)
-    run_sharded(lambda lo, hi: np.sum(dWb_n[:, lo:hi], axis=0, out=dWb[lo:hi]), F)   # rows f of sum_n dWb_n
+    run_sharded(lambda lo, hi: np.sum(dWb_n[:, lo:hi], axis=0, out=dWb[lo:hi]), F, numbers=dWb_n.size)
     dw, db = dWb[:, :-1].reshape(w.shape), dWb[:, -1]                   # the ones row's column is db
     return dx, dw, db
 

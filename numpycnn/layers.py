@@ -332,6 +332,11 @@ class _Pool(Layer):
         return dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
 
 
+def _calls(pool, x):
+    """Numbers one NumPy call of a pooling pass handles for the batch ``x``: one offset of every window."""
+    return x.shape[0] * x.shape[1] * int(np.prod(pool.output_shape(x.shape[1:])[1:]))
+
+
 class MaxPool2D(_Pool):
     """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`.
 
@@ -344,7 +349,7 @@ class MaxPool2D(_Pool):
         _check_4d(x, self.where())
         self.output_shape(x.shape[1:])
         K, s, p = self.kernel_size, self.stride, self.pad
-        parts = threads.map_shards(lambda lo, hi: maxpool2d_forward(x[lo:hi], K, s, p), x.shape[0])
+        parts = threads.map_shards(lambda lo, hi: maxpool2d_forward(x[lo:hi], K, s, p), x.shape[0], _calls(self, x))
         out = threads.concatenate([o for o, _ in parts])
         argmax = threads.concatenate([cache[1] for _, cache in parts])
         self.cache = (x.shape, argmax, K, s, p)              # what maxpool2d_forward(x) returns for the batch
@@ -354,7 +359,7 @@ class MaxPool2D(_Pool):
         x_shape, argmax, K, s, p = self.cache
         return threads.concatenate(threads.map_shards(
             lambda lo, hi: maxpool2d_backward(dout[lo:hi], ((hi - lo,) + x_shape[1:], argmax[lo:hi], K, s, p)),
-            dout.shape[0]))
+            dout.shape[0], dout.size))
 
 
 class AvgPool2D(_Pool):
@@ -367,14 +372,15 @@ class AvgPool2D(_Pool):
         _check_4d(x, self.where())
         self.output_shape(x.shape[1:])
         K, s, p = self.kernel_size, self.stride, self.pad
-        parts = threads.map_shards(lambda lo, hi: avgpool2d_forward(x[lo:hi], K, s, p)[0], x.shape[0])
+        parts = threads.map_shards(lambda lo, hi: avgpool2d_forward(x[lo:hi], K, s, p)[0], x.shape[0], _calls(self, x))
         self.cache = (x.shape, K, s, p)                      # what avgpool2d_forward(x) returns for the batch
         return threads.concatenate(parts)
 
     def backward(self, dout):
         x_shape, K, s, p = self.cache
         return threads.concatenate(threads.map_shards(
-            lambda lo, hi: avgpool2d_backward(dout[lo:hi], ((hi - lo,) + x_shape[1:], K, s, p)), dout.shape[0]))
+            lambda lo, hi: avgpool2d_backward(dout[lo:hi], ((hi - lo,) + x_shape[1:], K, s, p)), dout.shape[0],
+            dout.size))
 
 
 class ReLU(Layer):

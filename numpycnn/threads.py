@@ -171,7 +171,13 @@ def _blas_single():
             lib.set_num_threads(m)
 
 
-def map_shards(work, n, threads=None):
+#: A layer whose NumPy calls each handle fewer numbers than this (for the whole batch) stays in one thread.
+#: Every NumPy call takes the GIL back when it ends; on calls this small, two threads spend more time
+#: handing the GIL to each other than computing (benchmarks/README.md: "threads on small calls").
+MIN_NUMBERS_TO_SPLIT = 100_000
+
+
+def map_shards(work, n, numbers=None, threads=None):
     """``[work(lo, hi) for (lo, hi) in shards(n, T)]``, one shard per thread, in shard order.
 
     Parameters
@@ -181,6 +187,9 @@ def map_shards(work, n, threads=None):
         allocated beforehand never write the same entries.
     n : int
         The length to split (the batch size, or the number of rows of a sum).
+    numbers : int or None
+        How many numbers one NumPy call of the job handles for the whole ``range(n)`` (e.g. one slice
+        copy of an im2col gather); below :data:`MIN_NUMBERS_TO_SPLIT` the job runs in one thread.
     threads : int or None
         T; defaults to :func:`get_threads`.
 
@@ -194,7 +203,7 @@ def map_shards(work, n, threads=None):
     raised in any shard is raised here.
     """
     T = get_threads() if threads is None else threads
-    if T <= 1 or n <= 1:
+    if T <= 1 or n <= 1 or (numbers is not None and numbers < MIN_NUMBERS_TO_SPLIT):
         return [work(0, n)]
     (lo, hi), *rest = shards(n, T)
     with _blas_single():
@@ -206,9 +215,9 @@ def map_shards(work, n, threads=None):
     return [first] + done
 
 
-def run_sharded(work, n, threads=None):
+def run_sharded(work, n, numbers=None, threads=None):
     """Run ``work(lo, hi)`` on every shard of ``range(n)`` (:func:`map_shards`), for its writes only."""
-    map_shards(work, n, threads)
+    map_shards(work, n, numbers, threads)
 
 
 def concatenate(parts):

@@ -22,6 +22,7 @@ FLOORS = [
     ["numpycnn.layers", "numpycnn.normalization", "numpycnn.dropout", "numpycnn.residual",
      "numpycnn.gradcheck"],                                                       # layers; gradient checks
     ["numpycnn.model"],                                                          # the container, model files
+    ["numpycnn.parallel"],                                                       # data-parallel training steps
     ["numpycnn.zoo", "numpycnn.export", "numpycnn.callbacks", "numpycnn.training", "numpycnn.plots",
      "numpycnn.predict", "numpycnn.gradcheck_table"],                                                 # what uses models
     ["numpycnn.techniques"],                                                     # the five techniques
