@@ -184,17 +184,20 @@ class Workers:
                 np.copyto(dst, p)
             shared.x[:b - a] = x[a:b]
             shared.y[:b - a] = y[a:b]
-            proc.stdin.write(f"{b - a}\n")
-        with threads.limit(1):                           # this process is one of the T: one core for it
-            logits0 = self.model.forward(x[lo:hi], check=False)
-            value = (hi - lo) / N * loss.forward(logits0, y[lo:hi])
-            self.model.backward(loss.backward(), input_grad=False)
-        answers = [proc.stdout.readline() for proc in self.processes]
+            try:
+                proc.stdin.write(f"{b - a}\n")
+            except OSError:                              # the worker is gone (killed, out of memory)
+                self._fail("the process ended")
+        try:
+            with threads.limit(1):                       # this process is one of the T: one core for it
+                logits0 = self.model.forward(x[lo:hi], check=False)
+                value = (hi - lo) / N * loss.forward(logits0, y[lo:hi])
+                self.model.backward(loss.backward(), input_grad=False)
+        finally:                                         # read every answer, even if this shard failed
+            answers = [proc.stdout.readline() for proc in self.processes]
         for answer in answers:
             if answer != "ok\n":
-                self.close()
-                detail = json.loads(answer[6:]) if answer.startswith("error ") else "the process ended"
-                raise RuntimeError(f"a numpycnn worker process failed computing its share of the batch:\n{detail}")
+                self._fail(json.loads(answer[6:]) if answer.startswith("error ") else "the process ended")
         for k, name in enumerate(self.names):
             layer, key = self.model.layer_of(name), name.rsplit(".", 1)[1]
             g = layer.grads[key] * layer.grads[key].dtype.type((hi - lo) / N)    # g = sum_t (n_t / N) g_t
@@ -206,6 +209,11 @@ class Workers:
             value += (b - a) / N * float(shared.loss[0])
             logits.append(np.array(shared.logits[:b - a]))
         return value, np.concatenate(logits)
+
+    def _fail(self, detail):
+        self.close()
+        raise RuntimeError(f"a numpycnn worker process failed computing its share of the batch:\n{detail}\n"
+                           f"(the next step starts new workers; numpycnn.threads.set_threads(1) trains in one process)")
 
     def close(self):
         """Stop the worker processes (also done when this object is garbage collected)."""
