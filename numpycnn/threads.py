@@ -172,9 +172,10 @@ def _blas_single():
 
 
 #: A layer whose NumPy calls each handle fewer numbers than this (for the whole batch) stays in one thread.
-#: Every NumPy call takes the GIL back when it ends; on calls this small, two threads spend more time
-#: handing the GIL to each other than computing (benchmarks/README.md: "threads on small calls").
-MIN_NUMBERS_TO_SPLIT = 100_000
+#: Every NumPy call takes the GIL back when it ends; on smaller calls two threads spend as much time
+#: handing the GIL to each other as they save (benchmarks/README.md, "Threads inside a layer": 2 threads
+#: gained nothing on 131 000 and 196 000 numbers per call, 1.97x on 524 000).
+MIN_NUMBERS_TO_SPLIT = 400_000
 
 
 def map_shards(work, n, numbers=None, threads=None):
