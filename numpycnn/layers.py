@@ -337,50 +337,58 @@ def _calls(pool, x):
     return x.shape[0] * x.shape[1] * int(np.prod(pool.output_shape(x.shape[1:])[1:]))
 
 
-class MaxPool2D(_Pool):
-    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`.
+class _ShardedPool(_Pool):
+    """A pooling layer whose batch is split over :mod:`numpycnn.threads` when its calls are large enough.
 
-    Each image is pooled on its own, so the batch is split over :mod:`numpycnn.threads`: every thread
-    runs :func:`~numpycnn.pooling.maxpool2d_forward` (and backward) on its shard of images, and the
-    shards' results are joined (the same values, bit for bit, at every number of threads).
+    Each image is pooled on its own, so each thread runs the functional forward on its shard of images
+    and keeps that call's cache as it is (a student's pooling may lay its cache out as it likes);
+    backward hands each shard's cache back to the functional backward. The shards' results are joined
+    (the same values, bit for bit, at every number of threads).
     """
+
+    def pool_forward(self, x, K, stride, pad):
+        """The functional forward, ``-> (out, cache)`` (each subclass names its own)."""
+        raise NotImplementedError
+
+    def pool_backward(self, dout, cache):
+        """The functional backward, ``-> dx``."""
+        raise NotImplementedError
 
     def forward(self, x):
         _check_4d(x, self.where())
         self.output_shape(x.shape[1:])
         K, s, p = self.kernel_size, self.stride, self.pad
-        parts = threads.map_shards(lambda lo, hi: maxpool2d_forward(x[lo:hi], K, s, p), x.shape[0], _calls(self, x))
-        out = threads.concatenate([o for o, _ in parts])
-        argmax = threads.concatenate([cache[1] for _, cache in parts])
-        self.cache = (x.shape, argmax, K, s, p)              # what maxpool2d_forward(x) returns for the batch
-        return out
+        parts = threads.map_shards(lambda lo, hi: (lo, hi) + self.pool_forward(x[lo:hi], K, s, p), x.shape[0],
+                                   _calls(self, x))
+        self.cache = [(lo, hi, cache) for lo, hi, _, cache in parts]    # each shard's cache, untouched
+        return threads.concatenate([out for _, _, out, _ in parts])
 
     def backward(self, dout):
-        x_shape, argmax, K, s, p = self.cache
+        if len(self.cache) == 1:
+            return self.pool_backward(dout, self.cache[0][2])
         return threads.concatenate(threads.map_shards(
-            lambda lo, hi: maxpool2d_backward(dout[lo:hi], ((hi - lo,) + x_shape[1:], argmax[lo:hi], K, s, p)),
-            dout.shape[0], dout.size))
+            lambda k, _: self.pool_backward(dout[self.cache[k][0]:self.cache[k][1]], self.cache[k][2]),
+            len(self.cache), threads=len(self.cache)))          # shard k of backward is shard k of forward
 
 
-class AvgPool2D(_Pool):
-    """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``.
+class MaxPool2D(_ShardedPool):
+    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`."""
 
-    Like :class:`MaxPool2D`, the batch is split over :mod:`numpycnn.threads`.
-    """
+    def pool_forward(self, x, K, stride, pad):
+        return maxpool2d_forward(x, K, stride, pad)
 
-    def forward(self, x):
-        _check_4d(x, self.where())
-        self.output_shape(x.shape[1:])
-        K, s, p = self.kernel_size, self.stride, self.pad
-        parts = threads.map_shards(lambda lo, hi: avgpool2d_forward(x[lo:hi], K, s, p)[0], x.shape[0], _calls(self, x))
-        self.cache = (x.shape, K, s, p)                      # what avgpool2d_forward(x) returns for the batch
-        return threads.concatenate(parts)
+    def pool_backward(self, dout, cache):
+        return maxpool2d_backward(dout, cache)
 
-    def backward(self, dout):
-        x_shape, K, s, p = self.cache
-        return threads.concatenate(threads.map_shards(
-            lambda lo, hi: avgpool2d_backward(dout[lo:hi], ((hi - lo,) + x_shape[1:], K, s, p)), dout.shape[0],
-            dout.size))
+
+class AvgPool2D(_ShardedPool):
+    """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
+
+    def pool_forward(self, x, K, stride, pad):
+        return avgpool2d_forward(x, K, stride, pad)
+
+    def pool_backward(self, dout, cache):
+        return avgpool2d_backward(dout, cache)
 
 
 class ReLU(Layer):

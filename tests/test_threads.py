@@ -207,7 +207,7 @@ def test_max_pooling_layer_at_two_threads_equals_the_functional_core_on_the_whol
         out = layer.forward(x)
         dx = layer.backward(np.ones_like(out))
     ref, cache = maxpool2d_forward(x, 2)
-    assert np.array_equal(out, ref) and np.array_equal(layer.cache[1], cache[1])
+    assert np.array_equal(out, ref) and len(layer.cache) == 2            # one functional cache per shard
     assert np.array_equal(dx, maxpool2d_backward(np.ones_like(ref), cache))
 
 
