@@ -24,8 +24,10 @@ follows a run at T = 1 to within that rounding, not bit for bit (tests/test_para
 
 When it is used
 ---------------
-:meth:`numpycnn.training.Trainer.compute_gradients` uses it when :func:`numpycnn.threads.get_threads`
-is above 1 and :func:`eligible` holds: the plain ``Trainer`` and softmax cross-entropy, no callbacks of
+:meth:`numpycnn.training.Trainer.compute_gradients` uses it when the number of threads was set
+(``numpycnn.threads.set_threads(T)``, ``limit(T)`` or ``NUMPYCNN_THREADS``; not when it only follows
+BLAS's configuration, so that unless asked, ``Trainer`` gives the same bits as a hand-written loop),
+is above 1, and :func:`eligible` holds: the plain ``Trainer`` and softmax cross-entropy, no callbacks of
 the user's (they may read a layer's cache or the loss's state, which only the main process's shard
 fills), and a network of layers that compute each sample on its own (:data:`PER_SAMPLE_LAYERS`: no
 BatchNorm, no Dropout) with no masks, no hooks and the fast convolution kernel. Anything else trains
@@ -61,7 +63,7 @@ def eligible(trainer, x):
     :class:`~numpycnn.training.Trainer` asks only when it is not a subclass (a subclass may change the step).
     """
     model = trainer.model
-    return (threads.get_threads() > 1 and x.shape[0] >= 2 and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy
+    return (threads.is_set() and threads.get_threads() > 1 and x.shape[0] >= 2 and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy
             and isinstance(model, Sequential) and not model.forward_hooks and not model.backward_hooks
             and all(type(layer) in PER_SAMPLE_LAYERS and not layer.masks for layer in model.layers.values())
             and all((model[name].kernel or conv.default_kernel()) == "fast" for name in model.conv_layers()))

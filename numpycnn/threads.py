@@ -30,7 +30,11 @@ While shards run, BLAS is pinned to one thread (:func:`run_sharded` does it, thr
 when installed): the threads are already busy, and a BLAS that split each product again would put
 2T threads on T cores. Outside the shards — a Dense layer's product — BLAS keeps T threads.
 
-Results do not depend on T, bit for bit: every image's products are the same BLAS calls whatever
+Training steps (:mod:`numpycnn.parallel`) are split over processes only when the number of threads
+was *set* (:func:`is_set`), because that split changes the rounding of the gradient's sum over the
+batch: unless you ask for threads, ``Trainer`` gives the same bits as a hand-written loop.
+
+Inside a layer, results do not depend on T, bit for bit: every image's products are the same BLAS calls whatever
 shard it falls in, and a sum over images (a weight gradient) is a second sharded pass over the
 *entries* of the sum, each entry added over ``n = 0 .. N-1`` in order as with one thread
 (tests/test_threads.py checks T = 1 against T = 2).
@@ -77,6 +81,12 @@ def blas_threads():
         if value.isdigit() and int(value) >= 1:
             return int(value)
     return os.cpu_count() or 1
+
+
+def is_set():
+    """Whether the number of threads was chosen (:func:`set_threads`, :func:`limit`, ``NUMPYCNN_THREADS``)
+    rather than taken from BLAS's configuration."""
+    return _state["threads"] is not None
 
 
 def get_threads():

@@ -181,8 +181,8 @@ class Trainer:
     def compute_gradients(self, x, y):
         """Forward, loss, backward: fills every parameter's gradient. Returns ``(loss, logits)``.
 
-        With more than one thread allowed (:mod:`numpycnn.threads`) and a network whose samples are
-        computed independently, the batch is split over worker processes (:mod:`numpycnn.parallel`);
+        When more than one thread was set (``numpycnn.threads.set_threads(T)``) and the network's samples
+        are computed independently, the batch is split over worker processes (:mod:`numpycnn.parallel`);
         the gradients are the same up to float rounding.
         """
         if type(self) is Trainer and parallel.eligible(self, x):

@@ -13,9 +13,10 @@ from numpycnn import conv, optim, threads, zoo
 from numpycnn.callbacks import Callback
 from numpycnn.datasets import Dataset
 from numpycnn.layers import Conv2D, Dense, Flatten, ReLU
+from numpycnn.losses import SoftmaxCrossEntropy
 from numpycnn.model import Sequential
 from numpycnn.normalization import BatchNorm2D
-from numpycnn.training import Trainer
+from numpycnn.training import Trainer, batch_indices
 
 
 def _data(n=200, seed=0, dtype=np.float32):
@@ -80,6 +81,31 @@ class _Sub(Trainer):
 def _bn_model():
     return Sequential([("conv1", Conv2D(1, 4, 3)), ("bn1", BatchNorm2D(4)), ("act1", ReLU()), ("flat", Flatten()),
                        ("fc", Dense(4 * 26 * 26, 10))], input_shape=(1, 28, 28))
+
+
+def test_threads_that_only_follow_blas_never_split_a_step_so_trainer_equals_a_hand_written_loop():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = threads._state["threads"]
+    threads.set_threads(None)                          # unset: follow BLAS
+    try:
+        with threadpoolctl.threadpool_limits(2):
+            assert threads.get_threads() == 2 and not threads.is_set()
+            model = zoo.lenet5(seed=0)
+            trainer = Trainer(model, optim.SGD(model, lr=0.05), batch_size=32, seed=3, progress=False)
+            trainer.fit(_data(64), epochs=1)
+            assert trainer._parallel is None
+            by_hand = zoo.lenet5(seed=0)
+            opt = optim.SGD(by_hand, lr=0.05)
+            data = _data(64)
+            loss = SoftmaxCrossEntropy()
+            for idx in batch_indices(64, 32, seed=3, epoch=0):
+                loss.forward(by_hand.forward(data.x[idx]), data.y[idx])
+                by_hand.backward(loss.backward())
+                opt.step()
+    finally:
+        threads._state["threads"] = before
+    for (name, p, _), (_, q, _) in zip(model.named_parameters(), by_hand.named_parameters()):
+        assert np.array_equal(p, q), name
 
 
 @pytest.mark.parametrize("setup", ["callback", "batchnorm", "textbook", "subclass", "mask", "one thread"])
