@@ -16,11 +16,14 @@ of ones and ``W2`` a last column ``b``, so the forward product adds ``b`` and th
 last column is ``db = sum over n, i, j of dout`` — no separate passes over the data. The first
 layer of a network skips ``dx`` (``input_grad=False``).
 
-Threads (:mod:`numpycnn.threads`): each pass splits the batch into T shards and runs one shard's
-whole share — gather, products, offset adds — per thread (:func:`~numpycnn.threads.run_sharded`),
-writing into arrays allocated once for the batch. The weight gradient is a sum over images, done
-as a second sharded pass over the rows ``f`` of ``dw``, each row summed over ``n = 0 .. N-1`` in
-order, so the results are the same bit for bit at every T.
+Threads (:mod:`numpycnn.threads`): on a large layer (each NumPy call of the gather handling at least
+``threads.MIN_NUMBERS_TO_SPLIT`` numbers, e.g. 32 -> 64 channels at 16x16, batch 64) each pass splits
+the batch into T shards and runs one shard's whole share — gather, products, offset adds — per
+thread (:func:`~numpycnn.threads.run_sharded`), writing into arrays allocated once for the batch;
+smaller layers run in one thread, where the GIL's hand-overs would cost more than they save. The
+weight gradient is a sum over images, done as a second sharded pass over the rows ``f`` of ``dw``,
+each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit for bit at every T.
+(Training steps use the other cores differently: :mod:`numpycnn.parallel`.)
 
 ``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this kernel
 against the textbook convolution and the loop references of :mod:`numpycnn.conv`.

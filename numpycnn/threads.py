@@ -15,28 +15,26 @@ around a block makes numpycnn single-threaded too — and otherwise from ``OPENB
 ``MKL_NUM_THREADS`` or ``OMP_NUM_THREADS``, else ``os.cpu_count()``. threadpoolctl is optional:
 without it :func:`set_threads` still sets numpycnn's own threads, but cannot change BLAS's.
 
-How the fast kernels use T threads (the design)
------------------------------------------------
-LeNet-sized layers are many *small* operations: per-image products of 16 x 151 x 64 (below the
-size at which OpenBLAS splits a product over its threads), slice copies and slice adds of a few
-thousand numbers. BLAS cannot parallelise those, and one Python thread per copy costs more than
-the copy. So :func:`run_sharded` splits the **batch** into T contiguous shards and runs one
-shard's *whole* share of a layer's work (gather, products, scatter-adds) in each thread: one
-hand-off per layer call, each thread doing ``1/T`` of every step. NumPy releases the GIL inside
-its matrix products, copies and ufunc loops, so the shards run at the same time; only the Python
-glue between NumPy calls holds the GIL.
+What T threads do (the design; benchmarks/README.md has the measurements)
+--------------------------------------------------------------------------
+- **A training step** (:mod:`numpycnn.parallel`): the batch is split into T shards, computed by this
+  process and T - 1 worker processes, and the gradients are averaged weighted by shard size. LeNet-
+  sized layers are hundreds of NumPy calls on a few thousand numbers each; NumPy releases the GIL
+  inside a call but takes it back at its end, so two *threads* making such calls spend their time
+  handing the GIL to each other. Processes do not share a GIL. The split changes the rounding of the
+  gradient's sum over the batch, so it happens only when the number of threads was *set*
+  (:func:`is_set`): left to BLAS's default, ``Trainer`` gives the same bits as a hand-written loop.
+- **Inside a large layer** (:func:`map_shards`): when each NumPy call of a convolution or pooling pass
+  handles at least :data:`MIN_NUMBERS_TO_SPLIT` numbers, the batch is split into T contiguous shards
+  and each thread of a small persistent pool runs one shard's *whole* share of the layer (gather,
+  products, scatter-adds): one hand-off per layer call. While shards run, BLAS is pinned to one
+  thread (through threadpoolctl when installed): the threads are already busy, and a BLAS that split
+  each product again would put 2T threads on T cores. Outside the shards — a Dense layer's product —
+  BLAS keeps T threads.
 
-While shards run, BLAS is pinned to one thread (:func:`run_sharded` does it, through threadpoolctl
-when installed): the threads are already busy, and a BLAS that split each product again would put
-2T threads on T cores. Outside the shards — a Dense layer's product — BLAS keeps T threads.
-
-Training steps (:mod:`numpycnn.parallel`) are split over processes only when the number of threads
-was *set* (:func:`is_set`), because that split changes the rounding of the gradient's sum over the
-batch: unless you ask for threads, ``Trainer`` gives the same bits as a hand-written loop.
-
-Inside a layer, results do not depend on T, bit for bit: every image's products are the same BLAS calls whatever
-shard it falls in, and a sum over images (a weight gradient) is a second sharded pass over the
-*entries* of the sum, each entry added over ``n = 0 .. N-1`` in order as with one thread
+Inside a layer, results do not depend on T, bit for bit: every image's products are the same BLAS
+calls whatever shard it falls in, and a sum over images (a weight gradient) is a second sharded pass
+over the *entries* of the sum, each entry added over ``n = 0 .. N-1`` in order as with one thread
 (tests/test_threads.py checks T = 1 against T = 2).
 """
 import os

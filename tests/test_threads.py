@@ -40,6 +40,16 @@ def test_set_threads_is_what_get_threads_reports_and_none_goes_back_to_blas():
         assert threads.get_threads() == threads.blas_threads()
 
 
+def test_is_set_tells_a_chosen_number_from_blas_s_default():
+    threads.set_threads(None)
+    assert not threads.is_set()
+    with threads.limit(1):
+        assert threads.is_set()
+    assert not threads.is_set()
+    threads.set_threads(2)
+    assert threads.is_set()
+
+
 def test_limit_sets_the_threads_inside_the_block_and_restores_them_after():
     threads.set_threads(2)
     with threads.limit(1) as n:
