@@ -26,7 +26,7 @@ dense weights ``(out_features, in_features)`` as in PyTorch, so ``y = x @ W.T + 
 import numpy as np
 from scipy.special import expit
 
-from . import conv, fast_conv, init as initializers, threads
+from . import conv, fast_conv, init as initializers
 from .errors import ShapeError, describe
 from .functional import log_softmax
 from .im2col import conv_output_size
@@ -332,63 +332,34 @@ class _Pool(Layer):
         return dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
 
 
-def _calls(pool, x):
-    """Numbers one NumPy call of a pooling pass handles for the batch ``x``: one offset of every window."""
-    return x.shape[0] * x.shape[1] * int(np.prod(pool.output_shape(x.shape[1:])[1:]))
+class MaxPool2D(_Pool):
+    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`.
 
-
-class _ShardedPool(_Pool):
-    """A pooling layer whose batch is split over :mod:`numpycnn.threads` when its calls are large enough.
-
-    Each image is pooled on its own, so each thread runs the functional forward on its shard of images
-    and keeps that call's cache as it is (a student's pooling may lay its cache out as it likes);
-    backward hands each shard's cache back to the functional backward. The shards' results are joined
-    (the same values, bit for bit, at every number of threads).
+    One thread at every :mod:`numpycnn.threads` setting: splitting the batch over threads was measured
+    slower at every size tried, up to (128, 32, 32, 32) (benchmarks/README.md).
     """
-
-    def pool_forward(self, x, K, stride, pad):
-        """The functional forward, ``-> (out, cache)`` (each subclass names its own)."""
-        raise NotImplementedError
-
-    def pool_backward(self, dout, cache):
-        """The functional backward, ``-> dx``."""
-        raise NotImplementedError
 
     def forward(self, x):
         _check_4d(x, self.where())
         self.output_shape(x.shape[1:])
-        K, s, p = self.kernel_size, self.stride, self.pad
-        parts = threads.map_shards(lambda lo, hi: (lo, hi) + self.pool_forward(x[lo:hi], K, s, p), x.shape[0],
-                                   _calls(self, x))
-        self.cache = [(lo, hi, cache) for lo, hi, _, cache in parts]    # each shard's cache, untouched
-        return threads.concatenate([out for _, _, out, _ in parts])
+        out, self.cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        return out
 
     def backward(self, dout):
-        if len(self.cache) == 1:
-            return self.pool_backward(dout, self.cache[0][2])
-        return threads.concatenate(threads.map_shards(
-            lambda k, _: self.pool_backward(dout[self.cache[k][0]:self.cache[k][1]], self.cache[k][2]),
-            len(self.cache), threads=len(self.cache)))          # shard k of backward is shard k of forward
+        return maxpool2d_backward(dout, self.cache)
 
 
-class MaxPool2D(_ShardedPool):
-    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`."""
-
-    def pool_forward(self, x, K, stride, pad):
-        return maxpool2d_forward(x, K, stride, pad)
-
-    def pool_backward(self, dout, cache):
-        return maxpool2d_backward(dout, cache)
-
-
-class AvgPool2D(_ShardedPool):
+class AvgPool2D(_Pool):
     """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
 
-    def pool_forward(self, x, K, stride, pad):
-        return avgpool2d_forward(x, K, stride, pad)
+    def forward(self, x):
+        _check_4d(x, self.where())
+        self.output_shape(x.shape[1:])
+        out, self.cache = avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        return out
 
-    def pool_backward(self, dout, cache):
-        return avgpool2d_backward(dout, cache)
+    def backward(self, dout):
+        return avgpool2d_backward(dout, self.cache)
 
 
 class ReLU(Layer):

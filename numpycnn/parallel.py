@@ -63,7 +63,8 @@ def eligible(trainer, x):
     :class:`~numpycnn.training.Trainer` asks only when it is not a subclass (a subclass may change the step).
     """
     model = trainer.model
-    return (threads.is_set() and threads.get_threads() > 1 and x.shape[0] >= 2 and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy
+    return (threads.is_set() and threads.get_threads() > 1 and x.shape[0] >= 2
+            and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy
             and isinstance(model, Sequential) and not model.forward_hooks and not model.backward_hooks
             and all(type(layer) in PER_SAMPLE_LAYERS and not layer.masks for layer in model.layers.values())
             and all((model[name].kernel or conv.default_kernel()) == "fast" for name in model.conv_layers()))
@@ -111,7 +112,7 @@ def serve():
     shared = _Shared(setup["path"], [tuple(s) for s in setup["shapes"]], dtype, setup["sample_shape"],
                      setup["classes"], setup["rows"])
     params = [p for _, p, _ in model.named_parameters()]
-    out = sys.stdout
+    out, sys.stdout = sys.stdout, sys.stderr          # stdout is the protocol's; anything printed goes to stderr
     for line in sys.stdin:
         n = int(line)
         try:
@@ -146,7 +147,7 @@ class Workers:
     def __init__(self, model, T, rows):
         self.T, self.rows, self.model = T, rows, model
         self.names = [name for name, _, _ in model.named_parameters()]
-        shapes = [p.shape for _, p, _ in model.named_parameters()]
+        self.shapes = shapes = [p.shape for _, p, _ in model.named_parameters()]
         per_worker = -(-rows // T) + 1
         folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -170,6 +171,7 @@ class Workers:
     def fits(self, model, T, rows):
         """Whether these workers can run a step of ``model`` with ``T`` processes and ``rows`` samples."""
         return (model is self.model and T == self.T and rows <= self.rows
+                and [p.shape for _, p, _ in model.named_parameters()] == self.shapes
                 and all(p.poll() is None for p in self.processes))
 
     def compute_gradients(self, x, y, loss):

@@ -24,7 +24,7 @@ What T threads do (the design; benchmarks/README.md has the measurements)
   handing the GIL to each other. Processes do not share a GIL. The split changes the rounding of the
   gradient's sum over the batch, so it happens only when the number of threads was *set*
   (:func:`is_set`): left to BLAS's default, ``Trainer`` gives the same bits as a hand-written loop.
-- **Inside a large layer** (:func:`map_shards`): when each NumPy call of a convolution or pooling pass
+- **Inside a large convolution** (:func:`map_shards`): when each NumPy call of a convolution pass
   handles at least :data:`MIN_NUMBERS_TO_SPLIT` numbers, the batch is split into T contiguous shards
   and each thread of a small persistent pool runs one shard's *whole* share of the layer (gather,
   products, scatter-adds): one hand-off per layer call. While shards run, BLAS is pinned to one
@@ -41,8 +41,6 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-
-import numpy as np
 
 from .validate import integer
 
@@ -182,7 +180,7 @@ def _blas_single():
 #: A layer whose NumPy calls each handle fewer numbers than this (for the whole batch) stays in one thread.
 #: Every NumPy call takes the GIL back when it ends; on smaller calls two threads spend as much time
 #: handing the GIL to each other as they save (benchmarks/README.md, "Threads inside a layer": 2 threads
-#: gained nothing on 131 000 and 196 000 numbers per call, 1.97x on 524 000).
+#: gained nothing on 196 000 numbers per call, 2.6x on 524 000).
 MIN_NUMBERS_TO_SPLIT = 400_000
 
 
@@ -227,11 +225,6 @@ def map_shards(work, n, numbers=None, threads=None):
 def run_sharded(work, n, numbers=None, threads=None):
     """Run ``work(lo, hi)`` on every shard of ``range(n)`` (:func:`map_shards`), for its writes only."""
     map_shards(work, n, numbers, threads)
-
-
-def concatenate(parts):
-    """The shards' arrays joined along the batch axis (no copy when there is one shard)."""
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _read_env():

@@ -16,9 +16,7 @@ import pytest
 from numpycnn import threads, zoo
 from numpycnn.conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_naive
 from numpycnn.fast_conv import conv2d_backward_fast, conv2d_forward_fast
-from numpycnn.layers import AvgPool2D, MaxPool2D
 from numpycnn.losses import SoftmaxCrossEntropy
-from numpycnn.pooling import maxpool2d_backward, maxpool2d_forward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -194,31 +192,6 @@ def test_fast_conv_at_two_threads_equals_the_textbook_and_loop_references_in_flo
     np.testing.assert_allclose(out, conv2d_naive(x, w, b, stride, pad), rtol=1e-12, atol=1e-12)
     for got, want in zip((dx, dw, db), conv2d_backward_naive(dout, x, w, stride, pad)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("layer", [MaxPool2D(2), MaxPool2D(3, stride=2, pad=1), AvgPool2D(2), AvgPool2D(3, 1, 1)])
-def test_pooling_layers_give_the_same_bits_at_one_and_two_threads(layer):
-    x = np.random.default_rng(2).standard_normal((9, 3, 10, 10)).astype(np.float32)
-    x.setflags(write=False)
-    results = []
-    for T in (1, 2):
-        with threads.limit(T):
-            out = layer.forward(x)
-            dout = np.random.default_rng(3).standard_normal(out.shape).astype(np.float32)
-            results.append((out, layer.backward(dout)))
-    (o1, d1), (o2, d2) = results
-    assert np.array_equal(o1, o2) and np.array_equal(d1, d2) and d2.dtype == np.float32
-
-
-def test_max_pooling_layer_at_two_threads_equals_the_functional_core_on_the_whole_batch():
-    x = np.random.default_rng(4).standard_normal((5, 2, 8, 8))
-    layer = MaxPool2D(2)
-    with threads.limit(2):
-        out = layer.forward(x)
-        dx = layer.backward(np.ones_like(out))
-    ref, cache = maxpool2d_forward(x, 2)
-    assert np.array_equal(out, ref) and len(layer.cache) == 2            # one functional cache per shard
-    assert np.array_equal(dx, maxpool2d_backward(np.ones_like(ref), cache))
 
 
 def _lenet_gradients(T):
