@@ -27,7 +27,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from numpycnn.fast_conv import _col2im_from_gemm, conv2d_backward_fast, conv2d_forward_fast  # noqa: E402
+from numpycnn.fast_conv import (_col2im_from_gemm, _weights_by_offset, conv2d_backward_fast,  # noqa: E402
+                                conv2d_forward_fast)
 from numpycnn.im2col import im2col, im2col_per_image  # noqa: E402
 
 SHAPES = [(64, 1, 28, 28, 6, 5, 0), (64, 6, 12, 12, 16, 5, 0), (64, 3, 32, 32, 32, 3, 1), (64, 32, 16, 16, 64, 3, 1)]
@@ -47,7 +48,7 @@ def steps(x, w, b, dout, pad, timer):
     with timer("dW, db: GEMMs D_n @ cols_n.T + sum"):
         (D @ cols.transpose(0, 2, 1)).sum(axis=0)
     with timer("dx: GEMMs W2.T @ D_n + offset adds"):
-        _col2im_from_gemm(D, w, x.shape, 1, pad)
+        _col2im_from_gemm(D, _weights_by_offset(w), w.shape, 1, pad, out=np.empty(x.shape, x.dtype))
 
 
 def full_width_conv(x, w, b, dout, pad):

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/profile_epoch.py [--samples 1280] [--threads 1]
 
-Trains LeNet-5 (ReLU, Adam, batch 64) for one warm-up epoch and one profiled epoch on a
+Trains LeNet-5 (ReLU, SGD lr 0.01, batch 64) for one warm-up epoch and one profiled epoch on a
 Fashion-MNIST subset (the digits if Fashion-MNIST is not installed) with Trainer.fit, progress bar
 off, and prints the call tree of the profiled epoch: pyinstrument's if it is installed
 (``pip install pyinstrument``), else cProfile's 15 most expensive functions.

@@ -11,7 +11,7 @@ Start here::
 Map of the package, from the ground floor up (imports only go down; tests/test_import_graph.py
 checks it): ``errors``, ``functional`` (softmax, log-softmax, one-hot), ``init``; ``validate``
 (argument checks), ``storage`` (atomic ``.npz`` + JSON files), ``im2col`` (the sliding-window
-kernel); ``conv`` (the textbook convolution, loop references, the kernel switch), ``fast_conv``
+kernel), ``threads`` (how many threads the kernels use: ``numpycnn.threads.set_threads(n)``); ``conv`` (the textbook convolution, loop references, the kernel switch), ``fast_conv``
 (the kernel Conv2D trains with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``,
 ``normalization`` (BatchNorm), ``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model``
 (``Sequential``, model files); ``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``, ``export``, ``gradcheck_table``; ``techniques``
@@ -21,7 +21,8 @@ kernel); ``conv`` (the textbook convolution, loop references, the kernel switch)
 __version__ = "0.1.0"
 
 from . import (augment, callbacks, conv, datasets, dropout, errors, fast_conv, functional, gradcheck, im2col, init,
-               layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage, validate, zoo)
+               layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage, threads,
+               validate, zoo)
 from .dropout import Dropout, Dropout2D
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .normalization import BatchNorm1D, BatchNorm2D
@@ -35,4 +36,4 @@ __all__ = ["AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D", "Den
            "Flatten", "MaxPool2D", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
            "Trainer", "augment", "callbacks", "conv", "datasets", "dropout", "errors", "fast_conv", "functional", "gradcheck",
            "im2col", "init", "layers", "losses", "model", "normalization", "optim", "plots", "pooling", "residual",
-           "schedules", "storage", "validate", "zoo"]
+           "schedules", "storage", "threads", "validate", "zoo"]

@@ -95,6 +95,9 @@ def add_train_arguments(parser):
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
     p.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N iterations")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads (and processes) numpycnn and BLAS may use (default: BLAS's configuration; setting "
+                        "it also splits every training step over that many processes, which changes the rounding)")
     p.add_argument("--loss", default="cross_entropy", choices=sorted(LOSSES),
                    help="training loss (nll appends a LogSoftmax layer to the model)")
     for technique in TECHNIQUES:

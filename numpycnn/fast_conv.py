@@ -16,16 +16,26 @@ of ones and ``W2`` a last column ``b``, so the forward product adds ``b`` and th
 last column is ``db = sum over n, i, j of dout`` — no separate passes over the data. The first
 layer of a network skips ``dx`` (``input_grad=False``).
 
+Threads (:mod:`numpycnn.threads`): on a large layer (each NumPy call of the gather handling at least
+``threads.MIN_NUMBERS_TO_SPLIT`` numbers, e.g. 32 -> 64 channels at 16x16, batch 64) each pass splits
+the batch into T shards and runs one shard's whole share — gather, products, offset adds — per
+thread (:func:`~numpycnn.threads.run_sharded`), writing into arrays allocated once for the batch;
+smaller layers run in one thread, where the GIL's hand-overs would cost more than they save. The
+weight gradient is a sum over images, done as a second sharded pass over the rows ``f`` of ``dw``,
+each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit for bit at every T.
+(Training steps use the other cores differently: :mod:`numpycnn.parallel`.)
+
 ``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this kernel
 against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
 """
 import numpy as np
 
 from .im2col import conv_output_size, im2col_per_image, offset_slices
+from .threads import run_sharded
 
 
 def conv2d_forward_fast(x, w, b, stride=1, pad=0):
-    """Convolution forward pass via im2col and one matrix product per image.
+    """Convolution forward pass via im2col and one matrix product per image, the batch split over threads.
 
     Parameters
     ----------
@@ -46,15 +56,21 @@ def conv2d_forward_fast(x, w, b, stride=1, pad=0):
     F, _, KH, KW = w.shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
-    cols = im2col_per_image(x, KH, KW, stride, pad, ones_row=True)   # (N, C*KH*KW + 1, OH*OW)
-    Wb = np.concatenate([w.reshape(F, -1), b.reshape(F, 1)], axis=1)  # [W2 | b]: (F, C*KH*KW + 1)
-    out = (Wb @ cols).reshape(N, F, OH, OW)                          # out_n = W2 @ cols_n + b, every n
-    cache = (x.shape, cols, w, stride, pad)
-    return out, cache
+    dtype = np.result_type(x, w)
+    Wb = np.concatenate([w.reshape(F, -1), b.reshape(F, 1)], axis=1).astype(dtype, copy=False)  # [W2 | b]
+    cols = np.empty((N, C * KH * KW + 1, OH * OW), dtype=x.dtype)
+    out = np.empty((N, F, OH * OW), dtype=dtype)
+
+    def shard(lo, hi):                                               # images lo .. hi-1
+        im2col_per_image(x[lo:hi], KH, KW, stride, pad, ones_row=True, out=cols[lo:hi])
+        np.matmul(Wb, cols[lo:hi], out=out[lo:hi])                   # out_n = W2 @ cols_n + b
+
+    run_sharded(shard, N, numbers=N * C * OH * OW)                   # one slice copy of the gather
+    return out.reshape(N, F, OH, OW), (x.shape, cols, w, stride, pad)
 
 
 def conv2d_backward_fast(dout, cache, input_grad=True):
-    """Convolution backward pass.
+    """Convolution backward pass, the batch split over threads.
 
     Parameters
     ----------
@@ -70,29 +86,52 @@ def conv2d_backward_fast(dout, cache, input_grad=True):
     dx : ndarray, shape (N, C, H, W), or None if ``input_grad`` is False
     dw : ndarray, shape (F, C, KH, KW)
     db : ndarray, shape (F,)
+
+    Notes
+    -----
+    Two sharded passes: over images, ``dWb_n = D_n @ cols_n.T`` and ``dx_n``; then over the rows
+    ``f`` of the sum ``dWb = sum_n dWb_n``, so that every entry is summed in the order ``n = 0 .. N-1``
+    whatever the number of threads.
     """
     x_shape, cols, w, stride, pad = cache
     N, F = dout.shape[:2]
     D = dout.reshape(N, F, -1)                                          # D_n: (F, OH*OW)
-    dWb = (D @ cols.transpose(0, 2, 1)).sum(axis=0)                     # sum_n D_n @ cols_n.T: (F, C*KH*KW + 1)
+    dtype = np.result_type(dout, cols)
+    dWb_n = np.empty((N, F, cols.shape[1]), dtype=dtype)                # D_n @ cols_n.T, every n
+    dx = np.empty(x_shape, dtype=np.result_type(dout, w)) if input_grad else None
+    Wp = _weights_by_offset(w)
+
+    def shard(lo, hi):                                                  # images lo .. hi-1
+        np.matmul(D[lo:hi], cols[lo:hi].transpose(0, 2, 1), out=dWb_n[lo:hi])
+        if input_grad:
+            _col2im_from_gemm(D[lo:hi], Wp, w.shape, stride, pad, out=dx[lo:hi])   # col2im of W2.T @ D_n
+
+    C, OH, OW = x_shape[1], dout.shape[2], dout.shape[3]
+    run_sharded(shard, N, numbers=N * C * OH * OW)                      # one slice add of dx
+    dWb = np.empty(dWb_n.shape[1:], dtype=dtype)                        # (F, C*KH*KW + 1)
+    run_sharded(lambda lo, hi: np.sum(dWb_n[:, lo:hi], axis=0, out=dWb[lo:hi]), F, numbers=dWb_n.size)
     dw, db = dWb[:, :-1].reshape(w.shape), dWb[:, -1]                   # the ones row's column is db
-    dx = _col2im_from_gemm(D, w, x_shape, stride, pad) if input_grad else None   # col2im of W2.T @ D_n
     return dx, dw, db
 
 
-def _col2im_from_gemm(D, w, x_shape, stride, pad):
+def _weights_by_offset(w):
+    """``W_p = W2.T`` with rows ordered ``(i, j, c)``: shape ``(KH*KW*C, F)`` (see :func:`_col2im_from_gemm`)."""
+    F, C, KH, KW = w.shape
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KH * KW * C, F)
+
+
+def _col2im_from_gemm(D, Wp, w_shape, stride, pad, out):
     """``dx_n = col2im(W2.T @ D_n)`` for every image, in a BLAS- and cache-friendly layout.
 
     Parameters
     ----------
-    D : ndarray, shape (N, F, OH*OW)
-        The output gradient of each image.
-    w : ndarray, shape (F, C, KH, KW)
-    x_shape : tuple (N, C, H, W)
-
-    Returns
-    -------
-    dx : ndarray, shape (N, C, H, W), contiguous
+    D : ndarray, shape (n, F, OH*OW)
+        The output gradient of each image (of one shard of the batch).
+    Wp : ndarray, shape (KH*KW*C, F)
+        ``W2.T`` with rows ordered ``(i, j, c)`` (:func:`_weights_by_offset`).
+    w_shape : tuple (F, C, KH, KW)
+    out : ndarray, shape (n, C, H, W)
+        Where ``dx`` is written (overwritten, not added to).
 
     Notes
     -----
@@ -103,13 +142,15 @@ def _col2im_from_gemm(D, w, x_shape, stride, pad):
     numbers, added into the padded gradient with one slice-add per offset (col2im's reads
     through a 6-d transpose were the slowest part of the backward pass).
     """
-    N, C, H, W = x_shape
-    F, _, KH, KW = w.shape
+    n, C, H, W = out.shape
+    F, _, KH, KW = w_shape
     OH = conv_output_size(H, KH, stride, pad)
     OW = conv_output_size(W, KW, stride, pad)
-    Wp = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(KH * KW * C, F)   # rows ordered (i, j, c)
-    G = (Wp @ D).reshape(N, KH, KW, C, OH, OW)
-    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=G.dtype)
+    G = (Wp @ D).reshape(n, KH, KW, C, OH, OW)
+    dxp = np.zeros((n, C, H + 2 * pad, W + 2 * pad), dtype=G.dtype) if pad else out
+    if not pad:
+        dxp[...] = 0
     for i, j, at in offset_slices(KH, KW, stride, OH, OW):
-        dxp[at] += G[:, i, j]                               # (N, C, OH, OW)
-    return np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W]) if pad else dxp
+        dxp[at] += G[:, i, j]                               # (n, C, OH, OW)
+    if pad:
+        out[...] = dxp[:, :, pad:pad + H, pad:pad + W]

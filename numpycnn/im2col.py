@@ -218,7 +218,7 @@ def col2im(cols, x_shape, KH, KW, stride=1, pad=0):
 
 
 
-def im2col_per_image(x, KH, KW, stride=1, pad=0, ones_row=False):
+def im2col_per_image(x, KH, KW, stride=1, pad=0, ones_row=False, out=None):
     """The im2col matrix of every image, transposed: the fast convolution's gather.
 
     Parameters
@@ -228,6 +228,9 @@ def im2col_per_image(x, KH, KW, stride=1, pad=0, ones_row=False):
     ones_row : bool
         Append a last row of ones to each image's matrix, so that a bias becomes one more
         weight: ``[W2 | b] @ cols[n] == W2 @ cols[n][:-1] + b[:, None]``.
+    out : ndarray or None
+        Where to write the result (a C-contiguous array of the returned shape and ``x``'s dtype, e.g.
+        one shard ``cols[lo:hi]`` of a batch's matrix); None allocates it.
 
     Returns
     -------
@@ -249,7 +252,7 @@ def im2col_per_image(x, KH, KW, stride=1, pad=0, ones_row=False):
     OW = conv_output_size(W, KW, stride, pad)
     K = C * KH * KW
     xp = pad_input(x, pad)                                   # (N, C, H+2p, W+2p)
-    cols = np.empty((N, K + int(ones_row), OH * OW), dtype=x.dtype)
+    cols = np.empty((N, K + int(ones_row), OH * OW), dtype=x.dtype) if out is None else out
     blocks = cols[:, :K].reshape(N, C, KH, KW, OH, OW)       # a view: reshape only splits axes
     for i, j, at in offset_slices(KH, KW, stride, OH, OW):
         blocks[:, :, i, j] = xp[at]                          # (N, C, OH, OW): offset (i, j) of every window

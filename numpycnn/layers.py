@@ -333,7 +333,11 @@ class _Pool(Layer):
 
 
 class MaxPool2D(_Pool):
-    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`."""
+    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`.
+
+    One thread at every :mod:`numpycnn.threads` setting: splitting the batch over threads was measured
+    slower at every size tried, up to (128, 32, 32, 32) (benchmarks/README.md).
+    """
 
     def forward(self, x):
         _check_4d(x, self.where())

@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 
+from . import parallel, threads
 from .callbacks import Callback, Checkpoints, PeriodicEvaluation, ProgressBar
 from .errors import CheckpointError, DivergenceError
 from .losses import SoftmaxCrossEntropy
@@ -168,6 +169,7 @@ class Trainer:
         self.stop_reason = None
         self._interrupted = False
         self.last_x = self.last_y = self.last_logits = None
+        self._parallel = None     # numpycnn.parallel.Workers, made at the first data-parallel step
 
     # -- one step -------------------------------------------------------------------
     def train_step(self, x, y):
@@ -195,11 +197,28 @@ class Trainer:
         return self.augment(x, np.random.default_rng([self.seed, self.step, stream]))
 
     def compute_gradients(self, x, y):
-        """Forward, loss, backward: fills every parameter's gradient. Returns ``(loss, logits)``."""
-        logits = self.model.forward(self.view(x), check=False)
+        """Forward, loss, backward: fills every parameter's gradient. Returns ``(loss, logits)``.
+
+        When more than one thread was set (``numpycnn.threads.set_threads(T)``) and the network's samples
+        are computed independently, the batch is split over worker processes (:mod:`numpycnn.parallel`);
+        the gradients are the same up to float rounding.
+        """
+        x = self.view(x)                                              # the batch as this trainer sees it
+        if type(self) is Trainer and parallel.eligible(self, x):
+            return self._workers(x.shape[0]).compute_gradients(x, y, self.loss)
+        logits = self.model.forward(x, check=False)
         loss = self.loss.forward(logits, y)
         self.model.backward(self.loss.backward(), input_grad=False)   # nothing needs dL/dx of the images
         return loss, logits
+
+    def _workers(self, rows):
+        """The data-parallel worker processes for this trainer (started at the first parallel step)."""
+        T, rows = threads.get_threads(), max(rows, self.batch_size)
+        if self._parallel is None or not self._parallel.fits(self.model, T, rows):
+            if self._parallel is not None:
+                self._parallel.close()
+            self._parallel = parallel.Workers(self.model, T, rows)
+        return self._parallel
 
     def check_finite(self, loss):
         """Divergence guard: raise :class:`DivergenceError` naming the step and the first layer

@@ -2,46 +2,87 @@
 import importlib.util
 import pathlib
 
-import pytest
+import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _run_module():
-    pytest.importorskip("torch")          # machine() names the torch version
     spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def _measured(conv, epoch=(1.2, 1.25, 0.36, 0.30), spread=8.0, floors=(0.1, 0.5, 0.3, 0.99)):
-    names = ["a", "b", "c", "d"]
-    return {1: {"conv": [(n, med, mn, fl) for n, (med, mn), fl in zip(names, conv, floors)], "geomean": 1.0,
-                "spread": spread, "epoch": epoch}}
+def _measured(conv2=(0.5, 1.2), epoch=(0.95, 1.35), speedup=1.7, samples=60000, rss=(300.0, 700.0, 2)):
+    """A run's numbers: conv ratios (T=1, T=2) per shape, epoch ratios, numpycnn's epoch speed-up."""
+    convs = [(0.6, 1.0), (2.4, 2.5), (0.9, 1.6), (2.2, conv2[1])]
+    conv = [dict(name=n, ratio={1: r1, 2: r2}, speedup=(1.0, 1.8), floor={1: 0.3, 2: 0.25})
+            for n, (r1, r2) in zip("abcd", convs)]
+    return {"conv": conv, "pool": [dict(name="p", ratio={1: 0.4, 2: 0.8})],
+            "geomean": {T: float(np.exp(np.mean([np.log(r["ratio"][T]) for r in conv]))) for T in (1, 2)},
+            "epoch": dict(samples=samples, ratio={1: epoch[0], 2: epoch[1]}, speedup=(speedup, 1.6),
+                          seconds={"n1": 7.0, "t1": 6.0, "n2": 4.0, "t2": 3.8}),
+            "rss": rss}
 
 
-RSS = (90.0, 360.0, 1)   # numpycnn MiB, torch MiB, measured at T = 1
+def _rows(table):
+    return {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
 
 
 def test_summary_marks_each_target_met_or_not_from_the_median_ratio():
-    table = _run_module().summary_table(_measured([(0.4, 0.41), (2.2, 2.1), (1.0, 1.02), (1.01, 1.0)]), RSS, "cmd")
-    rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| conv fwd+bwd")}
-    assert "0.40× (**met**)" in rows["| conv fwd+bwd a"]
-    assert "2.20× (not met)" in rows["| conv fwd+bwd b"]
-    assert "1.00× (**met**)" in rows["| conv fwd+bwd c"]          # the target is <= 1.0
-    assert "1.01× (not met)" in rows["| conv fwd+bwd d"]
-    assert "1.00× (not met)" in table                              # geometric mean 1.0 > 0.8
-    assert "±8 % (**met**)" in table and "90 MiB vs 360 MiB (**met**)" in table
+    rows = _rows(_run_module().summary_table(_measured(), "cmd", "machine"))
+    epoch = rows["LeNet-5 Fashion-MNIST epoch, numpycnn / PyTorch"]
+    assert "0.95× (**met**)" in epoch and "1.35× (not met)" in epoch          # <= 1.0 at T=1, <= 1.3 at T=2
+    assert "1.70× (**met**)" in rows["numpycnn's epoch speed-up from 1 to 2 threads"]
+    assert "2.50× (not met)" in rows["conv fwd+bwd b"] and "1.60× (**met**)" in rows["conv fwd+bwd c"]
+    assert "1.20× (**met**)" in rows["conv fwd+bwd d"]
+    assert "300 MiB vs 700 MiB (**met**)" in rows["peak memory of one epoch"]
 
 
-def test_summary_reports_the_im2col_floor_next_to_each_conv_ratio():
-    table = _run_module().summary_table(_measured([(0.4, 0.41), (2.2, 2.1), (1.0, 1.02), (1.9, 1.9)]), RSS, "cmd")
-    rows = [line for line in table.splitlines() if line.startswith("| conv fwd+bwd")]
-    assert [row.split("im2col floor ")[1].split("×")[0] for row in rows] == ["0.10", "0.50", "0.30", "0.99"]
+def test_targets_at_their_bounds_are_met_and_just_past_them_are_not():
+    table = _run_module().summary_table(_measured(conv2=(0, 2.0), epoch=(1.0, 1.3), speedup=1.6), "cmd", "m")
+    rows = _rows(table)
+    assert "2.00× (**met**)" in rows["conv fwd+bwd d"]
+    assert "1.00× (**met**)" in rows["LeNet-5 Fashion-MNIST epoch, numpycnn / PyTorch"]
+    assert "1.30× (**met**)" in rows["LeNet-5 Fashion-MNIST epoch, numpycnn / PyTorch"]
+    assert "1.60× (**met**)" in rows["numpycnn's epoch speed-up from 1 to 2 threads"]
+    slow = _rows(_run_module().summary_table(_measured(conv2=(0, 2.01), speedup=1.59), "cmd", "m"))
+    assert "2.01× (not met)" in slow["conv fwd+bwd d"]
+    assert "1.59× (not met)" in slow["numpycnn's epoch speed-up from 1 to 2 threads"]
 
 
-def test_summary_flags_a_ratio_whose_median_and_minimum_disagree():
-    table = _run_module().summary_table(_measured([(0.4, 1.9), (1, 1), (1, 1), (1, 1)]), RSS, "cmd")
-    assert "0.40× (min 1.90×: median and minimum disagree, re-run)" in table
-    assert "**met**" not in table.split("\n")[4]                   # no verdict on the disputed row
+def test_the_geometric_mean_row_judges_the_two_thread_mean_against_1_3():
+    m = _measured()
+    rows = _rows(_run_module().summary_table(m, "cmd", "m"))
+    expected = np.exp(np.mean(np.log([1.0, 2.5, 1.6, 1.2])))
+    assert f"{expected:.2f}× (not met)" in rows["conv geometric mean of the four"]
+
+
+def test_summary_reports_the_im2col_floor_and_both_libraries_speed_ups_next_to_each_conv_ratio():
+    rows = _rows(_run_module().summary_table(_measured(), "cmd", "m"))
+    assert "im2col floor 0.25×" in rows["conv fwd+bwd a"] and "speed-up 1.00× (PyTorch 1.80×)" in rows["conv fwd+bwd a"]
+
+
+def test_a_subset_epoch_says_so_and_a_full_epoch_does_not():
+    module = _run_module()
+    assert "(6400 images, times scaled to 60000)" in module.summary_table(_measured(samples=6400), "c", "m")
+    assert "scaled" not in module.summary_table(_measured(), "c", "m")
+
+
+def test_interleaving_times_every_case_once_per_repetition_in_rotated_order_with_its_threads_set_first():
+    module = _run_module()
+    calls = []
+
+    class FakeClock:
+        def time(self, f, warm=True):
+            f()
+            return 0.0
+
+    module.use_threads = lambda T: calls.append(("T", T))
+    out = module.interleaved([(k, (lambda k=k: calls.append(k)), T) for k, T in (("a", 1), ("b", 2))], 2,
+                             FakeClock())
+    assert [c for c in calls if c[0] != "T"] == ["a", "b", "b", "a"]
+    assert calls[0] == ("T", 1) and calls[2] == ("T", 2)                     # threads set before each call
+    assert {k: len(v) for k, v in out.items()} == {"a": 2, "b": 2}
+

@@ -84,3 +84,13 @@ def test_a_bad_option_value_exits_with_usage_not_a_traceback():
 def test_non_positive_epochs_are_a_clear_error(tmp_path, capsys, epochs):
     assert main(TRAIN + ["--epochs", epochs, "--out", str(tmp_path)]) == 2
     assert "epochs" in capsys.readouterr().err
+
+
+def test_train_threads_option_sets_numpycnns_threads(tmp_path):
+    from numpycnn import threads
+    from numpycnn.cli import main
+    try:
+        assert main(["train", "--epochs", "1", "--threads", "1", "--no-progress", "--out", str(tmp_path)]) == 0
+        assert threads.is_set() and threads.get_threads() == 1
+    finally:
+        threads.set_threads(None)                 # back to following BLAS, for the other tests

@@ -15,12 +15,14 @@ PACKAGE = ROOT / "numpycnn"
 #: floor -> module names (a package name covers its submodules); ground floor first
 FLOORS = [
     ["numpycnn.errors", "numpycnn.functional", "numpycnn.init", "numpycnn.results"],   # no numpycnn imports
-    ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col", "numpycnn.schedules", "numpycnn.augment"],                # checks, files, the window kernel
+    ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col", "numpycnn.schedules", "numpycnn.augment",
+     "numpycnn.threads"],                                                         # checks, files, the window kernel, threads
     ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.losses", "numpycnn.optim",
      "numpycnn.datasets"],                                                        # functional cores, losses, data
     ["numpycnn.layers", "numpycnn.normalization", "numpycnn.dropout", "numpycnn.residual",
      "numpycnn.gradcheck"],                                                       # layers; gradient checks
     ["numpycnn.model"],                                                          # the container, model files
+    ["numpycnn.parallel"],                                                       # data-parallel training steps
     ["numpycnn.zoo", "numpycnn.export", "numpycnn.callbacks", "numpycnn.training", "numpycnn.plots",
      "numpycnn.predict", "numpycnn.gradcheck_table"],                                                 # what uses models
     ["numpycnn.techniques"],                                                     # the five techniques

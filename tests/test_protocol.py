@@ -9,6 +9,7 @@ import scipy.stats
 
 pytest.importorskip("threadpoolctl")
 
+from numpycnn import threads  # noqa: E402
 from numpycnn.experiments import protocol as P  # noqa: E402
 from numpycnn.optim import SGD  # noqa: E402
 from numpycnn.training import Trainer  # noqa: E402
@@ -125,6 +126,20 @@ def test_two_workers_give_bit_identical_results_to_a_serial_run(tmp_path):
         m1 = json.loads((tmp_path / "serial" / rel).read_text())["metrics"]
         m2 = json.loads((tmp_path / "pooled" / rel).read_text())["metrics"]
         assert m1 == m2, rel
+
+
+def threads_seen(settings, seed, ctx):
+    """A run that reports how many threads numpycnn's kernels and NumPy's BLAS would use in it."""
+    return {"kernel_threads": threads.get_threads(), "blas_threads": threads.blas_threads()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_run_uses_one_kernel_thread_and_one_blas_thread_so_workers_never_oversubscribe(tmp_path, workers):
+    specs = [P.RunSpec(threads_seen, "probe", "a", {"k": k}, 0, DIGITS) for k in range(2)]
+    with threads.limit(2):                                   # the parent allows 2; each run must still see 1
+        records = P.Runner(P.RunStore(str(tmp_path)), workers=workers, progress=False).map(specs)
+        assert threads.get_threads() == 2
+    assert [r["metrics"] for r in records] == [{"kernel_threads": 1, "blas_threads": 1}] * 2
 
 
 def test_a_baseline_that_fails_its_trained_check_gets_no_verdict(tmp_path):

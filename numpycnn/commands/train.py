@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from .. import builder
+from .. import builder, threads
 from ..datasets import load_dataset
 from ..plots import filter_grid, save_figure, training_curves
 from ..model import save_model
@@ -33,6 +33,8 @@ def load_data(opts):
 def run_training(opts, out_dir=None):
     """Train as ``opts`` say, write the run folder, print the table. Returns ``(trainer, data, test metrics)``
     (test metrics None when Ctrl-C stopped the run)."""
+    if opts.threads is not None:
+        threads.set_threads(opts.threads)
     data = load_data(opts)
     trainer = builder.make_trainer(opts, data)
     model = trainer.model

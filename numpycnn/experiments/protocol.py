@@ -56,6 +56,7 @@ from multiprocessing import get_context
 import numpy as np
 import scipy.stats
 
+from .. import threads
 from ..datasets import load_dataset
 from ..errors import DatasetNotFoundError
 from ..storage import atomic_write_bytes
@@ -222,8 +223,9 @@ def _threadpoolctl():
 
 
 def _pin_one_thread():
-    """Worker initialiser: one BLAS thread per worker process, for the life of the process."""
+    """Worker initialiser: one BLAS thread and one numpycnn kernel thread per worker process, for its life."""
     _threadpoolctl().threadpool_limits(1)
+    threads.set_threads(1)
 
 
 @lru_cache(maxsize=4)
@@ -310,7 +312,7 @@ class Runner:
             bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=desc, unit="run", dynamic_ncols=True)
         try:
             if self.workers == 1:
-                with _threadpoolctl().threadpool_limits(1):
+                with _threadpoolctl().threadpool_limits(1), threads.limit(1):
                     for i in todo:
                         records[i] = self._finish(specs[i], execute(specs[i]), bar)
             else:
