@@ -8,15 +8,14 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
 
-def test_every_readme_include_block_equals_the_file_it_names():
-    text = README.read_text(encoding="utf-8")
-    blocks = list(INCLUDE.finditer(text))
-    for m in blocks:
-        path = ROOT / m.group("path")
-        assert path.exists(), f"README includes {m.group('path')}, which does not exist"
-        want = path.read_text(encoding="utf-8").rstrip("\n") + "\n"
-        assert m.group("body") == want, (f"README block for {m.group('path')} is stale: "
-                                         f"run `python -m numpycnn figures --readme-only`")
+def test_every_include_block_of_the_readme_and_the_docs_equals_the_file_it_names():
+    for doc in [README, *sorted((ROOT / "docs").glob("*.md"))]:
+        for m in INCLUDE.finditer(doc.read_text(encoding="utf-8")):
+            path = ROOT / m.group("path")
+            assert path.exists(), f"{doc.name} includes {m.group('path')}, which does not exist"
+            want = path.read_text(encoding="utf-8").rstrip("\n") + "\n"
+            assert m.group("body") == want, (f"{doc.name}: the block for {m.group('path')} is stale: "
+                                             f"run `python -m numpycnn figures --readme-only`")
 
 
 def test_every_image_and_link_the_readme_references_exists():

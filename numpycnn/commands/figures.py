@@ -36,7 +36,7 @@ def add_arguments(p):
     p.add_argument("--readme", default="README.md",
                    help="README whose include blocks are refreshed after a full run (default README.md)")
     p.add_argument("--readme-only", action="store_true",
-                   help="only refresh the README's include blocks from the files already written")
+                   help="only refresh the include blocks of the README and docs/*.md from the files already written")
 
 
 #: ``<!-- BEGIN include figures/x.md -->`` ... ``<!-- END include figures/x.md -->`` in the README
@@ -70,6 +70,15 @@ def sync_includes(readme, root=None):
     if new != text:
         atomic_write_bytes(readme, new.encode("utf-8"))
     return included
+
+
+def sync_documents(readme):
+    """Refresh the include blocks of ``readme`` and of every ``docs/*.md`` next to it (their paths are relative
+    to the README's folder, the repository root). Returns ``{document: [included paths]}``."""
+    root = os.path.dirname(os.path.abspath(readme))
+    docs = [readme] + sorted(os.path.join(root, "docs", f) for f in os.listdir(os.path.join(root, "docs"))
+                             if f.endswith(".md")) if os.path.isdir(os.path.join(root, "docs")) else [readme]
+    return {d: sync_includes(d, root=root) for d in docs}
 
 
 def core_figures(out, quick=False, data_dir=None):
@@ -106,8 +115,9 @@ def core_figures(out, quick=False, data_dir=None):
 
 def run(args):
     if args.readme_only:
-        included = sync_includes(args.readme)
-        print(f"{args.readme}: refreshed {len(included)} include blocks")
+        for doc, included in sync_documents(args.readme).items():
+            if included:
+                print(f"{doc}: refreshed {len(included)} include blocks")
         return 0
     out = args.out or ("figures-quick" if args.quick else "figures")
     os.makedirs(out, exist_ok=True)
@@ -132,6 +142,7 @@ def run(args):
         print(f"== {part}: {time.perf_counter() - t0:.0f} s ==", flush=True)
     print(f"figures written to {out}/")
     if not args.quick and os.path.normpath(out) == "figures" and os.path.exists(args.readme):
-        included = sync_includes(args.readme)
-        print(f"{args.readme}: refreshed {len(included)} include blocks")
+        for doc, included in sync_documents(args.readme).items():
+            if included:
+                print(f"{doc}: refreshed {len(included)} include blocks")
     return status
