@@ -302,3 +302,32 @@ def test_with_augmentation_each_network_sees_its_own_view_of_the_batch(digits):
     for i, m in enumerate(models):
         np.testing.assert_array_equal(seen[i], m["conv1"].forward(trainer.view(x, i)))
     assert not np.array_equal(trainer.view(x, 0), trainer.view(x, 1))
+
+
+def test_the_experiments_independent_arm_is_three_plain_trainers_with_no_ensemble_term(digits):
+    """Issue 18.2: the baseline trains each network as a plain Trainer (its own augmentation stream, no
+    second loss) — the weights after training equal three hand-written Trainer runs bit for bit."""
+    pytest.importorskip("threadpoolctl")
+    from numpycnn.augment import parse_augment
+    from numpycnn.experiments import collaborative as experiment
+    from numpycnn.experiments.protocol import RunContext
+    settings = {"model": "small_cnn", "widths": [4, 4, 4], "lr": 2e-3, "steps": 12, "evals": 2,
+                "augment": "shift:2,flip", "mode": "independent"}
+    ctx = RunContext(stage="tune", data=digits, train=digits.train, val=digits.val, test=None)
+    # the arm's own networks: rebuild them exactly as the run does, then train them by hand
+    expected = experiment.networks(settings, 0, digits)
+    for i, (model, opt) in enumerate(expected):
+        nc.Trainer(model, opt, seed=0, batch_size=64, progress=False, augment=parse_augment("shift:2,flip"),
+                   augment_stream=i).fit(digits.train, epochs=10 ** 9, max_steps=12)
+    built = []
+    original = experiment.networks
+    try:
+        experiment.networks = lambda *a: built.extend(original(*a)) or built
+        experiment.run(settings, 0, ctx)
+    finally:
+        experiment.networks = original
+    for (got, _), (want, _) in zip(built, expected):
+        got_state = got.state_dict()
+        for name, value in want.state_dict().items():
+            np.testing.assert_array_equal(got_state[name], value, err_msg=name)
+        np.testing.assert_array_equal(got.predict_logits(digits.val.x), want.predict_logits(digits.val.x))
