@@ -201,7 +201,10 @@ def test_blocks_of_generated_shapes_match_central_differences(N, C, F, H, W, str
                           if needs_projection else None)
     x = rng.standard_normal((N, C, H, W))
     assert block.forward(x).shape[1:] == block.output_shape((C, H, W))
-    result = check_layer(block, x, seed=seed + 1)
+    # the body is smooth (tanh), so any disagreement is finite-difference rounding: on a 1-channel 2×4 input a
+    # bias gradient can be small enough for that rounding to reach 1.5e-7 relative (found by hypothesis);
+    # a wrong backward gives errors of order 1
+    result = check_layer(block, x, seed=seed + 1, tol=1e-6)
     assert result.passed, str(result)
 
 
