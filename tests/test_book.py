@@ -164,6 +164,9 @@ def test_technique_results_show_scorecard_row_comparisons_table_and_figures(tmp_
     assert "Not measured yet" not in md
     empty = book.technique_results(tmp_path, "collaborative", "D", "Collaborative training")
     assert "Not measured yet" in empty
+    in_page = book.technique_results(tmp_path, "branch_supervision", "A", "Branch supervision", table_in_page=True)
+    assert "**Caption.** the table" not in in_page and "| faster | branch |" not in in_page   # not twice
+    assert "| A — branch supervision | holds |" in in_page and "branch_supervision_curves.png" in in_page
 
 
 def test_saved_figure_outputs_are_dropped_where_the_cell_shows_its_own_figure():

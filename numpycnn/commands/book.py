@@ -215,8 +215,12 @@ READING = ("How a comparison is read: for each seed $s$ the technique's arm and 
            "is that of the paired differences $a_s - b_s$, and the verdict is read from the interval.")
 
 
-def technique_results(root, technique, letter, title):
-    """Markdown of the "Results in this repository" section of a technique's page."""
+def technique_results(root, technique, letter, title, table_in_page=False):
+    """Markdown of the "Results in this repository" section of a technique's page.
+
+    ``table_in_page``: the page already includes ``figures/<technique>.md`` (an include block), so the
+    section adds the scorecard row and the figures but not the measured tables a second time.
+    """
     figures = Path(root, "figures")
     parts = ["## Results in this repository", "", READING, ""]
     found = False
@@ -227,7 +231,11 @@ def technique_results(root, technique, letter, title):
             parts += ["**Scorecard row** (from `figures/scorecard.md`, the README's table):", "", rows, ""]
             found = True
     js = figures / f"{technique}.json"
-    if js.is_file():
+    if js.is_file() and table_in_page:
+        found = True
+        parts += [f"The measured tables are in the page above (`figures/{technique}.md`, from "
+                  f"`figures/{technique}.json`).", ""]
+    elif js.is_file():
         found = True
         try:
             data = json.loads(js.read_text(encoding="utf-8"))
@@ -252,7 +260,7 @@ def technique_results(root, technique, letter, title):
             if table:
                 parts += [table, ""]
     md = figures / f"{technique}.md"
-    if md.is_file():
+    if md.is_file() and not table_in_page:
         found = True
         parts += [md.read_text(encoding="utf-8").strip(), ""]
     pngs = sorted(figures.glob(f"{technique}_*.png")) + ([figures / f"{technique}.png"]
@@ -288,7 +296,8 @@ def stage_pages(root, src, tutorial_names):
         text = rewrite_links(page.read_text(encoding="utf-8"), "docs")
         entry = next((t for t in TECHNIQUES if t[1] == page.stem), None)
         if entry:
-            text = text.rstrip() + "\n\n" + technique_results(root, page.stem, entry[0], entry[2])
+            shown = f"<!-- BEGIN include figures/{page.stem}.md -->" in text
+            text = text.rstrip() + "\n\n" + technique_results(root, page.stem, entry[0], entry[2], table_in_page=shown)
         (src / "docs").mkdir(parents=True, exist_ok=True)
         (src / "docs" / page.name).write_text(text, encoding="utf-8")
     for letter, technique, title in TECHNIQUES:     # a technique without a docs page still gets its page
