@@ -304,7 +304,7 @@ def test_with_augmentation_each_network_sees_its_own_view_of_the_batch(digits):
     assert not np.array_equal(trainer.view(x, 0), trainer.view(x, 1))
 
 
-def test_the_experiments_independent_arm_is_three_plain_trainers_with_no_ensemble_term(digits):
+def test_the_experiments_independent_arm_is_three_plain_trainers_with_no_ensemble_term(digits, monkeypatch):
     """Issue 18.2: the baseline trains each network as a plain Trainer (its own augmentation stream, no
     second loss) — the weights after training equal three hand-written Trainer runs bit for bit."""
     pytest.importorskip("threadpoolctl")
@@ -319,13 +319,10 @@ def test_the_experiments_independent_arm_is_three_plain_trainers_with_no_ensembl
     for i, (model, opt) in enumerate(expected):
         nc.Trainer(model, opt, seed=0, batch_size=64, progress=False, augment=parse_augment("shift:2,flip"),
                    augment_stream=i).fit(digits.train, epochs=10 ** 9, max_steps=12)
-    built = []
+    built = []                                          # the networks the run trains, kept for the comparison
     original = experiment.networks
-    try:
-        experiment.networks = lambda *a: built.extend(original(*a)) or built
-        experiment.run(settings, 0, ctx)
-    finally:
-        experiment.networks = original
+    monkeypatch.setattr(experiment, "networks", lambda *a: built.extend(original(*a)) or built)
+    experiment.run(settings, 0, ctx)
     for (got, _), (want, _) in zip(built, expected):
         got_state = got.state_dict()
         for name, value in want.state_dict().items():

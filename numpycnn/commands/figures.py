@@ -7,6 +7,7 @@ seeds, writing PNGs (no timestamps in their metadata) and Markdown/JSON tables i
 temporary-looking folder for CI; it never overwrites the committed figures unless
 ``--out figures`` is given explicitly.
 """
+import glob
 import os
 import re
 import time
@@ -76,8 +77,7 @@ def sync_documents(readme):
     """Refresh the include blocks of ``readme`` and of every ``docs/*.md`` next to it (their paths are relative
     to the README's folder, the repository root). Returns ``{document: [included paths]}``."""
     root = os.path.dirname(os.path.abspath(readme))
-    docs = [readme] + sorted(os.path.join(root, "docs", f) for f in os.listdir(os.path.join(root, "docs"))
-                             if f.endswith(".md")) if os.path.isdir(os.path.join(root, "docs")) else [readme]
+    docs = [readme] + sorted(glob.glob(os.path.join(root, "docs", "*.md")))
     return {d: sync_includes(d, root=root) for d in docs}
 
 
