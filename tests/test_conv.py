@@ -113,3 +113,15 @@ def test_textbook_forward_and_backward_match_torch_in_float64(case):
     np.testing.assert_allclose(out, ot.detach().numpy(), rtol=1e-10, atol=1e-10)
     for got, want in zip(conv.conv2d_backward(dout, cache), (xt.grad, wt.grad, bt.grad)):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_an_error_inside_a_use_kernel_block_propagates_and_restores_the_previous_kernel():
+    with pytest.raises(ZeroDivisionError):
+        with conv.use_kernel("textbook"):
+            1 / 0
+    assert conv.default_kernel() == "fast"
+
+
+def test_a_wrong_kernel_name_is_reported_by_use_kernel():
+    with pytest.raises(ValueError, match=r"^use_kernel: kernel must be one of"):
+        conv.use_kernel("blas")

@@ -120,3 +120,20 @@ def test_conv_output_size_follows_the_formula_and_rejects_a_kernel_that_does_not
     assert conv_output_size(7, 3, 2, 1) == 4
     with pytest.raises(ShapeError, match="kernel"):
         conv_output_size(3, 5, 1, 0)
+
+
+def test_the_loop_references_default_to_stride_one_no_padding_and_keep_the_dtype():
+    """The references a tutorial calls with their defaults: conv stride 1 pad 0, pooling 2x2 stride 2 pad 0."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    w, b = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    out = conv2d_naive(x, w, b)
+    assert out.shape == (2, 4, 5, 5) and out.dtype == np.float32
+    np.testing.assert_allclose(out, conv2d_naive(x, w, b, 1, 0), rtol=0)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    for got, want in zip(conv2d_backward_naive(dout, x, w), conv2d_backward_naive(dout, x, w, 1, 0)):
+        np.testing.assert_array_equal(got, want)
+    for naive, fast in ((maxpool2d_naive, maxpool2d_forward), (avgpool2d_naive, avgpool2d_forward)):
+        pooled = naive(x)
+        assert pooled.shape == (2, 3, 3, 3) and pooled.dtype == np.float32, naive.__name__
+        np.testing.assert_allclose(pooled, fast(x, 2, 2, 0)[0], rtol=1e-6)

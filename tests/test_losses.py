@@ -80,3 +80,47 @@ def test_cross_entropy_and_its_gradient_match_pytorch():
     lt.backward()
     assert value == pytest.approx(lt.item(), rel=1e-14)
     np.testing.assert_allclose(loss.backward(), zt.grad.numpy(), atol=1e-15)
+
+
+@pytest.mark.parametrize("big", [1000.0, -1000.0])
+def test_softmax_of_logits_near_plus_minus_1000_is_finite_and_shift_invariant(big):
+    """exp(1000) overflows float64: softmax must subtract the row maximum, not add it."""
+    z, _ = _batch()
+    p = softmax(z + big)
+    assert np.all(np.isfinite(p))
+    np.testing.assert_allclose(p, softmax(z), rtol=1e-12)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-14)
+
+
+def test_per_sample_cross_entropy_is_minus_log_softmax_at_each_label():
+    z, y = _batch(N=7, K=5, seed=3)
+    expected = [-np.log(softmax(z)[n, y[n]]) for n in range(7)]
+    np.testing.assert_allclose(SoftmaxCrossEntropy().per_sample(z, y), expected, rtol=1e-13)
+
+
+def test_get_loss_without_a_name_is_softmax_cross_entropy():
+    assert type(get_loss()) is SoftmaxCrossEntropy
+
+
+def test_softmax_normalises_each_row_by_its_own_maximum():
+    """Rows far apart: a shift by the maximum of the whole array would underflow the low row to 0/0."""
+    z = np.array([[1000.0, 999.0, 998.0], [0.0, -1.0, -2.0]])
+    p = softmax(z)
+    np.testing.assert_allclose(p[0], p[1], rtol=1e-12)
+    assert np.all(np.isfinite(p))
+
+
+def test_softmax_works_along_the_last_axis_of_any_array():
+    z = np.random.default_rng(6).standard_normal((2, 3, 4))
+    p = softmax(z)
+    np.testing.assert_allclose(p.sum(axis=-1), 1, rtol=1e-14)
+    np.testing.assert_allclose(p[1, 2], softmax(z[1, 2][None])[0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("labels", [[0, 9], [0]])
+def test_per_sample_labels_are_checked_naming_the_loss(labels):
+    from numpycnn.losses import NLLLoss
+    z = np.zeros((2, 3))
+    for loss, name in ((SoftmaxCrossEntropy(), "SoftmaxCrossEntropy"), (NLLLoss(), "NLLLoss")):
+        with pytest.raises(ValueError, match=rf"^{name}: labels y must"):
+            loss.per_sample(z, np.array(labels))

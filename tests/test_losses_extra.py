@@ -114,3 +114,23 @@ def test_with_log_softmax_appends_once_and_keeps_metadata():
     assert with_log_softmax(m2) is m2
     x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(np.exp(m2.predict_logits(x)).sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss", [NLLLoss(), MulticlassHinge(p=1), MulticlassHinge(p=2)], ids=repr)
+def test_per_sample_losses_of_nll_and_hinge_follow_their_formulas_and_average_to_forward(loss):
+    rng = np.random.default_rng(4)
+    z, y = rng.standard_normal((6, 5)), rng.integers(0, 5, 6)
+    if isinstance(loss, NLLLoss):                  # -z[n, y_n]: z are log-probabilities
+        want = [-z[n, y[n]] for n in range(6)]
+    else:                                          # (1/K) Σ_{j≠y} max(0, 1 + z_j − z_y)^p, by loops
+        want = [sum(max(0.0, 1 + z[n, j] - z[n, y[n]]) ** loss.p for j in range(5) if j != y[n]) / 5
+                for n in range(6)]
+    np.testing.assert_allclose(loss.per_sample(z, y), want, rtol=1e-13)
+    assert loss.per_sample(z, y).mean() == pytest.approx(loss.forward(z, y), rel=1e-14)
+
+
+def test_every_loss_repr_rebuilds_it():
+    from numpycnn import losses as L
+    for loss in (SoftmaxCrossEntropy(), NLLLoss(), MulticlassHinge(p=2, margin=0.5)):
+        again = eval(repr(loss), vars(L))
+        assert type(again) is type(loss) and repr(again) == repr(loss)

@@ -151,3 +151,119 @@ def test_registering_the_same_factory_from_a_second_copy_of_its_module_keeps_the
     direction.__module__, direction.__qualname__ = first.__module__, first.__qualname__
     assert optim.register_optimizer("direction", direction) is first
     assert optim.OPTIMIZERS["direction"] is first
+
+
+def test_the_name_nesterov_builds_momentum_with_nesterov_true():
+    opt = optim.make_optimizer("nesterov", Params(), lr=0.05, momentum=0.8)
+    assert type(opt) is optim.Momentum and opt.nesterov is True
+    expected = run_numpycnn(lambda m: optim.Momentum(m, lr=0.05, momentum=0.8, nesterov=True))
+    got = run_numpycnn(lambda m: optim.make_optimizer("nesterov", m, lr=0.05, momentum=0.8))
+    for k in expected:
+        np.testing.assert_array_equal(got[k], expected[k])
+
+
+@pytest.mark.parametrize("ours, theirs", [("Adam", "Adam"), ("RMSprop", "RMSprop")])
+def test_default_hyperparameters_are_pytorchs(ours, theirs):
+    """Adam and RMSprop without arguments are torch.optim's defaults (SGD's lr is not: torch 2 made it 1e-3,
+    ours stays 0.01, the classic textbook value; ``Momentum`` has no torch twin)."""
+    torch = pytest.importorskip("torch")
+    import inspect
+    torch_defaults = {k: p.default for k, p in inspect.signature(getattr(torch.optim, theirs)).parameters.items()}
+    our_defaults = {k: p.default for k, p in inspect.signature(getattr(optim, ours)).parameters.items()
+                    if k not in ("model", "schedule")}
+    for name, value in our_defaults.items():
+        assert torch_defaults[name] == value, f"{ours}({name}=...) default {value!r}, torch's {torch_defaults[name]!r}"
+    opt = getattr(optim, ours)(Params())          # the constructor really uses them
+    assert opt.lr == our_defaults["lr"] and opt.eps == our_defaults["eps"]
+
+
+@pytest.mark.parametrize("make, word", [(lambda m: optim.Adam(m, betas=(1.0, 0.999)), r"^Adam: betas\[0\] must be"),
+                                        (lambda m: optim.Adam(m, betas=(0.9, 1.0)), r"^Adam: betas\[1\] must be"),
+                                        (lambda m: optim.Adam(m, betas=(-0.1, 0.999)), r"^Adam: betas\[0\] must be"),
+                                        (lambda m: optim.RMSprop(m, alpha=1.0), "^RMSprop: alpha must be"),
+                                        (lambda m: optim.RMSprop(m, alpha=-0.5), "^RMSprop: alpha must be"),
+                                        (lambda m: optim.SGD(m, momentum=-0.5), "^SGD: momentum must be"),
+                                        (lambda m: optim.SGD(m, nesterov=True), "^SGD: nesterov=True needs")])
+def test_a_decay_rate_outside_zero_to_one_exclusive_is_rejected_naming_it(make, word):
+    """β = 1 would freeze Adam's averages at zero (and divide by 1 − β^t = 0); α = 1 likewise for RMSprop."""
+    with pytest.raises(ValueError, match=word):
+        make(Params())
+
+
+def test_decay_rates_of_zero_are_allowed():
+    assert optim.Adam(Params(), betas=(0.0, 0.0)).beta1 == 0.0
+    assert optim.RMSprop(Params(), alpha=0.0).alpha == 0.0
+
+
+@pytest.mark.parametrize("make, other", [
+    (lambda m: optim.Adam(m, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), lambda m: optim.Adam(m)),
+    (lambda m: optim.RMSprop(m, lr=0.03, alpha=0.9, eps=1e-5, weight_decay=0.2), lambda m: optim.RMSprop(m)),
+    (lambda m: optim.Momentum(m, lr=0.04, momentum=0.7, nesterov=True, weight_decay=0.3),
+     lambda m: optim.Momentum(m))])
+def test_loading_a_state_restores_every_hyperparameter_with_its_type(make, other):
+    """A resumed run continues with the saved learning rate, decay rates and flags — not the new object's."""
+    model = Params()
+    for k in model.g:
+        model.g[k][...] = 1.0
+    saved = make(model)
+    saved.step()
+    saved.lr = 0.005                                   # e.g. a schedule moved it
+    restored = other(Params()).load_state_dict({k: np.array(v) for k, v in saved.state_dict().items()})
+    assert restored.hyperparameters() == saved.hyperparameters()
+    for k, v in saved.hyperparameters().items():
+        assert type(getattr(restored, k)) is type(v), k
+    assert restored.t == saved.t == 1
+    assert repr(restored) == repr(saved)
+
+
+def test_repr_names_the_class_and_its_hyperparameters():
+    assert repr(optim.SGD(Params(), lr=0.5)) == "SGD(lr=0.5, base_lr=0.5, weight_decay=0.0, momentum=0.0, nesterov=False)"
+    assert repr(optim.Adam(Params())) == ("Adam(lr=0.001, base_lr=0.001, weight_decay=0.0, beta1=0.9, beta2=0.999, "
+                                          "eps=1e-08)")
+    assert repr(optim.RMSprop(Params())) == "RMSprop(lr=0.01, base_lr=0.01, weight_decay=0.0, alpha=0.99, eps=1e-08)"
+
+
+def test_mask_state_before_the_first_step_is_a_no_op():
+    """Technique C masks the state right after building the optimizer, when there is none yet."""
+    opt = optim.Adam(Params())
+    opt.mask_state("a.W", np.zeros((3, 4)))
+    assert opt.state == {}
+
+
+def test_a_factory_that_is_not_callable_is_refused_naming_the_name_and_the_type():
+    with pytest.raises(TypeError, match=r"^register_optimizer: factory for 'mine' must be callable; got int$"):
+        optim.register_optimizer("mine", 3)
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Momentum, optim.RMSprop, optim.Adam])
+def test_every_optimizer_follows_its_schedule(cls):
+    from numpycnn.schedules import StepDecay
+    model = Params()
+    opt = cls(model, lr=0.1, schedule=StepDecay(2, 0.5))
+    lrs = []
+    for _ in range(5):
+        opt.step()
+        lrs.append(opt.lr)
+    assert lrs == [0.1, 0.1, 0.05, 0.05, 0.025]
+
+
+class SlashedParams(Params):
+    """Parameter names with a '/' in them (e.g. one network of several: "net1/conv.W")."""
+
+    def named_parameters(self):
+        for k in self.p:
+            yield "net1/" + k, self.p[k], self.g[k]
+
+
+def test_state_of_parameters_whose_names_contain_a_slash_saves_and_loads():
+    model = SlashedParams()
+    for k in model.g:
+        model.g[k][...] = 1.0
+    opt = optim.Adam(model, lr=0.1)
+    opt.step()
+    restored = optim.Adam(SlashedParams()).load_state_dict(opt.state_dict())
+    assert sorted(restored.state) == ["net1/a.W", "net1/a.b"]
+    for name, st in opt.state.items():
+        assert sorted(restored.state[name]) == ["exp_avg", "exp_avg_sq"]
+        for key in st:
+            np.testing.assert_array_equal(restored.state[name][key], st[key])

@@ -96,3 +96,34 @@ def test_without_a_schedule_the_learning_rate_never_changes():
     for _ in range(3):
         opt.step()
     assert opt.lr == 0.1 and math.isclose(opt.base_lr, 0.1)
+
+
+@pytest.mark.parametrize("ratio, steps, word", [(0, 10, "ratio"), (-0.5, 10, "ratio"), (1.5, 10, "ratio"),
+                                                (float("nan"), 10, "ratio"), (0.5, 0, "steps"),
+                                                (0.5, -3, "steps"), (0.5, 2.5, "steps")])
+def test_decay_to_rejects_a_ratio_outside_zero_one_or_a_step_count_below_one(ratio, steps, word):
+    with pytest.raises((ValueError, TypeError), match=rf"^decay_to: {word} must be"):
+        S.decay_to(ratio, steps)
+
+
+def test_decay_to_accepts_the_closed_end_ratio_one_and_a_single_step():
+    assert S.decay_to(1, 10) == 1.0
+    assert S.decay_to(0.25, 1) == 0.25
+    assert S.decay_to(0.25, 2) == pytest.approx(0.5, rel=1e-15)
+
+
+@pytest.mark.parametrize("schedule", [S.Constant(), S.StepDecay(4, 0.5), S.MultiStep([3, 8], 0.2),
+                                      S.Exponential(0.93, floor=0.1), S.Cosine(12, floor=0.2)])
+def test_a_schedule_rebuilt_from_its_config_gives_the_same_factors_and_leaves_the_config_alone(schedule):
+    config = {"name": schedule.name, **schedule.config()}
+    kept = dict(config)
+    rebuilt = S.schedule_from_config(config)
+    assert config == kept
+    assert type(rebuilt) is type(schedule)
+    assert [rebuilt(t) for t in range(20)] == [schedule(t) for t in range(20)]
+    assert repr(eval(repr(schedule), vars(S))) == repr(schedule)        # the repr is the constructor call
+
+
+def test_a_wrong_schedule_argument_names_the_schedule():
+    with pytest.raises(TypeError, match="schedule 'cosine'"):
+        S.make_schedule("cosine", steps=10)
