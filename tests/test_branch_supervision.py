@@ -270,3 +270,82 @@ def test_branch_heads_take_any_loss_and_third_is_still_the_gradient_of_the_sum(l
         return main_loss.forward(z, y) + 0.8 * head.forward(branch.net.forward(h, check=False), y)
 
     assert relative_error(branch.third, numerical_gradient(total, h)) < 1e-6
+
+
+def test_the_branch_point_after_a_conv_is_the_last_layer_before_the_next_conv_or_the_flatten():
+    from numpycnn.layers import Conv2D, Dense, Flatten, ReLU
+    model = nc.zoo.plain_cnn((1, 8, 8), depth=3, width=2, pool_every=100)   # conv1 act1 conv2 act2 conv3 act3 ...
+    assert [A.branch_point_after(model, c) for c in ("conv1", "conv2", "conv3")] == ["act1", "act2", "act3"]
+    back_to_back = nc.Sequential([("conv1", Conv2D(1, 2, 3, pad=1)), ("conv2", Conv2D(2, 2, 3, pad=1)),
+                                  ("act2", ReLU()), ("flatten", Flatten()), ("fc", Dense(128, 10))], (1, 8, 8))
+    assert A.branch_point_after(back_to_back, "conv1") == "conv1"       # conv2 reads conv1's output directly
+    assert A.branch_point_after(back_to_back, "conv2") == "act2"
+
+
+def test_choose_branch_point_scans_from_the_output_and_never_returns_the_top_layer():
+    profile = {"conv1": 0.001, "conv2": 0.05, "conv3": 0.5, "conv4": 1.0}
+    assert A.choose_branch_point(profile, 0.1) == "conv2"      # the first below 0.1 x top, scanning down
+    assert A.choose_branch_point(profile, 0.6) == "conv3"
+    assert A.choose_branch_point({"conv1": 0.01, "conv2": 1.0}, 0.1) == "conv1"
+    assert A.choose_branch_point({"conv1": 1e-9}, 0.5) is None   # only the top layer: nothing below it
+    with pytest.raises(ValueError, match="^choose_branch_point: the profile is empty"):
+        A.choose_branch_point({}, 0.1)
+    with pytest.raises(ValueError, match="^choose_branch_point: ratio must be"):
+        A.choose_branch_point(profile, 0)
+
+
+def test_lambda_falls_linearly_to_zero_at_the_last_step_and_stays_there():
+    assert [A.lambda_at("linear", 0.8, t, 4) for t in range(6)] == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.0, 0.0])
+    assert A.lambda_at("linear", 0.8, 0, 1) == 0.8 and A.lambda_at("linear", 0.8, 1, 1) == 0.0
+    assert A.lambda_at("constant", 0.8, 7, 4) == 0.8
+
+
+def test_branch_auto_flags_measure_the_profile_and_attach_seeded_branches_with_the_chosen_loss(capsys):
+    args = builder.train_parser().parse_args(["--model", "plain_cnn", "--depth", "4", "--width", "4", "--activation",
+                                              "sigmoid", "--branch-auto", "--branch-ratio", "1.0", "--branch-at", "act1",
+                                              "--branch-loss", "hinge", "--seed", "3"])
+    data = nc.datasets.load_dataset("digits", train_limit=200)
+    trainer = builder.make_trainer(args, data)
+    model = trainer.model
+    bare = builder.make_trainer(builder.train_parser().parse_args(["--model", "plain_cnn", "--depth", "4", "--width",
+                                                                   "4", "--activation", "sigmoid", "--seed", "3"]), data)
+    profile = A.measure_gradient_profile(bare.model, data.train.x[:320], data.train.y[:320])   # the same start
+    auto = A.branch_point_after(model, A.choose_branch_point(profile, 1.0))
+    (cb,) = [c for c in trainer.callbacks if isinstance(c, A.BranchSupervision)]
+    assert [b.at for b in cb.branches] == ["act1", auto]
+    assert "branch attached at" in capsys.readouterr().out
+    assert all(type(b.loss).__name__ == "MulticlassHinge" for b in cb.branches)
+    for i, b in enumerate(cb.branches):                      # branch i is seeded with --seed + i
+        twin = A.Branch(nc.zoo.plain_cnn((1, 8, 8), depth=4, width=4, seed=0), b.at, seed=3 + i, loss="hinge")
+        for (n1, p1, _), (n2, p2, _) in zip(b.net.named_parameters(), twin.net.named_parameters()):
+            np.testing.assert_array_equal(p1, p2.astype(p1.dtype), err_msg=f"branch {i} {n1}")
+    with pytest.raises(ValueError, match="^--branch-auto measures the gradient profile"):
+        A.extra_callbacks(args, model, data=None)
+
+
+def test_the_linear_schedule_flag_ends_lambda_at_the_last_step_of_the_run():
+    data = nc.datasets.load_dataset("digits", train_limit=200)
+    base = ["--model", "plain_cnn", "--depth", "4", "--width", "4", "--branch-at", "act2", "--branch-schedule", "linear"]
+    args = builder.train_parser().parse_args(base + ["--epochs", "3", "--batch-size", "50"])
+    (cb,) = [c for c in builder.make_trainer(args, data).callbacks if isinstance(c, A.BranchSupervision)]
+    assert cb.schedule == "linear" and cb.total_steps == 3 * -(-len(data.train) // 50)
+    args = builder.train_parser().parse_args(base + ["--max-steps", "17"])
+    (cb,) = [c for c in builder.make_trainer(args, data).callbacks if isinstance(c, A.BranchSupervision)]
+    assert cb.total_steps == 17
+    with pytest.raises(ValueError, match="^--branch-schedule linear needs --max-steps or data="):
+        A.extra_callbacks(builder.train_parser().parse_args(base), nc.zoo.plain_cnn((1, 8, 8), depth=4, width=4))
+
+
+def test_branch_supervision_errors_say_what_to_give():
+    with pytest.raises(ValueError, match="^BranchSupervision: give at least one Branch$"):
+        A.BranchSupervision([])
+    branch = A.Branch(trunk(), "act2")
+    with pytest.raises(ValueError, match=r"^BranchSupervision: schedule 'linear' needs total_steps \(the step where λ"):
+        A.BranchSupervision([branch], "linear")
+    with pytest.raises(ValueError, match="^measure_gradient_profile: x is empty$"):
+        A.measure_gradient_profile(trunk(), np.zeros((0, 1, 8, 8)), np.zeros(0, dtype=int))
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll", "hinge", "squared_hinge"])
+def test_every_branch_loss_name_is_accepted_by_the_flag(loss):
+    assert builder.train_parser().parse_args(["--branch-loss", loss]).branch_loss == loss

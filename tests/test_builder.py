@@ -97,3 +97,36 @@ def test_train_command_runs_with_a_cosine_schedule(tmp_path):
     from numpycnn.cli import main
     assert main(["train", "--epochs", "1", "--schedule", "cosine", "--lr-floor", "0.1", "--no-progress",
                  "--out", str(tmp_path)]) == 0
+
+
+#: every technique flag of ``train`` and its default: the text's value where the spec gives one
+TECHNIQUE_DEFAULTS = {
+    "branch_at": None, "branch_auto": False, "branch_ratio": 0.1, "branch_layers": "", "branch_weight": 1.0,
+    "branch_coefficient": 0.01, "branch_schedule": "constant", "branch_loss": "cross_entropy",
+    "alpha0": None, "direction_c": 0.0014, "decay": 0.0003, "decay_threshold": 0.0, "decay_mode": "initial",
+    "sparsity": None, "sparse_mode": "er", "sparse_sampling": "bernoulli", "dense_layers": "", "mask_candidates": 1,
+    "mask_steps": 100, "networks": 1, "ensemble": "min-logit", "collab_mode": "patent", "collab_temperature": 3.0,
+    "repr": False, "repr_s1": 200, "repr_s2": 100, "repr_n": 3, "repr_p": 0.3, "repr_ranking": "per-layer",
+    "repr_exclude_first": False, "repr_selection": "orthogonality", "repr_reintroduce": "keep"}
+
+
+def test_every_technique_flag_has_its_documented_default():
+    args = vars(builder.train_parser().parse_args([]))
+    assert {k: args[k] for k in TECHNIQUE_DEFAULTS} == TECHNIQUE_DEFAULTS
+
+
+@pytest.mark.parametrize("flag", ["--branch-schedule", "--branch-loss", "--decay-mode", "--sparse-mode",
+                                  "--sparse-sampling", "--ensemble", "--collab-mode", "--repr-ranking",
+                                  "--repr-selection", "--repr-reintroduce"])
+def test_every_technique_choice_flag_refuses_an_unknown_value_listing_the_choices(flag, capsys):
+    with pytest.raises(SystemExit):
+        builder.train_parser().parse_args([flag, "no-such-choice"])
+    err = capsys.readouterr().err
+    assert f"{flag}: invalid choice" in err and "no-such-choice" in err
+
+
+@pytest.mark.parametrize("flag, value", [("--repr-s2", "1.5"), ("--networks", "two"), ("--mask-steps", "x"),
+                                         ("--branch-ratio", "high"), ("--decay", "fast")])
+def test_numeric_technique_flags_refuse_text(flag, value):
+    with pytest.raises(SystemExit):
+        builder.train_parser().parse_args([flag, value])

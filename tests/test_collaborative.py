@@ -328,3 +328,110 @@ def test_the_experiments_independent_arm_is_three_plain_trainers_with_no_ensembl
         for name, value in want.state_dict().items():
             np.testing.assert_array_equal(got_state[name], value, err_msg=name)
         np.testing.assert_array_equal(got.predict_logits(digits.val.x), want.predict_logits(digits.val.x))
+
+
+@pytest.mark.parametrize("mode", ["dml", "kdcl"])
+def test_each_networks_gradient_is_that_of_its_own_loss_with_the_teachers_detached(digits, mode):
+    """DML: CE_i + Σ_{j≠i} T²KL(p_j ‖ p_i)/(m−1) with T = 1; KDCL: CE_i + λ·T²KL(p_ens ‖ p_i), λ = step/ramp
+    (here 1/4). The teachers are constants: network i's gradient is that of its own loss only."""
+    from numpycnn.gradcheck import numerical_gradient, relative_error
+    x, y = digits.train.x[:12].astype(np.float64), digits.train.y[:12]
+    models = [nc.zoo.small_cnn(digits.input_shape, width=2, seed=s).astype(np.float64) for s in (0, 1, 2)]
+    tr = D.CollaborativeTrainer(models, [nc.optim.SGD(m, lr=0.01) for m in models], mode=mode, ramp_steps=4,
+                                progress=False)
+    tr.step = 1
+    tr.compute_gradients(x, y)
+    analytic = [{n: g.copy() for n, _, g in m.named_parameters()} for m in models]
+    fixed = [m.forward(x) for m in models]
+    z_ens = D.combine(fixed, y, tr.rule, tr.weights)[0]
+    rng = np.random.default_rng(0)
+    for i, m in enumerate(models):
+        def own_loss(m=m, i=i):
+            z = m.forward(x)
+            if mode == "dml":
+                return ce(z, y) + sum(D.kd_loss(z, fixed[j], 1.0)[0] for j in range(3) if j != i) / 2
+            return ce(z, y) + 0.25 * D.kd_loss(z, z_ens, tr.T)[0]
+        for name, p, _ in m.named_parameters():
+            idx = [tuple(rng.integers(0, s) for s in p.shape) for _ in range(3)]
+            numeric = numerical_gradient(own_loss, p, indices=idx)
+            sel = tuple(np.array(j) for j in zip(*idx))
+            assert relative_error(analytic[i][name][sel], numeric[sel]) < 1e-6, f"{mode}: network {i} {name}"
+
+
+def test_halves_draws_the_same_halves_for_the_same_seed_and_step(digits):
+    x, y = digits.train.x[:32], digits.train.y[:32]
+    grads = []
+    for _ in range(2):
+        models = [nc.zoo.small_cnn(digits.input_shape, width=2, seed=s) for s in (0, 1)]
+        tr = D.CollaborativeTrainer(models, [nc.optim.SGD(m, lr=0.01) for m in models], data_split="halves",
+                                    seed=5, progress=False)
+        tr.compute_gradients(x, y)
+        grads.append([g.copy() for m in models for _, _, g in m.named_parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_ensemble_prediction_is_the_weighted_sum_of_the_networks_logits(digits):
+    tr = trainer(digits)
+    tr.weights = np.array([0.5, 0.3, 0.2])
+    x = digits.val.x[:10]
+    want = sum(w * m.predict_logits(x) for w, m in zip(tr.weights, tr.models))
+    np.testing.assert_allclose(tr.predict_logits(x), want, rtol=1e-12)
+    report = tr.evaluate(digits.val)
+    assert report["networks"] == tr.network_accuracies(digits.val) and len(report["networks"]) == 3
+
+
+@pytest.mark.parametrize("rule", D.RULES)
+def test_one_network_alone_predicts_like_its_own_ensemble_under_every_rule(rule):
+    """(min-logit shifts each row by its target logit: the same softmax.)"""
+    (z,), y = logits(m=1)
+    np.testing.assert_allclose(softmax(D.combine([z], y, rule, np.array([1.0]))[0]), softmax(z), rtol=1e-12)
+
+
+def test_validation_weights_of_networks_that_are_all_wrong_are_uniform():
+    np.testing.assert_array_equal(D.validation_weights([0.0, 0.0, 0.0, 0.0]), np.full(4, 0.25))
+
+
+def test_the_validation_rule_refuses_an_empty_validation_split(digits):
+    from numpycnn.datasets import Dataset
+    tr = trainer(digits, rule="validation")
+    with pytest.raises(ValueError, match="^CollaborativeTrainer: rule 'validation' weighs the networks"):
+        tr.fit(digits.train, Dataset(digits.val.x[:0], digits.val.y[:0]), epochs=1)
+
+
+def test_combine_checks_the_labels_against_the_first_networks_logits():
+    zs, y = logits(m=2)
+    with pytest.raises(ValueError, match="^combine: labels y must"):
+        D.combine(zs, y[:-1], "min-logit")
+
+
+def test_train_flags_pass_the_temperature_and_the_loop_settings_to_the_collaborative_trainer(digits):
+    args = builder.train_parser().parse_args(["--networks", "2", "--collab-mode", "kdcl", "--collab-temperature", "5",
+                                              "--batch-size", "17", "--width", "4"])
+    tr = builder.make_trainer(args, digits)
+    assert tr.T == 5.0 and tr.batch_size == 17
+    with pytest.raises(ValueError, match=r"^--networks 2: --repr trains one network's loop .* without --repr$"):
+        builder.make_trainer(builder.train_parser().parse_args(["--networks", "2", "--repr"]), digits)
+
+
+def test_collaborative_errors_say_what_to_give(digits):
+    with pytest.raises(ValueError, match="^combine: zero networks — give the logits of at least one network$"):
+        D.combine([], np.array([0]), "linear")
+    with pytest.raises(ValueError, match=r"^CollaborativeTrainer: rule must be one of \("):
+        trainer(digits, rule="average")
+    with pytest.raises(ValueError, match=r"validation split; pass one to fit\(train, val\)$"):
+        trainer(digits, rule="validation").fit(digits.train, None, epochs=1)
+    args = builder.train_parser().parse_args(["--networks", "2", "--branch-at", "act1", "--repr"])
+    with pytest.raises(ValueError, match=r"^--networks 2: --branch-at, --repr trains one network's loop .* "
+                                         r"without --branch-at, --repr$"):
+        builder.make_trainer(args, digits)
+
+
+def test_the_linear_rule_keeps_the_weights_it_fitted_on_the_last_batch(digits):
+    tr = trainer(digits, rule="linear")
+    x, y = digits.train.x[:32], digits.train.y[:32]
+    zs = [m.forward(x) for m in tr.models]                          # the logits this step will combine
+    _, _, info = D.combine(zs, y, "linear", tr.weights)
+    tr.train_step(x, y)
+    np.testing.assert_allclose(tr.weights, info["weights"], rtol=1e-9)
+    assert not np.allclose(tr.weights, 1 / 3)

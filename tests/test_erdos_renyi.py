@@ -224,3 +224,149 @@ def test_semi_supervised_training_keeps_masks_and_adds_the_consistency_gradient(
     assert all(np.all(model[n].params["W"][M == 0] == 0) for n, M in masks.items())
     with pytest.raises(ValueError, match="weight"):
         C.ConsistencyTraining(data.train.x, weight=-1)
+
+def test_layer_ratios_follow_the_er_and_erk_formulas_for_dense_and_conv_layers():
+    model = nc.zoo.lenet5()                              # conv1 1->6 5x5, conv2 6->16 5x5, fc 400->120->84->10
+    er, erk = C.layer_ratios(model, "er"), C.layer_ratios(model, "erk")
+    assert er["conv2"] == ((6 + 16) / (6 * 16), 16 * 6 * 25)
+    assert erk["conv2"] == ((6 + 16 + 5 + 5) / (6 * 16 * 5 * 5), 16 * 6 * 25)
+    dense = [n for n in er if model[n].params["W"].ndim == 2][0]
+    n_out, n_in = model[dense].params["W"].shape
+    assert er[dense][0] == erk[dense][0] == (n_in + n_out) / (n_in * n_out)
+    assert all(r == 1.0 for r, _ in C.layer_ratios(model, "uniform").values())
+    with pytest.raises(ValueError, match="^layer_ratios: mode must be 'er', 'erk' or 'uniform'; got 'random'"):
+        C.layer_ratios(model, "random")
+
+
+def test_report_rows_give_density_as_a_fraction_and_the_table_prints_kib():
+    model = mlp()
+    _, p, _ = C.sparsify(model, 0.9, "er", np.random.default_rng(0))
+    rows = C.structure_report(model, p)
+    for r in rows:
+        assert r["density"] == pytest.approx(r["active"] / r["dense"], rel=1e-12), r["layer"]
+    table = C.format_report(rows)
+    fc1 = next(line for line in table.splitlines() if line.split()[:1] == ["fc1"])
+    assert f"{rows[0]['dense_bytes'] / 1024:.1f}" in fc1.split() and f"{p['fc1']:.4f}" in fc1.split()
+
+
+def test_the_report_figure_draws_dense_and_active_weights_per_layer():
+    model = mlp()
+    _, p, _ = C.sparsify(model, 0.9, "er", np.random.default_rng(0))
+    rows = C.structure_report(model, p)
+    ax = C.report_figure(rows).axes[0]
+    heights = [patch.get_height() for patch in ax.patches]
+    assert heights == [r["dense"] for r in rows[:-1]] + [r["active"] for r in rows[:-1]]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["dense weights", "active weights"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fc1", "fc2", "fc3"]
+
+
+@pytest.mark.parametrize("where", ["connection_probabilities", "snip_masks"])
+def test_a_sparsity_of_one_is_refused_by_name(where):
+    x, y = np.zeros((2, 1, 28, 28)), np.array([0, 1])
+    call = {"connection_probabilities": lambda: C.connection_probabilities(mlp(), 1.0),
+            "snip_masks": lambda: C.snip_masks(mlp(), x, y, 1.0)}[where]
+    with pytest.raises(ValueError, match=rf"^{where}: sparsity must be a number in \[0, 1\) \(the fraction of absent weights\); got 1.0$"):
+        call()
+
+
+def test_the_consistency_loss_is_weight_times_the_squared_distance_of_the_two_predictions_per_image():
+    model = nc.zoo.small_cnn((1, 8, 8), width=2, seed=0, dtype=np.float64)
+    u = np.random.default_rng(1).standard_normal((4, 1, 8, 8))
+    L = C.ConsistencyTraining(u, weight=2.0, noise=0.3).consistency_backward(model, u, np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    a, b = u + 0.3 * rng.standard_normal(u.shape), u + 0.3 * rng.standard_normal(u.shape)
+    d = nc.losses.softmax(model.forward(a)) - nc.losses.softmax(model.forward(b))
+    assert L == pytest.approx(2.0 * np.sum(d ** 2) / 4, rel=1e-12)
+
+
+def test_consistency_training_takes_flat_or_image_batches_and_refuses_anything_else():
+    assert C.ConsistencyTraining(np.zeros((5, 64))).unlabelled.shape == (5, 64)
+    assert C.ConsistencyTraining(np.zeros((5, 1, 8, 8))).weight == 1.0
+    for bad in (np.zeros(5), np.zeros((0, 64)), [[0.0]]):
+        with pytest.raises((ValueError, TypeError), match="^ConsistencyTraining: unlabelled"):
+            C.ConsistencyTraining(bad)
+
+
+def test_snip_and_mask_candidate_flags_sparsify_from_the_training_data(capsys):
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=300)
+    snip = builder.train_parser().parse_args(["--sparsity", "0.9", "--sparse-mode", "snip", "--seed", "2"])
+    model = builder.make_trainer(snip, data).model
+    fresh = builder.make_trainer(builder.train_parser().parse_args(["--seed", "2"]), data).model
+    want, _ = C.snip_masks(fresh, data.train.x[:256], data.train.y[:256], 0.9)
+    for name, mask in want.items():
+        np.testing.assert_array_equal(model[name].masks["W"], mask, err_msg=name)
+    cands = builder.train_parser().parse_args(["--sparsity", "0.8", "--mask-candidates", "2", "--mask-steps", "3",
+                                               "--seed", "2"])
+    model = builder.make_trainer(cands, data).model
+    out = capsys.readouterr().out
+    assert "mask candidates (validation accuracy after 3 iterations): #0:" in out and "#1:" in out
+    assert C.structure_report(model)[-1]["density"] == pytest.approx(0.2, abs=0.03)
+    with pytest.raises(ValueError, match="^--sparse-mode snip and --mask-candidates measure or train on data"):
+        builder.build(snip, data.input_shape, 10)
+
+
+def test_a_dense_layer_name_that_is_not_a_sparsifiable_layer_is_refused_naming_both():
+    with pytest.raises(ValueError, match=r"^solve_sigma: dense layers \['nope'\] are not sparsifiable layers \['fc1', 'fc2', 'fc3'\]"):
+        C.connection_probabilities(mlp(), 0.9, dense=("nope",))
+
+
+def test_mask_selection_returns_the_best_candidates_own_draw():
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=300)
+
+    def make():
+        return nc.zoo.mlp(data.input_shape, hidden=(32,), seed=0)
+    masks, results = C.select_masks(make, data, 0.8, K=3, steps=5, seed=7, dense=("fc2",))
+    best = max(results, key=lambda r: r["val_acc"])["candidate"]
+    want, _, _ = C.sparsify(make(), 0.8, "er", np.random.default_rng([7, best]), dense=("fc2",))
+    for name in want:
+        np.testing.assert_array_equal(masks[name], want[name], err_msg=name)
+    assert np.all(masks["fc2"] == 1)
+    with pytest.raises(ValueError, match=r"^select_masks: K \(number of mask candidates\) must be a positive integer"):
+        C.select_masks(make, data, 0.8, K=0)
+
+
+def test_sparsify_is_reproducible_by_default_and_passes_the_sampling_on():
+    a, _, _ = C.sparsify(mlp(), 0.9)
+    b, _, _ = C.sparsify(mlp(), 0.9)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    exact, p, _ = C.sparsify(mlp(), 0.9, sampling="exact", rng=np.random.default_rng(3))
+    for name, mask in exact.items():
+        assert int(mask.sum()) == round(p[name] * mask.size), name
+
+
+def test_a_loaded_sparse_model_keeps_its_dtype_and_metadata(tmp_path):
+    model = nc.zoo.mlp((1, 28, 28), hidden=(300, 100), seed=0, dtype=np.float64)
+    model.metadata = {"dataset": "fashion-mnist", "note": "kept"}
+    C.sparsify(model, 0.9, "er", np.random.default_rng(0))
+    C.save_sparse_model(tmp_path / "s.npz", model)
+    loaded = C.load_sparse_model(tmp_path / "s.npz")
+    assert loaded.dtype == np.float64 and all(p.dtype == np.float64 for _, p, _ in loaded.named_parameters())
+    assert loaded.metadata["note"] == "kept" and loaded.metadata["dataset"] == "fashion-mnist"
+
+
+def test_the_report_of_a_model_never_sparsified_shows_every_weight_active_under_its_header():
+    rows = C.structure_report(mlp())
+    assert all(r["density"] == 1.0 for r in rows)
+    lines = C.format_report(rows).splitlines()
+    assert lines[0].split() == ["layer", "weights", "active", "density", "p(l)", "dense", "KiB", "CSR", "KiB",
+                                "MACs", "dense", "MACs", "sparse"]
+    assert set(lines[-2]) == {"-"} and lines[-1].startswith("total")
+
+
+def test_the_train_flags_sparsify_reproducibly_from_the_seed_and_report_the_probabilities(capsys):
+    args = builder.train_parser().parse_args(["--sparsity", "0.9", "--seed", "4"])
+    m1, _ = builder.build(args, (1, 8, 8), 10)
+    m2, _ = builder.build(args, (1, 8, 8), 10)
+    for name in C.masked_layers(m1):
+        np.testing.assert_array_equal(m1[name].masks["W"], m2[name].masks["W"])
+    _, p, _ = C.sparsify(builder.build(builder.train_parser().parse_args(["--seed", "4"]), (1, 8, 8), 10)[0], 0.9)
+    out = capsys.readouterr().out
+    first = C.masked_layers(m1)[0]
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == [first]]
+    assert rows and all(row[4] == f"{p[first]:.4f}" for row in rows)      # the p(l) column
+
+
+def test_sparsity_zero_keeps_every_connection():
+    p, sigma = C.connection_probabilities(mlp(), 0.0)
+    assert all(v == 1.0 for v in p.values()) and sigma > 0

@@ -236,7 +236,47 @@ def test_train_flags_build_the_direction_optimizer():
 
 @pytest.mark.parametrize("kwargs, word", [({"alpha0": -1.0}, "alpha0"), ({"beta": 1.0}, "beta"),
                                           ({"c": 0.0}, "c"), ({"threshold": -0.1}, "threshold"),
+                                          ({"alpha0": 0.0}, "alpha0"), ({"beta": -0.5}, "beta"),
                                           ({"decay_mode": "sometimes"}, "decay_mode"), ({"N": 0}, "N")])
 def test_bad_arguments_raise_value_error_naming_the_argument(digits64, kwargs, word):
-    with pytest.raises(ValueError, match=word):
+    with pytest.raises(ValueError, match=rf"^GradientDirection: {word}\b"):
         GradientDirection(small_model(digits64), **kwargs)
+
+
+def test_the_step_decays_only_while_strictly_above_the_threshold():
+    """S1033: "if the step is greater than the threshold, decay it" — at equality it does not."""
+    from numpycnn.techniques.gradient_direction import decays, step_decay
+    assert decays(0.5, 0.4) and not decays(0.5, 0.5) and not decays(0.3, 0.5)
+    assert type(step_decay(0.5, 0.1, threshold=0.5)).__name__ == "Constant"
+    assert repr(step_decay(0.5, 0.1)) == repr(step_decay(0.5, 0.1, decay_mode="initial"))   # the literal default
+
+
+def test_initial_step_errors_name_the_function_and_the_argument():
+    from numpycnn.techniques.gradient_direction import initial_step
+    with pytest.raises(ValueError, match=r"^initial_step: N \(number of trainable parameters\) must be"):
+        initial_step(0)
+    with pytest.raises(ValueError, match=r"^initial_step: c must be"):
+        initial_step(100, c=0)
+
+
+def test_the_global_norm_of_float32_gradients_is_accumulated_in_float64():
+    """1e20² overflows float32: the squares must be summed in float64."""
+    assert global_gradient_norm([np.full(4, 1e20, dtype=np.float32)]) == pytest.approx(2e20, rel=1e-6)
+
+
+def test_the_direction_factory_passes_every_option_and_weight_decay_from_the_flags(digits64):
+    model = small_model(digits64)
+    opt = make_optimizer("direction", model, lr=0.2, beta=0.01, threshold=0.05, decay_mode="above", c=0.003)
+    assert (opt.alpha0, opt.beta, opt.threshold, opt.decay_mode, opt.c) == (0.2, 0.01, 0.05, "above", 0.003)
+    args = builder.train_parser().parse_args(["--optimizer", "direction", "--weight-decay", "0.01"])
+    assert builder.build(args, (1, 8, 8), 10)[1].weight_decay == 0.01
+    with pytest.raises(SystemExit):
+        builder.train_parser().parse_args(["--optimizer", "direction", "--decay-mode", "sometimes"])
+
+
+def test_loading_the_state_restores_every_hyperparameter(digits64):
+    model = small_model(digits64)
+    saved = GradientDirection(model, alpha0=0.3, beta=0.01, threshold=0.05, decay_mode="above", c=0.003)
+    restored = GradientDirection(small_model(digits64)).load_state_dict(
+        {k: np.array(v) for k, v in saved.state_dict().items()})
+    assert restored.hyperparameters() == saved.hyperparameters()

@@ -257,7 +257,7 @@ def test_the_schedule_works_with_sigmoid_networks_and_logs_each_cycle(digits):
     ({"s1": 1, "s2": 1, "monitor": [1, 2]}, "monitor"), ({"s1": True, "s2": 1}, "s1"),
 ])
 def test_bad_arguments_raise_errors_naming_the_argument(kwargs, word):
-    with pytest.raises((ValueError, TypeError), match=word):
+    with pytest.raises((ValueError, TypeError), match=rf"^RePr: {word}\b"):
         E.RePr(**kwargs)
 
 
@@ -267,15 +267,23 @@ def test_bad_arguments_raise_errors_naming_the_argument(kwargs, word):
     (lambda: E.rank_filters({"a": np.ones(4)}, ranking="layer"), r"ranking must be one of.*'layer'"),
     (lambda: E.rank_filters({"a": np.ones(4)}, min_keep=0), r"min_keep must be an integer >= 1; got 0"),
     (lambda: E.null_space_filters(np.ones((2, 5)), np.ones((1, 5)), -1, np.random.default_rng(0)),
-     r"n_new must be an integer >= 0; got -1"),
+     r"^null_space_filters: n_new must be an integer >= 0; got -1"),
     (lambda: E.null_space_filters(np.ones((2, 5)), np.ones((1, 4)), 1, np.random.default_rng(0)),
      r"old must hold filters of the same size D = 5.*\(1, 4\)"),
     (lambda: E.null_space_filters(np.ones((2, 5)), np.ones((1, 5)), 1, np.random.default_rng(0), rtol=0),
-     r"rtol must be a number in \(0, 1\).*got 0"),
+     r"^null_space_filters: rtol must be a number in \(0, 1\) \(the QR rank tolerance\); got 0"),
+    (lambda: E.null_space_filters(np.ones((2, 5)), np.ones(7), 1, np.random.default_rng(0)),
+     r"old must hold filters of the same size D = 5"),
 ])
 def test_bad_inputs_to_the_functions_name_the_argument_and_the_value(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_old_filters_may_come_in_their_conv_shape():
+    V, mode = E.null_space_filters(np.eye(6)[:2], np.eye(6)[2:3].reshape(1, 1, 6), 1, np.random.default_rng(0))
+    assert V.shape == (1, 6) and mode == "kept+old"
+    np.testing.assert_allclose(V[:, :3], 0, atol=1e-12)
 
 
 def test_bad_filters_and_generators_are_rejected_clearly():
@@ -382,3 +390,118 @@ def test_bad_selection_and_reintroduction_names_are_rejected():
         E.RePr(10, 5, selection="best")
     with pytest.raises(ValueError, match="reintroduce"):
         E.RePr(10, 5, reintroduce="zero")
+
+
+def test_the_complement_of_one_filter_is_every_direction_orthogonal_to_it():
+    a = np.random.default_rng(2).standard_normal((1, 6))
+    B = E.complement_basis(a)
+    assert B.shape == (6, 5)
+    np.testing.assert_allclose(a @ B, 0, atol=1e-12)
+    np.testing.assert_allclose(B.T @ B, np.eye(5), atol=1e-12)
+    np.testing.assert_array_equal(E.complement_basis(np.zeros((0, 4))), np.eye(4))
+
+
+def test_a_layer_already_sparse_keeps_its_mask_through_the_drop_and_gets_it_back_after_reintroduction(digits):
+    from numpycnn.techniques.erdos_renyi import sparsify
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=0)
+    sparsify(model, 0.5, "er", np.random.default_rng(0))
+    opt = nc.optim.SGD(model, lr=0.1)
+    sparse = {n: model[n].masks["W"].copy() for n in ("conv2", "conv3")}
+    dropped = {"conv2": np.array([1, 4]), "conv3": np.array([0])}
+    old, prior = E.drop_filters(model, opt, dropped)
+    for name, idx in dropped.items():
+        np.testing.assert_array_equal(prior[name], sparse[name])
+        want = sparse[name].copy()
+        want[idx] = 0
+        np.testing.assert_array_equal(model[name].masks["W"], want)          # drop mask x the sparse mask
+    E.reintroduce_filters(model, dropped, old, prior, lambda name: np.random.default_rng(1))
+    for name in dropped:
+        np.testing.assert_array_equal(model[name].masks["W"], sparse[name])   # the sparse mask is back
+
+
+def test_hold_dropped_at_zero_also_zeroes_the_optimizer_state_of_dropped_filters(digits):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=0)
+    opt = nc.optim.Momentum(model, lr=0.05)
+    dropped = {"conv2": np.array([2, 5])}
+    E.drop_filters(model, opt, dropped)
+    for key in ("W", "b"):                                  # an optimizer whose state did not start at zero
+        opt.state.setdefault(f"conv2.{key}", {})["momentum_buffer"] = np.ones_like(model["conv2"].params[key])
+    E.hold_dropped_at_zero(model, opt, dropped)
+    for key in ("W", "b"):
+        buf = opt.state[f"conv2.{key}"]["momentum_buffer"]
+        assert np.all(buf[[2, 5]] == 0) and np.all(np.delete(buf, [2, 5], axis=0) == 1), key
+
+
+def test_exclude_first_leaves_out_exactly_the_first_conv_layer(digits):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=0)
+    convs = model.conv_layers()
+    assert E.RePr(3, 3, exclude_first=True).eligible_layers(model) == convs[1:]
+    assert E.RePr(3, 3).eligible_layers(model) == convs
+    assert E.RePr(3, 3, layers=convs[1:2], exclude_first=True).eligible_layers(model) == convs[1:2]
+
+
+def test_zero_cycles_is_a_plain_run_even_on_a_model_with_nothing_to_drop(digits):
+    cb = E.RePr(3, 3, n_cycles=0)
+    assert cb.phase == "done"
+    model = nc.zoo.mlp(digits.input_shape, hidden=(8,), seed=0)        # no conv layer at all
+    nc.Trainer(model, nc.optim.SGD(model, lr=0.1), callbacks=[cb], batch_size=32, progress=False).fit(
+        digits.train, epochs=1, max_steps=4)
+    assert cb.log == []
+    with pytest.raises(ValueError, match="^RePr"):
+        nc.Trainer(model, nc.optim.SGD(model, lr=0.1), callbacks=[E.RePr(3, 3, n_cycles=1)], batch_size=32,
+                   progress=False).fit(digits.train, epochs=1, max_steps=4)
+
+
+def test_the_random_control_is_reproducible_and_the_log_records_each_cycle(digits):
+    from numpycnn.datasets import Dataset
+    logs = []
+    for _ in range(2):
+        model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=0)
+        cb = E.RePr(s1=3, s2=3, n_cycles=2, p=0.25, selection="random", seed=4,
+                    monitor=Dataset(digits.val.x[:50], digits.val.y[:50]))
+        nc.Trainer(model, nc.optim.SGD(model, lr=0.05), callbacks=[cb], batch_size=32, progress=False).fit(
+            digits.train, epochs=5, max_steps=12)
+        logs.append(cb.log)
+    assert logs[0] == logs[1] and [e["cycle"] for e in logs[0]] == [1, 2]
+    for entry in logs[0]:
+        assert {"dropped", "modes", "acc_before_drop", "acc_after_drop", "dip"} <= set(entry)
+        assert set(entry["modes"]) == set(entry["dropped"]) and entry["acc_before_drop"] is not None
+
+
+def test_train_flags_give_repr_its_monitor_seed_and_exclusion(digits):
+    args = builder.train_parser().parse_args(["--repr", "--repr-exclude-first", "--seed", "9"])
+    (cb,) = [c for c in builder.make_trainer(args, digits).callbacks if isinstance(c, E.RePr)]
+    assert cb.exclude_first is True and cb.seed == 9 and cb.verbose is True
+    np.testing.assert_array_equal(cb.monitor.x, digits.val.x[:500])
+    np.testing.assert_array_equal(cb.monitor.y, digits.val.y[:500])
+    with pytest.raises(SystemExit):
+        builder.train_parser().parse_args(["--repr", "--repr-reintroduce", "sometimes"])
+
+
+def test_verbose_repr_prints_each_drop_and_reintroduction(digits, capsys):
+    from numpycnn.datasets import Dataset
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=0)
+    cb = E.RePr(s1=3, s2=3, n_cycles=1, p=0.25, verbose=True, monitor=Dataset(digits.val.x[:50], digits.val.y[:50]))
+    nc.Trainer(model, nc.optim.SGD(model, lr=0.05), callbacks=[cb], batch_size=32, progress=False).fit(
+        digits.train, epochs=2, max_steps=6)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("RePr cycle")]
+    assert len(lines) == 2
+    assert lines[0].startswith("RePr cycle 1: step 3: dropped conv1: 2/8, conv2: 2/8")
+    assert "(ranking per-layer); monitor accuracy " in lines[0]
+    assert lines[1].startswith("RePr cycle 1: step 6: re-introduced (conv1: kept")   # conv1 (9-D filters) falls back
+    assert "conv2: kept+old" in lines[1]
+    assert "mean O conv1: " in lines[1] and " -> " in lines[1] and "; monitor accuracy " in lines[1]
+
+
+def test_a_layer_with_nothing_dropped_is_skipped_and_the_next_one_is_still_reintroduced(digits):
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=8, seed=0)
+    opt = nc.optim.SGD(model, lr=0.1)
+    dropped = {"conv1": np.array([], dtype=np.int64), "conv2": np.array([3])}
+    old, prior = E.drop_filters(model, opt, dropped)
+    modes = E.reintroduce_filters(model, dropped, old, prior, lambda name: np.random.default_rng(0))
+    assert list(modes) == ["conv2"] and np.all(model["conv2"].masks.get("W", 1) == 1)
+    assert np.any(model["conv2"].params["W"][3] != 0)
+
+
+def test_repr_keeps_at_least_one_filter_per_layer_by_default():
+    assert E.RePr(3, 3).min_keep == 1
