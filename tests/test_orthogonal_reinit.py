@@ -218,9 +218,14 @@ def test_reintroduced_filters_are_written_into_the_layer_and_differ_from_the_old
                                    np.linalg.norm(flat[keep], axis=1).mean(), rtol=1e-5)
 
 
-def test_checkpoint_in_the_middle_of_s2_resumes_bit_identically(digits, tmp_path):
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse-before-the-drop"])
+def test_checkpoint_in_the_middle_of_s2_resumes_bit_identically(digits, tmp_path, sparse):
+    """Also with technique C's masks under the drop masks: the checkpoint carries the prior masks to restore."""
     def trainer():
         model = nc.zoo.vanilla_cnn(digits.input_shape, width=6, seed=3)
+        if sparse:
+            from numpycnn.techniques.erdos_renyi import sparsify
+            sparsify(model, 0.5, "er", np.random.default_rng(0))
         return nc.Trainer(model, nc.optim.Adam(model, lr=3e-3), callbacks=[E.RePr(s1=4, s2=5, n_cycles=2, seed=1)],
                           seed=3, batch_size=32, progress=False)
     straight = trainer()
@@ -228,12 +233,15 @@ def test_checkpoint_in_the_middle_of_s2_resumes_bit_identically(digits, tmp_path
     first = trainer()
     first.fit(digits.train, epochs=2, max_steps=6)                  # inside the first S2 phase
     assert first.callbacks[0].phase == "S2"
+    assert bool(first.callbacks[0].prior) == sparse
     first.save_checkpoint(tmp_path / "c.npz")
     resumed = trainer().load_checkpoint(tmp_path / "c.npz")
     resumed.fit(digits.train, epochs=2)
     for (n, a, _), (_, b, _) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
         assert np.array_equal(a, b), n
     assert resumed.callbacks[0].log == straight.callbacks[0].log
+    for name in straight.model.conv_layers():             # the sparse masks are back after the last cycle
+        np.testing.assert_array_equal(resumed.model[name].masks.get("W", 1), straight.model[name].masks.get("W", 1))
 
 
 def test_the_schedule_works_with_sigmoid_networks_and_logs_each_cycle(digits):
