@@ -20,6 +20,12 @@ class Params:
         for k in self.p:
             yield k, self.p[k], self.g[k]
 
+    def with_unit_gradients(self):
+        """Every gradient 1 (a step then has something to do); returns self."""
+        for g in self.g.values():
+            g[...] = 1.0
+        return self
+
 
 def gradients(step, shape, name):
     rng = np.random.default_rng(1000 * step + (7 if name.endswith("b") else 3))
@@ -87,10 +93,8 @@ def test_saving_and_loading_the_state_mid_run_continues_identically(name):
 
 
 def test_sgd_step_is_minus_lr_times_the_gradient():
-    model = Params()
+    model = Params().with_unit_gradients()
     before = {k: v.copy() for k, v in model.p.items()}
-    for k in model.g:
-        model.g[k][...] = 1.0
     optim.SGD(model, lr=0.5).step()
     for k in before:
         np.testing.assert_array_equal(model.p[k], before[k] - 0.5)
@@ -106,9 +110,7 @@ def test_optimizers_update_the_models_arrays_in_place():
 
 
 def test_mask_state_zeroes_the_state_of_masked_entries():
-    model = Params()
-    for k in model.g:
-        model.g[k][...] = 1.0
+    model = Params().with_unit_gradients()
     opt = optim.Adam(model, lr=0.1)
     opt.step()
     mask = np.zeros((3, 4))
@@ -202,9 +204,7 @@ def test_decay_rates_of_zero_are_allowed():
      lambda m: optim.Momentum(m))])
 def test_loading_a_state_restores_every_hyperparameter_with_its_type(make, other):
     """A resumed run continues with the saved learning rate, decay rates and flags — not the new object's."""
-    model = Params()
-    for k in model.g:
-        model.g[k][...] = 1.0
+    model = Params().with_unit_gradients()
     saved = make(model)
     saved.step()
     saved.lr = 0.005                                   # e.g. a schedule moved it
@@ -256,9 +256,7 @@ class SlashedParams(Params):
 
 
 def test_state_of_parameters_whose_names_contain_a_slash_saves_and_loads():
-    model = SlashedParams()
-    for k in model.g:
-        model.g[k][...] = 1.0
+    model = SlashedParams().with_unit_gradients()
     opt = optim.Adam(model, lr=0.1)
     opt.step()
     restored = optim.Adam(SlashedParams()).load_state_dict(opt.state_dict())
