@@ -38,6 +38,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..validate import integer
+from .figures import INCLUDE            # the include-block markers ``figures --readme-only`` refreshes
 
 NAME = "book"
 HELP = "build the course book: README, docs/ and every tutorial executed, as a static site (default site/)"
@@ -296,7 +297,7 @@ def stage_pages(root, src, tutorial_names):
         text = rewrite_links(page.read_text(encoding="utf-8"), "docs")
         entry = next((t for t in TECHNIQUES if t[1] == page.stem), None)
         if entry:
-            shown = f"<!-- BEGIN include figures/{page.stem}.md -->" in text
+            shown = f"figures/{page.stem}.md" in {m.group("path") for m in INCLUDE.finditer(text)}
             text = text.rstrip() + "\n\n" + technique_results(root, page.stem, entry[0], entry[2], table_in_page=shown)
         (src / "docs").mkdir(parents=True, exist_ok=True)
         (src / "docs" / page.name).write_text(text, encoding="utf-8")

@@ -81,6 +81,13 @@ def sync_documents(readme):
     return {d: sync_includes(d, root=root) for d in docs}
 
 
+def report_synced(synced):
+    """Print, for every document with include blocks, how many :func:`sync_documents` refreshed."""
+    for doc, included in synced.items():
+        if included:
+            print(f"{doc}: refreshed {len(included)} include blocks")
+
+
 def core_figures(out, quick=False, data_dir=None):
     """Filters, feature maps, gradient scatter and curves of a small CNN trained on digits."""
     written = []
@@ -115,9 +122,7 @@ def core_figures(out, quick=False, data_dir=None):
 
 def run(args):
     if args.readme_only:
-        for doc, included in sync_documents(args.readme).items():
-            if included:
-                print(f"{doc}: refreshed {len(included)} include blocks")
+        report_synced(sync_documents(args.readme))
         return 0
     out = args.out or ("figures-quick" if args.quick else "figures")
     os.makedirs(out, exist_ok=True)
@@ -142,7 +147,5 @@ def run(args):
         print(f"== {part}: {time.perf_counter() - t0:.0f} s ==", flush=True)
     print(f"figures written to {out}/")
     if not args.quick and os.path.normpath(out) == "figures" and os.path.exists(args.readme):
-        for doc, included in sync_documents(args.readme).items():
-            if included:
-                print(f"{doc}: refreshed {len(included)} include blocks")
+        report_synced(sync_documents(args.readme))
     return status
