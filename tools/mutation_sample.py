@@ -11,11 +11,10 @@ The same ``--seed`` and ``--fraction`` on the same source give the same names (t
 before sampling), so a later run can re-test exactly this sample after new tests were added.
 """
 import argparse
-import fnmatch
-import json
-from pathlib import Path
 
 import numpy as np
+
+from mutation_summary import exit_codes          # tools/ is on the path when run as a script
 
 
 def main():
@@ -27,11 +26,7 @@ def main():
     args = p.parse_args()
     if not 0 < args.fraction <= 1:
         raise SystemExit(f"--fraction must be in (0, 1]; got {args.fraction}")
-    metas = sorted(Path(args.mutants).rglob("*.py.meta"))
-    if not metas:
-        raise SystemExit(f"--mutants: no *.py.meta files under {args.mutants!r}; let `mutmut run` generate them first")
-    names = sorted(k for meta in metas for k in json.loads(meta.read_text())["exit_code_by_key"]
-                   if any(fnmatch.fnmatch(k, pat) for pat in args.patterns))
+    names = sorted(k for codes in exit_codes(args.mutants, args.patterns).values() for k in codes)
     if not names:
         raise SystemExit(f"no mutant matches {args.patterns}")
     rng = np.random.default_rng(args.seed)

@@ -34,27 +34,36 @@ def main():
     p.add_argument("--interval", action="store_true",
                    help="add the score's 95 %% Wilson interval (for a random sample of the mutants)")
     args = p.parse_args()
-    metas = sorted(Path(args.mutants).rglob("*.py.meta"))
-    if not metas:
-        raise SystemExit(f"--mutants: no *.py.meta files under {args.mutants!r}; run `mutmut run` first")
     total, survivors = Counter(), []
     extra = " 95 % interval |" if args.interval else ""
     print("| module | mutants | " + " | ".join(COLUMNS) + " | score: killed / (killed + survived) |" + extra)
     print("|---|---|" + "---|" * len(COLUMNS) + "---|" + ("---|" if args.interval else ""))
-    for meta in metas:
-        codes = json.loads(meta.read_text())["exit_code_by_key"]
-        codes = {k: c for k, c in codes.items()
-                 if (not args.only or any(fnmatch.fnmatch(k, pat) for pat in args.only))
-                 and (not args.checked or c is not None)}
+    for module, codes in exit_codes(args.mutants, args.only).items():
+        codes = {k: c for k, c in codes.items() if not args.checked or c is not None}
         if not codes:
             continue
         counts = Counter(STATUS.get(c, f"exit {c}") for c in codes.values())
         survivors += [k for k, c in codes.items() if STATUS.get(c) == "survived"]
         total += counts
-        print(row(str(meta.relative_to(args.mutants))[:-len(".meta")], counts, args.interval))
+        print(row(module, counts, args.interval))
     print(row("**all**", total, args.interval))
     if args.survivors:
         print("\nSurvivors:\n" + "\n".join(f"- `{s}`" for s in sorted(survivors)))
+
+
+def exit_codes(mutants="mutants", patterns=None):
+    """``{module file: {mutant name: exit code or None}}`` from mutmut's ``*.py.meta`` files under ``mutants``,
+    only the names matching one of the fnmatch ``patterns`` when given (modules with none left out)."""
+    metas = sorted(Path(mutants).rglob("*.py.meta"))
+    if not metas:
+        raise SystemExit(f"--mutants: no *.py.meta files under {mutants!r}; let `mutmut run` generate them first")
+    out = {}
+    for meta in metas:
+        codes = {k: c for k, c in json.loads(meta.read_text())["exit_code_by_key"].items()
+                 if not patterns or any(fnmatch.fnmatch(k, pat) for pat in patterns)}
+        if codes:
+            out[str(meta.relative_to(mutants))[:-len(".meta")]] = codes
+    return out
 
 
 def row(name, counts, interval=False):
