@@ -90,6 +90,9 @@ def check_labels(logits, y, where="loss"):
     """Validate ``logits: (N, K)`` and ``y: (N,)`` integer labels in ``[0, K)``; return ``y`` as int64."""
     if logits.ndim != 2:
         raise ShapeError(f"{where}: logits must have shape (N, K); got {describe(logits)}")
+    if logits.shape[0] == 0:
+        raise ShapeError(f"{where}: logits must hold at least one row (a batch of N >= 1 examples); got "
+                         f"{describe(logits)}")
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != logits.shape[0]:
         raise ShapeError(

@@ -70,6 +70,8 @@ CORE_CASES = [
      ValueError, ["duplicate", "'a'"]),
     ("sequential_shape_mismatch", lambda t: Sequential([("fc1", Dense(3, 2)), ("fc2", Dense(3, 2))], input_shape=(3,)),
      ShapeError, ["fc2", "(3,)", "(2,)"]),
+    ("loss_of_an_empty_batch", lambda t: SoftmaxCrossEntropy().forward(np.zeros((0, 4)), np.zeros(0, np.int64)),
+     ShapeError, ["at least one row", "(0, 4)"]),
     ("labels_out_of_range", lambda t: SoftmaxCrossEntropy().forward(np.zeros((3, 4)), np.array([0, 1, 4])),
      ValueError, ["labels y", "[0, 3]", "4"]),
     ("labels_negative", lambda t: SoftmaxCrossEntropy().forward(np.zeros((3, 4)), np.array([0, -1, 2])),
