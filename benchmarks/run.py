@@ -509,7 +509,7 @@ def main(argv=None):
         atomic_write_bytes(a.summary, summary_table(measured, command, machine(), a.out).encode())
         print(f"wrote {a.summary}")
     if a.readme:
-        from numpycnn.commands.figures import sync_includes
+        from numpycnn.lab.commands.figures import sync_includes
         print(f"{a.readme}: refreshed include blocks {sync_includes(a.readme)}")
     return 0
 

@@ -8,15 +8,19 @@ Start here::
     trainer = nc.Trainer(model, nc.optim.Adam(model, lr=1e-3))
     trainer.fit(data.train, data.val, epochs=10)
 
-Map of the package, from the ground floor up (imports only go down; tests/test_import_graph.py
+Map of the library, from the ground floor up (imports only go down; tests/test_import_graph.py
 checks it): ``errors``, ``functional`` (softmax, log-softmax, one-hot), ``init``; ``validate``
 (argument checks), ``storage`` (atomic ``.npz`` + JSON files), ``im2col`` (the sliding-window
-kernel), ``threads`` (how many threads the kernels use: ``numpycnn.threads.set_threads(n)``); ``conv`` (the textbook convolution, loop references, the kernel switch), ``fast_conv``
-(the kernel Conv2D trains with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``,
-``normalization`` (BatchNorm), ``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model``
-(``Sequential``, model files); ``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``, ``export``, ``gradcheck_table``; ``techniques``
-(A–E; what each claims: docs/claims.md); ``builder`` (train options -> model and optimizer),
-``experiments``, ``assignment``; ``commands`` and ``cli`` (``python -m numpycnn``).
+kernel), ``threads`` (how many threads the kernels use: ``numpycnn.threads.set_threads(n)``); ``conv``
+(the textbook convolution, loop references, the kernel switch), ``fast_conv`` (the kernel Conv2D trains
+with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``, ``normalization`` (BatchNorm),
+``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model`` (``Sequential``, model files);
+``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``,
+``export``; ``techniques`` (A–E; what each claims: docs/claims.md).
+
+Above the library stands the lab, :mod:`numpycnn.lab` — the command line (``python -m numpycnn``),
+the builder of networks from options, the experiments, the course's tools — which the library never
+imports.
 """
 __version__ = "0.1.0"
 

@@ -1,7 +1,7 @@
-"""``python -m numpycnn``: see :mod:`numpycnn.cli`."""
+"""``python -m numpycnn``: see :mod:`numpycnn.lab.cli`."""
 import sys
 
-from .cli import main
+from .lab.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

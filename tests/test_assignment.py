@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from numpycnn.assignment import find_exercises, grade, make_student_copy
-from numpycnn.assignment.checks import CHECKS
-from numpycnn.assignment.make import PACKAGE_DIR, regions, strip_solutions
+from numpycnn.lab.assignment import find_exercises, grade, make_student_copy
+from numpycnn.lab.assignment.checks import CHECKS
+from numpycnn.lab.assignment.make import PACKAGE_DIR, regions, strip_solutions
 
 SOME = ["layers.ReLU.forward", "conv.conv2d_forward", "optim.Adam.update"]
 
@@ -74,7 +74,7 @@ def test_strip_solutions_replaces_region_with_not_implemented_error():
 
 
 def test_tutorial_needs_records_the_exercises_a_tutorial_calls():
-    from numpycnn.assignment.needs import tutorial_needs
+    from numpycnn.lab.assignment.needs import tutorial_needs
     root = PACKAGE_DIR.parent
     needs = tutorial_needs(root, tutorials=[root / "tutorials" / "01_convolution_by_hand.py"])
     called = needs["01_convolution_by_hand.py"]
@@ -83,7 +83,7 @@ def test_tutorial_needs_records_the_exercises_a_tutorial_calls():
 
 
 def test_exercises_by_tutorial_table_has_a_row_per_tutorial():
-    from numpycnn.assignment.needs import NEEDS_FILE
+    from numpycnn.lab.assignment.needs import NEEDS_FILE
     root = PACKAGE_DIR.parent
     table = (root / NEEDS_FILE).read_text(encoding="utf-8")
     missing = [p.name for p in sorted((root / "tutorials").glob("*.py")) if f"| `{p.name}` |" not in table]

@@ -47,7 +47,7 @@ def test_grade_prints_points_and_writes_the_json_report(tmp_path):
 
 
 def test_a_tutorial_in_the_student_copy_runs_the_students_code(tmp_path):
-    from numpycnn.assignment import make_student_copy
+    from numpycnn.lab.assignment import make_student_copy
     make_student_copy(tmp_path)
     env = {**ENV, "PYTHONPATH": str(tmp_path), "NUMPYCNN_FAST": "1"}
     proc = subprocess.run([sys.executable, str(tmp_path / "tutorials" / "01_convolution_by_hand.py")],
@@ -57,7 +57,7 @@ def test_a_tutorial_in_the_student_copy_runs_the_students_code(tmp_path):
 
 
 def test_check_run_by_a_student_in_their_copy_predicts_points_from_their_own_code(tmp_path):
-    from numpycnn.assignment.checks import CHECKS
+    from numpycnn.lab.assignment.checks import CHECKS
     assert _cli("make", str(tmp_path / "hw"), "--keep", "layers.ReLU.forward", cwd=tmp_path).returncode == 0
     proc = _cli("check", "--exercise", "layers.ReLU.forward", "--exercise", "layers.ReLU.backward", cwd=tmp_path / "hw")
     assert proc.returncode == 0, proc.stderr

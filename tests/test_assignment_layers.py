@@ -1,10 +1,10 @@
 """The exercises of BatchNorm, Dropout and the residual block: the solution tree earns every point,
 the student tree none (each check fails with the exercise's NotImplementedError)."""
 
-from numpycnn.assignment import find_exercises, grade, make_student_copy
-from numpycnn.assignment.checks import CHECKS
-from numpycnn.assignment.checks_normalization_dropout_residual import CHECKS as LAYER_CHECKS
-from numpycnn.assignment.make import PACKAGE_DIR
+from numpycnn.lab.assignment import find_exercises, grade, make_student_copy
+from numpycnn.lab.assignment.checks import CHECKS
+from numpycnn.lab.assignment.checks_normalization_dropout_residual import CHECKS as LAYER_CHECKS
+from numpycnn.lab.assignment.make import PACKAGE_DIR
 
 EXERCISES = ["normalization.batchnorm_forward", "normalization.batchnorm_backward", "dropout.dropout_forward",
              "dropout.dropout_backward", "residual.ResidualBlock.backward"]

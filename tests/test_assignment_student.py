@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from numpycnn.assignment import grade, make_student_copy
-from numpycnn.assignment.checks import CHECKS
+from numpycnn.lab.assignment import grade, make_student_copy
+from numpycnn.lab.assignment.checks import CHECKS
 
 IM2COL = ["im2col.im2col", "im2col.col2im"]
 

@@ -80,5 +80,5 @@ def test_trainer_trains_on_views_and_a_resumed_run_sees_the_same_views(tmp_path)
 
 
 def test_train_command_accepts_augment(tmp_path):
-    from numpycnn.cli import main
+    from numpycnn.lab.cli import main
     assert main(["train", "--epochs", "1", "--augment", "shift:1", "--no-progress", "--out", str(tmp_path)]) == 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import builder
+from numpycnn.lab import builder
 from numpycnn.gradcheck import numerical_gradient, relative_error
 from numpycnn.losses import SoftmaxCrossEntropy
 from numpycnn.techniques import branch_supervision as A

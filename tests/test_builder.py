@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import builder
+from numpycnn.lab import builder
 from numpycnn.layers import LogSoftmax
 from numpycnn.techniques.collaborative import CollaborativeTrainer
 
@@ -94,7 +94,7 @@ def test_schedule_options_missing_their_argument_say_which():
 
 
 def test_train_command_runs_with_a_cosine_schedule(tmp_path):
-    from numpycnn.cli import main
+    from numpycnn.lab.cli import main
     assert main(["train", "--epochs", "1", "--schedule", "cosine", "--lr-floor", "0.1", "--no-progress",
                  "--out", str(tmp_path)]) == 0
 

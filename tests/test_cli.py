@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from numpycnn.cli import main
+from numpycnn.lab.cli import main
 from numpycnn.model import load_model
 
 TRAIN = ["train", "--dataset", "digits", "--model", "small_cnn", "--width", "4", "--batch-size", "64",
@@ -88,7 +88,7 @@ def test_non_positive_epochs_are_a_clear_error(tmp_path, capsys, epochs):
 
 def test_train_threads_option_sets_numpycnns_threads(tmp_path):
     from numpycnn import threads
-    from numpycnn.cli import main
+    from numpycnn.lab.cli import main
     try:
         assert main(["train", "--epochs", "1", "--threads", "1", "--no-progress", "--out", str(tmp_path)]) == 0
         assert threads.is_set() and threads.get_threads() == 1

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import builder
+from numpycnn.lab import builder
 from numpycnn.gradcheck import numerical_gradient, relative_error
 from numpycnn.losses import SoftmaxCrossEntropy, softmax
 from numpycnn.techniques import collaborative as D
@@ -309,8 +309,8 @@ def test_the_experiments_independent_arm_is_three_plain_trainers_with_no_ensembl
     second loss) — the weights after training equal three hand-written Trainer runs bit for bit."""
     pytest.importorskip("threadpoolctl")
     from numpycnn.augment import parse_augment
-    from numpycnn.experiments import collaborative as experiment
-    from numpycnn.experiments.protocol import RunContext
+    from numpycnn.lab.experiments import collaborative as experiment
+    from numpycnn.lab.experiments.protocol import RunContext
     settings = {"model": "small_cnn", "widths": [4, 4, 4], "lr": 2e-3, "steps": 12, "evals": 2,
                 "augment": "shift:2,flip", "mode": "independent"}
     ctx = RunContext(stage="tune", data=digits, train=digits.train, val=digits.val, test=None)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import builder
-from numpycnn.cli import main
+from numpycnn.lab import builder
+from numpycnn.lab.cli import main
 from numpycnn.gradcheck import check_model
 from numpycnn.techniques import erdos_renyi as C
 

@@ -8,8 +8,8 @@ pytest.importorskip("threadpoolctl")
 
 from numpycnn.datasets import find_dataset_dir  # noqa: E402
 from numpycnn.errors import DatasetNotFoundError  # noqa: E402
-from numpycnn.commands.compare import ALIASES  # noqa: E402
-from numpycnn.experiments import TECHNIQUES, experiment_module, resolve  # noqa: E402
+from numpycnn.lab.commands.compare import ALIASES  # noqa: E402
+from numpycnn.lab.experiments import TECHNIQUES, experiment_module, resolve  # noqa: E402
 
 try:
     find_dataset_dir("fashion-mnist")

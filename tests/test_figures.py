@@ -1,7 +1,7 @@
 """The figures command regenerates the core figures deterministically."""
 import hashlib
 
-from numpycnn.cli import main
+from numpycnn.lab.cli import main
 
 
 def _digest(folder):

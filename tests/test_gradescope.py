@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from numpycnn.assignment import make_student_copy
-from numpycnn.assignment.checks import CHECKS
-from numpycnn.assignment.gradescope import REQUIREMENTS, find_submission_root, package, results_json
+from numpycnn.lab.assignment import make_student_copy
+from numpycnn.lab.assignment.checks import CHECKS
+from numpycnn.lab.assignment.gradescope import REQUIREMENTS, find_submission_root, package, results_json
 
 ROOT = Path(__file__).resolve().parents[1]
 #: a few exercises keep the test short; `assignment package` without --exercise grades every one
@@ -57,7 +57,7 @@ def test_zip_holds_setup_run_autograder_and_the_grader_with_its_checks(autograde
     _, zpath, modes = autograder
     names = set(zipfile.ZipFile(zpath).namelist())
     for needed in ("setup.sh", "run_autograder", "requirements.txt", "numpycnn/__init__.py",
-                   "numpycnn/assignment/grade.py", "numpycnn/assignment/checks.py", "numpycnn/layers.py"):
+                   "numpycnn/lab/assignment/grade.py", "numpycnn/lab/assignment/checks.py", "numpycnn/layers.py"):
         assert needed in names, needed
     assert modes["setup.sh"] == 0o755 and modes["run_autograder"] == 0o755
     assert not any("__pycache__" in n for n in names)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn import builder
+from numpycnn.lab import builder
 from numpycnn.losses import SoftmaxCrossEntropy
 from numpycnn.optim import make_optimizer
 from numpycnn.techniques.gradient_direction import (GradientDirection, count_trainable, global_gradient_norm,

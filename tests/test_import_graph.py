@@ -12,9 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "numpycnn"
 
-#: floor -> module names (a package name covers its submodules); ground floor first
+#: floor -> module names (a package name covers its submodules); ground floor first. Floors 1–9 are the
+#: teaching library; the lab (``numpycnn.lab``: commands, experiments, course tools) stands above it.
 FLOORS = [
-    ["numpycnn.errors", "numpycnn.functional", "numpycnn.init", "numpycnn.results"],   # no numpycnn imports
+    ["numpycnn.errors", "numpycnn.functional", "numpycnn.init"],                # no numpycnn imports
     ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col", "numpycnn.schedules", "numpycnn.augment",
      "numpycnn.threads"],                                                         # checks, files, the window kernel, threads
     ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.losses", "numpycnn.optim",
@@ -24,11 +25,18 @@ FLOORS = [
     ["numpycnn.model"],                                                          # the container, model files
     ["numpycnn.parallel"],                                                       # data-parallel training steps
     ["numpycnn.zoo", "numpycnn.export", "numpycnn.callbacks", "numpycnn.training", "numpycnn.plots",
-     "numpycnn.predict", "numpycnn.gradcheck_table"],                                                 # what uses models
+     "numpycnn.predict"],                                                         # what uses models
     ["numpycnn.techniques"],                                                     # the five techniques
-    ["numpycnn", "numpycnn.builder", "numpycnn.experiments", "numpycnn.assignment"],   # assembling
-    ["numpycnn.commands", "numpycnn.cli", "numpycnn.__main__"],                  # the command line
+    ["numpycnn"],                                                                # the package's face
+    # ---- the lab: never imported by the library (test_the_library_never_imports_the_lab) ----
+    ["numpycnn.lab", "numpycnn.lab.results"],                                    # the lab's paths; reading results
+    ["numpycnn.lab.builder", "numpycnn.lab.gradcheck_table"],                    # options -> model; the check table
+    ["numpycnn.lab.experiments", "numpycnn.lab.assignment"],                     # experiments, course tools
+    ["numpycnn.lab.commands", "numpycnn.lab.cli", "numpycnn.__main__"],          # the command line
 ]
+LAB = "numpycnn.lab"
+#: the one library module allowed to import the lab: the front door ``python -m numpycnn``
+LAB_DOORS = ("numpycnn.__main__",)
 
 #: imports allowed inside functions: an optional dependency (torch), a NumPy-version shim, and the two slow
 #: imports that only drawing a figure or showing a progress bar needs (``import numpycnn`` stays light)
@@ -36,7 +44,7 @@ LOCAL_IMPORTS_ALLOWED = {"torch", "numpy._core.multiarray", "numpy.core.multiarr
                          "IPython.display", "jupytext", "nbformat", "nbclient", "sphinx.application",
                          "sphinx.util.console", "sphinx.util.docutils"}   # the book's tools: the docs extra
 #: folders whose local imports belong to their owners' rewrite (the grader's checks, the experiments)
-LOCAL_IMPORTS_NOT_CHECKED = ("numpycnn.assignment", "numpycnn.experiments")
+LOCAL_IMPORTS_NOT_CHECKED = ("numpycnn.lab.assignment", "numpycnn.lab.experiments")
 
 
 def module_name(path):
@@ -133,3 +141,19 @@ def test_the_reader_resolves_relative_imports_to_the_modules_they_name():
     assert "numpycnn.im2col" in edges["numpycnn.conv"] and "numpycnn.fast_conv" in edges["numpycnn.layers"]
     assert "numpycnn.datasets.idx" in edges["numpycnn.datasets.discovery"]
     assert floor_of("numpycnn.techniques.collaborative") > floor_of("numpycnn.training")
+
+
+def test_the_library_never_imports_the_lab():
+    library = [m for m in MODULES if not (m == LAB or m.startswith(LAB + ".")) and m not in LAB_DOORS]
+    crossing = [f"{m} imports {t}" for m in library for t, _, _ in imports(m) if t == LAB or t.startswith(LAB + ".")]
+    assert crossing == []
+
+
+def test_the_boundary_rule_sees_an_import_of_the_lab(tmp_path, monkeypatch):
+    """The rule above reads real import statements: a library module importing the lab would be caught."""
+    fake = tmp_path / "numpycnn" / "layers.py"
+    fake.parent.mkdir()
+    fake.write_text("from .lab import builder\nfrom .lab.experiments import protocol\n")
+    monkeypatch.setitem(MODULES, "numpycnn.layers", fake)
+    targets = [t for t, _, _ in imports("numpycnn.layers")]
+    assert any(t.startswith(LAB) for t in targets)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from numpycnn.assignment import find_exercises
-from numpycnn.assignment.checks import CHECKS
-from numpycnn.assignment.guide import BEGIN, END, GUIDE, exercise_table, sync_guide, taught_by
+from numpycnn.lab.assignment import find_exercises
+from numpycnn.lab.assignment.checks import CHECKS
+from numpycnn.lab.assignment.guide import BEGIN, END, GUIDE, exercise_table, sync_guide, taught_by
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -93,7 +93,7 @@ def test_nll_rejects_labels_out_of_range_naming_labels():
 
 @pytest.mark.parametrize("name", ["nll", "squared_hinge"])
 def test_train_command_accepts_every_loss_and_saves_a_model_predict_can_use(tmp_path, name, capsys):
-    from numpycnn.cli import main
+    from numpycnn.lab.cli import main
     from numpycnn.model import load_model
     out = tmp_path / name
     assert main(["train", "--dataset", "digits", "--train-limit", "200", "--test-limit", "50", "--epochs", "1",

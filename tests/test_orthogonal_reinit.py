@@ -6,7 +6,7 @@ import pytest
 import scipy.stats
 
 import numpycnn as nc
-from numpycnn import builder
+from numpycnn.lab import builder
 from numpycnn.techniques import orthogonal_reinit as E
 
 

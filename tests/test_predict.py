@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from numpycnn.cli import main
+from numpycnn.lab.cli import main
 from numpycnn.datasets import load_dataset
 from numpycnn.errors import ShapeError
 from numpycnn.model import save_model
@@ -141,7 +141,7 @@ def test_predict_and_evaluate_commands_run_on_a_saved_model(tmp_path, digits, mo
 
 
 def test_confusion_matrix_and_precision_recall_on_a_hand_example():
-    from numpycnn.commands.evaluate import confusion_matrix, precision_recall
+    from numpycnn.lab.commands.evaluate import confusion_matrix, precision_recall
     M = confusion_matrix(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 3)
     assert M.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
     prec, rec = precision_recall(M)

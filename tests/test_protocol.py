@@ -10,7 +10,7 @@ import scipy.stats
 pytest.importorskip("threadpoolctl")
 
 from numpycnn import threads  # noqa: E402
-from numpycnn.experiments import protocol as P  # noqa: E402
+from numpycnn.lab.experiments import protocol as P  # noqa: E402
 from numpycnn.optim import SGD  # noqa: E402
 from numpycnn.training import Trainer  # noqa: E402
 from numpycnn.zoo import small_cnn  # noqa: E402

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from numpycnn.commands.figures import INCLUDE, sync_includes
+from numpycnn.lab.commands.figures import INCLUDE, sync_includes
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -1,9 +1,9 @@
-"""numpycnn.results: a technique's measured result is read from figures/<technique>.json, never typed."""
+"""numpycnn.lab.results: a technique's measured result is read from figures/<technique>.json, never typed."""
 import json
 
 import pytest
 
-from numpycnn.results import TECHNIQUES, describe_result, load_result
+from numpycnn.lab.results import TECHNIQUES, describe_result, load_result
 
 RESULT = {"technique": "gradient_direction", "command": "python -m numpycnn compare gradient_direction",
           "commit": "abc1234", "arms": {"direction": {}, "adam": {}},

@@ -1,7 +1,7 @@
 """Fast end-to-end checks that the core fits together (run before every commit)."""
 
 import numpycnn as nc
-from numpycnn.gradcheck_table import gradcheck_table
+from numpycnn.lab.gradcheck_table import gradcheck_table
 
 
 def test_every_layer_passes_the_gradcheck_table():

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import numpycnn as nc
-from numpycnn.commands.demo import demo_args
-from numpycnn.commands.train import run_training
+from numpycnn.lab.commands.demo import demo_args
+from numpycnn.lab.commands.train import run_training
 from numpycnn.datasets import Dataset, load_dataset
 from numpycnn.errors import CheckpointError
 from numpycnn.training import Callback, Trainer, batch_indices

@@ -139,7 +139,7 @@ def _shows_exercise(target, qualnames):
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_no_tutorial_prints_the_source_of_an_exercise(path):
     """In a student copy that source is the student's stub (and in the course book, the solution)."""
-    from numpycnn.assignment import find_exercises
+    from numpycnn.lab.assignment import find_exercises
     qualnames = [e.qualname for e in find_exercises()]
     shown = {t: _shows_exercise(t, qualnames) for t in _getsource_targets(path)}
     assert {t: q for t, q in shown.items() if q} == {}, f"{path.name} prints the source of exercises"
@@ -162,8 +162,8 @@ def test_technique_tutorial_tells_mechanism_from_benefit_and_reads_the_measured_
 
 
 def test_student_copy_strips_every_your_turn_and_keeps_the_rest(tmp_path):
-    from numpycnn.assignment import make_student_copy
-    from numpycnn.assignment.make import regions, student_tutorial
+    from numpycnn.lab.assignment import make_student_copy
+    from numpycnn.lab.assignment.make import regions, student_tutorial
     make_student_copy(tmp_path)
     copied = sorted(p.name for p in (tmp_path / "tutorials").glob("*.py"))
     assert copied == [p.name for p in TUTORIALS]
@@ -180,7 +180,7 @@ def test_student_copy_strips_every_your_turn_and_keeps_the_rest(tmp_path):
 
 
 def test_student_copy_of_a_tutorial_stops_at_its_first_your_turn(tmp_path):
-    from numpycnn.assignment import make_student_copy
+    from numpycnn.lab.assignment import make_student_copy
     make_student_copy(tmp_path)
     env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT),
            "NUMPYCNN_FIGURES": str(tmp_path / "figures")}
@@ -200,7 +200,7 @@ def test_generated_figures_are_git_ignored_and_reference_figures_are_small():
 
 
 def test_tutorials_command_selects_by_prefix_and_refuses_an_unknown_name():
-    from numpycnn.commands.tutorials import select
+    from numpycnn.lab.commands.tutorials import select
     assert [p.stem for p in select(["03", "01_convolution_by_hand"])] == ["03_training_a_cnn", "01_convolution_by_hand"]
     assert select([]) == [p for p in TUTORIALS if p.stem[:2].isdigit()]
     with pytest.raises(ValueError, match="no tutorial matches '99'"):

@@ -66,7 +66,7 @@ from matplotlib.figure import Figure
 
 import numpycnn as nc
 from numpycnn.gradcheck import numerical_gradient, relative_error
-from numpycnn.results import describe_result
+from numpycnn.lab.results import describe_result
 from numpycnn.techniques import branch_supervision as A
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"

@@ -55,7 +55,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import numpycnn as nc
-from numpycnn.results import describe_result
+from numpycnn.lab.results import describe_result
 from numpycnn.techniques import gradient_direction as B
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"

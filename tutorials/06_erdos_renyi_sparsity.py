@@ -59,7 +59,7 @@ import numpy as np
 
 import numpycnn as nc
 from numpycnn.errors import DatasetNotFoundError
-from numpycnn.results import describe_result
+from numpycnn.lab.results import describe_result
 from numpycnn.techniques import erdos_renyi as C
 from numpycnn.zoo import lenet5, mlp
 

@@ -55,7 +55,7 @@ import os
 import numpy as np
 
 import numpycnn as nc
-from numpycnn.results import describe_result
+from numpycnn.lab.results import describe_result
 from numpycnn.techniques import collaborative as D
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"

@@ -56,7 +56,7 @@ import numpy as np
 import scipy.linalg
 
 import numpycnn as nc
-from numpycnn.results import describe_result
+from numpycnn.lab.results import describe_result
 from numpycnn.techniques import orthogonal_reinit as E
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"

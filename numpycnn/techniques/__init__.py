@@ -9,8 +9,8 @@ E      :mod:`.orthogonal_reinit`     filter orthogonality ranking and QR null-sp
 =====  ============================  ======================================================
 
 ``import numpycnn`` imports technique B's module, which registers its optimizer
-(``make_optimizer("direction", ...)``); :mod:`numpycnn.builder` imports all five. A technique module plugs into ``python -m numpycnn train``
-through :mod:`numpycnn.builder` by defining any of::
+(``make_optimizer("direction", ...)``); :mod:`numpycnn.lab.builder` imports all five. A technique module plugs into ``python -m numpycnn train``
+through :mod:`numpycnn.lab.builder` by defining any of::
 
     add_train_arguments(parser)            its --flags
     prepare_model(opts, model, seed, data) change a freshly built model (technique C's masks); data may be None

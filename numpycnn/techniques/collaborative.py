@@ -327,7 +327,7 @@ def build_trainer(opts, build, **trainer_kwargs):
     """A :class:`CollaborativeTrainer` of ``--networks m`` networks when m > 1, else None (not ours).
 
     ``build(seed)`` returns one network and its optimizer from the same options
-    (:func:`numpycnn.builder.build`); network ``i`` (0-based) is built with seed ``--seed + i``, so every
+    (:func:`numpycnn.lab.builder.build`); network ``i`` (0-based) is built with seed ``--seed + i``, so every
     network gets the same width/depth, masks, optimizer, momentum, weight decay and technique B
     options, and its own initial weights. Options that attach to one network's training loop
     (``--branch-at``/``--branch-auto``, ``--repr``) and losses other than cross-entropy (the claim's first

@@ -1,0 +1,135 @@
+"""``python -m numpycnn assignment make | grade | check | package | list`` — see :mod:`numpycnn.lab.assignment`."""
+import json
+import os
+import time
+
+from ..assignment import grade, make_student_copy
+from ..assignment.checks import CHECKS, DEFAULT_POINTS
+from ..assignment.grade import format_report
+from ..assignment.gradescope import find_submission_root, package, results_json, write_results
+from ..assignment.guide import GUIDE, sync_guide, sync_transcripts
+from ..assignment.make import PACKAGE_DIR, exercises_of_package
+from ..assignment.needs import NEEDS_FILE, needs_table, tutorial_needs
+from ...storage import atomic_write_bytes
+from ...validate import integer
+from .figures import sync_includes
+
+NAME = "assignment"
+HELP = ("course assignments: make a student copy, grade one (also for Gradescope), check your own copy, "
+        "package the Gradescope autograder, list the exercises, regenerate the guide's table")
+
+
+def add_arguments(p):
+    sub = p.add_subparsers(dest="action", required=True)
+    m = sub.add_parser("make", help="write a student copy of the package and the tutorials to OUT")
+    m.add_argument("out")
+    m.add_argument("--overwrite", action="store_true", help="replace OUT/numpycnn if it exists")
+    m.add_argument("--keep", action="append", default=None, metavar="EXERCISE",
+                   help="hand out this exercise already solved (repeatable; ids from `assignment list`)")
+    g = sub.add_parser("grade", help="grade the student copy (or Gradescope submission) in PATH; points per exercise")
+    g.add_argument("path")
+    g.add_argument("--json", default=None,
+                   help="write the report to this file (default PATH/grade.json, or PATH/results.json for gradescope)")
+    g.add_argument("--format", choices=["report", "gradescope"], default="report",
+                   help="report: numpycnn's JSON report; gradescope: Gradescope's results.json (PATH may then hold "
+                        "numpycnn/, a folder holding it, or the uploaded .py files alone)")
+    g.add_argument("--timeout", type=float, default=120, help="seconds allowed per exercise")
+    g.add_argument("--exercise", action="append", default=None, metavar="EXERCISE",
+                   help="grade only this exercise (repeatable; ids from `assignment list`)")
+    g.add_argument("--jobs", type=int, default=1, help="exercises graded at the same time (default 1)")
+    g.add_argument("--visibility", default="visible", help="gradescope: visibility of the tests (visible, hidden, "
+                                                           "after_due_date, after_published)")
+    g.add_argument("--stdout-visibility", default="hidden", help="gradescope: visibility of the grader's printout")
+    c = sub.add_parser("check", help="students: run the autograder's checks on your own copy (default: this folder) "
+                                     "and predict your points")
+    c.add_argument("path", nargs="?", default=".")
+    c.add_argument("--exercise", action="append", default=None, metavar="EXERCISE",
+                   help="check only this exercise (repeatable)")
+    c.add_argument("--timeout", type=float, default=120, help="seconds allowed per exercise")
+    c.add_argument("--jobs", type=int, default=1, help="exercises checked at the same time (default 1)")
+    k = sub.add_parser("package", help="write the Gradescope autograder zip (setup.sh, run_autograder, the grader and "
+                                       "its checks) to OUT")
+    k.add_argument("out")
+    k.add_argument("--keep", action="append", default=None, metavar="EXERCISE",
+                   help="an exercise handed out solved (the same --keep as `assignment make`): not graded")
+    k.add_argument("--exercise", action="append", default=None, metavar="EXERCISE",
+                   help="grade only this exercise (repeatable; default every exercise)")
+    k.add_argument("--timeout", type=float, default=120, help="seconds allowed per exercise")
+    k.add_argument("--visibility", default="visible", help="visibility of the tests on Gradescope")
+    k.add_argument("--stdout-visibility", default="hidden", help="visibility of run_autograder's printout")
+    sub.add_parser("list", help="list the exercises and their points")
+    gd = sub.add_parser("guide", help="regenerate the exercise table of docs/instructor_guide.md from the "
+                                      "exercises, their checks and the tutorials that teach them")
+    gd.add_argument("--check", action="store_true", help="only report whether the table is current (exit 1 if not)")
+    gd.add_argument("--transcripts", action="store_true",
+                    help="also re-run the guide's console transcripts (make, grade) and write their output")
+    n = sub.add_parser("needs", help="run every tutorial (fast mode) and print which exercises each one calls "
+                                     "(the README's table)")
+    n.add_argument("--full", action="store_true", help="run the tutorials in full mode instead")
+    n.add_argument("--write", action="store_true",
+                   help="also write the table to docs/exercises_by_tutorial.md and copy it into the README")
+
+
+def run(args):
+    if args.action == "guide":
+        if args.transcripts and not args.check:
+            print(f"{GUIDE}: {sync_transcripts(GUIDE)} console transcripts re-run")
+        changed = sync_guide(GUIDE, check=args.check)
+        if args.check:
+            print(f"{GUIDE}: {'out of date: run python -m numpycnn assignment guide' if changed else 'up to date'}")
+            return 1 if changed else 0
+        print(f"{GUIDE}: {'exercise table rewritten' if changed else 'already up to date'}")
+        return 0
+    if getattr(args, "jobs", None) is not None:
+        args.jobs = integer(args.jobs, "--jobs", f"assignment {args.action}")
+    if args.action == "list":
+        for e in exercises_of_package(PACKAGE_DIR):
+            print(f"{e.id:<55} {CHECKS.get(e.id, (DEFAULT_POINTS, None))[0]:>3} points   {e.path.name}:{e.begin}")
+        return 0
+    if args.action == "needs":
+        table = needs_table(tutorial_needs(fast=not args.full))
+        print(table)
+        if args.write:
+            root = PACKAGE_DIR.parent
+            atomic_write_bytes(str(root / NEEDS_FILE), (table + "\n").encode())
+            sync_includes(str(root / "README.md"))
+            print(f"wrote {NEEDS_FILE} and the README's copy of it")
+        return 0
+    if args.action == "make":
+        exercises = make_student_copy(args.out, overwrite=args.overwrite, keep=args.keep or ())
+        print(f"wrote a student copy with {len(exercises)} exercises to {args.out}/ "
+              f"(numpycnn/, tutorials/, STUDENT_README.md)")
+        print(f"hand it out; grade it with: python -m numpycnn assignment grade {args.out}")
+        return 0
+    if args.action == "package":
+        out = package(args.out, exercises=args.exercise, keep=args.keep or (), timeout=args.timeout,
+                      visibility=args.visibility, stdout_visibility=args.stdout_visibility)
+        print(f"wrote the Gradescope autograder {out} (setup.sh, run_autograder, requirements.txt, numpycnn/); "
+              f"upload it as the assignment's autograder. It holds the solutions: do not share it.")
+        return 0
+    if args.action == "check":
+        report = grade(args.path, timeout=args.timeout, exercises=args.exercise, mode="local", jobs=args.jobs)
+        print(format_report(report))
+        return 0
+    if args.format == "gradescope":
+        t0 = time.perf_counter()
+        out = args.json or os.path.join(args.path, "results.json")
+        try:
+            root, note = find_submission_root(args.path)
+        except FileNotFoundError as e:          # tell the student what to upload, with a score of 0
+            write_results(out, {"score": 0.0, "output": f"Nothing to grade: {e}.", "tests": [],
+                                "visibility": args.visibility, "stdout_visibility": args.stdout_visibility})
+            print(f"nothing to grade: {e}; Gradescope results: {out}")
+            return 0
+        report = grade(root, timeout=args.timeout, exercises=args.exercise, jobs=args.jobs)
+        print(format_report(report))
+        write_results(out, results_json(report, time.perf_counter() - t0, args.visibility, args.stdout_visibility,
+                                        note))
+        print(f"Gradescope results: {out}")
+        return 0
+    report = grade(args.path, timeout=args.timeout, exercises=args.exercise, jobs=args.jobs)
+    print(format_report(report))
+    out = args.json or os.path.join(args.path, "grade.json")
+    atomic_write_bytes(out, json.dumps(report, indent=1).encode())
+    print(f"JSON report: {out}")
+    return 0
