@@ -172,3 +172,37 @@ def test_bad_protocol_options_name_the_option():
 
 def test_json_records_write_nan_as_null():
     assert json.loads(P.dumps({"x": float("nan"), "y": [1.0, float("inf")]})) == {"x": None, "y": [1.0, None]}
+
+
+class RecordingExecutor(P.Executor):
+    """An executor of its own: runs in this process and remembers what it was given."""
+
+    def __init__(self):
+        self.seen = []
+
+    def run(self, specs, done):
+        for i, spec in reversed(list(enumerate(specs))):            # finishing out of order is allowed
+            self.seen.append(spec.arm)
+            done(i, P.execute(spec))
+
+
+def test_a_runner_runs_what_is_not_stored_on_the_executor_it_is_given(tmp_path):
+    specs = [P.RunSpec(tiny_run, "tune", arm, {"lr": 0.05}, P.TUNE_SEED0, DIGITS) for arm in ("a", "b")]
+    plain = P.Runner(P.RunStore(str(tmp_path / "plain")), workers=1, progress=False).map(specs)
+    executor = RecordingExecutor()
+    runner = P.Runner(P.RunStore(str(tmp_path / "own")), progress=False, executor=executor)
+    got = runner.map(specs)
+    assert executor.seen == ["b", "a"] and runner.ran == 2
+    assert [r["metrics"] for r in got] == [r["metrics"] for r in plain]        # in the order of the specs
+    runner.map(specs)
+    assert executor.seen == ["b", "a"] and runner.reused == 2                  # stored runs never reach it
+
+
+def test_fresh_with_a_bad_option_deletes_no_stored_run(tmp_path):
+    store = P.RunStore(str(tmp_path / "toy"))
+    P.Runner(store, workers=1, progress=False).map([P.RunSpec(tiny_run, "tune", "a", {"lr": 0.05}, 0, DIGITS)])
+    args = type("A", (), {"seeds": 2, "quick": False, "workers": 0, "runs_dir": str(tmp_path), "fresh": True,
+                          "no_progress": True})()
+    with pytest.raises(ValueError, match="--workers"):
+        P.check_args(args, "toy")
+    assert list((tmp_path / "toy").rglob("*.json"))
