@@ -10,12 +10,12 @@ import scipy.stats
 pytest.importorskip("threadpoolctl")
 
 from numpycnn import threads  # noqa: E402
-from numpycnn.lab.experiments import protocol as P  # noqa: E402
+from numpycnn.lab.experiments import protocol  # noqa: E402
 from numpycnn.optim import SGD  # noqa: E402
 from numpycnn.training import Trainer  # noqa: E402
 from numpycnn.zoo import small_cnn  # noqa: E402
 
-DIGITS = P.DataSpec(name="digits", train=600, val=150, test=200)
+DIGITS = protocol.DataSpec(name="digits", train=600, val=150, test=200)
 
 
 def tiny_run(settings, seed, ctx):
@@ -24,7 +24,7 @@ def tiny_run(settings, seed, ctx):
     model = small_cnn(ctx.data.input_shape, ctx.data.num_classes, width=4, seed=seed)
     trainer = Trainer(model, SGD(model, lr=settings["lr"]), seed=seed, batch_size=32, progress=False)
     history = trainer.fit(ctx.train, ctx.val, epochs=100, max_steps=settings.get("steps", 12), eval_every=4)
-    out = {"val_acc": history["evals"][-1]["val_acc"], "curve": P.eval_curve(history),
+    out = {"val_acc": history["evals"][-1]["val_acc"], "curve": protocol.eval_curve(history),
            "w_sum": float(model["conv1"].params["W"].astype(np.float64).sum())}
     if ctx.stage == "final":
         out["test_acc"] = model.evaluate(ctx.test.x, ctx.test.y)["accuracy"]
@@ -33,11 +33,11 @@ def tiny_run(settings, seed, ctx):
 
 def test_confidence_interval_is_the_student_t_interval_of_the_paired_differences():
     d = [1.0, 2.0, 0.5, 1.5, 3.0]
-    mean, std, (lo, hi) = P.confidence_interval(d)
+    mean, std, (lo, hi) = protocol.confidence_interval(d)
     half = scipy.stats.t.ppf(0.975, 4) * np.std(d, ddof=1) / math.sqrt(5)
     assert mean == pytest.approx(1.6) and std == pytest.approx(np.std(d, ddof=1))
     assert (lo, hi) == pytest.approx((1.6 - half, 1.6 + half))
-    assert math.isnan(P.confidence_interval([1.0])[2][0])
+    assert math.isnan(protocol.confidence_interval([1.0])[2][0])
 
 
 @pytest.mark.parametrize("ci, claimed, want", [
@@ -48,49 +48,49 @@ def test_confidence_interval_is_the_student_t_interval_of_the_paired_differences
     ((-0.5, 1.4), 1.4, "inconclusive"),      # the claimed size is still inside
 ])
 def test_verdict_of_a_gain_claim(ci, claimed, want):
-    assert P.verdict(ci, claimed) == want
+    assert protocol.verdict(ci, claimed) == want
 
 
 @pytest.mark.parametrize("ci, want", [((-0.4, 0.6), "supported"), ((1.2, 3.0), "contradicted"),
                                       ((-3.0, -1.5), "contradicted"), ((-0.5, 1.5), "inconclusive")])
 def test_verdict_of_an_equivalence_claim(ci, want):
-    assert P.verdict(ci, 0.0, kind="equivalence", margin=1.0) == want
+    assert protocol.verdict(ci, 0.0, kind="equivalence", margin=1.0) == want
 
 
 def test_comparison_orients_lower_is_better_and_relative_differences_positive_in_the_claimed_direction():
-    c = P.Claim("30 % less time", arm="new", baseline="old", metric="iters", claimed_effect=30.0,
+    c = protocol.Claim("30 % less time", arm="new", baseline="old", metric="iters", claimed_effect=30.0,
                 lower_is_better=True, relative=True, scale=100.0, unit="%")
-    rec = P.compare(c, arm_values=[70, 60, 80], base_values=[100, 100, 100])
+    rec = protocol.compare(c, arm_values=[70, 60, 80], base_values=[100, 100, 100])
     assert rec["diffs_per_seed"] == pytest.approx([30.0, 40.0, 20.0])
     assert rec["mean_diff"] == pytest.approx(30.0) and rec["size_consistent"]
-    acc = P.compare(P.Claim("gain", "new", "old", claimed_effect=1.0), [0.80, 0.81], [0.79, 0.79])
+    acc = protocol.compare(protocol.Claim("gain", "new", "old", claimed_effect=1.0), [0.80, 0.81], [0.79, 0.79])
     assert acc["diffs_per_seed"] == pytest.approx([1.0, 2.0])
     with pytest.raises(ValueError, match="not paired"):
-        P.compare(c, [1, 2], [1, 2, 3])
+        protocol.compare(c, [1, 2], [1, 2, 3])
 
 
 def test_trained_check_measures_the_gain_over_the_last_part_of_the_budget():
-    check = P.TrainedCheck(arm="base", window=0.2, max_gain=0.01, min_accuracy=0.5)
+    check = protocol.TrainedCheck(arm="base", window=0.2, max_gain=0.01, min_accuracy=0.5)
     flat = {"metrics": {"curve": [[100, 0.6], [800, 0.80], [900, 0.805], [1000, 0.806]]}}
     rising = {"metrics": {"curve": [[100, 0.6], [800, 0.70], [900, 0.75], [1000, 0.80]]}}
-    assert P.trained_check(check, [flat, flat])["held"]
-    out = P.trained_check(check, [rising, rising])
+    assert protocol.trained_check(check, [flat, flat])["held"]
+    out = protocol.trained_check(check, [rising, rising])
     assert not out["held"] and out["gain_over_window_pp"] == pytest.approx(10.0)
-    assert not P.trained_check(P.TrainedCheck("base", min_accuracy=0.9), [flat])["held"]
+    assert not protocol.trained_check(protocol.TrainedCheck("base", min_accuracy=0.9), [flat])["held"]
 
 
 def experiment(quick_lrs=(0.001, 0.2)):
-    arms = [P.Arm("base", grid={"lr": quick_lrs}), P.Arm("same", tune_like="base", fixed={"steps": 12}),
-            P.Arm("fixed", fixed={"lr": 0.05})]
-    claims = [P.Claim("same as base", "same", "base", claimed_effect=1.0, source="test")]
-    return P.Experiment(name="toy", title="toy", run=tiny_run, data=DIGITS, arms=arms, claims=claims,
-                        trained=P.TrainedCheck("base", max_gain=1.0, min_accuracy=0.0), seeds=2, tune_seeds=2)
+    arms = [protocol.Arm("base", grid={"lr": quick_lrs}), protocol.Arm("same", tune_like="base", fixed={"steps": 12}),
+            protocol.Arm("fixed", fixed={"lr": 0.05})]
+    claims = [protocol.Claim("same as base", "same", "base", claimed_effect=1.0, source="test")]
+    return protocol.Experiment(name="toy", title="toy", run=tiny_run, data=DIGITS, arms=arms, claims=claims,
+                        trained=protocol.TrainedCheck("base", max_gain=1.0, min_accuracy=0.0), seeds=2, tune_seeds=2)
 
 
 def test_tuning_selects_the_best_validation_setting_and_final_runs_use_fresh_paired_seeds(tmp_path):
     exp = experiment()
-    runner = P.Runner(P.RunStore(str(tmp_path)), workers=1, progress=False)
-    tuning, finals, arms, comparisons, check = P.run_protocol(exp, runner)
+    runner = protocol.Runner(protocol.RunStore(str(tmp_path)), workers=1, progress=False)
+    tuning, finals, arms, comparisons, check = protocol.run_protocol(exp, runner)
     grid = tuning["base"]["grid"]
     best = max(grid, key=lambda g: g["mean"])
     assert tuning["base"]["selected"] == best["settings"]
@@ -98,7 +98,7 @@ def test_tuning_selects_the_best_validation_setting_and_final_runs_use_fresh_pai
     assert tuning["fixed"]["selected"] == {"lr": 0.05} and tuning["fixed"]["grid"] == []
     assert [r["seed"] for r in finals["base"]] == [0, 1]                           # final seeds
     tune_files = list((tmp_path / "tune").rglob("*.json"))
-    assert {json.loads(p.read_text())["seed"] for p in tune_files} == {P.TUNE_SEED0, P.TUNE_SEED0 + 1}
+    assert {json.loads(p.read_text())["seed"] for p in tune_files} == {protocol.TUNE_SEED0, protocol.TUNE_SEED0 + 1}
     # "same" runs base's selected setting on the same seeds: identical results, a zero difference
     assert comparisons[0]["diffs_per_seed"] == [0.0, 0.0] and arms["same"]["per_seed"] == arms["base"]["per_seed"]
     assert check["held"]
@@ -106,19 +106,19 @@ def test_tuning_selects_the_best_validation_setting_and_final_runs_use_fresh_pai
 
 def test_an_interrupted_experiment_resumes_from_the_stored_runs(tmp_path):
     exp = experiment()
-    first = P.Runner(P.RunStore(str(tmp_path)), workers=1, progress=False)
-    P.run_protocol(exp, first)
-    again = P.Runner(P.RunStore(str(tmp_path)), workers=1, progress=False)
-    P.run_protocol(exp, again)
+    first = protocol.Runner(protocol.RunStore(str(tmp_path)), workers=1, progress=False)
+    protocol.run_protocol(exp, first)
+    again = protocol.Runner(protocol.RunStore(str(tmp_path)), workers=1, progress=False)
+    protocol.run_protocol(exp, again)
     assert first.ran > 0 and again.ran == 0 and again.reused == first.ran
 
 
 def test_two_workers_give_bit_identical_results_to_a_serial_run(tmp_path):
     exp = experiment()
-    serial = P.Runner(P.RunStore(str(tmp_path / "serial")), workers=1, progress=False)
-    pooled = P.Runner(P.RunStore(str(tmp_path / "pooled")), workers=2, progress=False)
-    *_, arms1, comp1, _ = P.run_protocol(exp, serial)
-    *_, arms2, comp2, _ = P.run_protocol(exp, pooled)
+    serial = protocol.Runner(protocol.RunStore(str(tmp_path / "serial")), workers=1, progress=False)
+    pooled = protocol.Runner(protocol.RunStore(str(tmp_path / "pooled")), workers=2, progress=False)
+    *_, arms1, comp1, _ = protocol.run_protocol(exp, serial)
+    *_, arms2, comp2, _ = protocol.run_protocol(exp, pooled)
     for a in arms1:
         assert arms1[a]["per_seed"] == arms2[a]["per_seed"]
     files = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*.json"))
@@ -135,27 +135,27 @@ def threads_seen(settings, seed, ctx):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_run_uses_one_kernel_thread_and_one_blas_thread_so_workers_never_oversubscribe(tmp_path, workers):
-    specs = [P.RunSpec(threads_seen, "probe", "a", {"k": k}, 0, DIGITS) for k in range(2)]
+    specs = [protocol.RunSpec(threads_seen, "probe", "a", {"k": k}, 0, DIGITS) for k in range(2)]
     with threads.limit(2):                                   # the parent allows 2; each run must still see 1
-        records = P.Runner(P.RunStore(str(tmp_path)), workers=workers, progress=False).map(specs)
+        records = protocol.Runner(protocol.RunStore(str(tmp_path)), workers=workers, progress=False).map(specs)
         assert threads.get_threads() == 2
     assert [r["metrics"] for r in records] == [{"kernel_threads": 1, "blas_threads": 1}] * 2
 
 
 def test_a_baseline_that_fails_its_trained_check_gets_no_verdict(tmp_path):
     exp = experiment()
-    exp.trained = P.TrainedCheck("base", max_gain=-1.0)          # cannot hold
-    *_, comparisons, check = P.run_protocol(exp, P.Runner(P.RunStore(str(tmp_path)), workers=1, progress=False))
+    exp.trained = protocol.TrainedCheck("base", max_gain=-1.0)          # cannot hold
+    *_, comparisons, check = protocol.run_protocol(exp, protocol.Runner(protocol.RunStore(str(tmp_path)), workers=1, progress=False))
     assert not check["held"] and comparisons[0]["verdict"].startswith("no verdict")
 
 
 def test_scorecard_has_one_row_per_claim_with_the_ci_and_verdict(tmp_path):
-    c = P.compare(P.Claim("faster", "b", "a", claimed_effect=1.4, source="the text"), [0.8, 0.82, 0.81],
+    c = protocol.compare(protocol.Claim("faster", "b", "a", claimed_effect=1.4, source="the text"), [0.8, 0.82, 0.81],
                   [0.79, 0.80, 0.80])
     rec = {"technique": "gradient_direction", "command": "python -m numpycnn compare gradient_direction",
            "comparisons": [c]}
-    (tmp_path / "gradient_direction.json").write_text(P.dumps(rec))
-    P.write_scorecard(str(tmp_path))
+    (tmp_path / "gradient_direction.json").write_text(protocol.dumps(rec))
+    protocol.write_scorecard(str(tmp_path))
     text = (tmp_path / "scorecard.md").read_text()
     row = [line for line in text.splitlines() if line.startswith("| B |")]
     assert len(row) == 1 and "faster" in row[0] and "+1.4 pp (the text)" in row[0] and c["verdict"] in row[0]
@@ -163,18 +163,18 @@ def test_scorecard_has_one_row_per_claim_with_the_ci_and_verdict(tmp_path):
 
 def test_bad_protocol_options_name_the_option():
     with pytest.raises(ValueError, match="--workers"):
-        P.Runner(P.RunStore("x"), workers=0)
+        protocol.Runner(protocol.RunStore("x"), workers=0)
     with pytest.raises(ValueError, match="--seeds"):
         args = type("A", (), {"seeds": 1, "quick": False, "workers": 2, "runs_dir": "x", "fresh": False,
                               "no_progress": True})()
-        P.check_args(args, "toy")
+        protocol.check_args(args, "toy")
 
 
 def test_json_records_write_nan_as_null():
-    assert json.loads(P.dumps({"x": float("nan"), "y": [1.0, float("inf")]})) == {"x": None, "y": [1.0, None]}
+    assert json.loads(protocol.dumps({"x": float("nan"), "y": [1.0, float("inf")]})) == {"x": None, "y": [1.0, None]}
 
 
-class RecordingExecutor(P.Executor):
+class RecordingExecutor(protocol.Executor):
     """An executor of its own: runs in this process and remembers what it was given."""
 
     def __init__(self):
@@ -183,14 +183,14 @@ class RecordingExecutor(P.Executor):
     def run(self, specs, done):
         for i, spec in reversed(list(enumerate(specs))):            # finishing out of order is allowed
             self.seen.append(spec.arm)
-            done(i, P.execute(spec))
+            done(i, protocol.execute(spec))
 
 
 def test_a_runner_runs_what_is_not_stored_on_the_executor_it_is_given(tmp_path):
-    specs = [P.RunSpec(tiny_run, "tune", arm, {"lr": 0.05}, P.TUNE_SEED0, DIGITS) for arm in ("a", "b")]
-    plain = P.Runner(P.RunStore(str(tmp_path / "plain")), workers=1, progress=False).map(specs)
+    specs = [protocol.RunSpec(tiny_run, "tune", arm, {"lr": 0.05}, protocol.TUNE_SEED0, DIGITS) for arm in ("a", "b")]
+    plain = protocol.Runner(protocol.RunStore(str(tmp_path / "plain")), workers=1, progress=False).map(specs)
     executor = RecordingExecutor()
-    runner = P.Runner(P.RunStore(str(tmp_path / "own")), progress=False, executor=executor)
+    runner = protocol.Runner(protocol.RunStore(str(tmp_path / "own")), progress=False, executor=executor)
     got = runner.map(specs)
     assert executor.seen == ["b", "a"] and runner.ran == 2
     assert [r["metrics"] for r in got] == [r["metrics"] for r in plain]        # in the order of the specs
@@ -199,10 +199,10 @@ def test_a_runner_runs_what_is_not_stored_on_the_executor_it_is_given(tmp_path):
 
 
 def test_fresh_with_a_bad_option_deletes_no_stored_run(tmp_path):
-    store = P.RunStore(str(tmp_path / "toy"))
-    P.Runner(store, workers=1, progress=False).map([P.RunSpec(tiny_run, "tune", "a", {"lr": 0.05}, 0, DIGITS)])
+    store = protocol.RunStore(str(tmp_path / "toy"))
+    protocol.Runner(store, workers=1, progress=False).map([protocol.RunSpec(tiny_run, "tune", "a", {"lr": 0.05}, 0, DIGITS)])
     args = type("A", (), {"seeds": 2, "quick": False, "workers": 0, "runs_dir": str(tmp_path), "fresh": True,
                           "no_progress": True})()
     with pytest.raises(ValueError, match="--workers"):
-        P.check_args(args, "toy")
+        protocol.check_args(args, "toy")
     assert list((tmp_path / "toy").rglob("*.json"))

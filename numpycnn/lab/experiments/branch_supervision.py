@@ -21,20 +21,22 @@ training is alive but slow, so the experiment first **probes** for that regime a
 Measures: iterations and seconds until validation accuracy first reaches 50 % and 75 %; final test
 accuracy; per-layer ‖∂L/∂W‖ over training; the branch head's own test accuracy.
 """
-import argparse
 import time
 
 import numpy as np
 
 from ...optim import SGD, Adam
-from ...plots import _figure, save_figure
+from ...plots import _figure
 from ...techniques.branch_supervision import (Branch, BranchSupervision, GradientFlow, branch_point_after,
                                              choose_branch_point, evaluate_branches, measure_gradient_profile)
 from ...training import Trainer
 from ...zoo import plain_cnn
-from . import protocol as P
+from . import protocol
 
 NAME = "branch_supervision"
+PROBE_RULE = ("alive: validation accuracy reaches 50 % within the probe budget; slow: it needs at least twice the "
+              "iterations of the 2-layer net with the same initialisation; the regime is the deepest alive-but-slow "
+              "setting")
 TARGETS = (0.5, 0.75)
 #: the probe's budget; the main comparison runs twice as long, so a setting that becomes alive late in the
 #: probe still has half the main budget to converge (the protocol's trained check)
@@ -86,12 +88,11 @@ def run(settings, seed, ctx):
     opt = (Adam(model, lr=settings["lr"]) if settings["optimizer"] == "adam"
            else SGD(model, lr=settings["lr"], momentum=0.9))
     trainer = Trainer(model, opt, callbacks=callbacks, seed=seed, batch_size=64, progress=False)
-    m = P.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 40))
+    m = protocol.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 40))
     for target in TARGETS:
         key = f"{100 * target:.0f}"
-        m[f"iters_to_{key}"], m[f"reached_{key}"] = P.first_reaching(m["curve"], target, settings["steps"])
-        m[f"seconds_to_{key}"] = next((s for (_, a), s in zip(m["curve"], m["curve_seconds"]) if a >= target),
-                                      m["curve_seconds"][-1])
+        m[f"iters_to_{key}"], m[f"reached_{key}"] = protocol.first_reaching(m["curve"], target, settings["steps"])
+        m[f"seconds_to_{key}"] = protocol.seconds_reaching(m["curve"], m["curve_seconds"], target)
     every = max(1, settings["steps"] // 50)
     m["grad_norm"] = {n: [float(np.mean(v[i:i + every])) for i in range(0, len(v), every)]
                       for n, v in flow.norms.items()}
@@ -115,7 +116,7 @@ def probe(runner, data, quick):
             for lr in lrs:
                 s = {"depth": depth, "width": 4 if quick else 8, "gain": gain, "lr": lr, "optimizer": "momentum",
                      "branch": "none", "steps": steps, "evals": 20}
-                specs.append(P.RunSpec(run, "probe", f"d{depth}-g{gain:g}", s, 0, data, quick))
+                specs.append(protocol.RunSpec(run, "probe", f"d{depth}-g{gain:g}", s, 0, data, quick))
                 keys.append((gain, depth, lr))
     records = runner.map(specs, desc=f"{NAME}: probe")
     best = {}                                    # (gain, depth) -> the fastest lr's iterations to 50 %
@@ -144,70 +145,81 @@ def probe(runner, data, quick):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {NAME}", description=__doc__.splitlines()[0])
-    P.add_arguments(p)
+    p = protocol.parser(NAME, __doc__)
     p.add_argument("--steps", type=int, default=None,
                    help=f"iterations per run of the main comparison (default {2 * PROBE_STEPS}: twice the probe's)")
     args = p.parse_args(argv)
-    runner = P.check_args(args, NAME)
+    runner = protocol.check_args(args, NAME)
     quick = args.quick
-    data = P.DataSpec(train=800 if quick else 12_000, val=200 if quick else 1_500, test=300 if quick else 5_000,
-                      data_dir=args.data_dir)
-    P.require_data(data)
+    data = protocol.DataSpec(train=800 if quick else 12_000, val=200 if quick else 1_500,
+                             test=300 if quick else 5_000, data_dir=args.data_dir)
+    protocol.require_data(data)
     t0 = time.perf_counter()
     regime, probe_rows, probe_curves, probe_steps = probe(runner, data, quick)
     steps = args.steps or (60 if quick else 2 * PROBE_STEPS)
     base = {"depth": regime["depth"], "gain": regime["gain"], "width": 4 if quick else 8, "steps": steps,
             "coefficient": 0.1}
+    exp = protocol.Experiment(name=NAME, title="Technique A, tested", run=run, data=data, arms=arms(base, quick),
+                              claims=claims(), seeds=args.seeds, tune_seeds=1 if quick else 2, quick=quick,
+                              trained=protocol.TrainedCheck("plain", min_accuracy=0.3 if quick else 0.5),
+                              budget={"iterations": steps, "batch": 64, "probe_iterations": probe_steps})
+    tuning, finals, arm_rows, comparisons, check = protocol.run_protocol(exp, runner)
+    table = protocol.arms_table(arm_rows, extra_columns(finals), hide=protocol.HIDDEN_SETTINGS + (
+        "depth", "gain", "width", "coefficient", "branch", "decay"))
+    protocol.publish(
+        exp, runner, argv, t0, args.out, arm_rows, comparisons, check,
+        intro=intro(data, probe_rows, probe_steps, regime, base, exp.seeds), body=[table],
+        figures={"curves": lambda: curves_figure(finals), "gradient_flow": lambda: gradient_figure(finals),
+                 "probe": lambda: probe_figure(probe_curves, regime)},
+        probe={"rule": PROBE_RULE, "regime": regime, "rows": probe_rows, "curves": probe_curves},
+        curves={a: [r["metrics"]["curve"] for r in finals[a]] for a in finals},
+        grad_norm={a: finals[a][0]["metrics"]["grad_norm"] for a in finals},
+        branch_points={a: finals[a][0]["metrics"]["branch_points"] for a in finals},
+        branch_test_acc={a: [r["metrics"].get("branch_test_acc") for r in finals[a]] for a in finals})
+    return 0
+
+
+def arms(base, quick):
+    """Five SGD + momentum arms (plain, and the branch variants) and the Adam pair, each tuning its learning rate."""
     sgd_lrs = (0.1,) if quick else (0.05, 0.1)
     adam_lrs = (3e-3,) if quick else (1e-3, 3e-3)
     sgd = {**base, "optimizer": "momentum"}
-    arms = [P.Arm("plain", {**sgd, "branch": "none"}, grid={"lr": sgd_lrs}, label=LABELS["plain"]),
-            P.Arm("branch_auto", {**sgd, "branch": "auto"}, grid={"lr": sgd_lrs}, label=LABELS["branch_auto"]),
-            P.Arm("branch_low", {**sgd, "branch": "low"}, grid={"lr": sgd_lrs}, label=LABELS["branch_low"]),
-            P.Arm("companions", {**sgd, "branch": "companions"}, grid={"lr": sgd_lrs}, label=LABELS["companions"]),
-            P.Arm("branch_decay", {**sgd, "branch": "auto", "decay": True}, grid={"lr": sgd_lrs},
-                  label=LABELS["branch_decay"]),
-            P.Arm("adam_plain", {**base, "optimizer": "adam", "branch": "none"}, grid={"lr": adam_lrs},
-                  label=LABELS["adam_plain"]),
-            P.Arm("adam_branch", {**base, "optimizer": "adam", "branch": "auto"}, grid={"lr": adam_lrs},
-                  label=LABELS["adam_branch"])]
+    adam = {**base, "optimizer": "adam"}
+    fixed = {"plain": {**sgd, "branch": "none"}, "branch_auto": {**sgd, "branch": "auto"},
+             "branch_low": {**sgd, "branch": "low"}, "companions": {**sgd, "branch": "companions"},
+             "branch_decay": {**sgd, "branch": "auto", "decay": True},
+             "adam_plain": {**adam, "branch": "none"}, "adam_branch": {**adam, "branch": "auto"}}
+    return [protocol.Arm(name, settings, grid={"lr": adam_lrs if name.startswith("adam") else sgd_lrs},
+                         label=LABELS[name]) for name, settings in fixed.items()]
+
+
+def claims():
+    """The published claims (fewer iterations, higher accuracy; the branch and DSN's companions) and the analyses."""
     faster = dict(metric="iters_to_50", lower_is_better=True, relative=True, unit="%", claimed_effect=10.0,
                   source="the text: a deeper gradient, faster training (no size given; we test for ≥ 10 % fewer "
                          "iterations)")
     better = dict(metric="test_acc", claimed_effect=0.76, source="Deeply-Supervised Nets, CIFAR-10 error "
                                                                  "10.41 → 9.65 %")
-    claims = [P.Claim("the branch reaches 50 % validation accuracy in fewer iterations (SGD)", "branch_auto", "plain",
-                      **faster),
-              P.Claim("the branch gives a higher final test accuracy (SGD)", "branch_auto", "plain", **better),
-              P.Claim("DSN companions reach 50 % in fewer iterations (SGD)", "companions", "plain", **faster),
-              P.Claim("DSN companions give a higher final test accuracy (SGD)", "companions", "plain", **better),
-              P.Claim("fixed lower branch: fewer iterations to 50 %", "branch_low", "plain", **dict(faster, source="analysis"),
-                      scorecard=False),
-              P.Claim("λ decayed to 0: final test accuracy", "branch_decay", "plain", metric="test_acc",
-                      claimed_effect=0.0, source="analysis", scorecard=False),
-              P.Claim("fewer iterations to 75 % (SGD)", "branch_auto", "plain",
-                      **dict(faster, metric="iters_to_75", source="analysis"), scorecard=False),
-              P.Claim("Adam control: the branch's effect on iterations to 50 %", "adam_branch", "adam_plain",
-                      **dict(faster, source="control: the text's mechanism predicts little effect"), scorecard=False),
-              P.Claim("Adam control: the branch's effect on final test accuracy", "adam_branch", "adam_plain",
-                      metric="test_acc", claimed_effect=0.0, source="control", scorecard=False)]
-    exp = P.Experiment(name=NAME, title="Technique A, tested", run=run, data=data, arms=arms, claims=claims,
-                       trained=P.TrainedCheck("plain", min_accuracy=0.3 if quick else 0.5),
-                       seeds=args.seeds, tune_seeds=1 if quick else 2, quick=quick,
-                       budget={"iterations": steps, "batch": 64, "probe_iterations": probe_steps})
-    tuning, finals, arm_rows, comparisons, check = P.run_protocol(exp, runner)
-    command = P.command_line(NAME, argv)
-    rec = P.record(exp, command, t0, runner, arm_rows, comparisons, check,
-                   probe={"rule": "alive: validation accuracy reaches 50 % within the probe budget; slow: it needs "
-                                  "at least twice the iterations of the 2-layer net with the same initialisation; "
-                                  "the regime is the deepest alive-but-slow setting",
-                          "regime": regime, "rows": probe_rows, "curves": probe_curves},
-                   curves={a: [r["metrics"]["curve"] for r in finals[a]] for a in finals},
-                   grad_norm={a: finals[a][0]["metrics"]["grad_norm"] for a in finals},
-                   branch_points={a: finals[a][0]["metrics"]["branch_points"] for a in finals},
-                   branch_test_acc={a: [r["metrics"].get("branch_test_acc") for r in finals[a]] for a in finals})
+    Claim = protocol.Claim
+    return [Claim("the branch reaches 50 % validation accuracy in fewer iterations (SGD)", "branch_auto", "plain",
+                  **faster),
+            Claim("the branch gives a higher final test accuracy (SGD)", "branch_auto", "plain", **better),
+            Claim("DSN companions reach 50 % in fewer iterations (SGD)", "companions", "plain", **faster),
+            Claim("DSN companions give a higher final test accuracy (SGD)", "companions", "plain", **better),
+            Claim("fixed lower branch: fewer iterations to 50 %", "branch_low", "plain", **dict(faster, source="analysis"),
+                  scorecard=False),
+            Claim("λ decayed to 0: final test accuracy", "branch_decay", "plain", metric="test_acc",
+                  claimed_effect=0.0, source="analysis", scorecard=False),
+            Claim("fewer iterations to 75 % (SGD)", "branch_auto", "plain",
+                  **dict(faster, metric="iters_to_75", source="analysis"), scorecard=False),
+            Claim("Adam control: the branch's effect on iterations to 50 %", "adam_branch", "adam_plain",
+                  **dict(faster, source="control: the text's mechanism predicts little effect"), scorecard=False),
+            Claim("Adam control: the branch's effect on final test accuracy", "adam_branch", "adam_plain",
+                  metric="test_acc", claimed_effect=0.0, source="control", scorecard=False)]
 
+
+def extra_columns(finals):
+    """The arms table's columns besides accuracy: iterations and seconds to the targets, the branch heads."""
     def reach(a, key):
         recs = finals[a]
         n = sum(r["metrics"][f"reached_{key}"] for r in recs)
@@ -217,37 +229,25 @@ def main(argv=None):
         accs = [v for r in finals[a] for v in (r["metrics"].get("branch_test_acc") or {}).values()]
         return f"{100 * np.mean(accs):.1f}" if accs else "–"
 
-    extra = [("iterations to 50 % (reached)", lambda a: reach(a, "50")),
-             ("iterations to 75 %", lambda a: reach(a, "75")),
-             ("seconds to 50 %", lambda a: f"{np.mean([r['metrics']['seconds_to_50'] for r in finals[a]]):.1f}"),
-             ("branch head test acc. %", branch_acc),
-             ("branch point(s)", lambda a: ", ".join(finals[a][0]["metrics"]["branch_points"]) or "–")]
+    return [("iterations to 50 % (reached)", lambda a: reach(a, "50")),
+            ("iterations to 75 %", lambda a: reach(a, "75")),
+            ("seconds to 50 %", lambda a: f"{np.mean([r['metrics']['seconds_to_50'] for r in finals[a]]):.1f}"),
+            ("branch head test acc. %", branch_acc),
+            ("branch point(s)", lambda a: ", ".join(finals[a][0]["metrics"]["branch_points"]) or "–")]
+
+
+def intro(data, probe_rows, probe_steps, regime, base, seeds):
+    """The report's first paragraph: the data, the probe and the regime it chose, the main comparison."""
     probe_md = " · ".join(f"depth {r['depth']}, gain {r['gain']:g}: " +
                           (f"50 % after {r['iters_to_50']} its (lr {r['best_lr']}){' — slow' if r['slow'] else ''}"
                            if r["alive"] else "not alive") for r in probe_rows)
-    md = "\n".join([
-        f"**Technique A — branch supervision, tested.** {data.describe()}. Probe ({probe_steps:,} iterations, plain "
-        f"sigmoid CNNs of width {base['width']}, SGD + momentum 0.9, lr ∈ {{0.1, 0.3}}, Xavier uniform × gain): "
-        f"{probe_md}. Regime chosen: **depth {regime['depth']}, gain {regime['gain']:g}**"
-        f"{' (' + regime['fallback'] + ')' if 'fallback' in regime else ''}. Main comparison: {steps:,} iterations, "
-        f"batch 64, branch = one FC layer + softmax, λ = 1, branch SGD coefficient 0.1; the learning rate of every arm "
-        f"chosen on validation; {exp.seeds} paired seeds (same trunk weights and data order within a seed).",
-        "",
-        P.arms_table(arm_rows, extra, hide=P.HIDDEN_SETTINGS + ("depth", "gain", "width", "coefficient", "branch",
-                                                                "decay")),
-        "",
-        P.comparisons_table(comparisons),
-        "",
-        P.trained_line(check),
-        "",
-        P.provenance_line(rec),
-    ])
-    P.write_results(args.out, NAME, rec, md)
-    save_figure(curves_figure(finals), f"{args.out}/{NAME}_curves.png")
-    save_figure(gradient_figure(finals), f"{args.out}/{NAME}_gradient_flow.png")
-    save_figure(probe_figure(probe_curves, regime), f"{args.out}/{NAME}_probe.png")
-    print(md)
-    return 0
+    return (f"**Technique A — branch supervision, tested.** {data.describe()}. Probe ({probe_steps:,} iterations, "
+            f"plain sigmoid CNNs of width {base['width']}, SGD + momentum 0.9, lr ∈ {{0.1, 0.3}}, Xavier uniform × "
+            f"gain): {probe_md}. Regime chosen: **depth {regime['depth']}, gain {regime['gain']:g}**"
+            f"{' (' + regime['fallback'] + ')' if 'fallback' in regime else ''}. Main comparison: "
+            f"{base['steps']:,} iterations, batch 64, branch = one FC layer + softmax, λ = 1, branch SGD coefficient "
+            f"0.1; the learning rate of every arm chosen on validation; {seeds} paired seeds (same trunk weights and "
+            f"data order within a seed).")
 
 
 def curves_figure(finals):

@@ -23,17 +23,16 @@ the ensemble (mean of the logits), training time per arm. Claims verdicted: each
 single-network accuracy over independent training (KDCL: ImageNet ResNet-50 76.8 → 78.2 %, +1.4 pp;
 DML: CIFAR-100 ResNet-32 68.99 → 71.19 %, +2.2 pp).
 """
-import argparse
 import time
 
 import numpy as np
 
 from ...augment import parse_augment
 from ..builder import build, options
-from ...plots import _figure, save_figure
+from ...plots import _figure
 from ...techniques.collaborative import CollaborativeTrainer
 from ...training import Trainer
-from . import protocol as P
+from . import protocol
 
 NAME = "collaborative"
 M = 3
@@ -97,77 +96,76 @@ def run(settings, seed, ctx):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {NAME}", description=__doc__.splitlines()[0])
-    P.add_arguments(p)
+    p = protocol.parser(NAME, __doc__)
     p.add_argument("--steps", type=int, default=None, help="iterations per run (default 1000)")
     args = p.parse_args(argv)
-    runner = P.check_args(args, NAME)
+    runner = protocol.check_args(args, NAME)
     quick = args.quick
     steps = args.steps or (30 if quick else 1000)
-    data = P.DataSpec(train=600 if quick else 4_000, val=200 if quick else 1_000, test=300 if quick else 5_000,
-                      data_dir=args.data_dir)
-    P.require_data(data)
+    data = protocol.DataSpec(train=600 if quick else 4_000, val=200 if quick else 1_000, test=300 if quick else 5_000,
+                             data_dir=args.data_dir)
+    protocol.require_data(data)
     t0 = time.perf_counter()
-    lrs = (2e-3,) if quick else (1e-3, 2e-3)
     base = {"model": "lenet5", "steps": steps, "augment": "shift:2,flip", "evals": 5 if quick else 20}
-    arms = [P.Arm("independent", {**base, "mode": "independent"}, grid={"lr": lrs}, label=LABELS["independent"])]
-    for rule in ("min-loss", "linear", "min-logit", "validation"):
-        arms.append(P.Arm(rule, {**base, "mode": "patent", "rule": rule}, grid={"lr": lrs}, label=LABELS[rule]))
-    arms.append(P.Arm("kdcl", {**base, "mode": "kdcl", "rule": "min-logit"}, grid={"lr": lrs}, label=LABELS["kdcl"]))
-    arms.append(P.Arm("dml", {**base, "mode": "dml", "rule": "min-logit"}, grid={"lr": lrs}, label=LABELS["dml"]))
-    hetero = {**base, "model": "small_cnn", "widths": [4, 8, 16]}
-    arms.append(P.Arm("hetero_independent", {**hetero, "mode": "independent"}, grid={"lr": lrs},
-                      label=LABELS["hetero_independent"]))
-    arms.append(P.Arm("hetero_kdcl", {**hetero, "mode": "kdcl", "rule": "min-logit"}, grid={"lr": lrs},
-                      label=LABELS["hetero_kdcl"]))
-    claims = [P.Claim(f"{LABELS[a]}: every network improves over independent training", a, "independent", **KDCL)
-              for a in ("min-loss", "linear", "min-logit", "validation", "kdcl")]
-    claims += [P.Claim(f"{LABELS['dml']}: every network improves over independent training", "dml", "independent",
-                       **DML),
-               P.Claim("heterogeneous trio: KDCL over independent", "hetero_kdcl", "hetero_independent", **KDCL),
-               P.Claim("ensemble accuracy: KDCL vs independent", "kdcl", "independent", metric="ensemble_test_acc",
-                       claimed_effect=0.0, source="analysis", scorecard=False),
-               P.Claim("ensemble accuracy: min-logit (the text) vs independent", "min-logit", "independent",
-                       metric="ensemble_test_acc", claimed_effect=0.0, source="analysis", scorecard=False),
-               P.Claim("best network: KDCL vs independent", "kdcl", "independent", metric="best_test_acc",
-                       claimed_effect=0.0, source="analysis", scorecard=False)]
-    exp = P.Experiment(name=NAME, title="Technique D, tested", run=run, data=data, arms=arms, claims=claims,
-                       trained=P.TrainedCheck("independent", min_accuracy=0.3 if quick else 0.6),
-                       seeds=args.seeds, tune_seeds=1, quick=quick,
-                       budget={"iterations": steps, "batch": 64, "networks": M, "augment": base["augment"]})
-    tuning, finals, arm_rows, comparisons, check = P.run_protocol(exp, runner)
-    command = P.command_line(NAME, argv)
+    trained = protocol.TrainedCheck("independent", min_accuracy=0.3 if quick else 0.6)
+    exp = protocol.Experiment(name=NAME, title="Technique D, tested", run=run, data=data, arms=arms(base, quick),
+                              claims=claims(), trained=trained, seeds=args.seeds, tune_seeds=1, quick=quick,
+                              budget={"iterations": steps, "batch": 64, "networks": M, "augment": base["augment"]})
+    tuning, finals, arm_rows, comparisons, check = protocol.run_protocol(exp, runner)
+    train_seconds = {a: float(np.mean([r["metrics"]["train_seconds"] for r in finals[a]])) for a in finals}
+    table = protocol.arms_table(arm_rows, extra_columns(finals, train_seconds),
+                                hide=protocol.HIDDEN_SETTINGS + ("model", "augment", "mode", "rule", "widths"))
+    protocol.publish(
+        exp, runner, argv, t0, args.out, arm_rows, comparisons, check,
+        intro=f"**Technique D — collaborative training, tested.** {data.describe()}; three LeNet-5 (the heterogeneous "
+              f"trio: `small_cnn` of widths 4, 8, 16), Adam, batch 64, {steps:,} iterations, every network seeing its "
+              f"own random view of each batch (shifts ≤ 2 px, left-right flips); learning rate chosen on validation "
+              f"for every arm; {exp.seeds} paired seeds. Test accuracy % = the mean of the three networks (the "
+              f"claim: every network improves); the ensemble is the mean of their logits.",
+        body=[table], figures={"curves": lambda: curves_figure(finals)},
+        ensemble={a: [r["metrics"]["ensemble_test_acc"] for r in finals[a]] for a in finals},
+        best_network={a: [r["metrics"]["best_test_acc"] for r in finals[a]] for a in finals},
+        train_seconds=train_seconds, curves={a: [r["metrics"]["curve"] for r in finals[a]] for a in finals})
+    return 0
 
+
+def arms(base, quick):
+    """Independent training, the text's four rules, KDCL, DML, and the heterogeneous trio; each tunes its lr."""
+    lrs = (2e-3,) if quick else (1e-3, 2e-3)
+    fixed = {"independent": {**base, "mode": "independent"}}
+    for rule in ("min-loss", "linear", "min-logit", "validation"):
+        fixed[rule] = {**base, "mode": "patent", "rule": rule}
+    fixed["kdcl"] = {**base, "mode": "kdcl", "rule": "min-logit"}
+    fixed["dml"] = {**base, "mode": "dml", "rule": "min-logit"}
+    hetero = {**base, "model": "small_cnn", "widths": [4, 8, 16]}
+    fixed["hetero_independent"] = {**hetero, "mode": "independent"}
+    fixed["hetero_kdcl"] = {**hetero, "mode": "kdcl", "rule": "min-logit"}
+    return [protocol.Arm(name, settings, grid={"lr": lrs}, label=LABELS[name]) for name, settings in fixed.items()]
+
+
+def claims():
+    """Every collaborative arm against independent training (the published gains), and three analyses."""
+    Claim = protocol.Claim
+    return ([Claim(f"{LABELS[a]}: every network improves over independent training", a, "independent", **KDCL)
+             for a in ("min-loss", "linear", "min-logit", "validation", "kdcl")] +
+            [Claim(f"{LABELS['dml']}: every network improves over independent training", "dml", "independent",
+                   **DML),
+             Claim("heterogeneous trio: KDCL over independent", "hetero_kdcl", "hetero_independent", **KDCL),
+             Claim("ensemble accuracy: KDCL vs independent", "kdcl", "independent", metric="ensemble_test_acc",
+                   claimed_effect=0.0, source="analysis", scorecard=False),
+             Claim("ensemble accuracy: min-logit (the text) vs independent", "min-logit", "independent",
+                   metric="ensemble_test_acc", claimed_effect=0.0, source="analysis", scorecard=False),
+             Claim("best network: KDCL vs independent", "kdcl", "independent", metric="best_test_acc",
+                   claimed_effect=0.0, source="analysis", scorecard=False)])
+
+
+def extra_columns(finals, train_seconds):
+    """The arms table's columns besides accuracy: the best network, the ensemble, training seconds."""
     def mean_of(a, key):
         return 100 * float(np.mean([r["metrics"][key] for r in finals[a]]))
-
-    rec = P.record(exp, command, t0, runner, arm_rows, comparisons, check,
-                   ensemble={a: [r["metrics"]["ensemble_test_acc"] for r in finals[a]] for a in finals},
-                   best_network={a: [r["metrics"]["best_test_acc"] for r in finals[a]] for a in finals},
-                   train_seconds={a: float(np.mean([r["metrics"]["train_seconds"] for r in finals[a]])) for a in finals},
-                   curves={a: [r["metrics"]["curve"] for r in finals[a]] for a in finals})
-    extra = [("best network %", lambda a: f"{mean_of(a, 'best_test_acc'):.2f}"),
-             ("ensemble %", lambda a: f"{mean_of(a, 'ensemble_test_acc'):.2f}"),
-             ("training s per run", lambda a: f"{rec['train_seconds'][a]:.0f}")]
-    md = "\n".join([
-        f"**Technique D — collaborative training, tested.** {data.describe()}; three LeNet-5 (the heterogeneous trio: "
-        f"`small_cnn` of widths 4, 8, 16), Adam, batch 64, {steps:,} iterations, every network seeing its own random "
-        f"view of each batch (shifts ≤ 2 px, left-right flips); learning rate chosen on validation for every arm; "
-        f"{exp.seeds} paired seeds. Test accuracy % = the mean of the three networks (the claim: every network "
-        f"improves); the ensemble is the mean of their logits.",
-        "",
-        P.arms_table(arm_rows, extra, hide=P.HIDDEN_SETTINGS + ("model", "augment", "mode", "rule", "widths")),
-        "",
-        P.comparisons_table(comparisons),
-        "",
-        P.trained_line(check),
-        "",
-        P.provenance_line(rec),
-    ])
-    P.write_results(args.out, NAME, rec, md)
-    save_figure(curves_figure(finals), f"{args.out}/{NAME}_curves.png")
-    print(md)
-    return 0
+    return [("best network %", lambda a: f"{mean_of(a, 'best_test_acc'):.2f}"),
+            ("ensemble %", lambda a: f"{mean_of(a, 'ensemble_test_acc'):.2f}"),
+            ("training s per run", lambda a: f"{train_seconds[a]:.0f}")]
 
 
 def curves_figure(finals):

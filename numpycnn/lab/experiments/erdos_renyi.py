@@ -20,18 +20,17 @@ width and depth, and whether it shrinks from the smallest to the largest network
 text's multi-sample selection (best of K = 3 masks on validation) and the semi-supervised option
 (consistency between two perturbed passes of unlabelled images, 200 labels).
 """
-import argparse
 import time
 
 import numpy as np
 
 from ...datasets import Dataset
 from ...optim import Adam
-from ...plots import _figure, save_figure
+from ...plots import _figure
 from ...techniques import erdos_renyi as C
 from ...training import Trainer
 from ...zoo import lenet5, mlp
-from . import protocol as P
+from . import protocol
 
 NAME = "erdos_renyi"
 SPARSITIES = (0.8, 0.9, 0.95, 0.98)
@@ -86,7 +85,7 @@ def run(settings, seed, ctx):
         make_sparse(model, settings, seed, ctx.train)
         cands = None
     trainer = Trainer(model, Adam(model, lr=settings["lr"]), seed=seed, batch_size=64, progress=False)
-    m = P.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 15))
+    m = protocol.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 15))
     m["density"] = C.structure_report(model)[-1]["density"]
     if cands is not None:
         m["candidates"] = cands
@@ -105,7 +104,7 @@ def run_semi_supervised(settings, seed, ctx):
         if settings["consistency"] else []
     trainer = Trainer(model, Adam(model, lr=settings["lr"]), callbacks=callbacks, seed=seed, batch_size=64,
                       progress=False)
-    return P.fit_and_score(trainer, P.RunContext(ctx.stage, d, lab, ctx.val, ctx.test), settings["steps"])
+    return protocol.fit_and_score(trainer, protocol.RunContext(ctx.stage, d, lab, ctx.val, ctx.test), settings["steps"])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -116,7 +115,7 @@ def arms_and_claims(quick, steps_lenet, steps_mlp):
                                                                        "steps": steps_mlp}}
     arms, claims = [], []
     for net, base in nets.items():
-        arms.append(P.Arm(f"{net}/dense", {**base, "method": "dense"}, grid={"lr": lrs}, label=f"{net}: dense"))
+        arms.append(protocol.Arm(f"{net}/dense", {**base, "method": "dense"}, grid={"lr": lrs}, label=f"{net}: dense"))
         for method in METHODS:
             tuned = f"{net}/{method}@0.9"
             for sp in sparsities:
@@ -125,21 +124,21 @@ def arms_and_claims(quick, steps_lenet, steps_mlp):
                 name = f"{net}/{method}@{sp}"
                 fixed = {**base, "method": method, "sparsity": sp}
                 if sp == 0.9:
-                    arms.append(P.Arm(name, fixed, grid={"lr": lrs}, label=f"{net}: {METHOD_LABELS[method]} @ {sp}"))
+                    arms.append(protocol.Arm(name, fixed, grid={"lr": lrs}, label=f"{net}: {METHOD_LABELS[method]} @ {sp}"))
                 else:
-                    arms.append(P.Arm(name, fixed, tune_like=tuned, label=f"{net}: {METHOD_LABELS[method]} @ {sp}"))
+                    arms.append(protocol.Arm(name, fixed, tune_like=tuned, label=f"{net}: {METHOD_LABELS[method]} @ {sp}"))
         for sp in sparsities:
             pub = RIGL.get(sp)
-            claims.append(P.Claim(f"{net}: ER/ERK beats uniform density at sparsity {sp}",
+            claims.append(protocol.Claim(f"{net}: ER/ERK beats uniform density at sparsity {sp}",
                                   f"{net}/er@{sp}", f"{net}/uniform@{sp}",
                                   claimed_effect=(pub[0] - pub[1]) if pub else 1.0,
                                   source=(f"RigL, ResNet-50 ImageNet, static masks, {pub[0]} vs {pub[1]} %" if pub
                                           else "analysis (no published number at this sparsity)"),
                                   scorecard=pub is not None))
-        claims.append(P.Claim(f"{net}: ER/ERK matches SNIP at sparsity 0.9", f"{net}/er@0.9", f"{net}/snip@0.9",
+        claims.append(protocol.Claim(f"{net}: ER/ERK matches SNIP at sparsity 0.9", f"{net}/er@0.9", f"{net}/snip@0.9",
                               kind="equivalence", margin=1.0,
                               source="Liu et al. 2022: random ER/ERK sparse networks match SNIP"))
-        claims.append(P.Claim(f"{net}: ER/ERK vs uniform with the output layer dense too, at 0.95", f"{net}/er@0.95",
+        claims.append(protocol.Claim(f"{net}: ER/ERK vs uniform with the output layer dense too, at 0.95", f"{net}/er@0.95",
                               f"{net}/uniform_fo@0.95", claimed_effect=0.0, source="analysis", scorecard=False)
                       if 0.95 in sparsities else None)
     return arms, [c for c in claims if c is not None]
@@ -157,65 +156,73 @@ def growth_arms(quick, steps):
                 fixed = {"net": "mlp", "hidden": hidden, "steps": steps, "method": method, "sparsity": sp}
                 if method == "dense":
                     fixed.pop("sparsity")
-                arms.append(P.Arm(f"{kind}/{size if kind == 'depth' else size[0]}/{method}", fixed,
+                arms.append(protocol.Arm(f"{kind}/{size if kind == 'depth' else size[0]}/{method}", fixed,
                                   tune_like="mlp/dense" if method == "dense" else "mlp/er@0.9",
                                   label=f"MLP {'-'.join(map(str, hidden))}, {method}"))
     return arms, widths, depths
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {NAME}", description=__doc__.splitlines()[0])
-    P.add_arguments(p)
+    p = protocol.parser(NAME, __doc__)
     p.add_argument("--steps", type=int, default=None, help="iterations per LeNet-5 run (default 1500)")
     args = p.parse_args(argv)
-    runner = P.check_args(args, NAME)
+    runner = protocol.check_args(args, NAME)
     quick = args.quick
     steps_lenet = args.steps or (40 if quick else 1500)
     steps_mlp = 40 if quick else 2000
-    data = P.DataSpec(train=1000 if quick else 22_000, val=200 if quick else 2_000, test=300 if quick else 10_000,
-                      data_dir=args.data_dir)
-    P.require_data(data)
+    data = protocol.DataSpec(train=1000 if quick else 22_000, val=200 if quick else 2_000,
+                             test=300 if quick else 10_000, data_dir=args.data_dir)
+    protocol.require_data(data)
     t0 = time.perf_counter()
-    arms, claims = arms_and_claims(quick, steps_lenet, steps_mlp)
-    g_arms, widths, depths = growth_arms(quick, steps_mlp)
-    arms += g_arms
-    sel = {"net": "mlp", "hidden": [300, 100], "steps": steps_mlp, "method": "select", "sparsity": 0.9,
-           "select_steps": 20 if quick else 300}
-    arms.append(P.Arm("mlp/select@0.9", sel, tune_like="mlp/er@0.9", label=f"mlp: {METHOD_LABELS['select']} @ 0.9"))
-    semi = {"labelled": 50 if quick else 200, "steps": 40 if quick else 600, "method": "er", "net": "mlp"}
-    arms.append(P.Arm("semi/supervised", {**semi, "consistency": False}, grid={"lr": (1e-3, 3e-3)},
-                      label="200 labels, supervised only"))
-    arms.append(P.Arm("semi/consistency", {**semi, "consistency": True}, grid={"lr": (1e-3, 3e-3)},
-                      label="200 labels + consistency on the unlabelled rest"))
-    claims.append(P.Claim("best of 3 masks (validation) vs one mask", "mlp/select@0.9", "mlp/er@0.9",
-                          claimed_effect=0.0, source="analysis: does selection help beyond seed noise?",
-                          scorecard=False))
-    claims.append(P.Claim("semi-supervised consistency vs supervised only (200 labels)", "semi/consistency",
-                          "semi/supervised", claimed_effect=0.0, source="analysis (the text gives no number)",
-                          scorecard=False))
-    exp = P.Experiment(name=NAME, title="Technique C, tested", run=run, data=data, arms=arms, claims=claims,
-                       trained=P.TrainedCheck("lenet5/dense", min_accuracy=0.3 if quick else 0.6, applies_to="lenet5/"),
-                       seeds=args.seeds, tune_seeds=1 if quick else 2, quick=quick,
-                       budget={"lenet5_iterations": steps_lenet, "mlp_iterations": steps_mlp, "batch": 64})
-    tuning, finals, arm_rows, comparisons, check = P.run_protocol(exp, runner)
-    mlp_check = P.trained_check(P.TrainedCheck("mlp/dense", min_accuracy=0.3 if quick else 0.6), finals["mlp/dense"])
+    arms, claims, widths, depths = all_arms_and_claims(quick, steps_lenet, steps_mlp)
+    exp = protocol.Experiment(name=NAME, title="Technique C, tested", run=run, data=data, arms=arms, claims=claims,
+                              trained=protocol.TrainedCheck("lenet5/dense", min_accuracy=0.3 if quick else 0.6,
+                                                            applies_to="lenet5/"),
+                              seeds=args.seeds, tune_seeds=1 if quick else 2, quick=quick,
+                              budget={"lenet5_iterations": steps_lenet, "mlp_iterations": steps_mlp, "batch": 64})
+    tuning, finals, arm_rows, comparisons, check = protocol.run_protocol(exp, runner)
+    mlp_check = protocol.trained_check(protocol.TrainedCheck("mlp/dense", min_accuracy=0.3 if quick else 0.6),
+                                       finals["mlp/dense"])
     mlp_check["applies_to"] = "every comparison not on LeNet-5"
     growth = growth_comparisons(finals, widths, depths)
     comparisons += growth["claims"]
-    P.withhold_verdicts([c for c in comparisons if not c["arm"].startswith("lenet5/")], [mlp_check])
-    command = P.command_line(NAME, argv)
-    rec = P.record(exp, command, t0, runner, arm_rows, comparisons, check, trained_check_mlp=mlp_check,
-                   growth=growth["gaps"], densities={a: finals[a][0]["metrics"].get("density") for a in finals})
-    md = markdown(rec, arm_rows, comparisons, growth, check, mlp_check, data, steps_lenet, steps_mlp, quick)
-    P.write_results(args.out, NAME, rec, md)
-    save_figure(accuracy_figure(arm_rows, quick), f"{args.out}/{NAME}_accuracy.png")
-    save_figure(growth_figure(growth), f"{args.out}/{NAME}_growth.png")
-    model = lenet5(P.load_data(data).input_shape)
-    _, prob, _ = C.sparsify(model, 0.9, "erk", np.random.default_rng(0))
-    save_figure(C.report_figure(C.structure_report(model, prob), "LeNet-5 at sparsity 0.9 (ERK)"),
-                f"{args.out}/{NAME}_structure.png")
-    print(md)
+    protocol.withhold_verdicts([c for c in comparisons if not c["arm"].startswith("lenet5/")], [mlp_check])
+    protocol.publish(
+        exp, runner, argv, t0, args.out, arm_rows, comparisons, check,
+        intro=f"**Technique C — Erdős–Rényi sparse networks, tested.** {data.describe()}; Adam, batch 64, LeNet-5 "
+              f"{steps_lenet:,} and MLP {steps_mlp:,} iterations, every network sparse from the start (masks fixed); "
+              f"learning rate chosen on validation per method (at sparsity 0.9, reused at the others); "
+              f"{exp.seeds} paired seeds. Test accuracy %, mean ± std:",
+        body=tables(arm_rows, growth, quick), more_checks=[(mlp_check, "MLP")],
+        figures={"accuracy": lambda: accuracy_figure(arm_rows, quick), "growth": lambda: growth_figure(growth),
+                 "structure": lambda: structure_figure(data)},
+        trained_check_mlp=mlp_check, growth=growth["gaps"],
+        densities={a: finals[a][0]["metrics"].get("density") for a in finals})
     return 0
+
+
+def all_arms_and_claims(quick, steps_lenet, steps_mlp):
+    """Every arm and claim: methods × sparsities, the growth sweeps, mask selection and the semi-supervised pair;
+    returns ``(arms, claims, widths, depths)``."""
+    arms, claims = arms_and_claims(quick, steps_lenet, steps_mlp)
+    growth, widths, depths = growth_arms(quick, steps_mlp)
+    arms += growth
+    sel = {"net": "mlp", "hidden": [300, 100], "steps": steps_mlp, "method": "select", "sparsity": 0.9,
+           "select_steps": 20 if quick else 300}
+    arms.append(protocol.Arm("mlp/select@0.9", sel, tune_like="mlp/er@0.9",
+                             label=f"mlp: {METHOD_LABELS['select']} @ 0.9"))
+    semi = {"labelled": 50 if quick else 200, "steps": 40 if quick else 600, "method": "er", "net": "mlp"}
+    arms.append(protocol.Arm("semi/supervised", {**semi, "consistency": False}, grid={"lr": (1e-3, 3e-3)},
+                             label="200 labels, supervised only"))
+    arms.append(protocol.Arm("semi/consistency", {**semi, "consistency": True}, grid={"lr": (1e-3, 3e-3)},
+                             label="200 labels + consistency on the unlabelled rest"))
+    claims.append(protocol.Claim("best of 3 masks (validation) vs one mask", "mlp/select@0.9", "mlp/er@0.9",
+                                 claimed_effect=0.0, source="analysis: does selection help beyond seed noise?",
+                                 scorecard=False))
+    claims.append(protocol.Claim("semi-supervised consistency vs supervised only (200 labels)", "semi/consistency",
+                                 "semi/supervised", claimed_effect=0.0, source="analysis (the text gives no number)",
+                                 scorecard=False))
+    return arms, claims, widths, depths
 
 
 def growth_comparisons(finals, widths, depths):
@@ -227,24 +234,21 @@ def growth_comparisons(finals, widths, depths):
             d = np.array([r["metrics"]["test_acc"] for r in finals[f"{kind}/{size}/dense"]])
             e = np.array([r["metrics"]["test_acc"] for r in finals[f"{kind}/{size}/er"]])
             per[size] = 100 * (d - e)
-            mean, std, ci = P.confidence_interval(per[size])
+            mean, std, ci = protocol.confidence_interval(per[size])
             gaps.setdefault(kind, {})[str(size)] = {"gap_per_seed": per[size].tolist(), "mean": mean, "ci95": list(ci)}
         small, large = sizes[0], sizes[-1]
-        claim = P.Claim(f"the gap to dense shrinks as the MLP grows {'wider' if kind == 'width' else 'deeper'} "
+        claim = protocol.Claim(f"the gap to dense shrinks as the MLP grows {'wider' if kind == 'width' else 'deeper'} "
                         f"(gap at {small} − gap at {large}, sparsity {GROWTH_SPARSITY})",
                         arm=f"{kind}/{small}", baseline=f"{kind}/{large}", metric="gap", claimed_effect=1.0,
                         scale=1.0, source="the text; Liu et al. 2022 (we test for ≥ 1 pp of shrinkage)")
-        claims.append(P.compare(claim, per[small], per[large]))
+        claims.append(protocol.compare(claim, per[small], per[large]))
     return {"gaps": gaps, "claims": claims}
 
 
-def markdown(rec, arms, comparisons, growth, check, mlp_check, data, steps_lenet, steps_mlp, quick):
+def tables(arms, growth, quick):
+    """The report's tables: accuracy per method and sparsity, the growth gaps, and the two options' rows."""
     sparsities = (0.9, 0.95) if quick else SPARSITIES
-    lines = [f"**Technique C — Erdős–Rényi sparse networks, tested.** {data.describe()}; Adam, batch 64, LeNet-5 "
-             f"{steps_lenet:,} and MLP {steps_mlp:,} iterations, every network sparse from the start (masks fixed); "
-             f"learning rate chosen on validation per method (at sparsity 0.9, reused at the others); "
-             f"{rec['seeds']} paired seeds. Test accuracy %, mean ± std:", "",
-             "| network | method | " + " | ".join(f"sparsity {sp}" for sp in sparsities) + " |",
+    lines = ["| network | method | " + " | ".join(f"sparsity {sp}" for sp in sparsities) + " |",
              "|---|---|" + "---|" * len(sparsities)]
     for net in ("lenet5", "mlp"):
         dense = arms[f"{net}/dense"]
@@ -254,21 +258,21 @@ def markdown(rec, arms, comparisons, growth, check, mlp_check, data, steps_lenet
             cells = [f"{arms[f'{net}/{m}@{sp}']['mean']:.2f} ± {arms[f'{net}/{m}@{sp}']['std']:.2f}"
                      if f"{net}/{m}@{sp}" in arms else "–" for sp in sparsities]
             lines.append(f"| {net} | {METHOD_LABELS[m]} | " + " | ".join(cells) + " |")
-    lines += ["", f"Growth (MLP, ER at sparsity {GROWTH_SPARSITY} vs dense; gap = dense − ER in pp, mean [95 % CI]):", "",
-              "| sweep | size | gap |", "|---|---|---|"]
+    growth_rows = ["| sweep | size | gap |", "|---|---|---|"]
     for kind, g in growth["gaps"].items():
         for size, v in g.items():
             lo, hi = v["ci95"]
-            lines.append(f"| {kind} | {size if kind == 'width' else size + ' × 300'} | {v['mean']:+.2f} "
-                         f"[{lo:+.2f}, {hi:+.2f}] |")
-    sel, semi_s, semi_c = arms["mlp/select@0.9"], arms["semi/supervised"], arms["semi/consistency"]
-    lines += ["", f"Multi-sample selection (MLP, 0.9): best of 3 masks {sel['mean']:.2f} ± {sel['std']:.2f} vs one mask "
-              f"{arms['mlp/er@0.9']['mean']:.2f} ± {arms['mlp/er@0.9']['std']:.2f}. Semi-supervised option (ER MLP at 0.8, "
-              f"200 labels): supervised {semi_s['mean']:.2f} ± {semi_s['std']:.2f}, + consistency "
-              f"{semi_c['mean']:.2f} ± {semi_c['std']:.2f}.", "", P.comparisons_table(comparisons), "",
-              P.trained_line(check) + " " + P.trained_line(mlp_check).replace("Trained check", "MLP"), "",
-              P.provenance_line(rec)]
-    return "\n".join(lines)
+            growth_rows.append(f"| {kind} | {size if kind == 'width' else size + ' × 300'} | {v['mean']:+.2f} "
+                               f"[{lo:+.2f}, {hi:+.2f}] |")
+    sel, one = arms["mlp/select@0.9"], arms["mlp/er@0.9"]
+    semi_s, semi_c = arms["semi/supervised"], arms["semi/consistency"]
+    options = (f"Multi-sample selection (MLP, 0.9): best of 3 masks {sel['mean']:.2f} ± {sel['std']:.2f} vs one mask "
+               f"{one['mean']:.2f} ± {one['std']:.2f}. Semi-supervised option (ER MLP at 0.8, 200 labels): "
+               f"supervised {semi_s['mean']:.2f} ± {semi_s['std']:.2f}, + consistency "
+               f"{semi_c['mean']:.2f} ± {semi_c['std']:.2f}.")
+    return ["\n".join(lines),
+            f"Growth (MLP, ER at sparsity {GROWTH_SPARSITY} vs dense; gap = dense − ER in pp, mean [95 % CI]):",
+            "\n".join(growth_rows), options]
 
 
 def accuracy_figure(arms, quick):
@@ -289,6 +293,13 @@ def accuracy_figure(arms, quick):
     fig.suptitle("Technique C: accuracy vs sparsity, every method tuned on validation")
     fig.tight_layout()
     return fig
+
+
+def structure_figure(data):
+    """The structure report of LeNet-5 at sparsity 0.9 (ERK), mask seed 0."""
+    model = lenet5(protocol.load_data(data).input_shape)
+    _, prob, _ = C.sparsify(model, 0.9, "erk", np.random.default_rng(0))
+    return C.report_figure(C.structure_report(model, prob), "LeNet-5 at sparsity 0.9 (ERK)")
 
 
 def growth_figure(growth):

@@ -21,18 +21,17 @@ Claims verdicted (protocol): accuracy vs the best tuned Adam (the text: +1.41 pp
 iterations to the target vs the fastest tuned classic optimizer, chosen on the tuning runs (the text:
 30–40 % less time).
 """
-import argparse
 import time
 
 import numpy as np
 
 from ...optim import SGD, Adam, Momentum, RMSprop
-from ...plots import _figure, save_figure
+from ...plots import _figure
 from ...schedules import Constant, Cosine, Exponential, decay_to
 from ...techniques.gradient_direction import DEFAULT_BETA, DEFAULT_C, GradientDirection, initial_step
 from ...training import Trainer
 from ...zoo import lenet5
-from . import protocol as P
+from . import protocol
 
 NAME = "gradient_direction"
 TEXT_RATIO = (1 - DEFAULT_BETA) ** 15_625      # α_T/α0 of the text's run: 20 CIFAR-10 epochs of batch 64 ≈ 0.0092
@@ -75,11 +74,10 @@ def run(settings, seed, ctx):
     model = lenet5(ctx.data.input_shape, ctx.data.num_classes, seed=seed)
     opt = make_optimizer(settings, model)
     trainer = Trainer(model, opt, seed=seed, batch_size=64, progress=False)
-    m = P.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 20))
+    m = protocol.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 20))
     target = settings["target"]
-    m["iters_to_target"], m["reached"] = P.first_reaching(m["curve"], target, settings["steps"])
-    m["seconds_to_target"] = next((s for (_, a), s in zip(m["curve"], m["curve_seconds"]) if a >= target),
-                                  m["curve_seconds"][-1])
+    m["iters_to_target"], m["reached"] = protocol.first_reaching(m["curve"], target, settings["steps"])
+    m["seconds_to_target"] = protocol.seconds_reaching(m["curve"], m["curve_seconds"], target)
     accs = [a for _, a in m["curve"]]
     m["peak_minus_final"] = max(accs) - accs[-1]
     m["lr_ratio"] = float(opt.lr / opt.base_lr)           # α_T/α0 (or lr_T/lr0) at the end
@@ -89,9 +87,9 @@ def run(settings, seed, ctx):
 # ------------------------------------------------------------------------------------------------
 def text_arms(steps, target):
     common = {"steps": steps, "target": target}
-    return [P.Arm("direction", {**common, "optimizer": "direction", "c": DEFAULT_C, "beta": DEFAULT_BETA},
+    return [protocol.Arm("direction", {**common, "optimizer": "direction", "c": DEFAULT_C, "beta": DEFAULT_BETA},
                   label=f"direction (α0 = {DEFAULT_C}·√N, β = {DEFAULT_BETA})"),
-            *[P.Arm(n, {**common, "optimizer": n, "lr": 1e-3, "schedule": "constant"}, label=f"{n} (lr 1e-3)")
+            *[protocol.Arm(n, {**common, "optimizer": n, "lr": 1e-3, "schedule": "constant"}, label=f"{n} (lr 1e-3)")
               for n in CLASSIC]]
 
 
@@ -100,9 +98,9 @@ def fair_arms(steps, target, quick):
     lrs = {"adam": (1e-3, 3e-3), "rmsprop": (3e-4, 1e-3), "momentum": (0.01, 0.03), "sgd": (0.03, 0.1)}
     cs = (DEFAULT_C, 0.004) if quick else (DEFAULT_C, 0.004, 0.01)
     betas = (DEFAULT_BETA,) if quick else (DEFAULT_BETA, "to-text-ratio")
-    arms = [P.Arm("direction", {**common, "optimizer": "direction"}, grid={"c": cs, "beta": betas}, label="direction")]
+    arms = [protocol.Arm("direction", {**common, "optimizer": "direction"}, grid={"c": cs, "beta": betas}, label="direction")]
     for n in CLASSIC:
-        arms.append(P.Arm(n, {**common, "optimizer": n},
+        arms.append(protocol.Arm(n, {**common, "optimizer": n},
                           grid={"lr": lrs[n][:1] if quick else lrs[n], "schedule": ("constant", "cosine")}, label=n))
     return arms
 
@@ -137,114 +135,112 @@ def fastest_classic(tuning, steps):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {NAME}", description=__doc__.splitlines()[0])
-    P.add_arguments(p)
+    p = protocol.parser(NAME, __doc__)
     p.add_argument("--steps", type=int, default=None, help="iterations per run in the fair setting (default 2000)")
     p.add_argument("--text-steps", type=int, default=None,
                    help="iterations per run in the text's setting (default 4000: α decays to 0.30·α0)")
     p.add_argument("--target", type=float, default=None, help="validation accuracy for time-to-target (default 0.85)")
     args = p.parse_args(argv)
-    runner = P.check_args(args, NAME)
+    runner = protocol.check_args(args, NAME)
     quick = args.quick
     steps = args.steps or (40 if quick else 2000)
     text_steps = args.text_steps or (40 if quick else 4000)
     target = args.target or (0.5 if quick else 0.85)
-    data = P.DataSpec(train=3000 if quick else 60_000, val=500 if quick else 2_000, test=500 if quick else 10_000,
-                      data_dir=args.data_dir)
-    P.require_data(data)
+    data = protocol.DataSpec(train=3000 if quick else 60_000, val=500 if quick else 2_000,
+                             test=500 if quick else 10_000, data_dir=args.data_dir)
+    protocol.require_data(data)
     t0 = time.perf_counter()
-    command = P.command_line(NAME, argv)
-    claims_text = [P.Claim("as the text says: higher accuracy than Adam (lr 1e-3)", "direction", "adam", **CLAIM_ACC)]
-    text = P.Experiment(name=NAME, title="Technique B as the text says", run=run, data=data,
-                        arms=text_arms(text_steps, target), claims=claims_text,
-                        trained=P.TrainedCheck("adam", min_accuracy=0.3 if quick else 0.5),
-                        seeds=args.seeds, tune_seeds=1 if quick else 2, quick=quick,
-                        budget={"iterations": text_steps, "batch": 64})
-    t_tuning, t_finals, t_arms, t_comp, t_check = P.run_protocol(text, runner)
-    t_comp += [P.compare(P.Claim("as the text says: less time to the target than the fastest classic",
-                                 "direction", fastest, **CLAIM_TIME),
-                         [r["metrics"]["iters_to_target"] for r in t_finals["direction"]],
-                         [r["metrics"]["iters_to_target"] for r in t_finals[fastest]])
-               for fastest in [min(CLASSIC, key=lambda n: np.mean([r["metrics"]["iters_to_target"]
-                                                                     for r in t_finals[n]]))]]
+    text, t_finals, t_arms, t_comp, t_check = as_the_text_says(data, args.seeds, quick, text_steps, target, runner)
+    fair, tuning, beta_sel, fastest = tune_fairly(data, args.seeds, quick, steps, target, runner)
+    finals = protocol.final(fair, runner, tuning)
+    arms, comparisons, check = protocol.summarize(fair, tuning, finals)
+    N = lenet5(protocol.load_data(data).input_shape).num_params
+    ratio = float(np.mean([r["metrics"]["lr_ratio"] for r in t_finals["direction"]]))
+    body = [f"*Fair setting* ({steps:,} iterations per run; every optimizer tuned on validation over the same kind of "
+            f"grid, 2 tuning seeds; time to target = iterations until validation accuracy first reaches "
+            f"{100 * target:.0f} %, counted as the whole budget when never reached):",
+            protocol.arms_table(arms, extra_columns(finals)),
+            f"*As the text says* ({text_steps:,} iterations; α decays to {ratio:.3f}·α0 — the text's 20 CIFAR-10 "
+            f"epochs reach {TEXT_RATIO:.4f}·α0; the text's own CIFAR-10 accuracies in the last column):",
+            protocol.arms_table(t_arms, extra_columns(t_finals) + [("the text, CIFAR-10 %",
+                                                                   lambda n: f"{TEXT_ACCURACY[n]}")])]
+    protocol.publish(
+        fair, runner, argv, t0, args.out, arms, comparisons + [dict(c) for c in t_comp], check,
+        intro=f"**Technique B — gradient-direction optimizer, tested.** {data.describe()}; LeNet-5 (ReLU), "
+              f"N = {N:,} parameters (α0 = 0.0014·√N = {initial_step(N, DEFAULT_C):.3f}), batch 64; "
+              f"{args.seeds} paired seeds per arm (same initial weights and data order within a seed).",
+        body=body, more_checks=[(t_check, "Text setting")],
+        figures={"curves": lambda: curves_figure(finals, t_finals, target),
+                 "schedule": lambda: schedule_figure(beta_sel, steps, text_steps, tuning)},
+        settings={"fair": {"budget": fair.budget, "target": target, "fastest_classic": fastest,
+                           "direction_beta_selected": beta_sel},
+                  "text": {"budget": text.budget, "arms": t_arms, "comparisons": t_comp, "trained_check": t_check,
+                           "text_ratio": TEXT_RATIO, "alpha_ratio_reached": ratio}},
+        N=N, alpha0=initial_step(N, DEFAULT_C), curves={"fair": _curves(finals), "text": _curves(t_finals)})
+    return 0
 
-    if t_check is not None and not t_check["held"]:
-        for c in t_comp:
-            c["verdict"] = "no verdict: the baseline is not trained"
-    fair = P.Experiment(name=NAME, title="Technique B against equally tuned optimizers", run=run, data=data,
-                        arms=fair_arms(steps, target, quick), claims=[],
-                        trained=P.TrainedCheck("adam", min_accuracy=0.3 if quick else 0.5),
-                        seeds=args.seeds, tune_seeds=1 if quick else 2, quick=quick,
-                        budget={"iterations": steps, "batch": 64})
-    tuning = P.tune(fair, runner)
+
+def as_the_text_says(data, seeds, quick, steps, target, runner):
+    """The text's setting through the protocol, plus its time claim against the fastest classic optimizer
+    (chosen on these final runs, as the text compares); returns ``(experiment, finals, arms, comparisons, check)``."""
+    text = protocol.Experiment(
+        name=NAME, title="Technique B as the text says", run=run, data=data, arms=text_arms(steps, target),
+        claims=[protocol.Claim("as the text says: higher accuracy than Adam (lr 1e-3)", "direction", "adam",
+                               **CLAIM_ACC)],
+        trained=protocol.TrainedCheck("adam", min_accuracy=0.3 if quick else 0.5), seeds=seeds,
+        tune_seeds=1 if quick else 2, quick=quick, budget={"iterations": steps, "batch": 64})
+    _, finals, arms, comparisons, check = protocol.run_protocol(text, runner)
+
+    def iterations(name):
+        return [r["metrics"]["iters_to_target"] for r in finals[name]]
+    fastest = min(CLASSIC, key=lambda n: np.mean(iterations(n)))
+    claim = protocol.Claim("as the text says: less time to the target than the fastest classic", "direction",
+                           fastest, **CLAIM_TIME)
+    comparisons.append(protocol.compare(claim, iterations("direction"), iterations(fastest)))
+    protocol.withhold_verdicts(comparisons, [check])
+    return text, finals, arms, comparisons, check
+
+
+def tune_fairly(data, seeds, quick, steps, target, runner):
+    """The fair setting up to its final runs: every optimizer tuned on validation, the decay controls added
+    (tuned like their base), and the claims; returns ``(experiment, tuning, selected β, fastest classic)``."""
+    fair = protocol.Experiment(name=NAME, title="Technique B against equally tuned optimizers", run=run, data=data,
+                               arms=fair_arms(steps, target, quick), claims=[],
+                               trained=protocol.TrainedCheck("adam", min_accuracy=0.3 if quick else 0.5),
+                               seeds=seeds, tune_seeds=1 if quick else 2, quick=quick,
+                               budget={"iterations": steps, "batch": 64})
+    tuning = protocol.tune(fair, runner)
     _tuning_iters(fair, runner, tuning)
     controls, beta_sel = decay_control_arms(tuning, steps)
     for name, settings in controls.items():
-        fair.arms.append(P.Arm(name, settings, label=f"{name.split('+')[0]} + the direction's decay"))
+        fair.arms.append(protocol.Arm(name, settings, label=f"{name.split('+')[0]} + the direction's decay"))
         tuning[name] = {"selected": settings, "grid": [], "tuned_like": name.split("+")[0]}
     fastest = fastest_classic(tuning, steps)
     fair.claims = [
-        P.Claim("higher accuracy than the best tuned Adam", "direction", "adam", **CLAIM_ACC),
-        P.Claim(f"less time to {100 * target:.0f} % validation accuracy than the fastest tuned classic "
-                f"optimizer ({fastest})", "direction", fastest, **CLAIM_TIME),
-        P.Claim("direction vs Adam with the same decay (is it the direction or the annealing?)", "direction",
-                "adam+decay", metric="test_acc", claimed_effect=0.0, source="control", scorecard=False),
-        P.Claim("direction vs Momentum with the same decay", "direction", "momentum+decay", metric="test_acc",
-                claimed_effect=0.0, source="control", scorecard=False),
-        P.Claim("Adam: the direction's decay vs its own selected schedule", "adam+decay", "adam",
-                metric="test_acc", claimed_effect=0.0, source="control", scorecard=False),
+        protocol.Claim("higher accuracy than the best tuned Adam", "direction", "adam", **CLAIM_ACC),
+        protocol.Claim(f"less time to {100 * target:.0f} % validation accuracy than the fastest tuned classic "
+                       f"optimizer ({fastest})", "direction", fastest, **CLAIM_TIME),
+        protocol.Claim("direction vs Adam with the same decay (is it the direction or the annealing?)", "direction",
+                       "adam+decay", metric="test_acc", claimed_effect=0.0, source="control", scorecard=False),
+        protocol.Claim("direction vs Momentum with the same decay", "direction", "momentum+decay", metric="test_acc",
+                       claimed_effect=0.0, source="control", scorecard=False),
+        protocol.Claim("Adam: the direction's decay vs its own selected schedule", "adam+decay", "adam",
+                       metric="test_acc", claimed_effect=0.0, source="control", scorecard=False),
     ]
-    finals = P.final(fair, runner, tuning)
-    arms, comparisons, check = P.summarize(fair, tuning, finals)
+    return fair, tuning, beta_sel, fastest
 
-    N = lenet5(P.load_data(data).input_shape).num_params
-    extra_cols = lambda fin: [  # noqa: E731
-        ("iterations to target (reached)", lambda n: _reach(fin[n])),
-        ("peak − final val. (pp)", lambda n: f"{100 * np.mean([r['metrics']['peak_minus_final'] for r in fin[n]]):.2f}"),
-        ("lr_T / lr_0", lambda n: f"{np.mean([r['metrics']['lr_ratio'] for r in fin[n]]):.3g}")]
-    rec = P.record(fair, command, t0, runner, arms, comparisons, check,
-                   settings={"fair": {"budget": fair.budget, "target": target, "fastest_classic": fastest,
-                                      "direction_beta_selected": beta_sel},
-                             "text": {"budget": text.budget, "arms": t_arms, "comparisons": t_comp,
-                                      "trained_check": t_check, "text_ratio": TEXT_RATIO,
-                                      "alpha_ratio_reached": float(np.mean([r["metrics"]["lr_ratio"]
-                                                                            for r in t_finals["direction"]]))}},
-                   N=N, alpha0=initial_step(N, DEFAULT_C),
-                   curves={"fair": _curves(finals), "text": _curves(t_finals)})
-    rec["comparisons"] = comparisons + [dict(c, claim=c["claim"]) for c in t_comp]
-    md = "\n".join([
-        f"**Technique B — gradient-direction optimizer, tested.** {data.describe()}; LeNet-5 (ReLU), "
-        f"N = {N:,} parameters (α0 = 0.0014·√N = {initial_step(N, DEFAULT_C):.3f}), batch 64; "
-        f"{args.seeds} paired seeds per arm (same initial weights and data order within a seed).",
-        "",
-        f"*Fair setting* ({steps:,} iterations per run; every optimizer tuned on validation over the same kind of "
-        f"grid, 2 tuning seeds; time to target = iterations until validation accuracy first reaches "
-        f"{100 * target:.0f} %, counted as the whole budget when never reached):",
-        "",
-        P.arms_table(arms, extra_cols(finals)),
-        "",
-        f"*As the text says* ({text_steps:,} iterations; α decays to "
-        f"{rec['settings']['text']['alpha_ratio_reached']:.3f}·α0 — the text's 20 CIFAR-10 epochs reach "
-        f"{TEXT_RATIO:.4f}·α0; the text's own CIFAR-10 accuracies in the last column):",
-        "",
-        P.arms_table(t_arms, extra_cols(t_finals) + [("the text, CIFAR-10 %", lambda n: f"{TEXT_ACCURACY[n]}")]),
-        "",
-        P.comparisons_table(rec["comparisons"]),
-        "",
-        P.trained_line(check) + " " + P.trained_line(t_check).replace("Trained check", "Text setting"),
-        "",
-        P.provenance_line(rec),
-    ])
-    P.write_results(args.out, NAME, rec, md)
-    save_figure(curves_figure(finals, t_finals, target), f"{args.out}/{NAME}_curves.png")
-    save_figure(schedule_figure(rec, steps, text_steps, tuning), f"{args.out}/{NAME}_schedule.png")
-    print(md)
-    return 0
+
+def extra_columns(finals):
+    """The arms tables' columns besides accuracy: time to target, late decline, the lr reached."""
+    return [("iterations to target (reached)", lambda n: _reach(finals[n])),
+            ("peak − final val. (pp)",
+             lambda n: f"{100 * np.mean([r['metrics']['peak_minus_final'] for r in finals[n]]):.2f}"),
+            ("lr_T / lr_0", lambda n: f"{np.mean([r['metrics']['lr_ratio'] for r in finals[n]]):.3g}")]
 
 
 def _tuning_iters(exp, runner, tuning):
     """Add each grid point's iterations-to-target (from the stored tuning runs) to the tuning record."""
-    seeds = [P.TUNE_SEED0 + i for i in range(exp.tune_seeds)]
+    seeds = [protocol.TUNE_SEED0 + i for i in range(exp.tune_seeds)]
     for arm in exp.arms:
         for g in tuning[arm.name]["grid"]:
             recs = runner.map(exp.specs("tune", arm.name, g["settings"], seeds), count=False)
@@ -283,13 +279,12 @@ def curves_figure(finals, t_finals, target):
     return fig
 
 
-def schedule_figure(rec, steps, text_steps, tuning):
+def schedule_figure(beta, steps, text_steps, tuning):
     fig = _figure(figsize=(7, 3.6))
     ax = fig.subplots()
     t = np.arange(max(steps, text_steps))
     ax.semilogy(t[:text_steps], (1 - DEFAULT_BETA) ** t[:text_steps], color="C3", ls="--",
                 label="text setting: β = 0.0003")
-    beta = rec["settings"]["fair"]["direction_beta_selected"]
     ax.semilogy(t[:steps], (1 - beta) ** t[:steps], color="C3", label=f"fair setting, selected β = {beta:.2g}")
     sel = tuning["adam"]["selected"]
     if sel.get("schedule") == "cosine":

@@ -21,18 +21,17 @@ re-introduction (the dips); orthogonality histograms before the first drop and a
 re-introduction, next to standard training at the same iterations; which re-initialisation path each
 layer took (null space of kept + old filters, of kept only, or random).
 """
-import argparse
 import time
 
 import numpy as np
 
 from ...datasets import Dataset
 from ...optim import Momentum
-from ...plots import _figure, save_figure
+from ...plots import _figure
 from ...techniques.orthogonal_reinit import RePr, layer_measures
 from ...training import Callback, Trainer
 from ...zoo import vanilla_cnn
-from . import protocol as P
+from . import protocol
 
 NAME = "orthogonal_reinit"
 PUBLISHED = dict(claimed_effect=4.3, source="RePr, vanilla CNN on CIFAR-10, 72.1 → 76.4 %")
@@ -108,83 +107,91 @@ def run(settings, seed, ctx):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {NAME}", description=__doc__.splitlines()[0])
-    P.add_arguments(p)
+    p = protocol.parser(NAME, __doc__)
     p.add_argument("--width", type=int, default=None,
                    help="filters per conv layer (default 16 — RePr's has 32, which would take this run past its "
                         "30-minute budget on 2 cores; --quick 4)")
     p.add_argument("--s1-epochs", type=int, default=None, help="epochs of normal training per cycle (default 8)")
     args = p.parse_args(argv)
-    runner = P.check_args(args, NAME)
+    runner = protocol.check_args(args, NAME)
     quick = args.quick
     s1 = args.s1_epochs or (1 if quick else 8)
     base = {"width": args.width or (4 if quick else 16), "s1_epochs": s1, "s2_epochs": max(1, s1 // 2), "n": 3,
             "final_epochs": s1}
-    data = P.DataSpec(train=600 if quick else 5_000, val=200 if quick else 1_000, test=300 if quick else 10_000,
-                      data_dir=args.data_dir)
-    P.require_data(data)
+    data = protocol.DataSpec(train=600 if quick else 5_000, val=200 if quick else 1_000,
+                             test=300 if quick else 10_000, data_dir=args.data_dir)
+    protocol.require_data(data)
     steps_per_epoch = -(-(data.train - data.val) // 64)
     s1_steps, s2_steps, total = schedule_steps(base, steps_per_epoch)
     t0 = time.perf_counter()
-    arms = [P.Arm("standard", {**base, "variant": "standard"}, grid={"lr": (0.03,) if quick else (0.01, 0.03, 0.1)},
-                  label=LABELS["standard"])]
-    arms += [P.Arm(v, {"variant": v}, tune_like="standard", label=LABELS[v]) for v in VARIANTS if v != "standard"]
-    claims = [
-        P.Claim("the text's variant (per-layer ranking) beats standard training", "text", "standard", **PUBLISHED),
-        P.Claim("RePr (global ranking, first layer excluded) beats standard training", "repr_keep", "standard",
-                **PUBLISHED),
-        P.Claim("RePr with function-preserving re-introduction beats standard training", "repr_fp", "standard",
-                **PUBLISHED),
-        P.Claim("ranking by orthogonality beats dropping as many filters at random", "repr_fp", "random_fp",
-                claimed_effect=1.0, source="RePr: the ranking is what matters (we test for ≥ 1 pp)"),
-        P.Claim("function-preserving vs keep re-introduction (RePr ranking)", "repr_fp", "repr_keep",
-                claimed_effect=0.0, source="analysis", scorecard=False),
-        P.Claim("best-epoch test accuracy: RePr (keep) vs standard", "repr_keep", "standard",
-                metric="best_epoch_test_acc", claimed_effect=0.0, source="analysis", scorecard=False),
-    ]
-    exp = P.Experiment(name=NAME, title="Technique E, tested", run=run, data=data, arms=arms, claims=claims,
-                       trained=P.TrainedCheck("standard", min_accuracy=0.3 if quick else 0.6),
-                       seeds=args.seeds, tune_seeds=1 if quick else 2, quick=quick,
-                       budget={"iterations": total, "batch": 64, "s1": s1_steps, "s2": s2_steps, "n": 3,
-                               "epochs": total // steps_per_epoch, "optimizer": "SGD + momentum 0.9"})
-    tuning, finals, arm_rows, comparisons, check = P.run_protocol(exp, runner)
-    command = P.command_line(NAME, argv)
+    exp = protocol.Experiment(name=NAME, title="Technique E, tested", run=run, data=data, arms=arms(base, quick),
+                              claims=claims(),
+                              trained=protocol.TrainedCheck("standard", min_accuracy=0.3 if quick else 0.6),
+                              seeds=args.seeds, tune_seeds=1 if quick else 2, quick=quick,
+                              budget={"iterations": total, "batch": 64, "s1": s1_steps, "s2": s2_steps, "n": 3,
+                                      "epochs": total // steps_per_epoch, "optimizer": "SGD + momentum 0.9"})
+    tuning, finals, arm_rows, comparisons, check = protocol.run_protocol(exp, runner)
     dips = {a: _dips(finals[a]) for a in VARIANTS if a != "standard"}
     modes = {a: _modes(finals[a]) for a in VARIANTS if a != "standard"}
-    rec = P.record(exp, command, t0, runner, arm_rows, comparisons, check, dips=dips, reinit_paths=modes,
-                   best_epoch={a: [r["metrics"]["best_epoch_test_acc"] for r in finals[a]] for a in VARIANTS},
-                   curves={a: [r["metrics"]["curve"] for r in finals[a]] for a in VARIANTS})
-    extra = [("best-epoch test acc. %", lambda a: f"{100 * np.mean(rec['best_epoch'][a]):.2f}"),
-             ("mean dip at drop / re-introduction (pp)",
-              lambda a: "–" if a == "standard" else f"{dips[a]['drop']:+.2f} / {dips[a]['reintroduce']:+.2f}")]
-    md = "\n".join([
-        f"**Technique E — orthogonality-guided drop and QR re-initialisation, tested.** {data.describe()}, no "
-        f"augmentation; vanilla CNN (3 conv layers × {base['width']} 3×3 filters, ReLU, max pooling, one dense "
-        f"layer), SGD + momentum 0.9, batch 64, {total:,} iterations ({total // steps_per_epoch} epochs) for every "
-        f"arm; the technique: N = 3 cycles of S1 = {s1_steps} normal iterations ({base['s1_epochs']} epochs) and "
-        f"S2 = {s2_steps} sub-network iterations with 30 % of the filters dropped, then {base['final_epochs']} "
-        f"epochs of normal training. Learning rate chosen on validation for standard training and reused by every "
-        f"arm; {exp.seeds} paired seeds.",
-        "",
-        P.arms_table(arm_rows, extra, hide=P.HIDDEN_SETTINGS + ("width", "s1_epochs", "s2_epochs", "n",
-                                                                "final_epochs", "variant")),
-        "",
-        P.comparisons_table(comparisons),
-        "",
-        "Re-initialisation path per layer (null space of kept + old filters / of kept only / random fallback), "
-        "counted over every re-introduction of the final runs: " + "; ".join(
-            f"{a}: " + ", ".join(f"{layer} {'/'.join(str(c.get(m, 0)) for m in ('kept+old', 'kept', 'random'))}"
-                                for layer, c in modes[a].items()) for a in modes) + ".",
-        "",
-        P.trained_line(check),
-        "",
-        P.provenance_line(rec),
-    ])
-    P.write_results(args.out, NAME, rec, md)
-    save_figure(curves_figure(finals, s1_steps, s2_steps), f"{args.out}/{NAME}_curves.png")
-    save_figure(histogram_figure(finals), f"{args.out}/{NAME}_orthogonality.png")
-    print(md)
+    best_epoch = {a: [r["metrics"]["best_epoch_test_acc"] for r in finals[a]] for a in VARIANTS}
+    table = protocol.arms_table(arm_rows, extra_columns(best_epoch, dips), hide=protocol.HIDDEN_SETTINGS + (
+        "width", "s1_epochs", "s2_epochs", "n", "final_epochs", "variant"))
+    protocol.publish(
+        exp, runner, argv, t0, args.out, arm_rows, comparisons, check,
+        intro=f"**Technique E — orthogonality-guided drop and QR re-initialisation, tested.** {data.describe()}, no "
+              f"augmentation; vanilla CNN (3 conv layers × {base['width']} 3×3 filters, ReLU, max pooling, one dense "
+              f"layer), SGD + momentum 0.9, batch 64, {total:,} iterations ({total // steps_per_epoch} epochs) for "
+              f"every arm; the technique: N = 3 cycles of S1 = {s1_steps} normal iterations ({base['s1_epochs']} "
+              f"epochs) and S2 = {s2_steps} sub-network iterations with 30 % of the filters dropped, then "
+              f"{base['final_epochs']} epochs of normal training. Learning rate chosen on validation for standard "
+              f"training and reused by every arm; {exp.seeds} paired seeds.",
+        body=[table], notes=[reinit_paths(modes)],
+        figures={"curves": lambda: curves_figure(finals, s1_steps, s2_steps),
+                 "orthogonality": lambda: histogram_figure(finals)},
+        dips=dips, reinit_paths=modes, best_epoch=best_epoch,
+        curves={a: [r["metrics"]["curve"] for r in finals[a]] for a in VARIANTS})
     return 0
+
+
+def arms(base, quick):
+    """Standard training, its learning rate tuned on validation, and each RePr variant at that learning rate."""
+    standard = protocol.Arm("standard", {**base, "variant": "standard"}, label=LABELS["standard"],
+                            grid={"lr": (0.03,) if quick else (0.01, 0.03, 0.1)})
+    return [standard] + [protocol.Arm(v, {"variant": v}, tune_like="standard", label=LABELS[v])
+                         for v in VARIANTS if v != "standard"]
+
+
+def extra_columns(best_epoch, dips):
+    """The arms table's columns besides accuracy: test accuracy at the best epoch, the dips."""
+    return [("best-epoch test acc. %", lambda a: f"{100 * np.mean(best_epoch[a]):.2f}"),
+            ("mean dip at drop / re-introduction (pp)",
+             lambda a: "–" if a == "standard" else f"{dips[a]['drop']:+.2f} / {dips[a]['reintroduce']:+.2f}")]
+
+
+def claims():
+    """The published gain for each variant, the ranking against its random control, and two analyses."""
+    Claim = protocol.Claim
+    return [
+        Claim("the text's variant (per-layer ranking) beats standard training", "text", "standard", **PUBLISHED),
+        Claim("RePr (global ranking, first layer excluded) beats standard training", "repr_keep", "standard",
+              **PUBLISHED),
+        Claim("RePr with function-preserving re-introduction beats standard training", "repr_fp", "standard",
+              **PUBLISHED),
+        Claim("ranking by orthogonality beats dropping as many filters at random", "repr_fp", "random_fp",
+              claimed_effect=1.0, source="RePr: the ranking is what matters (we test for ≥ 1 pp)"),
+        Claim("function-preserving vs keep re-introduction (RePr ranking)", "repr_fp", "repr_keep",
+              claimed_effect=0.0, source="analysis", scorecard=False),
+        Claim("best-epoch test accuracy: RePr (keep) vs standard", "repr_keep", "standard",
+              metric="best_epoch_test_acc", claimed_effect=0.0, source="analysis", scorecard=False),
+    ]
+
+
+def reinit_paths(modes):
+    """One paragraph: how often each layer's re-initialisation took each path, per arm."""
+    return ("Re-initialisation path per layer (null space of kept + old filters / of kept only / random fallback), "
+            "counted over every re-introduction of the final runs: " + "; ".join(
+                f"{a}: " + ", ".join(f"{layer} {'/'.join(str(c.get(m, 0)) for m in ('kept+old', 'kept', 'random'))}"
+                                    for layer, c in modes[a].items()) for a in modes) + ".")
 
 
 def _dips(records):

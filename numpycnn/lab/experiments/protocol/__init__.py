@@ -52,11 +52,11 @@ The rooms of this package, one job each:
 :mod:`.cli`          the options every ``compare`` experiment shares
 ===================  ====================================================================================
 """
-from .cli import add_arguments, check_args
+from .cli import add_arguments, check_args, parser
 from .measures import eval_curve, first_reaching, fit_and_score, seconds_reaching
 from .provenance import command_line, git_commit, machine
-from .report import (HIDDEN_SETTINGS, arms_table, comparisons_table, fmt_ci, fmt_claimed, provenance_line, record,
-                     scorecard, trained_line, write_results, write_scorecard)
+from .report import (HIDDEN_SETTINGS, arms_table, comparisons_table, fmt_ci, fmt_claimed, provenance_line, publish,
+                     record, scorecard, trained_line, write_results, write_scorecard)
 from .runner import Executor, InProcess, ProcessPool, Runner, execute, load_data, require_data
 from .spec import STAGES, TUNE_SEED0, Arm, Claim, DataSpec, Experiment, RunContext, RunSpec, TrainedCheck
 from .stages import final, run_protocol, summarize, tune
@@ -67,6 +67,7 @@ __all__ = ["Arm", "Claim", "DEFAULT_RUNS_DIR", "DataSpec", "Executor", "Experime
            "NO_VERDICT", "ProcessPool", "RunContext", "RunSpec", "RunStore", "Runner", "STAGES", "TUNE_SEED0",
            "TrainedCheck", "VERDICTS", "add_arguments", "arms_table", "check_args", "command_line", "compare",
            "comparisons_table", "confidence_interval", "dumps", "eval_curve", "execute", "final", "first_reaching",
-           "fit_and_score", "fmt_ci", "fmt_claimed", "git_commit", "load_data", "machine", "provenance_line",
-           "record", "require_data", "run_protocol", "scorecard", "seconds_reaching", "summarize", "trained_check",
-           "trained_line", "tune", "verdict", "withhold_verdicts", "write_results", "write_scorecard"]
+           "fit_and_score", "fmt_ci", "fmt_claimed", "git_commit", "load_data", "machine", "parser",
+           "provenance_line", "publish", "record", "require_data", "run_protocol", "scorecard", "seconds_reaching",
+           "summarize", "trained_check", "trained_line", "tune", "verdict", "withhold_verdicts", "write_results",
+           "write_scorecard"]

@@ -1,8 +1,17 @@
 """The command line every ``compare`` experiment shares."""
+import argparse
 import os
 
 from .runner import Runner
 from .store import DEFAULT_RUNS_DIR, RunStore
+
+
+def parser(name, doc, seeds=5):
+    """The parser of ``python -m numpycnn compare NAME``: described by the first line of ``doc`` (the
+    experiment's docstring), with the shared options; the experiment adds its own."""
+    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {name}", description=doc.splitlines()[0])
+    add_arguments(p, seeds)
+    return p
 
 
 def add_arguments(p, seeds=5):

@@ -5,8 +5,9 @@ import os
 import time
 from dataclasses import asdict
 
+from ....plots import save_figure
 from ....storage import atomic_write_bytes
-from .provenance import git_commit, machine
+from .provenance import command_line, git_commit, machine
 from .store import dumps
 
 #: settings not shown in the arms table: those every arm shares, stated in the caption instead
@@ -22,6 +23,40 @@ def record(exp, command, t0, runner, arms, comparisons, check, **extra):
             "data": {**asdict(exp.data), "description": exp.data.describe()},
             "budget": exp.budget, "seeds": exp.seeds, "tune_seeds": exp.tune_seeds, "select": exp.select,
             "quick": exp.quick, "arms": arms, "comparisons": comparisons, "trained_check": check, **extra}
+
+
+def publish(exp, runner, argv, t0, out, arms, comparisons, check, *, intro, body, notes=(), more_checks=(),
+            figures=None, **sections):
+    """Write an experiment's whole report, print its Markdown and return its JSON record.
+
+    Writes ``<out>/<name>.json`` (:func:`record`: the protocol's sections and ``sections``) and
+    ``<out>/<name>.md`` (the intro, ``body``, the comparisons, ``notes``, the trained check(s) and the
+    provenance line, one paragraph each), refreshes ``<out>/scorecard.md``, then saves
+    ``<out>/<name>_<key>.png`` for every ``figures[key]()`` (the results are on disk before any
+    figure is drawn).
+
+    Parameters
+    ----------
+    exp : Experiment; runner : Runner — what ran (the record's runs and workers)
+    argv : list or None — the experiment's command line (the record's reproducing command)
+    t0 : float — ``time.perf_counter()`` when the experiment started (the record's wall time)
+    out : str — the folder (``--out``)
+    arms, comparisons, check : the protocol's summary (:func:`summarize`)
+    intro : str — the first paragraph: what was run, on which data
+    body : list of str — Markdown blocks between the intro and the comparisons (arms tables, captions)
+    notes : list of str — Markdown blocks after the comparisons
+    more_checks : list of ``(trained check record, label)`` — further trained checks, in the check's paragraph
+    figures : dict ``key -> callable() -> Figure``
+    **sections — more JSON sections of the record
+    """
+    rec = record(exp, command_line(exp.name, argv), t0, runner, arms, comparisons, check, **sections)
+    trained = " ".join([trained_line(check)] + [trained_line(c, label) for c, label in more_checks])
+    markdown = "\n\n".join([intro, *body, comparisons_table(comparisons), *notes, trained, provenance_line(rec)])
+    write_results(out, exp.name, rec, markdown)
+    for key, make in (figures or {}).items():
+        save_figure(make(), os.path.join(out, f"{exp.name}_{key}.png"))
+    print(markdown)
+    return rec
 
 
 def write_results(out, technique, record, markdown):
@@ -93,12 +128,12 @@ def comparisons_table(comparisons):
     return "\n".join(lines)
 
 
-def trained_line(check):
+def trained_line(check, label="Trained check"):
     """One sentence: the trained check, whether it held, and its numbers ("" without a check)."""
     if check is None:
         return ""
     state = "held" if check["held"] else "**did not hold — no verdict is given**"
-    return (f"Trained check ({check['criterion']}): {state} (gain over the window "
+    return (f"{label} ({check['criterion']}): {state} (gain over the window "
             f"{check['gain_over_window_pp']:+.2f} pp, final validation accuracy {check['final_val_acc']:.2f} %).")
 
 
