@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from numpycnn import techniques
 from numpycnn.lab.commands import book
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +121,7 @@ def test_pages_load_nothing_from_the_network(site):
 
 
 def test_every_technique_has_a_page_with_results_or_not_measured_yet(site):
-    for _, technique, _ in book.TECHNIQUES:
+    for technique in techniques.names():
         page = site.techniques[technique]
         assert page.is_file(), technique
         text = page.read_text(encoding="utf-8")
@@ -156,15 +157,15 @@ def test_technique_results_show_scorecard_row_comparisons_table_and_figures(tmp_
                          "ci95": [0.001, 0.02], "claimed_effect": 0.05, "source": "patent", "verdict": "holds"}]}))
     (figures / "branch_supervision.md").write_text("**Caption.** the table")
     (figures / "branch_supervision_curves.png").write_bytes(b"png")
-    md = book.technique_results(tmp_path, "branch_supervision", "A", "Branch supervision")
+    md = book.technique_results(tmp_path, techniques.find("branch_supervision"))
     assert "| A — branch supervision | holds |" in md and "gradient direction" not in md
     assert "| faster | branch | plain | 0.0123 | [0.001, 0.02] | 0.05 | holds | patent |" in md
     assert "`python -m numpycnn compare branch`" in md and "`abc123def456`" in md and "12.5 min" in md
     assert "**Caption.** the table" in md and "](../figures/branch_supervision_curves.png)" in md
     assert "Not measured yet" not in md
-    empty = book.technique_results(tmp_path, "collaborative", "D", "Collaborative training")
+    empty = book.technique_results(tmp_path, techniques.find("collaborative"))
     assert "Not measured yet" in empty
-    in_page = book.technique_results(tmp_path, "branch_supervision", "A", "Branch supervision", table_in_page=True)
+    in_page = book.technique_results(tmp_path, techniques.find("branch_supervision"), table_in_page=True)
     assert "**Caption.** the table" not in in_page and "| faster | branch |" not in in_page   # not twice
     assert "| A — branch supervision | holds |" in in_page and "branch_supervision_curves.png" in in_page
 

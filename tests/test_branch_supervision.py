@@ -320,7 +320,7 @@ def test_branch_auto_flags_measure_the_profile_and_attach_seeded_branches_with_t
         for (n1, p1, _), (n2, p2, _) in zip(b.net.named_parameters(), twin.net.named_parameters()):
             np.testing.assert_array_equal(p1, p2.astype(p1.dtype), err_msg=f"branch {i} {n1}")
     with pytest.raises(ValueError, match="^--branch-auto measures the gradient profile"):
-        A.extra_callbacks(args, model, data=None)
+        A.TECHNIQUE.extra_callbacks(args, model, data=None)
 
 
 def test_the_linear_schedule_flag_ends_lambda_at_the_last_step_of_the_run():
@@ -333,7 +333,7 @@ def test_the_linear_schedule_flag_ends_lambda_at_the_last_step_of_the_run():
     (cb,) = [c for c in builder.make_trainer(args, data).callbacks if isinstance(c, A.BranchSupervision)]
     assert cb.total_steps == 17
     with pytest.raises(ValueError, match="^--branch-schedule linear needs --max-steps or data="):
-        A.extra_callbacks(builder.train_parser().parse_args(base), nc.zoo.plain_cnn((1, 8, 8), depth=4, width=4))
+        A.TECHNIQUE.extra_callbacks(builder.train_parser().parse_args(base), nc.zoo.plain_cnn((1, 8, 8), depth=4, width=4))
 
 
 def test_branch_supervision_errors_say_what_to_give():

@@ -8,8 +8,8 @@ pytest.importorskip("threadpoolctl")
 
 from numpycnn.datasets import find_dataset_dir  # noqa: E402
 from numpycnn.errors import DatasetNotFoundError  # noqa: E402
-from numpycnn.lab.commands.compare import ALIASES  # noqa: E402
-from numpycnn.lab.experiments import TECHNIQUES, experiment_module, resolve  # noqa: E402
+from numpycnn import techniques  # noqa: E402
+from numpycnn.lab.experiments import experiment_module, resolve  # noqa: E402
 
 try:
     find_dataset_dir("fashion-mnist")
@@ -41,12 +41,13 @@ def check_schema(rec, technique):
     assert set(rec["trained_check"]) >= {"criterion", "held"}
 
 
-def test_aliases_name_each_technique_once():
-    assert set(TECHNIQUES) == {"branch_supervision", "gradient_direction", "erdos_renyi", "collaborative",
-                                "orthogonal_reinit"}
-    assert resolve("optimizers", ALIASES) == resolve("gradient_direction", ALIASES) == "gradient_direction"
-    assert set(ALIASES.values()) <= set(TECHNIQUES)
-    with pytest.raises(ValueError, match="unknown experiment"):
+def test_a_name_or_an_alias_resolves_to_one_technique():
+    assert techniques.names() == ["branch_supervision", "gradient_direction", "erdos_renyi", "collaborative",
+                                  "orthogonal_reinit"]
+    assert resolve("optimizers") == resolve("gradient_direction") == resolve("gradient-direction") == "gradient_direction"
+    aliases = [a for t in techniques.TECHNIQUES for a in t.aliases]
+    assert len(aliases) == len(set(aliases)) and not set(aliases) & set(techniques.names())
+    with pytest.raises(ValueError, match="unknown technique 'nope'.*or 'all'"):
         resolve("nope")
 
 

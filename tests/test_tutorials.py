@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from numpycnn import techniques
+
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
 #: the names the tutorials must have, in the recommended order: 1, 2, 3, 9, 10, then the techniques 4-8
@@ -19,10 +21,8 @@ KNOWN = ["01_convolution_by_hand", "02_pooling_softmax_probability_error", "03_t
          "08_orthogonal_reinit"]
 #: the lessons written with Your-turn solution regions and folded answers
 LESSONS = [p for p in TUTORIALS if p.stem[:2] in {"01", "02", "03", "04", "05", "06", "07", "08", "09"}]
-#: the technique tutorials and the name of their result file in figures/
-TECHNIQUES = {"04_branch_supervision": "branch_supervision", "05_gradient_direction": "gradient_direction",
-              "06_erdos_renyi_sparsity": "erdos_renyi", "07_collaborative_training": "collaborative",
-              "08_orthogonal_reinit": "orthogonal_reinit"}
+#: the technique tutorials (their records name them) and the name of their result file in figures/
+TECHNIQUES = {Path(t.tutorial).stem: t.name for t in techniques.TECHNIQUES}
 REFERENCE = ROOT / "tutorials" / "reference_figures"
 
 

@@ -16,9 +16,9 @@ What :func:`build` applies, in this order:
    can reapply it;
 4. every technique's model preparation (``prepare_model``: technique C's masks — SNIP and
    ``--mask-candidates`` need ``data``);
-5. the optimizer: a technique's (``build_optimizer``: technique B's for ``--optimizer direction``,
-   with ``--alpha0 --direction-c --decay --decay-threshold --decay-mode --weight-decay``), else
-   ``--optimizer`` with ``--lr``, ``--momentum`` (sgd, momentum, nesterov) and ``--weight-decay``;
+5. the optimizer ``--optimizer`` from the optimizer registry, with ``--lr``, ``--momentum`` (sgd, momentum,
+   nesterov) and ``--weight-decay``, and the techniques' options (``optimizer_options``: technique B's
+   ``--alpha0 --direction-c --decay --decay-threshold --decay-mode`` for ``--optimizer direction``);
 6. a learning-rate schedule (:mod:`numpycnn.schedules`) when ``--schedule`` is given: ``constant``,
    ``step`` (``--schedule-step-size``, ``--schedule-gamma``), ``exponential`` (``--schedule-gamma``,
    ``--lr-floor``) or ``cosine`` to ``--lr-floor`` over the run (``--max-steps``, or ``--epochs`` × the
@@ -26,7 +26,7 @@ What :func:`build` applies, in this order:
 
 :func:`callbacks` adds what trains alongside the model (technique A's branches with their callback,
 technique E's schedule); :func:`make_trainer` puts it together, or lets technique D build its m
-networks with :func:`build`. The techniques' hooks are described in :mod:`numpycnn.techniques`.
+networks with :func:`build`. The techniques' hooks are the methods of :class:`numpycnn.techniques.technique.Technique`.
 """
 import argparse
 import difflib
@@ -39,12 +39,10 @@ from ..losses import LOSSES, get_loss
 from ..model import with_log_softmax
 from ..optim import OPTIMIZERS, make_optimizer
 from ..schedules import SCHEDULES, Constant, Cosine, Exponential, StepDecay
-from ..techniques import branch_supervision, collaborative, erdos_renyi, gradient_direction, orthogonal_reinit
+from .. import techniques
 from ..training import Trainer
 from ..zoo import MODELS, build_model
 
-#: the technique modules, A–E, in the order their hooks are called
-TECHNIQUES = (branch_supervision, gradient_direction, erdos_renyi, collaborative, orthogonal_reinit)
 #: the optimizers whose ``--momentum`` applies
 MOMENTUM_OPTIMIZERS = ("sgd", "momentum", "nesterov")
 
@@ -100,9 +98,8 @@ def add_train_arguments(parser):
                         "it also splits every training step over that many processes, which changes the rounding)")
     p.add_argument("--loss", default="cross_entropy", choices=sorted(LOSSES),
                    help="training loss (nll appends a LogSoftmax layer to the model)")
-    for technique in TECHNIQUES:
-        if hasattr(technique, "add_train_arguments"):
-            technique.add_train_arguments(p)
+    for technique in techniques.TECHNIQUES:
+        technique.add_train_arguments(p)
 
 
 def train_parser(prog="python -m numpycnn train"):
@@ -168,17 +165,24 @@ def build(opts, input_shape, num_classes, seed=None, data=None):
         model = with_log_softmax(model)
     if data is not None:
         model.metadata = {"dataset": data.metadata()}
-    for technique in TECHNIQUES:
-        if hasattr(technique, "prepare_model"):
-            technique.prepare_model(opts, model, seed, data)
-    for technique in TECHNIQUES:
-        optimizer = technique.build_optimizer(opts, model) if hasattr(technique, "build_optimizer") else None
-        if optimizer is not None:
-            return model, with_schedule(optimizer, opts, data)
-    kwargs = {"weight_decay": opts.weight_decay}
+    for technique in techniques.TECHNIQUES:
+        technique.prepare_model(opts, model, seed, data)
+    return model, with_schedule(optimizer_for(opts, model), opts, data)
+
+
+def optimizer_for(opts, model):
+    """The optimizer of ``opts`` for ``model`` (step 5 of the module docstring), from the optimizer registry.
+
+    ``make_optimizer(--optimizer, model, lr=--lr, weight_decay=--weight-decay)``, with ``--momentum`` for the
+    optimizers it applies to, and each technique's :meth:`~numpycnn.techniques.technique.Technique.optimizer_options`
+    (technique B's flags for ``--optimizer direction``, ``--alpha0`` replacing ``--lr``).
+    """
+    kwargs = {"lr": opts.lr, "weight_decay": opts.weight_decay}
     if opts.momentum is not None and opts.optimizer in MOMENTUM_OPTIMIZERS:
         kwargs["momentum"] = opts.momentum
-    return model, with_schedule(make_optimizer(opts.optimizer, model, lr=opts.lr, **kwargs), opts, data)
+    for technique in techniques.TECHNIQUES:
+        kwargs.update(technique.optimizer_options(opts))
+    return make_optimizer(opts.optimizer, model, **kwargs)
 
 
 def with_schedule(optimizer, opts, data=None):
@@ -210,9 +214,8 @@ def with_schedule(optimizer, opts, data=None):
 def callbacks(opts, model, data=None):
     """The techniques' training callbacks for ``model`` (technique A's branches, technique E's schedule)."""
     out = []
-    for technique in TECHNIQUES:
-        if hasattr(technique, "extra_callbacks"):
-            out += list(technique.extra_callbacks(opts, model, data) or [])
+    for technique in techniques.TECHNIQUES:
+        out += technique.extra_callbacks(opts, model, data)
     return out
 
 
@@ -223,9 +226,8 @@ def make_trainer(opts, data):
     kwargs = dict(seed=opts.seed, batch_size=opts.batch_size, checkpoint_every=opts.checkpoint_every,
                   progress=not opts.no_progress, augment=parse_augment(opts.augment))
     build_network = functools.partial(build, opts, data.input_shape, data.num_classes, data=data)
-    for technique in TECHNIQUES:
-        trainer = technique.build_trainer(opts, build_network, **kwargs) if hasattr(technique, "build_trainer") \
-            else None
+    for technique in techniques.TECHNIQUES:
+        trainer = technique.build_trainer(opts, build_network, **kwargs)
         if trainer is not None:
             return trainer
     model, optimizer = build_network(seed=opts.seed)

@@ -15,10 +15,8 @@ never types a measured number. A file without ``comparisons`` (an older format),
 import json
 from pathlib import Path
 
+from .. import techniques
 from . import REPO_ROOT
-
-#: the five techniques, by the names of their modules in ``numpycnn/techniques/``
-TECHNIQUES = ("branch_supervision", "gradient_direction", "erdos_renyi", "collaborative", "orthogonal_reinit")
 
 
 def figures_folder():
@@ -27,8 +25,8 @@ def figures_folder():
 
 
 def _check_technique(technique):
-    if technique not in TECHNIQUES:
-        raise ValueError(f"technique must be one of {list(TECHNIQUES)}; got {technique!r}")
+    if technique not in techniques.names():
+        raise ValueError(f"technique must be one of {techniques.names()}; got {technique!r}")
 
 
 def load_result(technique, folder=None):
@@ -36,7 +34,7 @@ def load_result(technique, folder=None):
 
     Parameters
     ----------
-    technique : str — one of :data:`TECHNIQUES`
+    technique : str — a technique's name (:data:`numpycnn.techniques.TECHNIQUES`)
     folder : path, optional — where the JSON files are; default :func:`figures_folder`
 
     Returns

@@ -8,14 +8,40 @@ D      :mod:`.collaborative`         collaborative training of several networks
 E      :mod:`.orthogonal_reinit`     filter orthogonality ranking and QR null-space re-initialisation
 =====  ============================  ======================================================
 
-``import numpycnn`` imports technique B's module, which registers its optimizer
-(``make_optimizer("direction", ...)``); :mod:`numpycnn.lab.builder` imports all five. A technique module plugs into ``python -m numpycnn train``
-through :mod:`numpycnn.lab.builder` by defining any of::
-
-    add_train_arguments(parser)            its --flags
-    prepare_model(opts, model, seed, data) change a freshly built model (technique C's masks); data may be None
-    build_optimizer(opts, model)           an Optimizer (technique B's), or None to leave the choice to others
-    extra_callbacks(opts, model, data)     a list of training Callbacks (technique A's branches, technique E)
-    build_trainer(opts, build, **kwargs)   a Trainer of its own, or None (technique D: build(seed) returns one
-                                           network and its optimizer from the same options)
+Each module ends with its record, ``TECHNIQUE`` (a :class:`~numpycnn.techniques.technique.Technique`:
+letter, name, title, aliases, where its experiment, tutorial and docs page are, and its hooks into
+``python -m numpycnn train``). :data:`TECHNIQUES` collects the records in letter order; the builder,
+``compare``, the scorecard, the result tables and the book all read it (the table above is checked
+against it by a test). Technique B's module also registers its optimizer,
+``make_optimizer("direction", ...)``, so importing this package makes that name available.
 """
+from . import branch_supervision, collaborative, erdos_renyi, gradient_direction, orthogonal_reinit
+from .technique import Technique
+
+#: every technique's record, in letter order (A–E)
+TECHNIQUES = tuple(sorted((module.TECHNIQUE for module in (branch_supervision, gradient_direction, erdos_renyi,
+                                                            collaborative, orthogonal_reinit)),
+                          key=lambda technique: technique.letter))
+
+
+def names():
+    """The techniques' names, in letter order."""
+    return [t.name for t in TECHNIQUES]
+
+
+def find(name):
+    """The record of the technique called ``name`` or one of its aliases (``-`` read as ``_``).
+
+    Raises
+    ------
+    ValueError — naming the techniques and aliases there are
+    """
+    key = name.replace("-", "_")
+    for technique in TECHNIQUES:
+        if key == technique.name or key in technique.aliases:
+            return technique
+    aliases = ", ".join(f"{a} = {t.name}" for t in TECHNIQUES for a in t.aliases)
+    raise ValueError(f"unknown technique {name!r}; choose one of {names()} or an alias ({aliases})")
+
+
+__all__ = ["TECHNIQUES", "Technique", "find", "names"]

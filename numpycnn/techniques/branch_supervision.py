@@ -37,6 +37,7 @@ from ..losses import SoftmaxCrossEntropy, get_loss
 from ..model import EVAL_BATCH, Sequential
 from ..training import Callback
 from ..validate import check_labels, number
+from .technique import Technique
 
 SCHEDULES = ("constant", "linear")
 
@@ -357,24 +358,7 @@ def evaluate_branches(model, branches, x, y, batch_size=EVAL_BATCH):
     return {k: v / len(x) for k, v in correct.items()}
 
 
-# -- plug-in for ``python -m numpycnn train`` ---------------------------------------------------
-def add_train_arguments(parser):
-    g = parser.add_argument_group("technique A: branch supervision")
-    g.add_argument("--branch-at", action="append", default=None, metavar="LAYER",
-                   help="attach a branch supervisor at the output of this trunk layer (repeatable)")
-    g.add_argument("--branch-auto", action="store_true",
-                   help="attach one branch after the first conv layer (from the output) whose gradient has vanished")
-    g.add_argument("--branch-ratio", type=float, default=0.1,
-                   help="--branch-auto threshold: mean |gradient| below this fraction of the top conv layer's")
-    g.add_argument("--branch-layers", default="",
-                   help="hidden widths of the branch's FC stack, e.g. '128,64' (default: one FC layer)")
-    g.add_argument("--branch-weight", type=float, default=1.0, help="λ, the weight of the second gradient (1)")
-    g.add_argument("--branch-coefficient", type=float, default=0.01, help="the branch's own SGD step coefficient")
-    g.add_argument("--branch-schedule", choices=SCHEDULES, default="constant", help="λ over training")
-    g.add_argument("--branch-loss", default="cross_entropy",
-                   choices=["cross_entropy", "nll", "hinge", "squared_hinge"], help="the branch head's loss")
-
-
+# -- its record, and its plug-in for ``python -m numpycnn train`` ---------------------------------
 def _hidden(text):
     try:
         return tuple(int(v) for v in text.split(",") if v.strip())
@@ -382,33 +366,60 @@ def _hidden(text):
         raise ValueError(f"--branch-layers must be comma-separated integers like '128,64'; got {text!r}") from None
 
 
-def extra_callbacks(opts, model, data=None):
-    """A :class:`BranchSupervision` callback (its branches attached to ``model``) when ``--branch-at`` or
-    ``--branch-auto`` is given. ``--branch-auto`` measures the gradient profile on ``data.train``; the
-    ``linear`` λ schedule needs ``--max-steps`` or ``data`` to know where λ reaches 0."""
-    points = list(opts.branch_at or [])
-    if opts.branch_auto:
-        if data is None:
-            raise ValueError("--branch-auto measures the gradient profile on training images; pass data=")
-        train = data.train
-        profile = measure_gradient_profile(model, train.x[:320], train.y[:320])
-        conv = choose_branch_point(profile, opts.branch_ratio)
-        if conv is None:
-            print(f"--branch-auto: no conv layer's gradient is below {opts.branch_ratio} × the top layer's; "
-                  f"profile {profile}; no branch attached")
-        else:
-            points.append(branch_point_after(model, conv))
-            print(f"--branch-auto: gradient profile {({k: f'{v:.2e}' for k, v in profile.items()})}; "
-                  f"branch attached at {points[-1]!r} (after {conv})")
-    if not points:
-        return []
-    hidden = _hidden(opts.branch_layers)
-    branches = [Branch(model, at, hidden, opts.branch_weight, opts.branch_coefficient, seed=opts.seed + i,
-                       loss=opts.branch_loss)
-                for i, at in enumerate(points)]
-    total = None
-    if opts.branch_schedule == "linear":
-        if not opts.max_steps and data is None:
-            raise ValueError("--branch-schedule linear needs --max-steps or data= (λ reaches 0 at the last step)")
-        total = opts.max_steps or opts.epochs * -(-len(data.train) // opts.batch_size)
-    return [BranchSupervision(branches, opts.branch_schedule, total)]
+class BranchSupervisionTechnique(Technique):
+    """Technique A on ``train``: ``--branch-at`` / ``--branch-auto`` attach branches through a callback."""
+
+    def add_train_arguments(self, parser):
+        g = parser.add_argument_group("technique A: branch supervision")
+        g.add_argument("--branch-at", action="append", default=None, metavar="LAYER",
+                       help="attach a branch supervisor at the output of this trunk layer (repeatable)")
+        g.add_argument("--branch-auto", action="store_true",
+                       help="attach one branch after the first conv layer (from the output) whose gradient has "
+                            "vanished")
+        g.add_argument("--branch-ratio", type=float, default=0.1,
+                       help="--branch-auto threshold: mean |gradient| below this fraction of the top conv layer's")
+        g.add_argument("--branch-layers", default="",
+                       help="hidden widths of the branch's FC stack, e.g. '128,64' (default: one FC layer)")
+        g.add_argument("--branch-weight", type=float, default=1.0, help="λ, the weight of the second gradient (1)")
+        g.add_argument("--branch-coefficient", type=float, default=0.01, help="the branch's own SGD step coefficient")
+        g.add_argument("--branch-schedule", choices=SCHEDULES, default="constant", help="λ over training")
+        g.add_argument("--branch-loss", default="cross_entropy",
+                       choices=["cross_entropy", "nll", "hinge", "squared_hinge"], help="the branch head's loss")
+
+    def extra_callbacks(self, opts, model, data=None):
+        """A :class:`BranchSupervision` callback (its branches attached to ``model``) when ``--branch-at`` or
+        ``--branch-auto`` is given. ``--branch-auto`` measures the gradient profile on ``data.train``; the
+        ``linear`` λ schedule needs ``--max-steps`` or ``data`` to know where λ reaches 0."""
+        points = list(opts.branch_at or [])
+        if opts.branch_auto:
+            if data is None:
+                raise ValueError("--branch-auto measures the gradient profile on training images; pass data=")
+            train = data.train
+            profile = measure_gradient_profile(model, train.x[:320], train.y[:320])
+            conv = choose_branch_point(profile, opts.branch_ratio)
+            if conv is None:
+                print(f"--branch-auto: no conv layer's gradient is below {opts.branch_ratio} × the top layer's; "
+                      f"profile {profile}; no branch attached")
+            else:
+                points.append(branch_point_after(model, conv))
+                print(f"--branch-auto: gradient profile {({k: f'{v:.2e}' for k, v in profile.items()})}; "
+                      f"branch attached at {points[-1]!r} (after {conv})")
+        if not points:
+            return []
+        hidden = _hidden(opts.branch_layers)
+        branches = [Branch(model, at, hidden, opts.branch_weight, opts.branch_coefficient, seed=opts.seed + i,
+                           loss=opts.branch_loss)
+                    for i, at in enumerate(points)]
+        total = None
+        if opts.branch_schedule == "linear":
+            if not opts.max_steps and data is None:
+                raise ValueError("--branch-schedule linear needs --max-steps or data= (λ reaches 0 at the last step)")
+            total = opts.max_steps or opts.epochs * -(-len(data.train) // opts.batch_size)
+        return [BranchSupervision(branches, opts.branch_schedule, total)]
+
+
+TECHNIQUE = BranchSupervisionTechnique(
+    letter="A", name="branch_supervision", title="Branch supervision",
+    summary="branch supervision with gradient summation", aliases=("branch",),
+    experiment="numpycnn.lab.experiments.branch_supervision", tutorial="tutorials/04_branch_supervision.py",
+    docs="docs/branch_supervision.md")

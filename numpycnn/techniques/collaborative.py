@@ -42,6 +42,7 @@ from ..losses import SoftmaxCrossEntropy
 from ..model import EVAL_BATCH
 from ..training import Trainer
 from ..validate import check_labels
+from .technique import Technique
 
 RULES = ("min-loss", "linear", "min-logit", "validation")
 #: ``patent``: CE of the ensemble; ``kdcl``: distil the detached ensemble; ``dml``: Deep Mutual Learning (each
@@ -313,39 +314,49 @@ class CollaborativeTrainer(Trainer):
         return self.restore_loop(arrays, meta)
 
 
-# -- plug-in for ``python -m numpycnn train`` ---------------------------------------------------
-def add_train_arguments(parser):
-    g = parser.add_argument_group("technique D: collaborative training")
-    g.add_argument("--networks", type=int, default=1, help="train this many networks together (technique D if > 1)")
-    g.add_argument("--ensemble", choices=RULES, default="min-logit", help="the ensemble (second prediction) rule")
-    g.add_argument("--collab-mode", choices=MODES, default="patent",
-                   help="patent: CE of the ensemble; kdcl: distil the detached ensemble into each network")
-    g.add_argument("--collab-temperature", type=float, default=3.0, help="KDCL temperature T")
+# -- its record, and its plug-in for ``python -m numpycnn train`` ---------------------------------
+class CollaborativeTechnique(Technique):
+    """Technique D on ``train``: ``--networks m`` (m > 1) trains m networks together."""
+
+    def add_train_arguments(self, parser):
+        g = parser.add_argument_group("technique D: collaborative training")
+        g.add_argument("--networks", type=int, default=1,
+                       help="train this many networks together (technique D if > 1)")
+        g.add_argument("--ensemble", choices=RULES, default="min-logit", help="the ensemble (second prediction) rule")
+        g.add_argument("--collab-mode", choices=MODES, default="patent",
+                       help="patent: CE of the ensemble; kdcl: distil the detached ensemble into each network")
+        g.add_argument("--collab-temperature", type=float, default=3.0, help="KDCL temperature T")
+
+    def build_trainer(self, opts, build, **trainer_kwargs):
+        """A :class:`CollaborativeTrainer` of ``--networks m`` networks when m > 1, else None (not ours).
+
+        ``build(seed)`` returns one network and its optimizer from the same options
+        (:func:`numpycnn.lab.builder.build`); network ``i`` (0-based) is built with seed ``--seed + i``, so every
+        network gets the same width/depth, masks, optimizer, momentum, weight decay and technique B
+        options, and its own initial weights. Options that attach to one network's training loop
+        (``--branch-at``/``--branch-auto``, ``--repr``) and losses other than cross-entropy (the claim's first
+        and second losses are cross-entropies) are refused rather than applied to network 1 only.
+        """
+        n = opts.networks
+        if n is None or n <= 1:
+            if n is not None and n < 1:
+                raise ValueError(f"--networks must be a positive integer; got {n}")
+            return None
+        single = [flag for flag, on in (("--branch-at", opts.branch_at), ("--branch-auto", opts.branch_auto),
+                                        ("--repr", opts.repr)) if on]
+        if single:
+            raise ValueError(f"--networks {n}: {', '.join(single)} trains one network's loop and is not supported "
+                             f"with technique D; train with --networks 1 or without {', '.join(single)}")
+        if opts.loss not in ("cross_entropy", "nll"):
+            raise ValueError(f"--networks {n}: technique D's losses are cross-entropies; got --loss {opts.loss} "
+                             f"(use cross_entropy or nll)")
+        models, optimizers = zip(*(build(opts.seed + i) for i in range(n)))
+        return CollaborativeTrainer(list(models), list(optimizers), rule=opts.ensemble, mode=opts.collab_mode,
+                                    temperature=opts.collab_temperature, **trainer_kwargs)
 
 
-def build_trainer(opts, build, **trainer_kwargs):
-    """A :class:`CollaborativeTrainer` of ``--networks m`` networks when m > 1, else None (not ours).
-
-    ``build(seed)`` returns one network and its optimizer from the same options
-    (:func:`numpycnn.lab.builder.build`); network ``i`` (0-based) is built with seed ``--seed + i``, so every
-    network gets the same width/depth, masks, optimizer, momentum, weight decay and technique B
-    options, and its own initial weights. Options that attach to one network's training loop
-    (``--branch-at``/``--branch-auto``, ``--repr``) and losses other than cross-entropy (the claim's first
-    and second losses are cross-entropies) are refused rather than applied to network 1 only.
-    """
-    n = opts.networks
-    if n is None or n <= 1:
-        if n is not None and n < 1:
-            raise ValueError(f"--networks must be a positive integer; got {n}")
-        return None
-    single = [flag for flag, on in (("--branch-at", opts.branch_at), ("--branch-auto", opts.branch_auto),
-                                    ("--repr", opts.repr)) if on]
-    if single:
-        raise ValueError(f"--networks {n}: {', '.join(single)} trains one network's loop and is not supported with "
-                         f"technique D; train with --networks 1 or without {', '.join(single)}")
-    if opts.loss not in ("cross_entropy", "nll"):
-        raise ValueError(f"--networks {n}: technique D's losses are cross-entropies; got --loss {opts.loss} "
-                         f"(use cross_entropy or nll)")
-    models, optimizers = zip(*(build(opts.seed + i) for i in range(n)))
-    return CollaborativeTrainer(list(models), list(optimizers), rule=opts.ensemble, mode=opts.collab_mode,
-                                temperature=opts.collab_temperature, **trainer_kwargs)
+TECHNIQUE = CollaborativeTechnique(
+    letter="D", name="collaborative", title="Collaborative training",
+    summary="collaborative training of several networks", aliases=(),
+    experiment="numpycnn.lab.experiments.collaborative", tutorial="tutorials/07_collaborative_training.py",
+    docs="docs/collaborative.md")

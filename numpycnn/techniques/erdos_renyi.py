@@ -35,6 +35,7 @@ from ..plots import _figure
 from ..storage import load_arrays, save_arrays
 from ..training import Callback, Trainer
 from ..validate import count, number
+from .technique import Technique
 
 MODES = ("er", "erk", "uniform", "snip")
 SAMPLING = ("bernoulli", "exact")
@@ -329,54 +330,6 @@ def load_sparse_model(path):
     return model
 
 
-# -- plug-in for ``python -m numpycnn train`` ---------------------------------------------------
-def add_train_arguments(parser):
-    g = parser.add_argument_group("technique C: Erdős–Rényi sparse construction")
-    g.add_argument("--sparsity", type=float, default=None,
-                   help="fraction of absent weights in [0, 1) (density = 1 − sparsity); enables technique C")
-    g.add_argument("--sparse-mode", choices=MODES, default="er",
-                   help="er / erk (the text; erk adds the kernel dims for convs), uniform, or snip (baseline)")
-    g.add_argument("--sparse-sampling", choices=SAMPLING, default="bernoulli",
-                   help="bernoulli per connection (the text) or an exact count per layer")
-    g.add_argument("--dense-layers", default="", help="comma-separated layers kept dense, e.g. conv1")
-    g.add_argument("--mask-candidates", type=int, default=1,
-                   help="sample K masks, train each --mask-steps iterations, keep the best on validation")
-    g.add_argument("--mask-steps", type=int, default=100, help="iterations per mask candidate (default 100)")
-
-
-def prepare_model(opts, model, seed, data=None):
-    """Sparsify a freshly built ``model`` (before its optimizer is built) and print the structure report.
-
-    The masks are sampled with ``default_rng(seed)``; SNIP measures one batch of ``data.train`` and
-    ``--mask-candidates`` trains on ``data.train`` and compares on ``data.val``, so both need ``data``.
-    """
-    if opts.sparsity is None:
-        return
-    dense = tuple(n.strip() for n in opts.dense_layers.split(",") if n.strip())
-    if data is None and (opts.sparse_mode == "snip" or opts.mask_candidates > 1):
-        raise ValueError("--sparse-mode snip and --mask-candidates measure or train on data; pass data=")
-    if opts.mask_candidates > 1:
-        if opts.sparse_mode == "snip":
-            raise ValueError("--mask-candidates works with er, erk and uniform (SNIP is deterministic)")
-        state, config = {k: v.copy() for k, v in model.state_dict().items()}, model.config()
-
-        def make():
-            return Sequential.from_config(config, dtype=model.dtype).load_state_dict(state)
-        masks, results = select_masks(make, data, opts.sparsity, opts.mask_candidates, opts.mask_steps,
-                                      opts.sparse_mode, seed, opts.sparse_sampling, dense)
-        print("mask candidates (validation accuracy after "
-              f"{opts.mask_steps} iterations): " + ", ".join(f"#{r['candidate']}: {r['val_acc']:.4f}" for r in results))
-        apply_masks(model, masks)
-        p = None
-    else:
-        batch = None if data is None else (data.train.x[:256], data.train.y[:256])
-        _, p, sigma = sparsify(model, opts.sparsity, opts.sparse_mode, np.random.default_rng(seed),
-                               opts.sparse_sampling, dense, data=batch)
-        if sigma is not None:
-            print(f"technique C: sparsity {opts.sparsity} ({opts.sparse_mode}), σ = {sigma:.6g}")
-    print(format_report(structure_report(model, p)))
-
-
 # -- the text's semi-supervised option ------------------------------------------------------
 class ConsistencyTraining(Callback):
     """Semi-supervised training (the text's option): labelled batches as usual, plus a consistency loss
@@ -440,3 +393,61 @@ class ConsistencyTraining(Callback):
         self.losses.append(self.consistency_backward(model, self.unlabelled[idx], rng))
         for n, _, g in model.named_parameters():
             g += supervised[n]                                  # total gradient = supervised + consistency
+
+
+# -- its record, and its plug-in for ``python -m numpycnn train`` ---------------------------------
+class ErdosRenyiTechnique(Technique):
+    """Technique C on ``train``: ``--sparsity`` (and its options) sparsifies the freshly built model."""
+
+    def add_train_arguments(self, parser):
+        g = parser.add_argument_group("technique C: Erdős–Rényi sparse construction")
+        g.add_argument("--sparsity", type=float, default=None,
+                       help="fraction of absent weights in [0, 1) (density = 1 − sparsity); enables technique C")
+        g.add_argument("--sparse-mode", choices=MODES, default="er",
+                       help="er / erk (the text; erk adds the kernel dims for convs), uniform, or snip (baseline)")
+        g.add_argument("--sparse-sampling", choices=SAMPLING, default="bernoulli",
+                       help="bernoulli per connection (the text) or an exact count per layer")
+        g.add_argument("--dense-layers", default="", help="comma-separated layers kept dense, e.g. conv1")
+        g.add_argument("--mask-candidates", type=int, default=1,
+                       help="sample K masks, train each --mask-steps iterations, keep the best on validation")
+        g.add_argument("--mask-steps", type=int, default=100, help="iterations per mask candidate (default 100)")
+
+    def prepare_model(self, opts, model, seed, data=None):
+        """Sparsify a freshly built ``model`` (before its optimizer is built) and print the structure report.
+
+        The masks are sampled with ``default_rng(seed)``; SNIP measures one batch of ``data.train`` and
+        ``--mask-candidates`` trains on ``data.train`` and compares on ``data.val``, so both need ``data``.
+        """
+        if opts.sparsity is None:
+            return
+        dense = tuple(n.strip() for n in opts.dense_layers.split(",") if n.strip())
+        if data is None and (opts.sparse_mode == "snip" or opts.mask_candidates > 1):
+            raise ValueError("--sparse-mode snip and --mask-candidates measure or train on data; pass data=")
+        if opts.mask_candidates > 1:
+            if opts.sparse_mode == "snip":
+                raise ValueError("--mask-candidates works with er, erk and uniform (SNIP is deterministic)")
+            state, config = {k: v.copy() for k, v in model.state_dict().items()}, model.config()
+
+            def make():
+                return Sequential.from_config(config, dtype=model.dtype).load_state_dict(state)
+            masks, results = select_masks(make, data, opts.sparsity, opts.mask_candidates, opts.mask_steps,
+                                          opts.sparse_mode, seed, opts.sparse_sampling, dense)
+            print("mask candidates (validation accuracy after "
+                  f"{opts.mask_steps} iterations): " + ", ".join(f"#{r['candidate']}: {r['val_acc']:.4f}"
+                                                                for r in results))
+            apply_masks(model, masks)
+            p = None
+        else:
+            batch = None if data is None else (data.train.x[:256], data.train.y[:256])
+            _, p, sigma = sparsify(model, opts.sparsity, opts.sparse_mode, np.random.default_rng(seed),
+                                   opts.sparse_sampling, dense, data=batch)
+            if sigma is not None:
+                print(f"technique C: sparsity {opts.sparsity} ({opts.sparse_mode}), σ = {sigma:.6g}")
+        print(format_report(structure_report(model, p)))
+
+
+TECHNIQUE = ErdosRenyiTechnique(
+    letter="C", name="erdos_renyi", title="Erdős–Rényi sparse construction",
+    summary="Erdős–Rényi sparse construction", aliases=("sparsity",),
+    experiment="numpycnn.lab.experiments.erdos_renyi", tutorial="tutorials/06_erdos_renyi_sparsity.py",
+    docs="docs/erdos_renyi.md")

@@ -32,6 +32,7 @@ import numpy as np
 from ..optim import Optimizer, register_optimizer
 from ..schedules import Constant, Exponential
 from ..validate import count, number
+from .technique import Technique
 
 #: the text's empirical constant in ``α0 = c·√N`` ("0.0014是一个经验值")
 DEFAULT_C = 0.0014
@@ -284,30 +285,42 @@ def direction(model, lr=None, **kwargs):
 register_optimizer("direction", direction)
 
 
-# -- plug-in for ``python -m numpycnn train`` -------------------------------------------------------
-def add_train_arguments(parser):
-    """``--alpha0``, ``--direction-c``, ``--decay``, ``--decay-threshold``, ``--decay-mode``
-    (used with ``--optimizer direction``)."""
-    g = parser.add_argument_group("technique B: gradient-direction optimizer (--optimizer direction)")
-    g.add_argument("--alpha0", type=float, default=None,
-                   help="initial step length α0 (default: c·sqrt(N), N = trainable parameters; --lr is an alias)")
-    g.add_argument("--direction-c", type=float, default=DEFAULT_C,
-                   help=f"c in α0 = c·sqrt(N): the step's RMS over all parameters (default {DEFAULT_C})")
-    g.add_argument("--decay", type=float, default=DEFAULT_BETA,
-                   help=f"step decay value β per iteration, α ← α(1−β) (default {DEFAULT_BETA})")
-    g.add_argument("--decay-threshold", type=float, default=0.0,
-                   help="the text's threshold for the step decay (default 0: always decay)")
-    g.add_argument("--decay-mode", default="initial", choices=DECAY_MODES,
-                   help="'initial': decay iff α0 > threshold (literal reading); "
-                        "'above': decay while α > threshold, then hold (default initial)")
+# -- its record, and its plug-in for ``python -m numpycnn train`` -----------------------------------
+class GradientDirectionTechnique(Technique):
+    """Technique B on ``train``: ``--optimizer direction`` and its flags.
+
+    One door builds the optimizer: the registry (``make_optimizer("direction", model, lr=α0, ...)``,
+    registered above). This record only adds the flags and passes them to that factory.
+    """
+
+    def add_train_arguments(self, parser):
+        """``--alpha0``, ``--direction-c``, ``--decay``, ``--decay-threshold``, ``--decay-mode``
+        (used with ``--optimizer direction``)."""
+        g = parser.add_argument_group("technique B: gradient-direction optimizer (--optimizer direction)")
+        g.add_argument("--alpha0", type=float, default=None,
+                       help="initial step length α0 (default: c·sqrt(N), N = trainable parameters; --lr is an alias)")
+        g.add_argument("--direction-c", type=float, default=DEFAULT_C,
+                       help=f"c in α0 = c·sqrt(N): the step's RMS over all parameters (default {DEFAULT_C})")
+        g.add_argument("--decay", type=float, default=DEFAULT_BETA,
+                       help=f"step decay value β per iteration, α ← α(1−β) (default {DEFAULT_BETA})")
+        g.add_argument("--decay-threshold", type=float, default=0.0,
+                       help="the text's threshold for the step decay (default 0: always decay)")
+        g.add_argument("--decay-mode", default="initial", choices=DECAY_MODES,
+                       help="'initial': decay iff α0 > threshold (literal reading); "
+                            "'above': decay while α > threshold, then hold (default initial)")
+
+    def optimizer_options(self, opts):
+        """With ``--optimizer direction``: α0 (``--alpha0``, else ``--lr``) as ``lr``, and c, β, the threshold,
+        the decay mode and the weight decay for :class:`GradientDirection`; ``{}`` for any other optimizer."""
+        if opts.optimizer != "direction":
+            return {}
+        return {"lr": opts.alpha0 if opts.alpha0 is not None else opts.lr, "c": opts.direction_c, "beta": opts.decay,
+                "threshold": opts.decay_threshold, "decay_mode": opts.decay_mode,
+                "weight_decay": opts.weight_decay or 0.0}
 
 
-def build_optimizer(opts, model):
-    """A :class:`GradientDirection` on ``model`` when ``--optimizer direction`` (``--alpha0``, else ``--lr``,
-    is α0); otherwise None (not ours)."""
-    if opts.optimizer != "direction":
-        return None
-    alpha0 = opts.alpha0 if opts.alpha0 is not None else opts.lr
-    return GradientDirection(model, alpha0=alpha0, c=opts.direction_c, beta=opts.decay,
-                             threshold=opts.decay_threshold, decay_mode=opts.decay_mode,
-                             weight_decay=opts.weight_decay or 0.0)
+TECHNIQUE = GradientDirectionTechnique(
+    letter="B", name="gradient_direction", title="Gradient-direction optimizer",
+    summary="the gradient-direction optimizer (unit-norm updates)", aliases=("optimizers",),
+    experiment="numpycnn.lab.experiments.gradient_direction", tutorial="tutorials/05_gradient_direction.py",
+    docs="docs/gradient_direction.md")

@@ -67,6 +67,7 @@ import scipy.linalg
 from ..datasets import Dataset
 from ..training import Callback
 from ..validate import integer, number
+from .technique import Technique
 
 logger = logging.getLogger(__name__)
 
@@ -758,42 +759,52 @@ class RePr(Callback):
 
 
 # ----------------------------------------------------------------------------------------
-# plug-in for ``python -m numpycnn train``
+# its record, and its plug-in for ``python -m numpycnn train``
 # ----------------------------------------------------------------------------------------
-def add_train_arguments(parser):
-    """``--repr`` and its options on ``python -m numpycnn train``."""
-    g = parser.add_argument_group("technique E: filter orthogonality drop and QR null-space re-initialisation (RePr)")
-    g.add_argument("--repr", action="store_true",
-                   help="train with the drop / sub-network / re-introduce schedule of technique E")
-    g.add_argument("--repr-s1", type=int, default=200, help="iterations of normal training before each drop")
-    g.add_argument("--repr-s2", type=int, default=100, help="iterations of sub-network training per cycle")
-    g.add_argument("--repr-n", type=int, default=3, help="number of drop/re-introduce cycles N")
-    g.add_argument("--repr-p", type=float, default=0.3, help="fraction of filters dropped")
-    g.add_argument("--repr-ranking", choices=RANKINGS, default="per-layer",
-                   help="rank filters within each layer (the patent text) or across layers (RePr)")
-    g.add_argument("--repr-exclude-first", action="store_true", help="never drop filters of the first conv layer")
-    g.add_argument("--repr-selection", choices=SELECTIONS, default="orthogonality",
-                   help="drop the most redundant filters (the text) or as many at random (the control)")
-    g.add_argument("--repr-reintroduce", choices=REINTRODUCTIONS, default="keep",
-                   help="keep the next layer's weights on re-introduced channels, or zero them so the "
-                        "network's output is unchanged at re-introduction")
+class OrthogonalReinitTechnique(Technique):
+    """Technique E on ``train``: ``--repr`` (and its options) adds the :class:`RePr` schedule."""
+
+    def add_train_arguments(self, parser):
+        """``--repr`` and its options on ``python -m numpycnn train``."""
+        g = parser.add_argument_group("technique E: filter orthogonality drop and QR null-space re-initialisation "
+                                      "(RePr)")
+        g.add_argument("--repr", action="store_true",
+                       help="train with the drop / sub-network / re-introduce schedule of technique E")
+        g.add_argument("--repr-s1", type=int, default=200, help="iterations of normal training before each drop")
+        g.add_argument("--repr-s2", type=int, default=100, help="iterations of sub-network training per cycle")
+        g.add_argument("--repr-n", type=int, default=3, help="number of drop/re-introduce cycles N")
+        g.add_argument("--repr-p", type=float, default=0.3, help="fraction of filters dropped")
+        g.add_argument("--repr-ranking", choices=RANKINGS, default="per-layer",
+                       help="rank filters within each layer (the patent text) or across layers (RePr)")
+        g.add_argument("--repr-exclude-first", action="store_true", help="never drop filters of the first conv layer")
+        g.add_argument("--repr-selection", choices=SELECTIONS, default="orthogonality",
+                       help="drop the most redundant filters (the text) or as many at random (the control)")
+        g.add_argument("--repr-reintroduce", choices=REINTRODUCTIONS, default="keep",
+                       help="keep the next layer's weights on re-introduced channels, or zero them so the "
+                            "network's output is unchanged at re-introduction")
+
+    def extra_callbacks(self, opts, model, data=None):
+        """The :class:`RePr` callback when ``--repr`` is given (monitoring up to 500 validation images of ``data``)."""
+        if not opts.repr:
+            return []
+        monitor = None
+        val = None if data is None else data.val
+        if val is not None and len(val):
+            monitor = Dataset(val.x[:500], val.y[:500])
+        return [RePr(opts.repr_s1, opts.repr_s2, opts.repr_n, opts.repr_p, opts.repr_ranking,
+                     exclude_first=opts.repr_exclude_first, seed=opts.seed, monitor=monitor, verbose=True,
+                     selection=opts.repr_selection, reintroduce=opts.repr_reintroduce)]
 
 
-def extra_callbacks(opts, model, data=None):
-    """The :class:`RePr` callback when ``--repr`` is given (monitoring up to 500 validation images of ``data``)."""
-    if not opts.repr:
-        return []
-    monitor = None
-    val = None if data is None else data.val
-    if val is not None and len(val):
-        monitor = Dataset(val.x[:500], val.y[:500])
-    return [RePr(opts.repr_s1, opts.repr_s2, opts.repr_n, opts.repr_p, opts.repr_ranking,
-                 exclude_first=opts.repr_exclude_first, seed=opts.seed, monitor=monitor, verbose=True,
-                 selection=opts.repr_selection, reintroduce=opts.repr_reintroduce)]
+TECHNIQUE = OrthogonalReinitTechnique(
+    letter="E", name="orthogonal_reinit", title="Orthogonality-guided filter re-initialisation",
+    summary="filter orthogonality ranking and QR null-space re-initialisation", aliases=("repr",),
+    experiment="numpycnn.lab.experiments.orthogonal_reinit", tutorial="tutorials/08_orthogonal_reinit.py",
+    docs="docs/orthogonal_reinit.md")
 
 
-__all__ = ["RANKINGS", "MODES", "REINTRODUCTIONS", "SELECTIONS", "RePr", "consumer_of", "random_drop_set",
-           "silence_outgoing", "add_train_arguments", "complement_basis", "drop_count", "drop_filters",
-           "drop_masks", "extra_callbacks", "filter_matrix", "hold_dropped_at_zero", "layer_measures",
+__all__ = ["TECHNIQUE", "RANKINGS", "MODES", "REINTRODUCTIONS", "SELECTIONS", "RePr", "consumer_of", "random_drop_set",
+           "silence_outgoing", "complement_basis", "drop_count", "drop_filters",
+           "drop_masks", "filter_matrix", "hold_dropped_at_zero", "layer_measures",
            "normalized_filters", "null_space_filters", "orthogonality_measure", "orthogonality_measure_loop",
            "random_orthogonal", "rank_filters", "reintroduce_filters"]

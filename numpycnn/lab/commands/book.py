@@ -36,22 +36,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ... import __version__
+from ... import __version__, techniques
 from .. import REPO_ROOT
 from ...validate import integer
 from .figures import INCLUDE            # the include-block markers ``figures --readme-only`` refreshes
 
 NAME = "book"
 HELP = "build the course book: README, docs/ and every tutorial executed, as a static site (default site/)"
-
-#: (letter, module / docs page name, title) of the five techniques, in the README's order
-TECHNIQUES = [
-    ("A", "branch_supervision", "Branch supervision"),
-    ("B", "gradient_direction", "Gradient-direction optimizer"),
-    ("C", "erdos_renyi", "Erdős–Rényi sparse construction"),
-    ("D", "collaborative", "Collaborative training"),
-    ("E", "orthogonal_reinit", "Orthogonality-guided filter re-initialisation"),
-]
 
 #: marks the outputs the book adds (a saved PNG shown inline) so they can be told from the tutorial's own
 SAVED_FIGURE = "numpycnn-book-saved-figure"
@@ -217,18 +208,19 @@ READING = ("How a comparison is read: for each seed $s$ the technique's arm and 
            "is that of the paired differences $a_s - b_s$, and the verdict is read from the interval.")
 
 
-def technique_results(root, technique, letter, title, table_in_page=False):
+def technique_results(root, record, table_in_page=False):
     """Markdown of the "Results in this repository" section of a technique's page.
 
-    ``table_in_page``: the page already includes ``figures/<technique>.md`` (an include block), so the
+    ``record``: the technique's :class:`~numpycnn.techniques.technique.Technique`. ``table_in_page``: the page already includes ``figures/<technique>.md`` (an include block), so the
     section adds the scorecard row and the figures but not the measured tables a second time.
     """
+    technique = record.name
     figures = Path(root, "figures")
     parts = ["## Results in this repository", "", READING, ""]
     found = False
     scorecard = figures / "scorecard.md"
     if scorecard.is_file():
-        rows = scorecard_rows(scorecard.read_text(encoding="utf-8"), technique, title)
+        rows = scorecard_rows(scorecard.read_text(encoding="utf-8"), technique, record.title)
         if rows:
             parts += ["**Scorecard row** (from `figures/scorecard.md`, the README's table):", "", rows, ""]
             found = True
@@ -292,21 +284,21 @@ def _toctree(caption, entries):
 def stage_pages(root, src, tutorial_names):
     """Copy README (as index.md), docs/, benchmarks/*.md and figures/ into ``src``; add the technique results."""
     root, src = Path(root), Path(src)
-    technique_names = [t for _, t, _ in TECHNIQUES]
+    technique_names = techniques.names()
     docs = [p for p in sorted(Path(root, "docs").glob("*.md")) if _has_title(p)]   # not included fragments
     for page in docs:
         text = rewrite_links(page.read_text(encoding="utf-8"), "docs")
-        entry = next((t for t in TECHNIQUES if t[1] == page.stem), None)
+        entry = next((t for t in techniques.TECHNIQUES if t.name == page.stem), None)
         if entry:
             shown = f"figures/{page.stem}.md" in {m.group("path") for m in INCLUDE.finditer(text)}
-            text = text.rstrip() + "\n\n" + technique_results(root, page.stem, entry[0], entry[2], table_in_page=shown)
+            text = text.rstrip() + "\n\n" + technique_results(root, entry, table_in_page=shown)
         (src / "docs").mkdir(parents=True, exist_ok=True)
         (src / "docs" / page.name).write_text(text, encoding="utf-8")
-    for letter, technique, title in TECHNIQUES:     # a technique without a docs page still gets its page
-        if not (src / "docs" / f"{technique}.md").exists():
-            (src / "docs" / f"{technique}.md").write_text(
-                f"# Technique {letter} — {title}\n\n" + technique_results(root, technique, letter, title),
-                encoding="utf-8")
+    (src / "docs").mkdir(parents=True, exist_ok=True)
+    for t in techniques.TECHNIQUES:     # a technique without a docs page still gets its page
+        if not (src / "docs" / f"{t.name}.md").exists():
+            (src / "docs" / f"{t.name}.md").write_text(
+                f"# Technique {t.letter} — {t.title}\n\n" + technique_results(root, t), encoding="utf-8")
     bench = [p for p in sorted(Path(root, "benchmarks").glob("*.md")) if _has_title(p)]   # not included fragments
     for page in bench:
         (src / "benchmarks").mkdir(parents=True, exist_ok=True)
@@ -316,7 +308,7 @@ def stage_pages(root, src, tutorial_names):
         shutil.copytree(Path(root, "figures"), src / "figures", dirs_exist_ok=True)
     index = rewrite_links(Path(root, "README.md").read_text(encoding="utf-8"), "")
     index += _toctree("Tutorials", [f"tutorials/{n}" for n in tutorial_names])
-    index += _toctree("The five techniques", [f"docs/{t}" for t in technique_names])
+    index += _toctree("The techniques", [f"docs/{t}" for t in technique_names])
     index += _toctree("Guides", [f"docs/{p.stem}" for p in docs if p.stem not in technique_names])
     index += _toctree("Performance", [f"benchmarks/{p.stem}" for p in bench])
     (src / "index.md").write_text(index, encoding="utf-8")
@@ -490,8 +482,8 @@ def build_book(root=None, out="site", fast=False, jobs=1, timeout=None, build_di
     result = BookResult(out=out, index=out / "index.html", warnings=warnings.lines)
     for n in names:
         result.tutorials[n] = (out / "tutorials" / f"{n}.html", _download(out, f"{n}.ipynb"))
-    for _, t, _ in TECHNIQUES:
-        result.techniques[t] = out / "docs" / f"{t}.html"
+    for name in techniques.names():
+        result.techniques[name] = out / "docs" / f"{name}.html"
     notebooks = out / "notebooks"             # a stable address for every executed notebook, too
     notebooks.mkdir(exist_ok=True)
     for n in names:

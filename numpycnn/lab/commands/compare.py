@@ -1,29 +1,28 @@
 """``python -m numpycnn compare NAME [options]``: test a technique's claims (or ``compare all``).
 
-``NAME`` is a technique — ``branch_supervision``, ``gradient_direction``, ``erdos_renyi``,
-``collaborative``, ``orthogonal_reinit`` — or one of the short names in :data:`ALIASES`; ``all`` runs
-the five in sequence. The options after it are the experiment's own (``compare NAME --help``): every
-experiment runs through :mod:`numpycnn.lab.experiments.protocol` and writes ``figures/<technique>.json``.
+``NAME`` is a technique of :data:`numpycnn.techniques.TECHNIQUES` — ``branch_supervision``,
+``gradient_direction``, ``erdos_renyi``, ``collaborative``, ``orthogonal_reinit`` — or one of its aliases;
+``all`` runs every technique's experiment in letter order. The options after it are the experiment's own
+(``compare NAME --help``): every experiment runs through :mod:`numpycnn.lab.experiments.protocol` and writes
+``figures/<technique>.json``.
 """
 import argparse
 
-from ..experiments import TECHNIQUES, experiment_module, resolve
+from ... import techniques
+from ..experiments import experiment_module, resolve
 
 NAME = "compare"
 HELP = "test a technique's claims on real data: compare NAME (a technique or an alias) or compare all"
 
-#: the short command names, one table (also accepted with '-' for '_')
-ALIASES = {"branch": "branch_supervision", "optimizers": "gradient_direction", "sparsity": "erdos_renyi",
-           "repr": "orthogonal_reinit"}
-
 
 def add_arguments(p):
-    p.add_argument("name", help=f"one of {', '.join(TECHNIQUES)}; an alias ({', '.join(ALIASES)}); or all")
+    aliases = ", ".join(a for t in techniques.TECHNIQUES for a in t.aliases)
+    p.add_argument("name", help=f"one of {', '.join(techniques.names())}; an alias ({aliases}); or all")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the experiment (see compare NAME --help)")
 
 
 def run(args):
-    names = list(TECHNIQUES) if args.name == "all" else [resolve(args.name, ALIASES)]
+    names = techniques.names() if args.name == "all" else [resolve(args.name)]
     status = 0
     for name in names:
         if len(names) > 1:

@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from ..experiments import TECHNIQUES, experiment_module
+from ... import techniques
+from ..experiments import experiment_module
 from ...datasets import DATA_ENV_VAR, load_dataset
 from ...gradcheck import numerical_gradient
 from ...layers import Conv2D
@@ -126,7 +127,7 @@ def run(args):
         return 0
     out = args.out or ("figures-quick" if args.quick else "figures")
     os.makedirs(out, exist_ok=True)
-    parts = ["core", *TECHNIQUES]
+    parts = ["core", *techniques.names()]
     if args.only:
         unknown = set(args.only) - set(parts)
         if unknown:

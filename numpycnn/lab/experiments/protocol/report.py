@@ -5,6 +5,7 @@ import os
 import time
 from dataclasses import asdict
 
+from .... import techniques
 from ....plots import save_figure
 from ....storage import atomic_write_bytes
 from .provenance import command_line, git_commit, machine
@@ -150,17 +151,17 @@ def provenance_line(rec):
 # ----------------------------------------------------------------------------------------------
 # the README scorecard: one row per claim, generated from figures/*.json
 # ----------------------------------------------------------------------------------------------
-TECHNIQUE_LETTERS = {"branch_supervision": "A", "gradient_direction": "B", "erdos_renyi": "C",
-                     "collaborative": "D", "orthogonal_reinit": "E"}
-
-
 def scorecard(records):
-    """Markdown scorecard from the experiments' JSON records (technique order A–E)."""
+    """Markdown scorecard from the experiments' JSON records, in the techniques' letter order (A–E).
+
+    A record of a technique not in :data:`numpycnn.techniques.TECHNIQUES` comes last, lettered ``?``.
+    """
+    letters = {t.name: t.letter for t in techniques.TECHNIQUES}
     lines = ["| technique | claim | published effect (source) | our effect, mean [95 % CI] | verdict | command |",
              "|---|---|---|---|---|---|"]
-    order = sorted(records, key=lambda r: TECHNIQUE_LETTERS.get(r["technique"], "Z"))
+    order = sorted(records, key=lambda r: (r["technique"] not in letters, letters.get(r["technique"], "?")))
     for rec in order:
-        letter = TECHNIQUE_LETTERS.get(rec["technique"], "?")
+        letter = letters.get(rec["technique"], "?")
         for c in rec["comparisons"]:
             if not c.get("scorecard", True):
                 continue
@@ -172,7 +173,7 @@ def scorecard(records):
 def write_scorecard(out):
     """Write ``<out>/scorecard.md`` from every ``<out>/<technique>.json`` there; a note says when any is --quick."""
     records = []
-    for name in TECHNIQUE_LETTERS:
+    for name in techniques.names():
         path = os.path.join(out, f"{name}.json")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
