@@ -5,6 +5,7 @@ import pytest
 import numpycnn as nc
 from numpycnn.lab import builder
 from numpycnn.layers import LogSoftmax
+from numpycnn.techniques import erdos_renyi
 from numpycnn.techniques.collaborative import CollaborativeTrainer
 
 
@@ -59,6 +60,68 @@ def test_build_masks_the_model_before_its_optimizer_counts_the_parameters(capsys
     assert "σ =" in capsys.readouterr().out
 
 
+def test_init_gain_scales_every_conv_layers_initial_weights_and_nothing_else():
+    kw = dict(model="plain_cnn", depth=3, width=4, activation="sigmoid", pool_every=1, seed=2)
+    plain, _ = builder.build(builder.options(**kw), (1, 8, 8), 10)
+    scaled, _ = builder.build(builder.options(init_gain=2.0, **kw), (1, 8, 8), 10)
+    for name in plain.conv_layers():
+        np.testing.assert_array_equal(scaled[name].params["W"], plain[name].params["W"] * np.float32(2.0))
+        np.testing.assert_array_equal(scaled[name].params["b"], plain[name].params["b"])
+    np.testing.assert_array_equal(scaled["fc"].params["W"], plain["fc"].params["W"])
+    assert scaled[plain.conv_layers()[0]].params["W"].dtype == np.float32
+
+
+def test_pool_every_and_hidden_reach_the_zoo_model():
+    deep, _ = builder.build(builder.options(model="plain_cnn", depth=3, width=4, pool_every=1), (1, 8, 8), 10)
+    assert [n for n in deep.layers if n.startswith("pool")] == ["pool1", "pool2"]
+    want = nc.zoo.plain_cnn((1, 8, 8), depth=3, width=4, activation_name="relu", pool_every=1, seed=0)
+    np.testing.assert_array_equal(deep["conv3"].params["W"], want["conv3"].params["W"])
+    wide, _ = builder.build(builder.options(model="mlp", hidden=(20, 10)), (1, 8, 8), 10)
+    assert [wide[n].params["W"].shape for n in ("fc1", "fc2", "fc3")] == [(20, 64), (10, 20), (10, 10)]  # (out, in)
+    assert builder.train_parser().parse_args(["--hidden", "300,100"]).hidden == (300, 100)
+
+
+@pytest.mark.parametrize("text", ["300,x", "", "0,5"])
+def test_hidden_refuses_anything_but_positive_widths(text, capsys):
+    with pytest.raises(SystemExit):
+        builder.train_parser().parse_args(["--hidden", text])
+    assert "--hidden" in capsys.readouterr().err
+
+
+def test_mask_stream_draws_the_masks_from_the_seed_and_the_stream():
+    opts = builder.options(model="mlp", sparsity=0.8, mask_stream=7, seed=3, quiet=True)
+    model, _ = builder.build(opts, (1, 8, 8), 10)
+    want = nc.zoo.mlp((1, 8, 8), seed=3)
+    masks, _, _ = erdos_renyi.sparsify(want, 0.8, "er", np.random.default_rng([3, 7]))
+    for name, mask in masks.items():
+        np.testing.assert_array_equal(model[name].masks["W"], mask, err_msg=name)
+    own, _ = builder.build(builder.options(model="mlp", sparsity=0.8, seed=3, quiet=True), (1, 8, 8), 10)
+    assert not np.array_equal(own["fc1"].masks["W"], model["fc1"].masks["W"])
+    with pytest.raises(ValueError, match="--mask-stream draws one mask; --mask-candidates"):
+        builder.build(builder.options(model="mlp", sparsity=0.8, mask_stream=7, mask_candidates=2), (1, 8, 8), 10,
+                      data=nc.datasets.load_dataset("digits", seed=0, train_limit=100))
+    with pytest.raises(ValueError, match="--mask-stream must be an integer >= 0; got -1"):
+        builder.build(builder.options(model="mlp", sparsity=0.8, mask_stream=-1), (1, 8, 8), 10)
+
+
+def test_quiet_silences_the_techniques_reports(capsys, digits):
+    loud = dict(model="plain_cnn", depth=2, width=4, sparsity=0.5, branch_auto=True, repr=True, max_steps=5)
+    builder.make_trainer(builder.options(**loud), digits)
+    assert "σ =" in capsys.readouterr().out
+    builder.make_trainer(builder.options(quiet=True, **loud), digits)
+    assert capsys.readouterr().out == ""
+
+
+def test_trainer_for_takes_the_loop_options_and_appends_an_experiments_callbacks(digits):
+    opts = builder.options(width=4, seed=7, batch_size=16, augment="flip", no_progress=True, loss="hinge", repr=True)
+    model, optimizer = builder.build(opts, digits.input_shape, digits.num_classes, data=digits)
+    own = nc.callbacks.Callback()
+    trainer = builder.trainer_for(opts, model, optimizer, digits, extra_callbacks=[own], augment_stream=2)
+    assert (trainer.seed, trainer.batch_size, trainer.progress, trainer.augment_stream) == (7, 16, False, 2)
+    assert type(trainer.loss).__name__ == "MulticlassHinge" and trainer.augment.flip
+    assert [type(c).__name__ for c in trainer.callbacks][-2:] == ["RePr", "Callback"] and trainer.callbacks[-1] is own
+
+
 def test_preparation_that_needs_data_says_so_without_it():
     with pytest.raises(ValueError, match="data="):
         builder.build(builder.options(sparsity=0.5, sparse_mode="snip"), (1, 8, 8), 10)
@@ -105,7 +168,7 @@ TECHNIQUE_DEFAULTS = {
     "branch_coefficient": 0.01, "branch_schedule": "constant", "branch_loss": "cross_entropy",
     "alpha0": None, "direction_c": 0.0014, "decay": 0.0003, "decay_threshold": 0.0, "decay_mode": "initial",
     "sparsity": None, "sparse_mode": "er", "sparse_sampling": "bernoulli", "dense_layers": "", "mask_candidates": 1,
-    "mask_steps": 100, "networks": 1, "ensemble": "min-logit", "collab_mode": "patent", "collab_temperature": 3.0,
+    "mask_steps": 100, "mask_stream": None, "networks": 1, "ensemble": "min-logit", "collab_mode": "patent", "collab_temperature": 3.0,
     "repr": False, "repr_s1": 200, "repr_s2": 100, "repr_n": 3, "repr_p": 0.3, "repr_ranking": "per-layer",
     "repr_exclude_first": False, "repr_selection": "orthogonality", "repr_reintroduce": "keep"}
 

@@ -316,14 +316,14 @@ def test_the_experiments_independent_arm_is_three_plain_trainers_with_no_ensembl
     ctx = RunContext(stage="tune", data=digits, train=digits.train, val=digits.val, test=None)
     # the arm's own networks: rebuild them exactly as the run does, then train them by hand
     expected = experiment.networks(settings, 0, digits)
-    for i, (model, opt) in enumerate(expected):
+    for i, (_, model, opt) in enumerate(expected):
         nc.Trainer(model, opt, seed=0, batch_size=64, progress=False, augment=parse_augment("shift:2,flip"),
                    augment_stream=i).fit(digits.train, epochs=10 ** 9, max_steps=12)
     built = []                                          # the networks the run trains, kept for the comparison
     original = experiment.networks
     monkeypatch.setattr(experiment, "networks", lambda *a: built.extend(original(*a)) or built)
     experiment.run(settings, 0, ctx)
-    for (got, _), (want, _) in zip(built, expected):
+    for (_, got, _), (_, want, _) in zip(built, expected):
         got_state = got.state_dict()
         for name, value in want.state_dict().items():
             np.testing.assert_array_equal(got_state[name], value, err_msg=name)

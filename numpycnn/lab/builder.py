@@ -1,16 +1,18 @@
 """One builder: ``train`` options in, a model and its optimizer out (and the trainer that trains them).
 
-``python -m numpycnn train``, technique D (once per network) and the experiments all build here,
-so an option means the same thing everywhere::
+``python -m numpycnn train``, technique D (once per network) and every ``compare`` experiment build
+here, so an option means the same thing everywhere::
 
     opts = options(width=8, sparsity=0.9, optimizer="momentum", momentum=0.5)   # CLI defaults + these
     model, optimizer = build(opts, data.input_shape, data.num_classes, data=data)
-    trainer = make_trainer(opts, data)       # + the techniques' callbacks; m networks for technique D
+    trainer = trainer_for(opts, model, optimizer, data)   # + the techniques' callbacks
+    trainer = make_trainer(opts, data)       # both in one; m networks for technique D
 
 What :func:`build` applies, in this order:
 
-1. the zoo model ``--model`` (default ``small_cnn`` on digits, ``lenet5`` otherwise) with
-   ``--width`` / ``--depth``, ``--activation`` and the seed;
+1. the zoo model ``--model`` (default ``small_cnn`` on digits, ``lenet5`` otherwise) with its sizes
+   (``--width``, ``--depth``, ``--pool-every``, ``--hidden``), ``--activation`` and the seed; its conv
+   weights multiplied by ``--init-gain`` when that is not 1;
 2. a ``LogSoftmax`` layer for ``--loss nll``;
 3. the data's preprocessing as the model's metadata (when ``data`` is given), so a saved model
    can reapply it;
@@ -24,14 +26,18 @@ What :func:`build` applies, in this order:
    ``--lr-floor``) or ``cosine`` to ``--lr-floor`` over the run (``--max-steps``, or ``--epochs`` × the
    batches of ``data``). For ``--optimizer direction`` it replaces the text's step decay.
 
-:func:`callbacks` adds what trains alongside the model (technique A's branches with their callback,
-technique E's schedule); :func:`make_trainer` puts it together, or lets technique D build its m
-networks with :func:`build`. The techniques' hooks are the methods of :class:`numpycnn.techniques.technique.Technique`.
+:func:`trainer_for` wraps a model and its optimizer in a :class:`~numpycnn.training.Trainer` with the
+loop's options (:func:`trainer_options`) and the techniques' callbacks (:func:`callbacks`: technique A's
+branches, technique E's schedule), plus any an experiment adds; :func:`make_trainer` does both, or lets
+technique D build its m networks with :func:`build`. The techniques' hooks are the methods of
+:class:`numpycnn.techniques.technique.Technique`.
 """
 import argparse
 import difflib
 import functools
 import math
+
+import numpy as np
 
 from ..augment import parse_augment
 from ..datasets import DATASETS
@@ -69,6 +75,14 @@ def add_train_arguments(parser):
     p.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh"])
     p.add_argument("--depth", type=int, default=None, help="conv layers of plain_cnn (default 8)")
     p.add_argument("--width", type=int, default=None, help="filters per conv layer (small_cnn, plain_cnn, vanilla_cnn)")
+    p.add_argument("--pool-every", type=int, default=None,
+                   help="plain_cnn: a 2x2 max pool after every N conv layers (default: spread so the map shrinks at "
+                        "most twice)")
+    p.add_argument("--hidden", type=widths, default=None, help="mlp: the hidden layers' widths, e.g. 300,100 (the "
+                                                               "default)")
+    p.add_argument("--init-gain", type=float, default=1.0,
+                   help="multiply every conv layer's initial weights by this factor (default 1: the initialiser's "
+                        "own scale; technique A's experiment probes 1 and 2 for a deep sigmoid net)")
     p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's; adam 1e-3)")
     p.add_argument("--momentum", type=float, default=None, help="momentum for sgd/momentum/nesterov")
@@ -98,6 +112,8 @@ def add_train_arguments(parser):
                         "it also splits every training step over that many processes, which changes the rounding)")
     p.add_argument("--loss", default="cross_entropy", choices=sorted(LOSSES),
                    help="training loss (nll appends a LogSoftmax layer to the model)")
+    p.add_argument("--quiet", action="store_true",
+                   help="the techniques print nothing (mask structure, branch placement, RePr's phases)")
     for technique in techniques.TECHNIQUES:
         technique.add_train_arguments(p)
 
@@ -138,6 +154,17 @@ def options(**overrides):
     return opts
 
 
+def widths(text):
+    """``"300,100"`` -> ``(300, 100)`` (``--hidden``); an error naming the text otherwise."""
+    try:
+        out = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        out = ()
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, like 300,100; got {text!r}")
+    return out
+
+
 def model_name(opts):
     """The zoo model of ``opts``: ``--model``, or ``small_cnn`` on digits and ``lenet5`` otherwise."""
     return opts.model or ("small_cnn" if opts.dataset == "digits" else "lenet5")
@@ -159,8 +186,12 @@ def build(opts, input_shape, num_classes, seed=None, data=None):
     (model, optimizer) : (Sequential, Optimizer)
     """
     seed = opts.seed if seed is None else seed
-    sizes = {k: getattr(opts, k) for k in ("width", "depth") if getattr(opts, k) is not None}
+    sizes = {k: getattr(opts, k) for k in ("width", "depth", "pool_every", "hidden") if getattr(opts, k) is not None}
     model = build_model(model_name(opts), input_shape, num_classes, opts.activation, seed=seed, **sizes)
+    if opts.init_gain != 1:
+        for name in model.conv_layers():
+            W = model[name].params["W"]
+            model[name].params["W"] = W * np.asarray(opts.init_gain, dtype=W.dtype)
     if opts.loss == "nll":
         model = with_log_softmax(model)
     if data is not None:
@@ -219,16 +250,31 @@ def callbacks(opts, model, data=None):
     return out
 
 
+def trainer_options(opts):
+    """The :class:`~numpycnn.training.Trainer` keyword arguments of ``opts``: ``--seed``, ``--batch-size``,
+    ``--checkpoint-every``, ``--no-progress`` and ``--augment``."""
+    return dict(seed=opts.seed, batch_size=opts.batch_size, checkpoint_every=opts.checkpoint_every,
+                progress=not opts.no_progress, augment=parse_augment(opts.augment))
+
+
+def trainer_for(opts, model, optimizer, data=None, extra_callbacks=(), **overrides):
+    """A :class:`~numpycnn.training.Trainer` of ``model`` and ``optimizer`` with the options of ``opts``.
+
+    Its loss is ``--loss``, its callbacks the techniques' (:func:`callbacks`) followed by ``extra_callbacks``
+    (an experiment's own measurements), its loop options :func:`trainer_options`, with ``overrides`` for
+    any :class:`~numpycnn.training.Trainer` argument (e.g. ``augment_stream=i``).
+    """
+    return Trainer(model, optimizer, loss=get_loss(opts.loss),
+                   callbacks=[*callbacks(opts, model, data), *extra_callbacks], **{**trainer_options(opts), **overrides})
+
+
 def make_trainer(opts, data):
-    """The trainer ``python -m numpycnn train`` runs: :func:`build` and :func:`callbacks` in a
-    :class:`~numpycnn.training.Trainer`, or a technique's own trainer (technique D with ``--networks m``,
-    which calls :func:`build` once per network)."""
-    kwargs = dict(seed=opts.seed, batch_size=opts.batch_size, checkpoint_every=opts.checkpoint_every,
-                  progress=not opts.no_progress, augment=parse_augment(opts.augment))
+    """The trainer ``python -m numpycnn train`` runs: :func:`build`, then :func:`trainer_for`; or a
+    technique's own trainer (technique D with ``--networks m``, which calls :func:`build` once per network)."""
     build_network = functools.partial(build, opts, data.input_shape, data.num_classes, data=data)
     for technique in techniques.TECHNIQUES:
-        trainer = technique.build_trainer(opts, build_network, **kwargs)
+        trainer = technique.build_trainer(opts, build_network, **trainer_options(opts))
         if trainer is not None:
             return trainer
     model, optimizer = build_network(seed=opts.seed)
-    return Trainer(model, optimizer, loss=get_loss(opts.loss), callbacks=callbacks(opts, model, data), **kwargs)
+    return trainer_for(opts, model, optimizer, data)

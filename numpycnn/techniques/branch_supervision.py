@@ -388,9 +388,10 @@ class BranchSupervisionTechnique(Technique):
 
     def extra_callbacks(self, opts, model, data=None):
         """A :class:`BranchSupervision` callback (its branches attached to ``model``) when ``--branch-at`` or
-        ``--branch-auto`` is given. ``--branch-auto`` measures the gradient profile on ``data.train``; the
+        ``--branch-auto`` is given (the placement printed unless ``--quiet``). ``--branch-auto`` measures the gradient profile on ``data.train``; the
         ``linear`` λ schedule needs ``--max-steps`` or ``data`` to know where λ reaches 0."""
         points = list(opts.branch_at or [])
+        say = (lambda *args: None) if opts.quiet else print
         if opts.branch_auto:
             if data is None:
                 raise ValueError("--branch-auto measures the gradient profile on training images; pass data=")
@@ -398,11 +399,11 @@ class BranchSupervisionTechnique(Technique):
             profile = measure_gradient_profile(model, train.x[:320], train.y[:320])
             conv = choose_branch_point(profile, opts.branch_ratio)
             if conv is None:
-                print(f"--branch-auto: no conv layer's gradient is below {opts.branch_ratio} × the top layer's; "
+                say(f"--branch-auto: no conv layer's gradient is below {opts.branch_ratio} × the top layer's; "
                       f"profile {profile}; no branch attached")
             else:
                 points.append(branch_point_after(model, conv))
-                print(f"--branch-auto: gradient profile {({k: f'{v:.2e}' for k, v in profile.items()})}; "
+                say(f"--branch-auto: gradient profile {({k: f'{v:.2e}' for k, v in profile.items()})}; "
                       f"branch attached at {points[-1]!r} (after {conv})")
         if not points:
             return []

@@ -411,39 +411,54 @@ class ErdosRenyiTechnique(Technique):
         g.add_argument("--mask-candidates", type=int, default=1,
                        help="sample K masks, train each --mask-steps iterations, keep the best on validation")
         g.add_argument("--mask-steps", type=int, default=100, help="iterations per mask candidate (default 100)")
+        g.add_argument("--mask-stream", type=int, default=None,
+                       help="draw the masks from the random stream [seed, S] of the model's seed (default: the "
+                            "seed's own stream), so masks and initial weights can be varied apart")
 
     def prepare_model(self, opts, model, seed, data=None):
-        """Sparsify a freshly built ``model`` (before its optimizer is built) and print the structure report.
+        """Sparsify a freshly built ``model`` (before its optimizer is built) and print the structure report
+        (unless ``--quiet``).
 
-        The masks are sampled with ``default_rng(seed)``; SNIP measures one batch of ``data.train`` and
-        ``--mask-candidates`` trains on ``data.train`` and compares on ``data.val``, so both need ``data``.
+        The masks are sampled with ``default_rng(seed)``, or ``default_rng([seed, S])`` with
+        ``--mask-stream S``. SNIP measures one batch of ``data.train``; ``--mask-candidates K`` draws
+        candidate k with ``default_rng([seed, k])``, trains each on ``data.train``, keeps the best on
+        ``data.val`` and records every candidate's validation accuracy in ``model.metadata["mask_candidates"]``;
+        both need ``data``.
         """
         if opts.sparsity is None:
             return
         dense = tuple(n.strip() for n in opts.dense_layers.split(",") if n.strip())
         if data is None and (opts.sparse_mode == "snip" or opts.mask_candidates > 1):
             raise ValueError("--sparse-mode snip and --mask-candidates measure or train on data; pass data=")
+        if opts.mask_stream is not None and (isinstance(opts.mask_stream, bool) or opts.mask_stream < 0):
+            raise ValueError(f"--mask-stream must be an integer >= 0; got {opts.mask_stream!r}")
+        say = (lambda *args: None) if opts.quiet else print
         if opts.mask_candidates > 1:
             if opts.sparse_mode == "snip":
                 raise ValueError("--mask-candidates works with er, erk and uniform (SNIP is deterministic)")
+            if opts.mask_stream is not None:
+                raise ValueError("--mask-stream draws one mask; --mask-candidates draws candidate k from [seed, k]: "
+                                 "choose one")
             state, config = {k: v.copy() for k, v in model.state_dict().items()}, model.config()
 
             def make():
                 return Sequential.from_config(config, dtype=model.dtype).load_state_dict(state)
             masks, results = select_masks(make, data, opts.sparsity, opts.mask_candidates, opts.mask_steps,
                                           opts.sparse_mode, seed, opts.sparse_sampling, dense)
-            print("mask candidates (validation accuracy after "
-                  f"{opts.mask_steps} iterations): " + ", ".join(f"#{r['candidate']}: {r['val_acc']:.4f}"
-                                                                for r in results))
+            say("mask candidates (validation accuracy after "
+                f"{opts.mask_steps} iterations): " + ", ".join(f"#{r['candidate']}: {r['val_acc']:.4f}"
+                                                              for r in results))
             apply_masks(model, masks)
+            model.metadata = {**model.metadata, "mask_candidates": results}
             p = None
         else:
             batch = None if data is None else (data.train.x[:256], data.train.y[:256])
-            _, p, sigma = sparsify(model, opts.sparsity, opts.sparse_mode, np.random.default_rng(seed),
-                                   opts.sparse_sampling, dense, data=batch)
+            rng = np.random.default_rng(seed if opts.mask_stream is None else [seed, opts.mask_stream])
+            _, p, sigma = sparsify(model, opts.sparsity, opts.sparse_mode, rng, opts.sparse_sampling, dense,
+                                   data=batch)
             if sigma is not None:
-                print(f"technique C: sparsity {opts.sparsity} ({opts.sparse_mode}), σ = {sigma:.6g}")
-        print(format_report(structure_report(model, p)))
+                say(f"technique C: sparsity {opts.sparsity} ({opts.sparse_mode}), σ = {sigma:.6g}")
+        say(format_report(structure_report(model, p)))
 
 
 TECHNIQUE = ErdosRenyiTechnique(

@@ -784,7 +784,8 @@ class OrthogonalReinitTechnique(Technique):
                             "network's output is unchanged at re-introduction")
 
     def extra_callbacks(self, opts, model, data=None):
-        """The :class:`RePr` callback when ``--repr`` is given (monitoring up to 500 validation images of ``data``)."""
+        """The :class:`RePr` callback when ``--repr`` is given (monitoring up to 500 validation images of ``data``;
+        its phases printed unless ``--quiet``)."""
         if not opts.repr:
             return []
         monitor = None
@@ -792,7 +793,7 @@ class OrthogonalReinitTechnique(Technique):
         if val is not None and len(val):
             monitor = Dataset(val.x[:500], val.y[:500])
         return [RePr(opts.repr_s1, opts.repr_s2, opts.repr_n, opts.repr_p, opts.repr_ranking,
-                     exclude_first=opts.repr_exclude_first, seed=opts.seed, monitor=monitor, verbose=True,
+                     exclude_first=opts.repr_exclude_first, seed=opts.seed, monitor=monitor, verbose=not opts.quiet,
                      selection=opts.repr_selection, reintroduce=opts.repr_reintroduce)]
 
 

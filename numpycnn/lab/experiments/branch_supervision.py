@@ -25,12 +25,10 @@ import time
 
 import numpy as np
 
-from ...optim import SGD, Adam
 from ...plots import _figure
 from ...techniques.branch_supervision import (Branch, BranchSupervision, GradientFlow, branch_point_after,
                                              choose_branch_point, evaluate_branches, measure_gradient_profile)
-from ...training import Trainer
-from ...zoo import plain_cnn
+from .. import builder
 from . import protocol
 
 NAME = "branch_supervision"
@@ -50,13 +48,13 @@ LABELS = {"plain": "plain (SGD + momentum)", "branch_auto": "branch at the autom
           "adam_plain": "Adam control: plain", "adam_branch": "Adam control: automatic branch"}
 
 
-def build(settings, seed, data):
-    """The plain sigmoid trunk of a setting: ``depth`` conv layers, Xavier uniform × ``gain``."""
-    model = plain_cnn(data.input_shape, data.num_classes, depth=settings["depth"], width=settings["width"],
-                      activation_name="sigmoid", pool_every=1, seed=seed)
-    for name in model.conv_layers():
-        model[name].params["W"] = model[name].params["W"] * np.float32(settings["gain"])
-    return model
+def train_options(settings, seed):
+    """The ``train`` options of a setting: the plain sigmoid trunk (``depth`` conv layers of ``width`` filters,
+    a pool after each of the first two, Xavier uniform × ``gain``), SGD + momentum 0.9 or Adam at ``lr``."""
+    optimizer = dict(optimizer="adam") if settings["optimizer"] == "adam" else dict(optimizer="sgd", momentum=0.9)
+    return builder.options(model="plain_cnn", depth=settings["depth"], width=settings["width"], activation="sigmoid",
+                           pool_every=1, init_gain=settings["gain"], lr=settings["lr"], seed=seed, batch_size=64,
+                           no_progress=True, **optimizer)
 
 
 def branch_points(model, kind, train):
@@ -76,7 +74,8 @@ def branch_points(model, kind, train):
 
 def run(settings, seed, ctx):
     """One run: plain or branched trunk, SGD + momentum or Adam; returns times to targets, gradient flow."""
-    model = build(settings, seed, ctx.data)
+    opts = train_options(settings, seed)
+    model, optimizer = builder.build(opts, ctx.data.input_shape, ctx.data.num_classes, data=ctx.data)
     points, profile = branch_points(model, settings.get("branch", "none"), ctx.train)
     branches = [Branch(model, at, weight=1.0, coefficient=settings.get("coefficient", 0.1), seed=seed + 17 * i)
                 for i, at in enumerate(points)]
@@ -85,9 +84,7 @@ def run(settings, seed, ctx):
     if branches:
         schedule = "linear" if settings.get("decay") else "constant"
         callbacks.insert(0, BranchSupervision(branches, schedule, total_steps=settings["steps"]))
-    opt = (Adam(model, lr=settings["lr"]) if settings["optimizer"] == "adam"
-           else SGD(model, lr=settings["lr"], momentum=0.9))
-    trainer = Trainer(model, opt, callbacks=callbacks, seed=seed, batch_size=64, progress=False)
+    trainer = builder.trainer_for(opts, model, optimizer, ctx.data, extra_callbacks=callbacks)
     m = protocol.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 40))
     for target in TARGETS:
         key = f"{100 * target:.0f}"

@@ -27,11 +27,9 @@ import time
 
 import numpy as np
 
-from ...augment import parse_augment
-from ..builder import build, options
 from ...plots import _figure
 from ...techniques.collaborative import CollaborativeTrainer
-from ...training import Trainer
+from .. import builder
 from . import protocol
 
 NAME = "collaborative"
@@ -45,14 +43,20 @@ LABELS = {"independent": "independent (3 plain trainers)", "min-loss": "min-loss
           "hetero_kdcl": "widths 4/8/16, KDCL"}
 
 
+def train_options(settings, seed, width=None):
+    """The ``train`` options of a setting (one network of ``width`` filters, if given): Adam at ``lr``, batch 64,
+    its augmentation, the trainer's seed ``seed``."""
+    sizes = {} if width is None else {"width": width}
+    return builder.options(model=settings["model"], optimizer="adam", lr=settings["lr"], seed=seed, batch_size=64,
+                           augment=settings.get("augment"), no_progress=True, **sizes)
+
+
 def networks(settings, seed, data):
-    """The m networks and their optimizers, each from the one builder (network i: seed 100·seed + i)."""
+    """The m networks' options, models and optimizers, each from the one builder (network i: seed 100·seed + i)."""
     out = []
     for i in range(M):
-        kw = {"model": settings["model"], "optimizer": "adam", "lr": settings["lr"], "dataset": data.name}
-        if settings.get("widths"):
-            kw["width"] = settings["widths"][i]
-        out.append(build(options(**kw), data.input_shape, data.num_classes, seed=100 * seed + i))
+        opts = train_options(settings, seed, settings["widths"][i] if settings.get("widths") else None)
+        out.append((opts, *builder.build(opts, data.input_shape, data.num_classes, seed=100 * seed + i)))
     return out
 
 
@@ -67,16 +71,14 @@ def _accuracies(models, split):
 def run(settings, seed, ctx):
     """Train the trio (independently or together) in ``evals`` chunks, recording validation accuracy."""
     built = networks(settings, seed, ctx.data)
-    models = [m for m, _ in built]
-    augment = parse_augment(settings.get("augment"))
+    models = [m for _, m, _ in built]
     steps, evals = settings["steps"], settings.get("evals", 20)
     if settings["mode"] == "independent":
-        trainers = [Trainer(m, o, seed=seed, batch_size=64, progress=False, augment=augment, augment_stream=i)
-                    for i, (m, o) in enumerate(built)]
+        trainers = [builder.trainer_for(opts, m, o, augment_stream=i) for i, (opts, m, o) in enumerate(built)]
     else:
-        trainers = [CollaborativeTrainer(models, [o for _, o in built], rule=settings.get("rule", "min-logit"),
+        trainers = [CollaborativeTrainer(models, [o for _, _, o in built], rule=settings.get("rule", "min-logit"),
                                          mode=settings["mode"], temperature=2.0, ramp_steps=max(1, steps // 10),
-                                         seed=seed, batch_size=64, progress=False, augment=augment)]
+                                         **builder.trainer_options(built[0][0]))]
     curve, ens_curve = [], []
     t0 = time.perf_counter()
     val = ctx.val if settings.get("rule") == "validation" and settings["mode"] != "independent" else None

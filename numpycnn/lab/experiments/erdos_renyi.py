@@ -25,11 +25,10 @@ import time
 import numpy as np
 
 from ...datasets import Dataset
-from ...optim import Adam
 from ...plots import _figure
-from ...techniques import erdos_renyi as C
-from ...training import Trainer
-from ...zoo import lenet5, mlp
+from ...techniques import erdos_renyi
+from ...zoo import lenet5
+from .. import builder
 from . import protocol
 
 NAME = "erdos_renyi"
@@ -41,54 +40,51 @@ GROWTH_SPARSITY = 0.95
 RIGL = {0.8: (72.1, 70.6), 0.9: (67.7, 65.8)}
 
 
-def build(settings, seed, shape, K):
-    if settings["net"] == "lenet5":
-        return lenet5(shape, K, seed=seed)
-    return mlp(shape, K, hidden=tuple(settings["hidden"]), seed=seed)
+#: the layers RigL's uniform baseline keeps dense: LeNet-5's first layer (in the MLP, where the first layer holds
+#: 88 % of the weights, keeping it dense cannot reach the sparsity: there every layer gets the same density)
+FIRST_DENSE = {"lenet5": ("conv1",), "mlp": ()}
 
 
-def make_sparse(model, settings, seed, train):
-    """Apply the method's masks: ER/ERK, uniform (first layer dense, optionally output too), SNIP or none."""
-    method, sparsity = settings["method"], settings.get("sparsity", 0.0)
-    layers = C.masked_layers(model)
-    rng = np.random.default_rng([seed, 7])
-    er_mode = "erk" if settings["net"] == "lenet5" else "er"
+def train_options(settings, seed):
+    """The ``train`` options of a setting: LeNet-5 or the MLP, sparse from the start by its method, Adam at ``lr``.
+
+    ``method``: ``dense``; ``er`` (ERK for LeNet-5, ER for the MLP); ``uniform`` (:data:`FIRST_DENSE` kept
+    dense); ``uniform_fo`` (the output layer kept dense too); ``snip`` (one batch of the training data);
+    ``select`` (best of 3 ER/ERK masks after ``select_steps`` iterations each, on validation). One mask is
+    drawn from the stream ``[seed, 7]`` of the model's seed (the semi-supervised MLP: ``[seed, 3]``).
+    """
+    net = settings["net"]
+    model = dict(model="lenet5") if net == "lenet5" else dict(model="mlp", hidden=tuple(settings["hidden"]))
+    common = dict(optimizer="adam", lr=settings["lr"], seed=seed, batch_size=64, no_progress=True, quiet=True, **model)
+    method = settings["method"]
+    er = "erk" if net == "lenet5" else "er"
     if method == "dense":
-        return
-    if method in ("er", "select"):
-        C.sparsify(model, sparsity, er_mode, rng)
-    elif method in ("uniform", "uniform_fo"):
-        # RigL's uniform baseline keeps the first layer dense; in the MLP that layer holds 88 % of the weights,
-        # so keeping it dense cannot reach the sparsity: there, uniform is the same density in every layer
-        dense = [layers[0]] if settings["net"] == "lenet5" else []
-        if method == "uniform_fo":
-            dense.append(layers[-1])
-        C.sparsify(model, sparsity, "uniform", rng, dense=tuple(dense))
-    elif method == "snip":
-        C.sparsify(model, sparsity, "snip", data=(train.x[:256], train.y[:256]))
-    else:
+        return builder.options(**common)
+    if method == "select":
+        return builder.options(sparsity=settings["sparsity"], sparse_mode=er, mask_candidates=3,
+                               mask_steps=settings["select_steps"], **common)
+    if method == "snip":
+        return builder.options(sparsity=settings["sparsity"], sparse_mode="snip", **common)
+    dense = FIRST_DENSE[net] if method.startswith("uniform") else ()
+    if method == "uniform_fo":
+        dense += ("fc3" if net == "lenet5" else f"fc{len(settings['hidden']) + 1}",)      # the output layer
+    if method not in ("er", "uniform", "uniform_fo"):
         raise ValueError(f"unknown method {method!r}")
+    return builder.options(sparsity=settings["sparsity"], sparse_mode=er if method == "er" else "uniform",
+                           dense_layers=",".join(dense), mask_stream=7, **common)
 
 
 def run(settings, seed, ctx):
-    d = ctx.data
+    """One run: a sparse (or dense) network trained on the training split; its density is recorded too."""
     if settings.get("labelled"):
         return run_semi_supervised(settings, seed, ctx)
-    if settings["method"] == "select":               # the text's option: train K candidates briefly, keep the best
-        masks, cands = C.select_masks(lambda: build(settings, seed, d.input_shape, d.num_classes), d,
-                                      settings["sparsity"], K=3, steps=settings["select_steps"],
-                                      mode="erk" if settings["net"] == "lenet5" else "er", seed=seed)
-        model = build(settings, seed, d.input_shape, d.num_classes)
-        C.apply_masks(model, masks)
-    else:
-        model = build(settings, seed, d.input_shape, d.num_classes)
-        make_sparse(model, settings, seed, ctx.train)
-        cands = None
-    trainer = Trainer(model, Adam(model, lr=settings["lr"]), seed=seed, batch_size=64, progress=False)
+    opts = train_options(settings, seed)
+    model, optimizer = builder.build(opts, ctx.data.input_shape, ctx.data.num_classes, data=ctx.data)
+    trainer = builder.trainer_for(opts, model, optimizer, ctx.data)
     m = protocol.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 15))
-    m["density"] = C.structure_report(model)[-1]["density"]
-    if cands is not None:
-        m["candidates"] = cands
+    m["density"] = erdos_renyi.structure_report(model)[-1]["density"]
+    if "mask_candidates" in model.metadata:
+        m["candidates"] = model.metadata["mask_candidates"]
     return m
 
 
@@ -98,12 +94,12 @@ def run_semi_supervised(settings, seed, ctx):
     order = np.random.default_rng([seed, 11]).permutation(len(ctx.train))
     n = settings["labelled"]
     lab = Dataset(ctx.train.x[order[:n]], ctx.train.y[order[:n]])
-    model = mlp(d.input_shape, d.num_classes, hidden=(300, 100), seed=seed)
-    C.sparsify(model, 0.8, "er", np.random.default_rng([seed, 3]))
-    callbacks = [C.ConsistencyTraining(ctx.train.x[order[n:]], 1.0, 0.5, batch_size=64, seed=seed)] \
+    opts = builder.options(model="mlp", hidden=(300, 100), sparsity=0.8, sparse_mode="er", mask_stream=3,
+                           optimizer="adam", lr=settings["lr"], seed=seed, batch_size=64, no_progress=True, quiet=True)
+    model, optimizer = builder.build(opts, d.input_shape, d.num_classes, data=d)
+    consistency = [erdos_renyi.ConsistencyTraining(ctx.train.x[order[n:]], 1.0, 0.5, batch_size=64, seed=seed)] \
         if settings["consistency"] else []
-    trainer = Trainer(model, Adam(model, lr=settings["lr"]), callbacks=callbacks, seed=seed, batch_size=64,
-                      progress=False)
+    trainer = builder.trainer_for(opts, model, optimizer, d, extra_callbacks=consistency)
     return protocol.fit_and_score(trainer, protocol.RunContext(ctx.stage, d, lab, ctx.val, ctx.test), settings["steps"])
 
 
@@ -298,8 +294,8 @@ def accuracy_figure(arms, quick):
 def structure_figure(data):
     """The structure report of LeNet-5 at sparsity 0.9 (ERK), mask seed 0."""
     model = lenet5(protocol.load_data(data).input_shape)
-    _, prob, _ = C.sparsify(model, 0.9, "erk", np.random.default_rng(0))
-    return C.report_figure(C.structure_report(model, prob), "LeNet-5 at sparsity 0.9 (ERK)")
+    _, prob, _ = erdos_renyi.sparsify(model, 0.9, "erk", np.random.default_rng(0))
+    return erdos_renyi.report_figure(erdos_renyi.structure_report(model, prob), "LeNet-5 at sparsity 0.9 (ERK)")
 
 
 def growth_figure(growth):

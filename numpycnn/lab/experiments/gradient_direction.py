@@ -25,12 +25,11 @@ import time
 
 import numpy as np
 
-from ...optim import SGD, Adam, Momentum, RMSprop
 from ...plots import _figure
-from ...schedules import Constant, Cosine, Exponential, decay_to
-from ...techniques.gradient_direction import DEFAULT_BETA, DEFAULT_C, GradientDirection, initial_step
-from ...training import Trainer
+from ...schedules import Cosine, decay_to
+from ...techniques.gradient_direction import DEFAULT_BETA, DEFAULT_C, initial_step
 from ...zoo import lenet5
+from .. import builder
 from . import protocol
 
 NAME = "gradient_direction"
@@ -41,39 +40,31 @@ COLORS = {"direction": "C3", "adam": "C0", "rmsprop": "C1", "momentum": "C2", "s
           "adam+decay": "C9", "momentum+decay": "C8"}
 
 
-def make_optimizer(settings, model):
-    """The optimizer a setting describes.
+def train_options(settings, seed):
+    """The ``train`` options of a setting: LeNet-5 (ReLU), batch 64, and its optimizer.
 
     ``settings``: ``optimizer`` (direction, adam, rmsprop, momentum, sgd), ``steps`` (the run's
     iterations), and either ``c`` and ``beta`` (direction; ``beta = "to-text-ratio"`` decays α to the
-    text's α_T/α0 by the last iteration) or ``lr`` and ``schedule`` (constant, cosine, or
-    exponential with ``gamma``).
+    text's α_T/α0 by the last iteration) or ``lr`` and ``schedule`` (constant, cosine over the run, or
+    exponential with ``gamma``); momentum is 0.9 and RMSprop keeps torch's defaults (alpha 0.99, eps 1e-8).
     """
     name, steps = settings["optimizer"], settings["steps"]
+    common = dict(model="lenet5", seed=seed, batch_size=64, no_progress=True)
     if name == "direction":
         beta = settings["beta"]
         if beta == "to-text-ratio":
             beta = 1.0 - decay_to(TEXT_RATIO, steps)
-        return GradientDirection(model, c=settings["c"], beta=float(beta))
-    schedule = {"constant": lambda: Constant(), "cosine": lambda: Cosine(steps),
-                "exponential": lambda: Exponential(settings["gamma"])}[settings["schedule"]]()
-    lr = settings["lr"]
-    if name == "adam":
-        return Adam(model, lr=lr, schedule=schedule)
-    if name == "rmsprop":
-        return RMSprop(model, lr=lr, schedule=schedule)          # torch's defaults: alpha 0.99, eps 1e-8
-    if name == "momentum":
-        return Momentum(model, lr=lr, momentum=0.9, schedule=schedule)
-    if name == "sgd":
-        return SGD(model, lr=lr, schedule=schedule)
-    raise ValueError(f"unknown optimizer {name!r}")
+        return builder.options(optimizer="direction", direction_c=settings["c"], decay=float(beta), **common)
+    momentum = dict(momentum=0.9) if name == "momentum" else {}
+    return builder.options(optimizer=name, lr=settings["lr"], schedule=settings["schedule"], max_steps=steps,
+                           schedule_gamma=settings.get("gamma"), **momentum, **common)
 
 
 def run(settings, seed, ctx):
     """One LeNet-5 training run; returns the protocol's metrics plus time-to-target and late decline."""
-    model = lenet5(ctx.data.input_shape, ctx.data.num_classes, seed=seed)
-    opt = make_optimizer(settings, model)
-    trainer = Trainer(model, opt, seed=seed, batch_size=64, progress=False)
+    opts = train_options(settings, seed)
+    model, opt = builder.build(opts, ctx.data.input_shape, ctx.data.num_classes, data=ctx.data)
+    trainer = builder.trainer_for(opts, model, opt, ctx.data)
     m = protocol.fit_and_score(trainer, ctx, settings["steps"], evals=settings.get("evals", 20))
     target = settings["target"]
     m["iters_to_target"], m["reached"] = protocol.first_reaching(m["curve"], target, settings["steps"])

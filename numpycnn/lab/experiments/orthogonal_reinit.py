@@ -25,12 +25,11 @@ import time
 
 import numpy as np
 
+from ...callbacks import Callback
 from ...datasets import Dataset
-from ...optim import Momentum
 from ...plots import _figure
 from ...techniques.orthogonal_reinit import RePr, layer_measures
-from ...training import Callback, Trainer
-from ...zoo import vanilla_cnn
+from .. import builder
 from . import protocol
 
 NAME = "orthogonal_reinit"
@@ -72,11 +71,17 @@ def schedule_steps(settings, steps_per_epoch):
     return s1, s2, total
 
 
+def train_options(settings, seed):
+    """The ``train`` options of a setting: the vanilla CNN of ``width`` filters, SGD + momentum 0.9 at ``lr``,
+    batch 64 (the RePr schedule is the experiment's callback, with its own monitor)."""
+    return builder.options(model="vanilla_cnn", width=settings["width"], optimizer="momentum", momentum=0.9,
+                           lr=settings["lr"], seed=seed, batch_size=64, no_progress=True)
+
+
 def run(settings, seed, ctx):
     """One vanilla-CNN run, standard or with a RePr variant; evaluates every epoch."""
-    d = ctx.data
-    model = vanilla_cnn(d.input_shape, d.num_classes, width=settings["width"], seed=seed)
-    opt = Momentum(model, lr=settings["lr"], momentum=0.9)
+    opts = train_options(settings, seed)
+    model, opt = builder.build(opts, ctx.data.input_shape, ctx.data.num_classes, data=ctx.data)
     steps_per_epoch = -(-len(ctx.train) // 64)
     s1, s2, total = schedule_steps(settings, steps_per_epoch)
     variant = VARIANTS[settings["variant"]]
@@ -85,7 +90,7 @@ def run(settings, seed, ctx):
         cb = MeasureAt([s1, settings["n"] * (s1 + s2)])
     else:
         cb = RePr(s1, s2, settings["n"], p=0.3, seed=seed, monitor=monitor, **variant)
-    trainer = Trainer(model, opt, callbacks=[cb], seed=seed, batch_size=64, progress=False)
+    trainer = builder.trainer_for(opts, model, opt, ctx.data, extra_callbacks=[cb])
     curve, best = [], (-1.0, 0, None)
     for epoch in range(1, total // steps_per_epoch + 1):
         trainer.fit(ctx.train, epochs=epoch)
