@@ -200,7 +200,8 @@ def test_a_runner_runs_what_is_not_stored_on_the_executor_it_is_given(tmp_path):
 
 def test_fresh_with_a_bad_option_deletes_no_stored_run(tmp_path):
     store = protocol.RunStore(str(tmp_path / "toy"))
-    protocol.Runner(store, workers=1, progress=False).map([protocol.RunSpec(tiny_run, "tune", "a", {"lr": 0.05}, 0, DIGITS)])
+    spec = protocol.RunSpec(tiny_run, "tune", "a", {"lr": 0.05}, 0, DIGITS)
+    protocol.Runner(store, workers=1, progress=False).map([spec])
     args = type("A", (), {"seeds": 2, "quick": False, "workers": 0, "runs_dir": str(tmp_path), "fresh": True,
                           "no_progress": True})()
     with pytest.raises(ValueError, match="--workers"):

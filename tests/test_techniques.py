@@ -15,7 +15,7 @@ from numpycnn import techniques
 from numpycnn.callbacks import Callback
 from numpycnn.datasets import load_dataset
 from numpycnn.lab import builder
-from numpycnn.lab.commands import book, compare
+from numpycnn.lab.commands import COMMANDS, book, compare
 from numpycnn.lab.experiments import protocol
 from numpycnn.lab.results import load_result
 from numpycnn.techniques import Technique
@@ -50,6 +50,11 @@ def test_the_default_hooks_do_nothing():
     plain = Technique("Z", "plain", "Plain", "nothing")
     assert plain.optimizer_options(None) == {} and plain.extra_callbacks(None, None) == []
     assert plain.build_trainer(None, None) is None and plain.prepare_model(None, None, 0) is None
+
+
+def test_no_alias_is_also_the_name_of_a_command():
+    commands = {command.NAME for command in COMMANDS}
+    assert not commands & {a for t in techniques.TECHNIQUES for a in t.aliases}
 
 
 def test_an_unknown_name_is_refused_naming_names_and_aliases():

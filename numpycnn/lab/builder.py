@@ -47,6 +47,7 @@ from ..optim import OPTIMIZERS, make_optimizer
 from ..schedules import SCHEDULES, Constant, Cosine, Exponential, StepDecay
 from .. import techniques
 from ..training import Trainer
+from ..validate import choice
 from ..zoo import MODELS, build_model
 
 #: the optimizers whose ``--momentum`` applies
@@ -148,8 +149,8 @@ def options(**overrides):
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ValueError(f"options: unknown train option {name!r}{hint} (the options are {sorted(known)})")
         action = next(a for a in parser._actions if a.dest == name)     # argparse keeps its actions here
-        if action.choices is not None and value not in action.choices:
-            raise ValueError(f"options: {name} must be one of {sorted(action.choices)}; got {value!r}")
+        if action.choices is not None:
+            choice(value, name, "options", sorted(action.choices))
         setattr(opts, name, value)
     return opts
 
@@ -264,8 +265,9 @@ def trainer_for(opts, model, optimizer, data=None, extra_callbacks=(), **overrid
     (an experiment's own measurements), its loop options :func:`trainer_options`, with ``overrides`` for
     any :class:`~numpycnn.training.Trainer` argument (e.g. ``augment_stream=i``).
     """
-    return Trainer(model, optimizer, loss=get_loss(opts.loss),
-                   callbacks=[*callbacks(opts, model, data), *extra_callbacks], **{**trainer_options(opts), **overrides})
+    kwargs = {**trainer_options(opts), **overrides}
+    return Trainer(model, optimizer, loss=get_loss(opts.loss), callbacks=[*callbacks(opts, model, data),
+                                                                          *extra_callbacks], **kwargs)
 
 
 def make_trainer(opts, data):

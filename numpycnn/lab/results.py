@@ -16,17 +16,13 @@ import json
 from pathlib import Path
 
 from .. import techniques
+from ..validate import choice
 from . import REPO_ROOT
 
 
 def figures_folder():
     """The repository's ``figures/`` folder (next to the ``numpycnn`` package)."""
     return REPO_ROOT / "figures"
-
-
-def _check_technique(technique):
-    if technique not in techniques.names():
-        raise ValueError(f"technique must be one of {techniques.names()}; got {technique!r}")
 
 
 def load_result(technique, folder=None):
@@ -43,7 +39,7 @@ def load_result(technique, folder=None):
         The parsed ``<folder>/<technique>.json`` when it exists and holds a list ``comparisons``;
         None otherwise.
     """
-    _check_technique(technique)
+    choice(technique, "technique", "load_result", techniques.names())
     path = Path(folder if folder is not None else figures_folder()) / f"{technique}.json"
     if not path.is_file():
         return None

@@ -388,8 +388,8 @@ class BranchSupervisionTechnique(Technique):
 
     def extra_callbacks(self, opts, model, data=None):
         """A :class:`BranchSupervision` callback (its branches attached to ``model``) when ``--branch-at`` or
-        ``--branch-auto`` is given (the placement printed unless ``--quiet``). ``--branch-auto`` measures the gradient profile on ``data.train``; the
-        ``linear`` λ schedule needs ``--max-steps`` or ``data`` to know where λ reaches 0."""
+        ``--branch-auto`` is given (the placement printed unless ``--quiet``). ``--branch-auto`` measures the
+        gradient profile on ``data.train``; the ``linear`` λ schedule needs ``--max-steps`` or ``data`` to know where λ reaches 0."""
         points = list(opts.branch_at or [])
         say = (lambda *args: None) if opts.quiet else print
         if opts.branch_auto:

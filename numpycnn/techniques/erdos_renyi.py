@@ -463,6 +463,6 @@ class ErdosRenyiTechnique(Technique):
 
 TECHNIQUE = ErdosRenyiTechnique(
     letter="C", name="erdos_renyi", title="Erdős–Rényi sparse construction",
-    summary="Erdős–Rényi sparse construction", aliases=("sparsity",),
+    summary="Erdős–Rényi sparse construction", aliases=("er",),
     experiment="numpycnn.lab.experiments.erdos_renyi", tutorial="tutorials/06_erdos_renyi_sparsity.py",
     docs="docs/erdos_renyi.md")

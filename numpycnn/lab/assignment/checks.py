@@ -26,11 +26,7 @@ def needs_reference(check):
     return check
 
 
-def _rng(seed=0):
-    return np.random.default_rng(seed)
-
-
-def _close(got, want, what, tol=1e-9):
+def assert_close(got, want, what, tol=1e-9):
     """Assert ``got`` equals ``want`` to relative error ``tol``; the message names the worst entry."""
     got = np.asarray(got)
     want = np.asarray(want)
@@ -52,13 +48,13 @@ def _number(v):
         return repr(v)
 
 
-def _compare_trajectories(got, want, what, tol=1e-12):
+def assert_same_trajectory(got, want, what, tol=1e-12):
     """``got`` / ``want``: lists (one per step) of dicts quantity -> array. The message names the first
     step and quantity that differ ("α_t after step 3: got …, want …")."""
     for k, (g, w) in enumerate(zip(got, want), 1):
         for name in w:
             try:
-                _close(g[name], w[name], f"{name} after step {k}", tol)
+                assert_close(g[name], w[name], f"{name} after step {k}", tol)
             except AssertionError as e:
                 ok = f" (steps 1–{k - 1} matched)" if k > 1 else ""
                 raise AssertionError(f"{e}{ok}") from None
@@ -79,22 +75,22 @@ def _one_hot_filters(C, KH, KW):
 def im2col_matches_the_loop_definition(ctx):
     from numpycnn.conv import conv2d_naive
     for shape, kh, kw, s, p in CONFIGS:
-        x = _rng().standard_normal(shape)
+        x = np.random.default_rng().standard_normal(shape)
         E = _one_hot_filters(shape[1], kh, kw)
         out = conv2d_naive(x, E, np.zeros(len(E)), s, p)                   # (N, K, OH, OW)
         want = out.transpose(0, 2, 3, 1).reshape(-1, len(E))               # row (n, i, j), column (c, p, q)
         with ctx.student():
             from numpycnn import im2col as mod
             got = mod.im2col(x, kh, kw, s, p)
-        _close(got, want, f"im2col(x of shape {shape}, KH={kh}, KW={kw}, stride={s}, pad={p})")
+        assert_close(got, want, f"im2col(x of shape {shape}, KH={kh}, KW={kw}, stride={s}, pad={p})")
 
 
 def col2im_is_adjoint_of_im2col(ctx):
     from numpycnn import im2col as mod
     for shape, kh, kw, s, p in CONFIGS:
-        x = _rng(1).standard_normal(shape)
+        x = np.random.default_rng(1).standard_normal(shape)
         cols = mod.im2col(x, kh, kw, s, p)
-        y = _rng(2).standard_normal(cols.shape)
+        y = np.random.default_rng(2).standard_normal(cols.shape)
         with ctx.student():
             lhs, rhs = np.sum(mod.im2col(x, kh, kw, s, p) * y), np.sum(x * mod.col2im(y, shape, kh, kw, s, p))
         assert abs(lhs - rhs) <= 1e-9 * abs(lhs), f"<im2col(x), y> = {lhs} but <x, col2im(y)> = {rhs}"
@@ -106,13 +102,13 @@ def col2im_matches_the_loop_backward(ctx):
     for shape, kh, kw, s, p in CONFIGS:
         OH, OW = conv_output_size(shape[2], kh, s, p), conv_output_size(shape[3], kw, s, p)
         E = _one_hot_filters(shape[1], kh, kw)
-        y = _rng(3).standard_normal((shape[0] * OH * OW, len(E)))
+        y = np.random.default_rng(3).standard_normal((shape[0] * OH * OW, len(E)))
         dout = y.reshape(shape[0], OH, OW, len(E)).transpose(0, 3, 1, 2)
         want, _, _ = conv2d_backward_naive(dout, np.zeros(shape), E, s, p)
         with ctx.student():
             from numpycnn import im2col as mod
             got = mod.col2im(y, shape, kh, kw, s, p)
-        _close(got, want, f"col2im(cols, x_shape={shape}, KH={kh}, KW={kw}, stride={s}, pad={p})")
+        assert_close(got, want, f"col2im(cols, x_shape={shape}, KH={kh}, KW={kw}, stride={s}, pad={p})")
 
 
 # -- convolution ---------------------------------------------------------------------
@@ -122,19 +118,19 @@ CONV = [((2, 3, 7, 7), (4, 3, 3, 3), 1, 0), ((2, 2, 8, 6), (3, 2, 3, 3), 2, 1), 
 def conv_forward_matches_naive_loop(ctx):
     from numpycnn.conv import conv2d_naive
     for xs, ws, s, p in CONV:
-        r = _rng(4)
+        r = np.random.default_rng(4)
         x, w, b = r.standard_normal(xs), r.standard_normal(ws), r.standard_normal(ws[0])
         with ctx.student():
             from numpycnn import conv
             out, _ = conv.conv2d_forward(x, w, b, s, p)
-        _close(out, conv2d_naive(x, w, b, s, p), f"conv2d_forward out (x {xs}, w {ws}, stride {s}, pad {p})")
+        assert_close(out, conv2d_naive(x, w, b, s, p), f"conv2d_forward out (x {xs}, w {ws}, stride {s}, pad {p})")
 
 
 def conv_backward_matches_naive_loop(ctx):
     """dx, dw, db on the cache of conv2d_forward (the student's own when written, see ctx.cache_origin)."""
     from numpycnn import conv
     for xs, ws, s, p in CONV:
-        r = _rng(5)
+        r = np.random.default_rng(5)
         x, w, b = r.standard_normal(xs), r.standard_normal(ws), r.standard_normal(ws[0])
         dout = r.standard_normal(conv.conv2d_naive(x, w, b, s, p).shape)
         want = conv.conv2d_backward_naive(dout, x, w, s, p)
@@ -144,14 +140,14 @@ def conv_backward_matches_naive_loop(ctx):
         assert isinstance(got, tuple) and len(got) == 3, \
             f"conv2d_backward must return (dx, dw, db); got {type(got).__name__} of length {len(got)}"
         for g, wnt, name in zip(got, want, ("dx", "dw", "db")):
-            _close(g, wnt, f"conv2d_backward {name} (x {xs}, w {ws}, stride {s}, pad {p})")
+            assert_close(g, wnt, f"conv2d_backward {name} (x {xs}, w {ws}, stride {s}, pad {p})")
 
 
 def conv_backward_passes_gradcheck(ctx):
     """Central differences of the loop convolution vs the student's backward (float64)."""
     from numpycnn import conv
     from numpycnn.gradcheck import numerical_gradient, relative_error
-    r = _rng(6)
+    r = np.random.default_rng(6)
     x, w, b = r.standard_normal((1, 2, 5, 4)), r.standard_normal((2, 2, 3, 3)), r.standard_normal(2)
     R = r.standard_normal(conv.conv2d_naive(x, w, b, 2, 1).shape)
     with ctx.student():
@@ -168,12 +164,12 @@ def conv_backward_passes_gradcheck(ctx):
 # -- pooling -------------------------------------------------------------------------
 def _distinct(shape, seed=8):
     n = int(np.prod(shape))
-    return (_rng(seed).permutation(n).reshape(shape) / n - 0.5) * 4
+    return (np.random.default_rng(seed).permutation(n).reshape(shape) / n - 0.5) * 4
 
 
 def _ties(shape, seed=9):
     """Values from {-1, 0, 1}: most windows hold their maximum more than once."""
-    return _rng(seed).integers(-1, 2, shape).astype(np.float64)
+    return np.random.default_rng(seed).integers(-1, 2, shape).astype(np.float64)
 
 
 def _maxpool_backward_loop(dout, x, K, stride, pad):
@@ -201,7 +197,8 @@ def maxpool_forward_matches_naive_loop(ctx):
             with ctx.student():
                 from numpycnn import pooling
                 out, _ = pooling.maxpool2d_forward(x, k, s, p)
-            _close(out, maxpool2d_naive(x, k, s, p), f"maxpool2d_forward out (x {shape}, K={k}, stride {s}, pad {p})")
+            assert_close(out, maxpool2d_naive(x, k, s, p),
+                         f"maxpool2d_forward out (x {shape}, K={k}, stride {s}, pad {p})")
 
 
 def maxpool_layer_passes_gradcheck(ctx):
@@ -217,11 +214,11 @@ def maxpool_backward_sends_ties_to_the_first_maximum(ctx):
     from numpycnn import pooling
     for shape, k, s, p in POOL:
         x = _ties(shape)
-        dout = _rng(10).standard_normal(pooling.maxpool2d_naive(x, k, s, p).shape)
+        dout = np.random.default_rng(10).standard_normal(pooling.maxpool2d_naive(x, k, s, p).shape)
         with ctx.student():
             _, cache = pooling.maxpool2d_forward(x, k, s, p)
             got = pooling.maxpool2d_backward(dout, cache)
-        _close(got, _maxpool_backward_loop(dout, x, k, s, p),
+        assert_close(got, _maxpool_backward_loop(dout, x, k, s, p),
                f"maxpool2d_backward dx with tied maxima (x {shape}, K={k}, stride {s}, pad {p}; the whole gradient "
                f"of a window goes to its first maximum, as the docstring says)")
 
@@ -231,7 +228,7 @@ def _dense_with_mask(seed=19):
     """A Dense layer with a 0/1 mask on W whose params still hold values under the mask (as after
     loading a checkpoint): the forward pass must use ``W * M``, the backward must mask ``dW``."""
     from numpycnn.layers import Dense
-    r = _rng(seed)
+    r = np.random.default_rng(seed)
     layer = Dense(5, 3, rng=r, dtype=np.float64)
     M = (r.random((3, 5)) < 0.5).astype(np.float64)
     layer.set_mask("W", M)
@@ -242,39 +239,39 @@ def _dense_with_mask(seed=19):
 
 def dense_forward_is_affine(ctx):
     from numpycnn.layers import Dense
-    layer = Dense(5, 3, rng=_rng(9), dtype=np.float64)
-    layer.params["b"] = _rng(10).standard_normal(3)
-    x = _rng(11).standard_normal((4, 5))
+    layer = Dense(5, 3, rng=np.random.default_rng(9), dtype=np.float64)
+    layer.params["b"] = np.random.default_rng(10).standard_normal(3)
+    x = np.random.default_rng(11).standard_normal((4, 5))
     with ctx.student():
         got = layer.forward(x)
-    _close(got, x @ layer.params["W"].T + layer.params["b"], "Dense.forward y = x @ W.T + b")
+    assert_close(got, x @ layer.params["W"].T + layer.params["b"], "Dense.forward y = x @ W.T + b")
 
 
 def dense_forward_uses_the_masked_weight(ctx):
     layer, M = _dense_with_mask()
-    x = _rng(20).standard_normal((4, 5))
+    x = np.random.default_rng(20).standard_normal((4, 5))
     with ctx.student():
         got = layer.forward(x)
-    _close(got, x @ (layer.params["W"] * M).T + layer.params["b"],
+    assert_close(got, x @ (layer.params["W"] * M).T + layer.params["b"],
            "Dense.forward with a mask on W: y = x @ (W * M).T + b (use self.effective('W'))")
 
 
 def dense_layer_passes_gradcheck(ctx):
     from numpycnn.layers import Dense
-    _layer_gradcheck(lambda: Dense(6, 4, rng=_rng(12), dtype=np.float64),
-                     lambda: _rng(13).standard_normal((3, 6)))(ctx)
+    _layer_gradcheck(lambda: Dense(6, 4, rng=np.random.default_rng(12), dtype=np.float64),
+                     lambda: np.random.default_rng(13).standard_normal((3, 6)))(ctx)
 
 
 def dense_backward_masks_dW_and_uses_the_masked_weight(ctx):
     layer, M = _dense_with_mask(21)
-    x, dout = _rng(22).standard_normal((4, 5)), _rng(23).standard_normal((4, 3))
+    x, dout = np.random.default_rng(22).standard_normal((4, 5)), np.random.default_rng(23).standard_normal((4, 3))
     with ctx.student():
         layer.forward(x)
         dx = layer.backward(dout)
-    _close(dx, dout @ (layer.params["W"] * M), "Dense.backward dx with a mask on W: dx = dout @ (W * M)")
-    _close(layer.grads["W"], (dout.T @ x) * M,
+    assert_close(dx, dout @ (layer.params["W"] * M), "Dense.backward dx with a mask on W: dx = dout @ (W * M)")
+    assert_close(layer.grads["W"], (dout.T @ x) * M,
            "Dense.backward grads['W'] with a mask on W: dW = (dout.T @ x) * M (use self._set_grad)")
-    _close(layer.grads["b"], dout.sum(axis=0), "Dense.backward grads['b'] = dout.sum(axis=0)")
+    assert_close(layer.grads["b"], dout.sum(axis=0), "Dense.backward grads['b'] = dout.sum(axis=0)")
 
 
 def _layer_gradcheck(make_layer, make_x):
@@ -287,7 +284,7 @@ def _layer_gradcheck(make_layer, make_x):
 
 
 def _away_from_zero(shape, seed):
-    x = _rng(seed).standard_normal(shape)
+    x = np.random.default_rng(seed).standard_normal(shape)
     return np.where(np.abs(x) < 0.1, 0.1 * np.sign(x + 1e-12) + x, x)
 
 
@@ -296,7 +293,7 @@ def relu_forward_is_max_with_zero(ctx):
     x = _away_from_zero((3, 4, 2, 2), 14)
     with ctx.student():
         got = ReLU().forward(x)
-    _close(got, np.maximum(x, 0), "ReLU.forward")
+    assert_close(got, np.maximum(x, 0), "ReLU.forward")
 
 
 def relu_layer_passes_gradcheck(ctx):
@@ -306,10 +303,10 @@ def relu_layer_passes_gradcheck(ctx):
 
 def sigmoid_forward_is_logistic(ctx):
     from numpycnn.layers import Sigmoid
-    x = _rng(16).standard_normal((3, 7)) * 5
+    x = np.random.default_rng(16).standard_normal((3, 7)) * 5
     with ctx.student():
         got = Sigmoid().forward(x)
-    _close(got, 1 / (1 + np.exp(-x)), "Sigmoid.forward")
+    assert_close(got, 1 / (1 + np.exp(-x)), "Sigmoid.forward")
     with ctx.student():
         big = Sigmoid().forward(np.array([[-800.0, 800.0]]))
     assert np.all(np.isfinite(big)) and big[0, 0] == 0 and big[0, 1] == 1, "Sigmoid must not overflow at ±800"
@@ -317,7 +314,7 @@ def sigmoid_forward_is_logistic(ctx):
 
 def sigmoid_layer_passes_gradcheck(ctx):
     from numpycnn.layers import Sigmoid
-    _layer_gradcheck(Sigmoid, lambda: _rng(17).standard_normal((3, 5)) * 3)(ctx)
+    _layer_gradcheck(Sigmoid, lambda: np.random.default_rng(17).standard_normal((3, 5)) * 3)(ctx)
 
 
 # -- optimizers ----------------------------------------------------------------------
@@ -330,7 +327,7 @@ class _Model:
 
 
 def _gradients(steps=10):
-    r = _rng(18)
+    r = np.random.default_rng(18)
     return r.standard_normal((3, 4)), [r.standard_normal((3, 4)) for _ in range(steps)]
 
 
@@ -370,7 +367,7 @@ def _optimizer_check(make_opt, torch_opt, label):
         want = _trajectory(make_opt) if ctx.mode == "grader" else _torch_trajectory(torch_opt)
         with ctx.student():
             got = _trajectory(make_opt)
-        _compare_trajectories(got, want, label)
+        assert_same_trajectory(got, want, label)
     check.__name__ = f"{label.replace(' ', '_').replace('+', 'plus_')}_matches_torch_rule_over_10_steps"
     return check
 
@@ -386,7 +383,8 @@ POINTS_CHECKS = {
     "conv.conv2d_forward": (10, [conv_forward_matches_naive_loop]),
     "conv.conv2d_backward": (10, [conv_backward_matches_naive_loop, conv_backward_passes_gradcheck]),
     "pooling.maxpool2d_forward": (5, [maxpool_forward_matches_naive_loop]),
-    "pooling.maxpool2d_backward": (5, [maxpool_layer_passes_gradcheck, maxpool_backward_sends_ties_to_the_first_maximum]),
+    "pooling.maxpool2d_backward": (5, [maxpool_layer_passes_gradcheck,
+                                       maxpool_backward_sends_ties_to_the_first_maximum]),
     "layers.Dense.forward": (3, [dense_forward_is_affine, dense_forward_uses_the_masked_weight]),
     "layers.Dense.backward": (5, [dense_layer_passes_gradcheck, dense_backward_masks_dW_and_uses_the_masked_weight]),
     "layers.ReLU.forward": (2, [relu_forward_is_max_with_zero]),

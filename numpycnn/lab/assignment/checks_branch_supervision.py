@@ -1,7 +1,7 @@
 """Autograder checks for technique A's exercise: ``Branch.branch_point_backward`` (first + second = third)."""
 import numpy as np
 
-from .checks import _close, _rng, needs_reference
+from .checks import assert_close, needs_reference
 
 
 def _setup(weight):
@@ -10,7 +10,7 @@ def _setup(weight):
     from numpycnn.zoo import plain_cnn
     model = plain_cnn((1, 8, 8), depth=3, width=3, activation_name="tanh", seed=5, dtype=np.float64)
     branch = Branch(model, "act2", hidden=(6,), activation="tanh", weight=weight, seed=6)
-    r = _rng(50)
+    r = np.random.default_rng(50)
     x, y = r.standard_normal((5, 1, 8, 8)), r.integers(0, 10, 5)
     return model, branch, x, y, SoftmaxCrossEntropy()
 
@@ -39,11 +39,11 @@ def trunk_and_branch_gradients_match_reference(ctx):
         _, dx_want, want, bwant = _run(weight)
         with ctx.student():
             _, dx_got, got, bgot = _run(weight)
-        _close(dx_got, dx_want, f"dL/dx with λ = {weight}")
+        assert_close(dx_got, dx_want, f"dL/dx with λ = {weight}")
         for n in want:
-            _close(got[n], want[n], f"trunk gradient {n} with λ = {weight}")
+            assert_close(got[n], want[n], f"trunk gradient {n} with λ = {weight}")
         for n in bwant:
-            _close(bgot[n], bwant[n], f"branch gradient {n} with λ = {weight}")
+            assert_close(bgot[n], bwant[n], f"branch gradient {n} with λ = {weight}")
 
 
 CHECKS = {

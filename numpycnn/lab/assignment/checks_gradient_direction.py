@@ -8,14 +8,14 @@ import math
 
 import numpy as np
 
-from .checks import _close, _compare_trajectories, _rng
+from .checks import assert_close, assert_same_trajectory
 
 
 class _TwoTensors:
     """Two parameters whose gradients differ by nine orders of magnitude (the norm must be global)."""
 
     def __init__(self, seed):
-        r = _rng(seed)
+        r = np.random.default_rng(seed)
         self.p = {"a": r.standard_normal((3, 4)), "b": r.standard_normal(5)}
         self.g = {"a": np.zeros((3, 4)), "b": np.zeros(5)}
         self.r = r
@@ -60,7 +60,7 @@ def update_is_minus_alpha_t_times_the_unit_gradient(ctx):
     records = _run(ctx)
     got = [{"x_(t+1)": r["x_next"]} for r in records]
     want = [{"x_(t+1)": r["x_t"] - r["alpha_t"] * r["g"] / np.linalg.norm(r["g"])} for r in records]
-    _compare_trajectories(got, want, "x_(t+1) = x_t − α_t·g/‖g‖")
+    assert_same_trajectory(got, want, "x_(t+1) = x_t − α_t·g/‖g‖")
 
 
 def alpha_t_follows_the_step_decay(ctx):
@@ -78,8 +78,8 @@ def alpha_t_follows_the_step_decay(ctx):
             got.append({"α_t": np.float64(r["alpha_t"])})
             alpha = rule(alpha, beta, thr)
         try:
-            _compare_trajectories(got, want, "α_t")
-            _close(records[-1]["alpha_next"], alpha, f"α after {len(records)} steps")
+            assert_same_trajectory(got, want, "α_t")
+            assert_close(records[-1]["alpha_next"], alpha, f"α after {len(records)} steps")
         except AssertionError as e:
             raise AssertionError(f"with {kw or 'the defaults'}: {e}") from None
 
@@ -96,7 +96,7 @@ def decoupled_weight_decay_shrinks_x_outside_the_normalisation(ctx):
     got = [{"x_(t+1)": r["x_next"]} for r in records]
     want = [{"x_(t+1)": (1 - lam * r["alpha_t"] / math.sqrt(r["N"])) * r["x_t"]
              - r["alpha_t"] * r["g"] / np.linalg.norm(r["g"])} for r in records]
-    _compare_trajectories(got, want, "x_(t+1) = (1 − λ·α_t/√N)·x_t − α_t·g/‖g‖ (λ = 0.5)")
+    assert_same_trajectory(got, want, "x_(t+1) = (1 − λ·α_t/√N)·x_t − α_t·g/‖g‖ (λ = 0.5)")
 
 
 def zero_gradient_moves_nothing(ctx):

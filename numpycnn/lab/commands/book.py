@@ -211,8 +211,8 @@ READING = ("How a comparison is read: for each seed $s$ the technique's arm and 
 def technique_results(root, record, table_in_page=False):
     """Markdown of the "Results in this repository" section of a technique's page.
 
-    ``record``: the technique's :class:`~numpycnn.techniques.technique.Technique`. ``table_in_page``: the page already includes ``figures/<technique>.md`` (an include block), so the
-    section adds the scorecard row and the figures but not the measured tables a second time.
+    ``record``: the technique's :class:`~numpycnn.techniques.technique.Technique`. ``table_in_page``: the page
+    already includes ``figures/<technique>.md`` (an include block), so the section adds the scorecard row and the figures but not the measured tables a second time.
     """
     technique = record.name
     figures = Path(root, "figures")

@@ -203,8 +203,8 @@ def claims():
             Claim("the branch gives a higher final test accuracy (SGD)", "branch_auto", "plain", **better),
             Claim("DSN companions reach 50 % in fewer iterations (SGD)", "companions", "plain", **faster),
             Claim("DSN companions give a higher final test accuracy (SGD)", "companions", "plain", **better),
-            Claim("fixed lower branch: fewer iterations to 50 %", "branch_low", "plain", **dict(faster, source="analysis"),
-                  scorecard=False),
+            Claim("fixed lower branch: fewer iterations to 50 %", "branch_low", "plain",
+                  **dict(faster, source="analysis"), scorecard=False),
             Claim("λ decayed to 0: final test accuracy", "branch_decay", "plain", metric="test_acc",
                   claimed_effect=0.0, source="analysis", scorecard=False),
             Claim("fewer iterations to 75 % (SGD)", "branch_auto", "plain",
@@ -295,7 +295,8 @@ def probe_figure(curves, regime):
         curve = np.asarray(c["curve"], dtype=np.float64)
         chosen = s["depth"] == regime["depth"] and s["gain"] == regime["gain"]
         ax.plot(curve[:, 0], 100 * curve[:, 1], lw=2.2 if chosen else 1, ls="-" if s["gain"] == 1 else "--",
-                color=f"C{s['depth']}", label=f"depth {s['depth']}, gain {s['gain']:g}" + (" (chosen)" if chosen else ""))
+                color=f"C{s['depth']}",
+                label=f"depth {s['depth']}, gain {s['gain']:g}" + (" (chosen)" if chosen else ""))
     ax.set_xlabel("iteration")
     ax.set_ylabel("validation accuracy %")
     ax.set_title("Probe: plain sigmoid CNNs, SGD + momentum, lr 0.1", fontsize=10)

@@ -119,9 +119,9 @@ def main(argv=None):
                                 hide=protocol.HIDDEN_SETTINGS + ("model", "augment", "mode", "rule", "widths"))
     protocol.publish(
         exp, runner, argv, t0, args.out, arm_rows, comparisons, check,
-        intro=f"**Technique D — collaborative training, tested.** {data.describe()}; three LeNet-5 (the heterogeneous "
-              f"trio: `small_cnn` of widths 4, 8, 16), Adam, batch 64, {steps:,} iterations, every network seeing its "
-              f"own random view of each batch (shifts ≤ 2 px, left-right flips); learning rate chosen on validation "
+        intro=f"**Technique D — collaborative training, tested.** {data.describe()}; three LeNet-5 (the "
+              f"heterogeneous trio: `small_cnn` of widths 4, 8, 16), Adam, batch 64, {steps:,} iterations, every "
+              f"network seeing its own random view of each batch (shifts ≤ 2 px, left-right flips); learning rate chosen on validation "
               f"for every arm; {exp.seeds} paired seeds. Test accuracy % = the mean of the three networks (the "
               f"claim: every network improves); the ensemble is the mean of their logits.",
         body=[table], figures={"curves": lambda: curves_figure(finals)},

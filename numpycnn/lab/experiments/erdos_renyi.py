@@ -1,6 +1,6 @@
 """Technique C tested: Erdős–Rényi sparse networks against the published uniform baseline, trained to convergence.
 
-``python -m numpycnn compare erdos_renyi`` (alias ``compare sparsity``) ``[--quick] [--seeds 5]``
+``python -m numpycnn compare erdos_renyi`` (alias ``compare er``) ``[--quick] [--seeds 5]``
 
 LeNet-5 (ERK: the kernel dimensions join the ratio) and the MLP 784-300-100-10 (ER) on Fashion-MNIST,
 trained sparse from the start (masks fixed) with Adam, batch 64, long enough for the dense network to
@@ -35,7 +35,8 @@ NAME = "erdos_renyi"
 SPARSITIES = (0.8, 0.9, 0.95, 0.98)
 METHODS = ("er", "uniform", "uniform_fo", "snip")
 METHOD_LABELS = {"dense": "dense", "er": "ER / ERK (the text)", "uniform": "uniform (LeNet-5: first layer dense)",
-                 "uniform_fo": "uniform, first and output layers dense", "snip": "SNIP", "select": "ER, best of 3 masks"}
+                 "uniform_fo": "uniform, first and output layers dense", "snip": "SNIP",
+                 "select": "ER, best of 3 masks"}
 GROWTH_SPARSITY = 0.95
 RIGL = {0.8: (72.1, 70.6), 0.9: (67.7, 65.8)}
 
@@ -105,42 +106,41 @@ def run_semi_supervised(settings, seed, ctx):
 
 # ------------------------------------------------------------------------------------------------
 def arms_and_claims(quick, steps_lenet, steps_mlp):
+    """Dense and every method at every sparsity, for LeNet-5 and the MLP (the learning rate tuned at 0.9), with the
+    claims: ER/ERK vs uniform (RigL's numbers), ER/ERK vs SNIP (equivalence), and the output-dense analysis."""
     lrs = (1e-3,) if quick else (1e-3, 3e-3)
     sparsities = (0.9, 0.95) if quick else SPARSITIES
-    nets = {"lenet5": {"net": "lenet5", "steps": steps_lenet}, "mlp": {"net": "mlp", "hidden": [300, 100],
-                                                                       "steps": steps_mlp}}
+    nets = {"lenet5": {"net": "lenet5", "steps": steps_lenet},
+            "mlp": {"net": "mlp", "hidden": [300, 100], "steps": steps_mlp}}
     arms, claims = [], []
     for net, base in nets.items():
         arms.append(protocol.Arm(f"{net}/dense", {**base, "method": "dense"}, grid={"lr": lrs}, label=f"{net}: dense"))
         for method in METHODS:
-            tuned = f"{net}/{method}@0.9"
             for sp in sparsities:
                 if method == "uniform_fo" and sp not in (0.9, 0.95, 0.98):
                     continue                 # the output layer matters only when it would keep very few weights
-                name = f"{net}/{method}@{sp}"
-                fixed = {**base, "method": method, "sparsity": sp}
-                if sp == 0.9:
-                    arms.append(protocol.Arm(name, fixed, grid={"lr": lrs}, label=f"{net}: {METHOD_LABELS[method]} @ {sp}"))
-                else:
-                    arms.append(protocol.Arm(name, fixed, tune_like=tuned, label=f"{net}: {METHOD_LABELS[method]} @ {sp}"))
+                tuning = dict(grid={"lr": lrs}) if sp == 0.9 else dict(tune_like=f"{net}/{method}@0.9")
+                arms.append(protocol.Arm(f"{net}/{method}@{sp}", {**base, "method": method, "sparsity": sp},
+                                         label=f"{net}: {METHOD_LABELS[method]} @ {sp}", **tuning))
         for sp in sparsities:
             pub = RIGL.get(sp)
-            claims.append(protocol.Claim(f"{net}: ER/ERK beats uniform density at sparsity {sp}",
-                                  f"{net}/er@{sp}", f"{net}/uniform@{sp}",
-                                  claimed_effect=(pub[0] - pub[1]) if pub else 1.0,
-                                  source=(f"RigL, ResNet-50 ImageNet, static masks, {pub[0]} vs {pub[1]} %" if pub
-                                          else "analysis (no published number at this sparsity)"),
-                                  scorecard=pub is not None))
+            source = (f"RigL, ResNet-50 ImageNet, static masks, {pub[0]} vs {pub[1]} %" if pub
+                      else "analysis (no published number at this sparsity)")
+            claims.append(protocol.Claim(f"{net}: ER/ERK beats uniform density at sparsity {sp}", f"{net}/er@{sp}",
+                                         f"{net}/uniform@{sp}", claimed_effect=(pub[0] - pub[1]) if pub else 1.0,
+                                         source=source, scorecard=pub is not None))
         claims.append(protocol.Claim(f"{net}: ER/ERK matches SNIP at sparsity 0.9", f"{net}/er@0.9", f"{net}/snip@0.9",
-                              kind="equivalence", margin=1.0,
-                              source="Liu et al. 2022: random ER/ERK sparse networks match SNIP"))
-        claims.append(protocol.Claim(f"{net}: ER/ERK vs uniform with the output layer dense too, at 0.95", f"{net}/er@0.95",
-                              f"{net}/uniform_fo@0.95", claimed_effect=0.0, source="analysis", scorecard=False)
-                      if 0.95 in sparsities else None)
-    return arms, [c for c in claims if c is not None]
+                                     kind="equivalence", margin=1.0,
+                                     source="Liu et al. 2022: random ER/ERK sparse networks match SNIP"))
+        if 0.95 in sparsities:
+            claims.append(protocol.Claim(f"{net}: ER/ERK vs uniform with the output layer dense too, at 0.95",
+                                         f"{net}/er@0.95", f"{net}/uniform_fo@0.95", claimed_effect=0.0,
+                                         source="analysis", scorecard=False))
+    return arms, claims
 
 
 def growth_arms(quick, steps):
+    """Dense and ER MLPs at sparsity 0.95, growing wider and deeper, tuned like the 300-100 MLP."""
     widths = ((50, 16), (300, 100)) if quick else ((100, 33), (300, 100), (1000, 333))
     depths = (1, 2) if quick else (1, 2, 3, 4)
     sp = GROWTH_SPARSITY
@@ -153,8 +153,8 @@ def growth_arms(quick, steps):
                 if method == "dense":
                     fixed.pop("sparsity")
                 arms.append(protocol.Arm(f"{kind}/{size if kind == 'depth' else size[0]}/{method}", fixed,
-                                  tune_like="mlp/dense" if method == "dense" else "mlp/er@0.9",
-                                  label=f"MLP {'-'.join(map(str, hidden))}, {method}"))
+                                         tune_like="mlp/dense" if method == "dense" else "mlp/er@0.9",
+                                         label=f"MLP {'-'.join(map(str, hidden))}, {method}"))
     return arms, widths, depths
 
 
@@ -185,8 +185,9 @@ def main(argv=None):
     protocol.withhold_verdicts([c for c in comparisons if not c["arm"].startswith("lenet5/")], [mlp_check])
     protocol.publish(
         exp, runner, argv, t0, args.out, arm_rows, comparisons, check,
-        intro=f"**Technique C — Erdős–Rényi sparse networks, tested.** {data.describe()}; Adam, batch 64, LeNet-5 "
-              f"{steps_lenet:,} and MLP {steps_mlp:,} iterations, every network sparse from the start (masks fixed); "
+        intro=f"**Technique C — Erdős–Rényi sparse networks, tested.** {data.describe()}; Adam, batch 64, "
+              f"LeNet-5 {steps_lenet:,} and MLP {steps_mlp:,} iterations, every network sparse from the start (masks "
+              f"fixed); "
               f"learning rate chosen on validation per method (at sparsity 0.9, reused at the others); "
               f"{exp.seeds} paired seeds. Test accuracy %, mean ± std:",
         body=tables(arm_rows, growth, quick), more_checks=[(mlp_check, "MLP")],

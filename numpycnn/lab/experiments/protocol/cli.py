@@ -21,7 +21,8 @@ def add_arguments(p, seeds=5):
     p.add_argument("--workers", type=int, default=2, help="worker processes, one BLAS thread each (default 2)")
     p.add_argument("--out", default="figures", help="folder for the JSON, table and figures (default figures/)")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
-                   help=f"where finished runs are stored, so an interrupted compare resumes (default {DEFAULT_RUNS_DIR})")
+                   help=f"where finished runs are stored, so an interrupted compare resumes "
+                        f"(default {DEFAULT_RUNS_DIR})")
     p.add_argument("--fresh", action="store_true", help="ignore stored runs and run everything again")
     p.add_argument("--data-dir", default=None, help="folder with Fashion-MNIST (else $NUMPYCNN_DATA, then the "
                                                     "Debian package's folder)")
