@@ -11,6 +11,9 @@ from numpycnn.storage import load_arrays
 
 
 def test_same_seed_gives_bit_identical_weights_across_processes(tmp_path):
+    """Bit for bit by operation order: both processes inherit this one's environment (the BLAS library, the
+    kernel it picks, its thread count), so they make the same calls in the same order. Across machines
+    this is not promised (docs/reliability.md, "Determinism")."""
     cmd = [sys.executable, "-m", "numpycnn", "train", "--dataset", "digits", "--epochs", "2", "--seed", "5",
            "--no-progress"]
     for name in ("a", "b"):
