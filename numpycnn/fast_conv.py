@@ -24,7 +24,7 @@ smaller layers run in one thread, where the GIL's hand-overs would cost more tha
 not, BLAS runs on one thread during a pass, so every image's product is the same BLAS call at every T.
 The weight gradient is a sum over images, done as a second sharded pass over the rows ``f`` of ``dw``,
 each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit for bit at every T, on
-every CPU (the contract is in :mod:`numpycnn.threads`).
+any CPU (the contract is in :mod:`numpycnn.threads`).
 (Training steps use the other cores differently: :mod:`numpycnn.parallel`.)
 
 ``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this kernel

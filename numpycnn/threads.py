@@ -34,7 +34,8 @@ What T threads do (the design; benchmarks/README.md has the measurements)
 
 The contract (docs/reliability.md, "Determinism"):
 
-- **The convolution kernel gives the same bits at every T, on every CPU**, by construction: every
+- **The convolution kernel gives the same bits at every T, whatever the CPU** (T = 1 and T = 2
+  agree on any one machine; two machines need not), by construction: every
   image's products are the same one-thread BLAS calls whatever shard it falls in and whether the
   batch is split at all, and a sum over images (a weight gradient) is a second sharded pass over the
   *entries* of the sum, each entry added over ``n = 0 .. N-1`` in order as with one thread

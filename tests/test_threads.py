@@ -1,7 +1,7 @@
 """numpycnn.threads: the one setting is honoured, and results do not depend on the number of threads.
 
-The contract (numpycnn/threads.py, docs/reliability.md): the convolution kernel gives the same bits at every T
-on every CPU — every image's products are the same one-thread BLAS calls in whichever shard it lands, split or
+The contract (numpycnn/threads.py, docs/reliability.md): the convolution kernel gives the same bits at every T,
+whatever the CPU — every image's products are the same one-thread BLAS calls in whichever shard it lands, split or
 not (BLAS is pinned while the kernel runs), and the weight gradient's sum over images is taken entry by entry
 in the order n = 0 .. N-1 at every T — so T = 1 and T = 2 must agree exactly there. A product BLAS computes on
 T threads (a Dense layer's) may round differently at another T, depending on the BLAS kernel the CPU selects
