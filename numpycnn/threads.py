@@ -27,15 +27,34 @@ What T threads do (the design; benchmarks/README.md has the measurements)
 - **Inside a large convolution** (:func:`map_shards`): when each NumPy call of a convolution pass
   handles at least :data:`MIN_NUMBERS_TO_SPLIT` numbers, the batch is split into T contiguous shards
   and each thread of a small persistent pool runs one shard's *whole* share of the layer (gather,
-  products, scatter-adds): one hand-off per layer call. While shards run, BLAS is pinned to one
-  thread (through threadpoolctl when installed): the threads are already busy, and a BLAS that split
-  each product again would put 2T threads on T cores. Outside the shards — a Dense layer's product —
-  BLAS keeps T threads.
+  products, scatter-adds): one hand-off per layer call. While a convolution pass runs — split or
+  not — BLAS is pinned to one thread (through threadpoolctl when installed): split, the threads are
+  already busy, and a BLAS that split each product again would put 2T threads on T cores; not split,
+  see below. Outside the convolution — a Dense layer's product — BLAS keeps T threads.
 
-Inside a layer, results do not depend on T, bit for bit: every image's products are the same BLAS
-calls whatever shard it falls in, and a sum over images (a weight gradient) is a second sharded pass
-over the *entries* of the sum, each entry added over ``n = 0 .. N-1`` in order as with one thread
-(tests/test_threads.py checks T = 1 against T = 2).
+The contract (docs/reliability.md, "Determinism"):
+
+- **The convolution kernel gives the same bits at every T, whatever the CPU** (T = 1 and T = 2
+  agree on any one machine; two machines need not), by construction: every
+  image's products are the same one-thread BLAS calls whatever shard it falls in and whether the
+  batch is split at all, and a sum over images (a weight gradient) is a second sharded pass over the
+  *entries* of the sum, each entry added over ``n = 0 .. N-1`` in order as with one thread
+  (tests/test_threads.py checks T = 1 against T = 2, split and not split).
+- **Anything computed by a multi-threaded BLAS call agrees across T only to float rounding**: a
+  Dense layer's product at T = 2 is one BLAS call on 2 threads, and whether its bits equal the
+  1-thread call's is a property of the BLAS kernel the CPU selects, not of numpycnn (OpenBLAS's
+  Haswell, Zen and SandyBridge kernels change the last bit of LeNet-5's Dense products, its SkylakeX
+  kernel that of larger ones). So a model's forward and backward at T = 1 and T = 2 agree to float
+  rounding, as does a training step split over processes (:mod:`numpycnn.parallel`).
+
+Why pinning the unsplit pass costs nothing: it runs one BLAS product per image, small products
+(LeNet-5's are at most 241 600 multiply-adds; OpenBLAS runs a product of up to 262 144 on one
+thread whatever its setting, interface/gemm.c), and where they are larger the measurement behind
+:data:`MIN_NUMBERS_TO_SPLIT` (benchmarks/README.md, "Where the in-layer threshold comes from": "T = 2
+whole" is BLAS on 2 threads inside an unsplit layer) found BLAS's own threads on per-image products
+gained nothing (3.59 vs 3.56 ms, 11.28 vs 11.43 ms) or lost (46.72 vs 39.28 ms). The pin itself is
+two calls to threadpoolctl's controller per pass (3.7 µs the pair, measured there), against
+milliseconds for a convolution pass; none when BLAS is at one thread already.
 """
 import os
 import threading
@@ -165,16 +184,19 @@ if hasattr(os, "register_at_fork"):
 
 @contextmanager
 def _blas_single():
-    """Pin BLAS to one thread while the shards run (see the module docstring); restore it after."""
+    """Pin BLAS to one thread while a job of :func:`map_shards` runs (see the module docstring); restore it
+    after. A library already at one thread is left alone."""
     libs = _blas_libs()
     before = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
+    for lib, m in zip(libs, before):
+        if m != 1:
+            lib.set_num_threads(1)
     try:
         yield
     finally:
         for lib, m in zip(libs, before):
-            lib.set_num_threads(m)
+            if m != 1:
+                lib.set_num_threads(m)
 
 
 #: A layer whose NumPy calls each handle fewer numbers than this (for the whole batch) stays in one thread.
@@ -205,15 +227,16 @@ def map_shards(work, n, numbers=None, threads=None):
     list
         One result per shard, in order (one element with one thread or ``n <= 1``).
 
-    With one thread this is just ``[work(0, n)]``. Otherwise the first shard runs in the calling
-    thread and the others in the pool, with BLAS pinned to one thread meanwhile; an exception
-    raised in any shard is raised here.
+    With one thread (or a small job) this is ``[work(0, n)]``. Otherwise the first shard runs in the
+    calling thread and the others in the pool; an exception raised in any shard is raised here.
+    Either way BLAS is pinned to one thread while ``work`` runs, so a product inside ``work`` is the
+    same one-thread BLAS call at every T (the module docstring says why this costs nothing).
     """
     T = get_threads() if threads is None else threads
-    if T <= 1 or n <= 1 or (numbers is not None and numbers < MIN_NUMBERS_TO_SPLIT):
-        return [work(0, n)]
-    (lo, hi), *rest = shards(n, T)
     with _blas_single():
+        if T <= 1 or n <= 1 or (numbers is not None and numbers < MIN_NUMBERS_TO_SPLIT):
+            return [work(0, n)]
+        (lo, hi), *rest = shards(n, T)
         futures = [_executor(T - 1).submit(work, a, b) for a, b in rest]
         try:
             first = work(lo, hi)

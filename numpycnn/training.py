@@ -29,6 +29,7 @@ step finishes and a checkpoint is written).
 """
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -142,6 +143,7 @@ class Trainer:
     epoch : int — whole epochs done; ``batch_in_epoch``: batches done in the current one
     elapsed : float — training seconds so far (the steps only: no evaluation, no checkpoints)
     history : History; ``stop_reason`` : why the last ``fit`` stopped
+    checkpoint_written : ``(path, step)`` of the last checkpoint this trainer wrote, or None
     """
 
     def __init__(self, model, optimizer, loss=None, callbacks=(), seed=0, batch_size=64,
@@ -167,6 +169,7 @@ class Trainer:
         self.epoch_sums = np.zeros(3)   # running (loss*n, correct, n) of the current epoch
         self.elapsed = 0.0        # training seconds so far (excluding evaluation)
         self.stop_reason = None
+        self.checkpoint_written = None  # (path, step) of the last checkpoint this trainer wrote
         self._interrupted = False
         self.last_x = self.last_y = self.last_logits = None
         self._parallel = None     # numpycnn.parallel.Workers, made at the first data-parallel step
@@ -225,13 +228,26 @@ class Trainer:
         (from the output down, the order backprop computes them) whose gradient is not finite."""
         if not math.isfinite(loss):
             raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
-                                  f"the loss is {loss}. Lower the learning rate; the last good checkpoint is kept"
-                                  + (f" at {self.checkpoint_path}" if self.checkpoint_path else ""))
+                                  f"the loss is {loss}. Lower the learning rate; {self.checkpoint_on_disk()}")
         for model in self.trained_models():
             for name, _, g in reversed(list(model.named_parameters())):
                 if not np.isfinite(g).all():
                     raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
-                                          f"the gradient of {name} contains NaN or inf. Lower the learning rate")
+                                          f"the gradient of {name} contains NaN or inf. Lower the learning rate; "
+                                          f"{self.checkpoint_on_disk()}")
+
+    def checkpoint_on_disk(self):
+        """What a divergence leaves on disk, in words: the checkpoint this trainer wrote last (its path and
+        step), or that it wrote none — and then whether a file from before is at ``checkpoint_path``."""
+        if self.checkpoint_written is not None:
+            path, step = self.checkpoint_written
+            return f"the last checkpoint this trainer wrote, after step {step}, is kept at {path}"
+        if not self.checkpoint_path:
+            return "no checkpoint was written (this Trainer has no checkpoint_path)"
+        if os.path.exists(self.checkpoint_path):
+            return (f"this trainer wrote no checkpoint; {self.checkpoint_path} is a file from before it "
+                    f"(left untouched)")
+        return f"no checkpoint was written yet ({self.checkpoint_path} does not exist)"
 
     def trained_models(self):
         """The models this trainer updates (one here; several for technique D)."""
@@ -378,9 +394,10 @@ class Trainer:
         return arrays, meta
 
     def save_checkpoint(self, path):
-        """Write the checkpoint atomically to ``path``."""
+        """Write the checkpoint atomically to ``path`` (remembered in ``checkpoint_written``)."""
         arrays, meta = self.state_dict()
         save_arrays(path, arrays, meta)
+        self.checkpoint_written = (os.fspath(path), self.step)
 
     def load_checkpoint(self, path):
         """Restore model, optimizer, callbacks and loop position from ``path``; checks they match."""

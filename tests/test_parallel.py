@@ -44,7 +44,10 @@ def one_and_two():
 def test_two_processes_train_like_one_up_to_float32_rounding(one_and_two):
     (_, h1, p1), (_, h2, p2) = one_and_two
     np.testing.assert_allclose(h2["train_loss"], h1["train_loss"], rtol=1e-5)
-    assert h2["train_acc"] == h1["train_acc"]
+    # train_acc counts argmax hits; logits equal to float rounding can flip one only where two of them tie
+    # to within rounding, so allow one of an epoch's 200 samples (not bit-identical: issue 32.2)
+    flipped = np.rint(np.abs(np.subtract(h2["train_acc"], h1["train_acc"])) * 200)
+    assert flipped.max() <= 1, (h1["train_acc"], h2["train_acc"])
     for name in p1:
         assert p2[name].dtype == np.float32
         np.testing.assert_allclose(p2[name], p1[name], rtol=1e-4, atol=1e-6, err_msg=name)
@@ -104,6 +107,7 @@ def test_threads_that_only_follow_blas_never_split_a_step_so_trainer_equals_a_ha
                 opt.step()
     finally:
         threads._state["threads"] = before
+    # bit for bit by operation order: one process, BLAS at 2 threads for both, the same calls in the same order
     for (name, p, _), (_, q, _) in zip(model.named_parameters(), by_hand.named_parameters()):
         assert np.array_equal(p, q), name
 

@@ -114,6 +114,8 @@ def test_an_interrupted_experiment_resumes_from_the_stored_runs(tmp_path):
 
 
 def test_two_workers_give_bit_identical_results_to_a_serial_run(tmp_path):
+    """Bit for bit by operation order: every run, serial or in a worker, has one numpycnn thread and one BLAS
+    thread (the next test checks it), so it makes the same calls whatever the number of workers."""
     exp = experiment()
     serial = protocol.Runner(protocol.RunStore(str(tmp_path / "serial")), workers=1, progress=False)
     pooled = protocol.Runner(protocol.RunStore(str(tmp_path / "pooled")), workers=2, progress=False)

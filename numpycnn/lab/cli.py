@@ -1,7 +1,8 @@
 """Command line: ``python -m numpycnn [command] [options]``; this module only assembles the parser.
 
 Every sub-command is a module of :mod:`numpycnn.lab.commands` (``demo`` — the default —, ``train``,
-``evaluate``, ``predict``, ``gradcheck``, ``compare``, ``figures``, ``sparsity``, ``tutorials``, ``assignment``).
+``evaluate``, ``predict``, ``gradcheck``, ``compare``, ``figures``, ``sparsity``, ``tutorials``, ``book``,
+``assignment``).
 Errors a user can cause (a bad option value, a missing file) are one line on stderr and exit status 2;
 ``NUMPYCNN_DEBUG=1`` shows the traceback instead.
 """

@@ -110,6 +110,17 @@ class BookResult:
     warnings: list = field(default_factory=list)
     seconds: float = 0.0
 
+    @classmethod
+    def of(cls, out, tutorial_names, warnings=()):
+        """The pages of the site built in ``out`` (by :func:`build_book` or ``python -m numpycnn book``)."""
+        out = Path(out)
+        result = cls(out=out, index=out / "index.html", warnings=list(warnings))
+        for n in tutorial_names:
+            result.tutorials[n] = (out / "tutorials" / f"{n}.html", _download(out, f"{n}.ipynb"))
+        for name in techniques.names():
+            result.techniques[name] = out / "docs" / f"{name}.html"
+        return result
+
 
 def add_arguments(p):
     p.add_argument("--fast", action="store_true",
@@ -120,11 +131,14 @@ def add_arguments(p):
     p.add_argument("--jobs", type=int, default=1, help="tutorials executed at the same time (default 1)")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds allowed per notebook cell (default 600 in fast mode, 3600 otherwise)")
+    p.add_argument("--build-dir", default=None,
+                   help="where the Sphinx project is staged (default build/book in the repository, git-ignored)")
 
 
 def run(args):
     jobs = integer(args.jobs, "--jobs", "book")
-    result = build_book(args.root, args.out, fast=args.fast, jobs=jobs, timeout=args.timeout)
+    result = build_book(args.root, args.out, fast=args.fast, jobs=jobs, timeout=args.timeout,
+                        build_dir=args.build_dir)
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"built the course book in {result.seconds:.0f} s: open {result.index}")
@@ -479,11 +493,7 @@ def build_book(root=None, out="site", fast=False, jobs=1, timeout=None, build_di
         app.build(force_all=True)
     if app.statuscode:
         raise RuntimeError("book: Sphinx failed:\n" + "\n".join(warnings.lines))
-    result = BookResult(out=out, index=out / "index.html", warnings=warnings.lines)
-    for n in names:
-        result.tutorials[n] = (out / "tutorials" / f"{n}.html", _download(out, f"{n}.ipynb"))
-    for name in techniques.names():
-        result.techniques[name] = out / "docs" / f"{name}.html"
+    result = BookResult.of(out, names, warnings.lines)
     notebooks = out / "notebooks"             # a stable address for every executed notebook, too
     notebooks.mkdir(exist_ok=True)
     for n in names:
