@@ -6,28 +6,37 @@ come out either way, so every experiment here follows the same rules:
 1. **Splits.** train / validation (carved from the training set) / test. Every choice — learning
    rate, c, β, λ, a schedule — is made on validation. Test is read only in the final runs, after
    every choice was made; no decision uses it.
-2. **Equal tuning.** Every arm, the baseline included, gets the same kind of search: a small grid
-   declared in the experiment (:class:`Arm` ``grid``), run on ``tune_seeds`` seeds, the setting with
-   the best mean validation score kept. No arm runs at an untuned default while another is tuned.
-3. **Paired seeds.** The final comparison runs the selected setting of every arm on ``seeds`` fresh
-   seeds (≥ 5). Within a seed every arm starts from the same initial weights and sees the same data
-   order (the run functions build models and trainers from the seed).
-4. **Statistics.** For each :class:`Claim`: the per-seed paired differences ``arm − baseline``,
-   oriented so that positive is the claimed direction; their mean, standard deviation and 95 %
-   Student-t confidence interval; and a verdict (:func:`verdict`): ``supported`` (CI entirely above
-   0), ``contradicted`` (CI reaches no higher than the claimed effect and does not lie above 0: no
-   gain shown and the claimed size ruled out), otherwise ``inconclusive``; plus ``size_consistent``
-   (the claimed effect lies inside the CI).
-5. **Trained, not truncated.** Each experiment states a :class:`TrainedCheck` for its baseline (its
-   validation accuracy changes by less than a stated amount over the last part of the budget, and is
-   above chance). A run that fails its own check says so instead of giving a verdict.
+2. **Equal tuning.** Every arm with settings to choose — technique arms and baselines alike — gets its own
+   grid (:class:`Arm` ``grid``) of the same size as every other arm's (≥ 3 log-spaced learning rates,
+   plus the same schedule options where the claim is about an optimizer), run on the same ≥ 2 tuning
+   seeds; the setting with the best mean validation score is kept, and a best setting at the edge of
+   the learning-rate range extends the grid once in that direction (:mod:`.stages`).
+3. **Paired, disjoint seeds.** The final comparison runs the selected setting of every arm on fresh seeds:
+   ≥ 8 for the primary claim's arms, ≥ 5 for the others. Within a seed every arm starts from the same
+   initial weights and sees the same data order. Probe (2000…), tuning (1000…) and final (0…) seeds are
+   disjoint: no final run repeats a run that chose a regime or a setting; the JSON lists all three sets.
+4. **Verdicts that could have come out either way** (:mod:`.stats`). One primary claim per technique,
+   declared in the code before any run; the published effect converted into this regime's units by a
+   stated rule; the regime's headroom and the design's smallest detectable effect (``mde``) recorded;
+   six labels — ``supported``, ``supported, smaller than published``, ``contradicted``, ``inconclusive``,
+   ``worse``, ``untestable here`` — read from the paired 95 % interval (the primary claim) or from the
+   Holm-adjusted p-value (every other); a claim without room or power is ``untestable here``, never
+   ``contradicted``. Control rows read ``no difference shown`` or ``differs``.
+5. **Flat at the end, every arm.** For each arm, the slope of validation accuracy over the last 40 % of its
+   evaluations (per seed, then the mean with its 95 % CI, in pp per 1,000 iterations); the check holds
+   when the CI ends below a stated threshold (:class:`TrainedCheck`). A comparison whose arm or baseline
+   fails it says so next to its verdict. (The docs say "flat over the last 40 %", not "converged".)
 6. **Both cores.** Runs go through a pool of worker processes (default 2), each pinned to one BLAS
    thread with ``threadpoolctl``; a run's result does not depend on the number of workers (tested:
-   bit-identical to a serial run). Each finished run is stored as one JSON file, so an interrupted
-   ``compare`` continues where it stopped.
-7. **Provenance.** ``figures/<technique>.json`` records the command, commit, machine, wall time,
-   budget, every arm's settings and per-seed results, the comparisons and the trained check; the
-   Markdown table and the README scorecard (:func:`write_scorecard`) are generated from it.
+   bit-identical to a serial run). Each finished run is stored as one JSON file with the commit and the
+   hash of the code that computed it, and is reused only by the same code, so an interrupted ``compare``
+   continues where it stopped and a changed one starts afresh.
+7. **Provenance.** ``figures/<technique>.json`` records the command, commit, code hash, whether the tree
+   was clean (``figures/`` is written only from a clean tree; ``--allow-dirty`` marks the record),
+   machine, wall time, budget, the three seed sets, every arm's settings, tuning grid, per-seed results,
+   validation curves and trained check, and every comparison; the Markdown table and the README
+   scorecard (:func:`write_scorecard`) are generated from it. ``compare NAME --only ARM --seed S``
+   re-runs one cell and prints it beside the stored value.
 
 Vocabulary: an **arm** is one way of training; a **setting** is one assignment of its
 hyper-parameters; a **run** is ``(stage, arm, setting, seed) -> metrics``; the **stages** are
@@ -52,22 +61,25 @@ The rooms of this package, one job each:
 :mod:`.cli`          the options every ``compare`` experiment shares
 ===================  ====================================================================================
 """
-from .cli import add_arguments, check_args, parser
+from .cli import add_arguments, check_args, parser, rerun_cell
 from .measures import eval_curve, first_reaching, fit_and_score, seconds_reaching
-from .provenance import command_line, git_commit, machine
-from .report import (HIDDEN_SETTINGS, arms_table, comparisons_table, fmt_ci, fmt_claimed, provenance_line, publish,
-                     record, scorecard, trained_line, write_results, write_scorecard)
+from .provenance import code_hash, command_line, git_commit, is_dirty, machine
+from .report import (HIDDEN_SETTINGS, PROTOCOL_VERSION, arms_table, comparisons_table, fmt_ci, fmt_claimed,
+                     provenance_line, publish, record, scorecard, write_results, write_scorecard)
 from .runner import Executor, InProcess, ProcessPool, Runner, execute, load_data, require_data
-from .spec import STAGES, TUNE_SEED0, Arm, Claim, DataSpec, Experiment, RunContext, RunSpec, TrainedCheck
+from .spec import (FINAL_SEED0, PRIMARY_SEEDS, PROBE_SEED0, SEEDS, STAGES, TUNE_SEED0, Arm, Claim, DataSpec,
+                   Experiment, RunContext, RunSpec, TrainedCheck)
 from .stages import final, run_protocol, summarize, tune
-from .stats import NO_VERDICT, VERDICTS, compare, confidence_interval, trained_check, verdict, withhold_verdicts
+from .stats import (CONTROL_VERDICTS, CONVERSIONS, VERDICTS, adjust, compare, confidence_interval, decide, holm, mde,
+                    paired_t, trained_check)
 from .store import DEFAULT_RUNS_DIR, RunStore, dumps
 
-__all__ = ["Arm", "Claim", "DEFAULT_RUNS_DIR", "DataSpec", "Executor", "Experiment", "HIDDEN_SETTINGS", "InProcess",
-           "NO_VERDICT", "ProcessPool", "RunContext", "RunSpec", "RunStore", "Runner", "STAGES", "TUNE_SEED0",
-           "TrainedCheck", "VERDICTS", "add_arguments", "arms_table", "check_args", "command_line", "compare",
-           "comparisons_table", "confidence_interval", "dumps", "eval_curve", "execute", "final", "first_reaching",
-           "fit_and_score", "fmt_ci", "fmt_claimed", "git_commit", "load_data", "machine", "parser",
-           "provenance_line", "publish", "record", "require_data", "run_protocol", "scorecard", "seconds_reaching",
-           "summarize", "trained_check", "trained_line", "tune", "verdict", "withhold_verdicts", "write_results",
-           "write_scorecard"]
+__all__ = ["Arm", "CONTROL_VERDICTS", "CONVERSIONS", "Claim", "DEFAULT_RUNS_DIR", "DataSpec", "Executor",
+           "Experiment", "FINAL_SEED0", "HIDDEN_SETTINGS", "InProcess", "PRIMARY_SEEDS", "PROBE_SEED0",
+           "PROTOCOL_VERSION", "ProcessPool", "RunContext", "RunSpec", "RunStore", "Runner", "SEEDS", "STAGES",
+           "TUNE_SEED0", "TrainedCheck", "VERDICTS", "add_arguments", "adjust", "arms_table", "check_args",
+           "code_hash", "command_line", "compare", "comparisons_table", "confidence_interval", "decide", "dumps",
+           "eval_curve", "execute", "final", "first_reaching", "fit_and_score", "fmt_ci", "fmt_claimed",
+           "git_commit", "holm", "is_dirty", "load_data", "machine", "mde", "paired_t", "parser",
+           "provenance_line", "publish", "record", "require_data", "rerun_cell", "run_protocol", "scorecard",
+           "seconds_reaching", "summarize", "trained_check", "tune", "write_results", "write_scorecard"]

@@ -1,8 +1,13 @@
-"""The command line every ``compare`` experiment shares."""
+"""The command line every ``compare`` experiment shares, and re-running one cell of a published table."""
 import argparse
+import json
 import os
+from pathlib import Path
 
-from .runner import Runner
+from ... import REPO_ROOT
+from .provenance import is_dirty
+from .runner import InProcess, Runner
+from .spec import DataSpec, RunSpec
 from .store import DEFAULT_RUNS_DIR, RunStore
 
 
@@ -17,7 +22,8 @@ def parser(name, doc, seeds=5):
 def add_arguments(p, seeds=5):
     """The options of every ``compare`` experiment."""
     p.add_argument("--quick", action="store_true", help="tiny data and budgets (seconds to a minute; for tests/CI)")
-    p.add_argument("--seeds", type=int, default=None, help=f"final paired seeds (default {seeds}; --quick 2)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help=f"final paired seeds of every arm but the primary claim's (default {seeds}; --quick 2)")
     p.add_argument("--workers", type=int, default=2, help="worker processes, one BLAS thread each (default 2)")
     p.add_argument("--out", default="figures", help="folder for the JSON, table and figures (default figures/)")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
@@ -27,13 +33,20 @@ def add_arguments(p, seeds=5):
     p.add_argument("--data-dir", default=None, help="folder with Fashion-MNIST (else $NUMPYCNN_DATA, then the "
                                                     "Debian package's folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="write figures/ from uncommitted code (the record is marked \"dirty\": true)")
+    p.add_argument("--only", metavar="ARM", default=None,
+                   help="re-run one cell of the published table: the final run of ARM (with --seed) at its selected "
+                        "setting, printed beside the value stored in <out>/NAME.json; nothing is written")
+    p.add_argument("--seed", type=int, default=None, help="the final seed of --only")
 
 
 def check_args(args, name, seeds=5):
     """Check the shared options and return the :class:`Runner` they describe.
 
     Fills in ``args.seeds`` when it was not given (``seeds``, or 2 with ``--quick``) and checks that
-    it is at least 2; the :class:`Runner` checks ``--workers``. The runs are stored under
+    it is at least 2; the :class:`Runner` checks ``--workers``. Refuses to write the repository's
+    ``figures/`` from uncommitted code unless ``--allow-dirty``. The runs are stored under
     ``<--runs-dir>/<name>`` (``<name>-quick`` with ``--quick``), emptied first with ``--fresh``.
     """
     if args.seeds is None:
@@ -41,8 +54,45 @@ def check_args(args, name, seeds=5):
     if isinstance(args.seeds, bool) or args.seeds < 2:
         raise ValueError(f"--seeds must be an integer >= 2 (a confidence interval needs two paired seeds); "
                          f"got {args.seeds}")
+    if (Path(args.out).resolve() == (REPO_ROOT / "figures").resolve() and not args.quick and is_dirty()
+            and not args.allow_dirty and args.only is None):
+        raise ValueError(f"compare {name}: numpycnn/ has uncommitted changes, and figures/ is written only from a "
+                         f"committed tree (its record names the commit); commit first, or pass --allow-dirty "
+                         f"(the record is then marked \"dirty\": true), or write elsewhere with --out")
     store = RunStore(os.path.join(args.runs_dir, name + ("-quick" if args.quick else "")))
     runner = Runner(store, workers=args.workers, progress=not args.no_progress)     # checked before --fresh clears
     if args.fresh:
         store.clear()
     return runner
+
+
+def rerun_cell(args, name, run):
+    """``compare NAME --only ARM --seed S``: run the final run of one arm and seed again, in this process, and
+    print its metrics beside those stored in ``<out>/NAME.json``; returns the exit status (0)."""
+    where = f"compare {name} --only"
+    path = Path(args.out) / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: {path} does not exist; run `python -m numpycnn compare {name}` first, or "
+                                f"point --out at the folder holding {name}.json")
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    arms = rec["arms"]
+    if args.only not in arms:
+        raise ValueError(f"{where}: {path} has no arm {args.only!r}; its arms are {list(arms)}")
+    arm = arms[args.only]
+    if args.seed is None or args.seed not in arm["seeds"]:
+        raise ValueError(f"{where} needs --seed, one of the arm's final seeds {arm['seeds']}; got {args.seed}")
+    data = {k: v for k, v in rec["data"].items() if k != "description"}
+    spec = RunSpec(run, "final", args.only, arm["settings"], args.seed,
+                   DataSpec(**{**data, "data_dir": args.data_dir}), rec.get("quick", False))
+    results = []
+    InProcess().run([spec], lambda i, result: results.append(result))      # one BLAS thread, as a worker
+    result = results[0]
+    i = arm["seeds"].index(args.seed)
+    stored = {"test_acc": arm["per_seed"][i] / 100, **{m: v[i] for m, v in arm.get("per_seed_metrics", {}).items()}}
+    print(f"{name}, arm {args.only}, seed {args.seed} (settings {arm['settings']}), re-run in "
+          f"{result['seconds']:.1f} s:")
+    for metric in sorted(stored):
+        now = result["metrics"].get(metric)
+        same = "same" if now == stored[metric] else "differs"
+        print(f"  {metric:<22} now {now!r:<24} stored {stored[metric]!r:<24} {same}")
+    return 0

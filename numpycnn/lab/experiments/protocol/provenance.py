@@ -1,8 +1,10 @@
 """Provenance for the record: the commit, the machine and the command that reproduces a run."""
+import hashlib
 import os
 import platform
 import subprocess
 import sys
+from functools import lru_cache
 
 import numpy as np
 
@@ -14,17 +16,42 @@ OUTPUT_OPTIONS = ("--out", "--runs-dir", "--data-dir", "--workers")
 OUTPUT_FLAGS = ("--no-progress", "--fresh")
 
 
+#: the sources a run's result depends on (the library, the builder, the experiments), relative to the package
+#: folder; the code hash of a run is taken over them, so a run is reused only by the code that made it
+RUN_SOURCES = ("*.py", "datasets/*.py", "techniques/*.py", "lab/builder.py", "lab/experiments/*.py",
+               "lab/experiments/protocol/*.py")
+
+
+def _git(*args):
+    return subprocess.run(["git", *args], cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=10).stdout
+
+
 def git_commit():
     """``HEAD``'s hash, with ``+dirty`` when the package has uncommitted changes; None outside git."""
-    root = str(REPO_ROOT)
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "numpycnn"], cwd=root, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        head, dirty = _git("rev-parse", "HEAD").strip(), is_dirty()
     except (OSError, subprocess.SubprocessError):
         return None
     return (head + ("+dirty" if dirty else "")) if head else None
+
+
+def is_dirty():
+    """True when ``numpycnn/`` has uncommitted changes (git's view; False outside a git checkout)."""
+    try:
+        return bool(_git("status", "--porcelain", "--", "numpycnn").strip())
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def code_hash():
+    """SHA-1 (16 hex digits) of the :data:`RUN_SOURCES` files' paths and bytes, in sorted order: the code that
+    computes a run. Stored in every run record; a stored run is reused only under the same hash."""
+    package = REPO_ROOT / "numpycnn"
+    h = hashlib.sha1()
+    for path in sorted({p for pattern in RUN_SOURCES for p in package.glob(pattern)}):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def machine():

@@ -7,6 +7,7 @@ say Dask's ``client.submit(execute, spec)`` — is a class with one method, :met
 passed as ``Runner(store, executor=...)``. A run's result does not depend on where it ran: every
 executor calls :func:`execute` in a process limited to one BLAS and one kernel thread.
 """
+import dataclasses
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
@@ -53,8 +54,9 @@ def require_data(spec):
 def execute(spec):
     """Run one :class:`RunSpec` in this process; returns ``{"metrics": ..., "seconds": ...}``."""
     data = load_data(spec.data)
-    ctx = RunContext(stage=spec.stage, data=data, train=data.train, val=data.val,
-                     test=data.test if spec.stage == "final" else None, quick=spec.quick)
+    if spec.stage != "final":                   # test is read in the final stage only: before, it is not there
+        data = dataclasses.replace(data, test=None)
+    ctx = RunContext(stage=spec.stage, data=data, train=data.train, val=data.val, test=data.test, quick=spec.quick)
     t0 = time.perf_counter()
     metrics = spec.fn(dict(spec.settings), spec.seed, ctx)
     return {"metrics": metrics, "seconds": time.perf_counter() - t0}

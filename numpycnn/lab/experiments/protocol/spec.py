@@ -4,9 +4,15 @@ import json
 from dataclasses import asdict, dataclass, field
 from itertools import product
 
+from ....validate import choice
+from .stats import CONVERSIONS
+
 STAGES = ("probe", "tune", "final")
-#: the seed of the first tuning run; tuning seeds are ``TUNE_SEED0, TUNE_SEED0 + 1, …`` (final seeds start at 0)
-TUNE_SEED0 = 1000
+#: the first seed of each stage: final seeds are ``0, 1, …``, tuning seeds ``1000, 1001, …`` and probe seeds
+#: ``2000, 2001, …`` — three disjoint sets, so no final run repeats a run that chose a setting or a regime
+FINAL_SEED0, TUNE_SEED0, PROBE_SEED0 = 0, 1000, 2000
+#: the least final seeds of the primary claim's two arms, and of every other arm
+PRIMARY_SEEDS, SEEDS = 8, 5
 
 
 @dataclass(frozen=True)
@@ -38,15 +44,16 @@ class Arm:
     ----------
     name : str — the arm's key in tables and JSON
     fixed : dict — settings every run of this arm uses
-    grid : dict — settings tuned on validation: ``{"lr": (1e-3, 3e-3)}``; the cartesian product is searched
-    tune_like : str, optional — use the setting another arm selected instead of a grid of its own
-        (e.g. technique E's variants reuse the standard arm's learning rate)
+    grid : dict — settings tuned on validation, e.g. ``{"lr": (1e-3, 3e-3, 1e-2)}``; the cartesian product is
+        searched. Every tuned arm of an experiment has a grid of the same size (equal tuning)
+    extend : tuple of str — log-spaced grid keys extended once by one step when the best setting sits at
+        their edge (default: the learning rate)
     label : str — a readable description for tables (default: the name)
     """
     name: str
     fixed: dict = field(default_factory=dict)
     grid: dict = field(default_factory=dict)
-    tune_like: str = None
+    extend: tuple = ("lr",)
     label: str = ""
 
     def grid_points(self):
@@ -59,59 +66,78 @@ class Arm:
 
 @dataclass(frozen=True)
 class Claim:
-    """A published claim turned into a paired comparison.
+    """A published claim turned into a paired comparison (the rules: :mod:`.stats`).
 
     Parameters
     ----------
-    claim : str — the claim in words
+    claim : str — the claim in words ("… in this regime" is added where a verdict is shown)
     arm, baseline : str — arm names
     metric : str — a key of the final runs' metrics (e.g. ``"test_acc"``)
-    claimed_effect : float — the published effect, in the oriented display unit (percentage
-        points for accuracies; a fraction for ``relative`` metrics)
-    source : str — where the number comes from
-    lower_is_better : bool — orient ``baseline − arm`` instead of ``arm − baseline`` (iterations, seconds)
+    published : float — the published effect in its own unit: a fraction for ``"relative error
+        reduction"`` and ``"fraction of gap closed"`` (0.051 for 5.1 %), per cent for a relative claim, the
+        display unit for a threshold of ours; None for a control
+    conversion : str — how ``published`` becomes this regime's effect (:data:`.stats.CONVERSIONS`)
+    reference : str, optional — the reference arm (e.g. ``dense``): the headroom is its distance from the
+        baseline, and ``"fraction of gap closed"`` is a fraction of that distance
+    source : str — where the published number comes from
+    primary : bool — the technique's one primary claim, declared before any run (tested at 5 % on ≥ 8 seeds;
+        every other comparison is judged after Holm's adjustment)
+    kind : {"gain", "equivalence", "control"} — a gain in the claimed direction; "no difference within
+        ``± margin``"; or a control row (a difference that would explain a result, claimed effect 0)
+    lower_is_better : bool — orient ``baseline − arm`` (iterations, seconds)
     relative : bool — divide each difference by the baseline's value (e.g. "30 % less time")
-    scale : float — display scale (100: a fraction shown as percentage points)
-    kind : {"gain", "equivalence"} — ``equivalence`` claims "no difference": supported when the CI
-        lies within ``± margin``, contradicted when it lies entirely outside
+    scale : float — display scale (100: a fraction shown as percentage points or per cent)
     margin : float — the equivalence margin, in display units
     unit : str — display unit of the difference (``"pp"`` for accuracies)
-    scorecard : bool — a published claim (a README scorecard row); False for analysis comparisons
-        (controls that explain a result, with no published effect to test)
+    quantum : str, optional — the name of the metric holding the measure's grid step (the evaluation spacing of
+        an iterations-to-target measure), checked against a tenth of the baseline's value
+    scorecard : bool — may appear on the README scorecard (controls and analysis rows never do)
     """
     claim: str
     arm: str
     baseline: str
     metric: str = "test_acc"
-    claimed_effect: float = 0.0
+    published: float = None
+    conversion: str = None
+    reference: str = None
     source: str = ""
+    primary: bool = False
+    kind: str = "gain"
     lower_is_better: bool = False
     relative: bool = False
     scale: float = 100.0
-    kind: str = "gain"
     margin: float = 1.0
     unit: str = "pp"
+    quantum: str = None
     scorecard: bool = True
+
+    def __post_init__(self):
+        choice(self.kind, "kind", f"Claim {self.claim!r}", ("gain", "equivalence", "control"))
+        if self.kind == "gain":
+            if self.published is None or self.conversion is None:
+                raise ValueError(f"Claim {self.claim!r}: a gain claim needs its published effect and a conversion "
+                                 f"(one of {list(CONVERSIONS)})")
+            choice(self.conversion, "conversion", f"Claim {self.claim!r}", tuple(CONVERSIONS))
+        if self.conversion == "fraction of gap closed" and self.reference is None:
+            raise ValueError(f"Claim {self.claim!r}: 'fraction of gap closed' needs a reference arm")
+        if self.kind == "control" and self.primary:
+            raise ValueError(f"Claim {self.claim!r}: a control row cannot be the primary claim")
 
 
 @dataclass(frozen=True)
 class TrainedCheck:
-    """The baseline must be trained, not truncated.
+    """Every arm must be trained, not truncated: flat over the end of its budget.
 
-    Holds when, averaged over the baseline's final runs, validation accuracy rose by less than
-    ``max_gain`` over the last ``window`` fraction of the budget, and ends above ``min_accuracy``.
-    Runs report their validation curve as ``metrics["curve"] = [[step, val_acc], ...]``.
+    For each arm and final seed, the least-squares slope of validation accuracy over the last ``window``
+    fraction of its evaluations (pp per 1,000 iterations); the check *holds* when the 95 % CI of those slopes
+    across seeds ends below ``threshold``. Runs report ``metrics["curve"] = [[step, val_acc], ...]``.
     """
-    arm: str
-    window: float = 0.2
-    max_gain: float = 0.01
-    min_accuracy: float = 0.2
-    applies_to: str = None       # only comparisons whose arm names start with this prefix (None: all)
+    threshold: float = 1.0
+    window: float = 0.4
 
     def describe(self):
-        return (f"the {self.arm} arm's validation accuracy rises by less than {100 * self.max_gain:g} pp over the "
-                f"last {100 * self.window:g} % of the iterations (mean over seeds) and ends above "
-                f"{100 * self.min_accuracy:g} %")
+        return (f"the slope of validation accuracy over the last {100 * self.window:g} % of the evaluations, "
+                f"95 % CI across seeds, ends below {self.threshold:g} pp per 1,000 iterations")
 
 
 @dataclass
@@ -152,18 +178,24 @@ class RunSpec:
 class Experiment:
     """An experiment: data, arms, claims, a run function and the protocol's settings.
 
-    ``seeds`` final seeds are ``0 .. seeds−1``; tuning uses seeds ``1000, 1001, …`` (fresh: the final
-    comparison never reuses a tuning run). ``select`` is the metric maximised when tuning.
+    Seeds (:meth:`seed_sets`): every arm runs the final seeds ``0 .. seeds−1``; the primary claim's arm and
+    baseline run ``0 .. primary_seeds−1`` (≥ 8); tuning uses ``tune_seeds`` seeds from 1000 and a probe its
+    seeds from 2000 — three disjoint sets. ``claims`` is a list of :class:`Claim`, or a function
+    ``claims(tuning) -> list`` when a claim's baseline is chosen from the tuning runs (never from the final
+    runs). ``select`` is the metric maximised when tuning. ``probe_seeds``: how many seeds the experiment's
+    own probe used (recorded).
     """
     name: str
     title: str
     run: object
     data: DataSpec
     arms: list
-    claims: list
+    claims: object
     trained: TrainedCheck = None
-    seeds: int = 5
+    seeds: int = SEEDS
+    primary_seeds: int = PRIMARY_SEEDS
     tune_seeds: int = 2
+    probe_seeds: int = 0
     select: str = "val_acc"
     budget: dict = field(default_factory=dict)
     quick: bool = False
@@ -176,3 +208,14 @@ class Experiment:
 
     def specs(self, stage, arm, settings, seeds):
         return [RunSpec(self.run, stage, arm, settings, s, self.data, self.quick) for s in seeds]
+
+    def seed_sets(self):
+        """``{"probe": [...], "tuning": [...], "final": [...]}``: the seeds of each stage (disjoint)."""
+        return {"probe": [PROBE_SEED0 + i for i in range(self.probe_seeds)],
+                "tuning": [TUNE_SEED0 + i for i in range(self.tune_seeds)],
+                "final": list(range(FINAL_SEED0, FINAL_SEED0 + max(self.seeds, self.primary_seeds)))}
+
+    def final_seeds(self, arm, primary_arms=()):
+        """The final seeds of ``arm``: ``primary_seeds`` of them for the primary claim's arms, else ``seeds``."""
+        n = self.primary_seeds if arm in primary_arms else self.seeds
+        return list(range(FINAL_SEED0, FINAL_SEED0 + n))
