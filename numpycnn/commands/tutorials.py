@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .outputs import output_folder
+
 NAME = "tutorials"
 HELP = "run the tutorials (or some) as scripts; --reference-figures remakes tutorials/reference_figures/"
 
@@ -61,6 +63,12 @@ def run_tutorial(path, fast=False, figures=None, dpi=None, timeout=3600):
 
 def run(args):
     files = select(args.names)
+    if args.figures is not None and args.reference_figures:
+        raise ValueError(f"tutorials: --figures {args.figures} and --reference-figures both say where the figures go; "
+                         f"expected one of them")
+    if args.figures is not None:
+        output_folder(args.figures, "--figures", "tutorials", ("[0-9][0-9]_*",),
+                      "the tutorials' figures (one folder per tutorial)")
     fast, figures, dpi = args.fast, args.figures, None
     if args.reference_figures:
         fast, figures, dpi = True, REFERENCE, 72

@@ -39,6 +39,7 @@ A run function has the signature ``fn(settings: dict, seed: int, ctx: RunContext
 defined at module level (workers import it). It returns JSON-able metrics: at least the selection
 metric (``val_acc`` by default) and, in the final stage, ``test_acc``.
 """
+import argparse
 import glob
 import hashlib
 import json
@@ -61,6 +62,7 @@ from .. import threads
 from ..datasets import load_dataset
 from ..errors import DatasetNotFoundError
 from ..storage import atomic_write_bytes
+from ..validate import integer, number
 
 STAGES = ("probe", "tune", "final")
 VERDICTS = ("supported", "contradicted", "inconclusive")
@@ -786,12 +788,18 @@ def write_scorecard(out):
 # ----------------------------------------------------------------------------------------------
 # the command line every experiment shares
 # ----------------------------------------------------------------------------------------------
+#: where the JSON, the table and the figures go unless ``--out`` says otherwise (``--quick`` never overwrites the
+#: committed figures: it writes to ``figures-quick/``, as ``python -m numpycnn figures --quick`` does)
+DEFAULT_OUT, DEFAULT_QUICK_OUT = "figures", "figures-quick"
+
+
 def add_arguments(p, seeds=5):
     """The options of every ``compare`` experiment."""
     p.add_argument("--quick", action="store_true", help="tiny data and budgets (seconds to a minute; for tests/CI)")
     p.add_argument("--seeds", type=int, default=None, help=f"final paired seeds (default {seeds}; --quick 2)")
     p.add_argument("--workers", type=int, default=2, help="worker processes, one BLAS thread each (default 2)")
-    p.add_argument("--out", default="figures", help="folder for the JSON, table and figures (default figures/)")
+    p.add_argument("--out", default=None, help=f"folder for the JSON, table and figures (default {DEFAULT_OUT}/, "
+                                               f"or {DEFAULT_QUICK_OUT}/ with --quick)")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
                    help=f"where finished runs are stored, so an interrupted compare resumes (default {DEFAULT_RUNS_DIR})")
     p.add_argument("--fresh", action="store_true", help="ignore stored runs and run everything again")
@@ -800,8 +808,37 @@ def add_arguments(p, seeds=5):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def output_options(argv, name):
+    """``(out, runs_dir)`` as the experiment ``name`` will use them with the command line ``argv`` (its own options
+    are skipped), so the ``compare`` command can check both folders before the experiment runs."""
+    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {name}", add_help=False)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=None)
+    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    args, _ = p.parse_known_args(argv)
+    return args.out or (DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT), args.runs_dir
+
+
+def check_positive(args, name, *options):
+    """Each of ``options`` (attribute names such as ``"steps"``) that was given must be an integer >= 1."""
+    for option in options:
+        value = getattr(args, option)
+        if value is not None:
+            integer(value, "--" + option.replace("_", "-"), f"compare {name}")
+
+
+def check_fraction(args, name, option):
+    """The option ``option`` (an attribute name), if given, must be a number in (0, 1]."""
+    value = getattr(args, option)
+    if value is not None:
+        number(value, "--" + option.replace("_", "-"), f"compare {name}", low=0, high=1, low_open=True,
+               meaning="a validation accuracy")
+
+
 def check_args(args, name, seeds=5):
-    """Validate the shared options; returns ``(seeds, runner)``."""
+    """Validate the shared options (and fill in the defaults of ``--seeds`` and ``--out``); returns the runner."""
+    if args.out is None:
+        args.out = DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT
     if args.seeds is None:
         args.seeds = 2 if args.quick else seeds
     if isinstance(args.seeds, bool) or args.seeds < 2:
