@@ -19,6 +19,9 @@ Equations are rendered by MathJax 3, served from the site itself (copied from th
 write their figures to PNG files; the book shows each PNG a tutorial saves right under the cell
 that saves it (unless that cell displays the figure itself).
 
+``--out`` must be a new or empty folder, or a book built before: a rebuild replaces only the book's own
+entries (:data:`BOOK_OUTPUTS`), and a folder holding anything else is refused before anything runs.
+
 Install the tools with ``pip install -e ".[docs]"``. ``--fast`` runs the tutorials in their fast
 mode (``NUMPYCNN_FAST=1``: small data, seconds each), as CI does.
 """

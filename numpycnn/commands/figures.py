@@ -5,7 +5,8 @@ then every experiment of :mod:`numpycnn.experiments` (``compare NAME``) with fix
 seeds, writing PNGs (no timestamps in their metadata) and Markdown/JSON tables into
 ``--out`` (default ``figures/``). ``--quick`` runs everything on tiny data in a
 temporary-looking folder for CI; it never overwrites the committed figures unless
-``--out figures`` is given explicitly.
+``--out figures`` is given explicitly. ``--out`` must be a new or empty folder, or one holding only
+figures and tables (:data:`FIGURE_OUTPUTS`, checked by :mod:`numpycnn.commands.outputs` before anything runs).
 """
 import glob
 import os

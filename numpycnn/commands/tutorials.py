@@ -5,7 +5,8 @@ nothing there), with this package first on ``PYTHONPATH``. Its figures go where
 :func:`numpycnn.plots.show` puts them: ``tutorials/figures/<tutorial>/`` (git-ignored) or the folder
 given by ``--figures``. ``--reference-figures`` runs every tutorial in fast mode and writes its
 figures at 72 dpi to ``tutorials/reference_figures/<tutorial>/`` — the copies students compare with —
-after deleting the old ones.
+after deleting the old ones. A ``--figures`` folder must be new, empty, or hold only tutorials' figure
+folders (:mod:`numpycnn.commands.outputs`).
 """
 import os
 import shutil
