@@ -837,8 +837,6 @@ def check_fraction(args, name, option):
 
 def check_args(args, name, seeds=5):
     """Validate the shared options (and fill in the defaults of ``--seeds`` and ``--out``); returns the runner."""
-    if args.out is None:
-        args.out = DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT
     if args.seeds is None:
         args.seeds = 2 if args.quick else seeds
     if isinstance(args.seeds, bool) or args.seeds < 2:
@@ -846,6 +844,8 @@ def check_args(args, name, seeds=5):
                          f"got {args.seeds}")
     if args.workers < 1:
         raise ValueError(f"--workers must be a positive integer; got {args.workers}")
+    if args.out is None:
+        args.out = DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT
     store = RunStore(os.path.join(args.runs_dir, name + ("-quick" if args.quick else "")))
     if args.fresh:
         store.clear()
