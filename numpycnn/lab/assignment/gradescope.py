@@ -178,9 +178,7 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
     graded = [e for e in (exercises or all_ids) if e not in set(keep)]
     if not graded:
         raise ValueError("no exercise left to grade (every exercise is in --keep)")
-    out = Path(out)
-    if out.suffix != ".zip":
-        out = out.with_name(out.name + ".zip")
+    out = zip_path(out)
     flags = "".join(f" \\\n  --exercise {e}" for e in graded) if exercises or keep else ""
     run = RUN_AUTOGRADER.format(timeout=timeout, visibility=visibility, stdout_visibility=stdout_visibility,
                                 exercises=flags)
@@ -203,6 +201,21 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
             add_text(rel.as_posix(), path.read_bytes())
     os.replace(tmp, out)
     return out
+
+
+def zip_path(out):
+    """The zip :func:`package` writes for ``out``: ``out`` itself if it ends in ``.zip``, else ``out.zip``."""
+    out = Path(out)
+    return out if out.suffix == ".zip" else out.with_name(out.name + ".zip")
+
+
+def is_autograder_zip(path):
+    """True if ``path`` is a zip holding ``setup.sh`` and ``run_autograder`` (what :func:`package` writes)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return {"setup.sh", "run_autograder"} <= set(z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def write_results(path, results):

@@ -101,8 +101,13 @@ def exercises_of_package(package_dir=PACKAGE_DIR, kept=False):
     manifest = package_dir / "lab" / "assignment" / MANIFEST
     if not manifest.is_file():
         return []
-    return [Exercise(e["id"], e["module"], e["qualname"], package_dir / e["file"], e["line"], e["line"])
-            for e in json.loads(manifest.read_text(encoding="utf-8"))["exercises"] if kept or not e.get("kept")]
+    try:
+        return [Exercise(e["id"], e["module"], e["qualname"], package_dir / e["file"], e["line"], e["line"])
+                for e in json.loads(manifest.read_text(encoding="utf-8"))["exercises"] if kept or not e.get("kept")]
+    except (ValueError, KeyError, TypeError) as e:      # truncated, not JSON, not UTF-8, or the wrong shape
+        raise ValueError(f"{manifest}: not a readable list of exercises ({type(e).__name__}: {e}); it is written by "
+                         f"`python -m numpycnn assignment make`: make the student copy again, or restore this "
+                         f"file from it") from None
 
 
 def strip_solutions(source, exercise_ids_by_line=None, keep=()):
@@ -145,21 +150,32 @@ def student_tutorial(source, filename):
     return strip_solutions(source, names)
 
 
-def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, overwrite=False, keep=()):
-    """Write the student tree ``out_dir/numpycnn`` (+ ``out_dir/tutorials``); returns the exercises.
+#: what :func:`make_student_copy` writes into its ``out_dir`` (nothing else there is touched)
+STUDENT_COPY = ("numpycnn", "tutorials", "STUDENT_README.md")
 
-    ``keep``: exercise ids handed out already solved. Raises ``FileExistsError`` if
-    ``out_dir/numpycnn`` exists and ``overwrite`` is False.
-    """
+
+def check_keep(keep, package_dir=PACKAGE_DIR):
+    """Raise ``ValueError`` naming the ids of ``keep`` that are not exercises of the package."""
     unknown = set(keep) - {e.id for e in find_exercises(package_dir)}
     if unknown:
-        raise ValueError(f"keep: unknown exercise ids {sorted(unknown)}; see `python -m numpycnn assignment list`")
+        raise ValueError(f"--keep: unknown exercise ids {sorted(unknown)}; see `python -m numpycnn assignment list`")
+
+
+def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, keep=()):
+    """Write the student tree ``out_dir/numpycnn`` (+ ``out_dir/tutorials``, ``out_dir/STUDENT_README.md``);
+    returns the exercises.
+
+    ``keep``: exercise ids handed out already solved. A student copy may hold a student's work, so this
+    never replaces one: it raises ``FileExistsError`` if any entry of :data:`STUDENT_COPY` exists in
+    ``out_dir`` (``assignment make --overwrite`` first moves them aside, keeping them).
+    """
+    check_keep(keep, package_dir)
     out_dir, package_dir = Path(out_dir), Path(package_dir)
     target = out_dir / "numpycnn"
-    if target.exists():
-        if not overwrite:
-            raise FileExistsError(f"{target} already exists; choose another OUT folder or pass --overwrite")
-        shutil.rmtree(target)
+    existing = [name for name in STUDENT_COPY if (out_dir / name).exists()]
+    if existing:
+        raise FileExistsError(f"{out_dir} already holds a student copy ({', '.join(existing)}); choose another "
+                              f"folder, or move it away first")
     exercises = find_exercises(package_dir)
     by_file = {}
     for e in exercises:
@@ -172,8 +188,6 @@ def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, over
     tutorials_dir = Path(tutorials_dir) if tutorials_dir else package_dir.parent / "tutorials"
     if tutorials_dir.is_dir():
         dest = out_dir / "tutorials"
-        if dest.exists():
-            shutil.rmtree(dest)
         shutil.copytree(tutorials_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "_out", "*.ipynb",
                                                                            "figures"))
         for path in sorted(dest.glob("*.py")):

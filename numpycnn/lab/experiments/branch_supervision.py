@@ -150,6 +150,7 @@ def main(argv=None):
                    help=f"iterations per run of the main comparison (default {2 * PROBE_STEPS}: twice the probe's)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "steps")
     quick = args.quick
     data = P.DataSpec(train=800 if quick else 12_000, val=200 if quick else 1_500, test=300 if quick else 5_000,
                       data_dir=args.data_dir)

@@ -102,6 +102,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="iterations per run (default 1000)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "steps")
     quick = args.quick
     steps = args.steps or (30 if quick else 1000)
     data = P.DataSpec(train=600 if quick else 4_000, val=200 if quick else 1_000, test=300 if quick else 5_000,

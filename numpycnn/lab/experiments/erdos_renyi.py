@@ -169,6 +169,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="iterations per LeNet-5 run (default 1500)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "steps")
     quick = args.quick
     steps_lenet = args.steps or (40 if quick else 1500)
     steps_mlp = 40 if quick else 2000

@@ -145,6 +145,8 @@ def main(argv=None):
     p.add_argument("--target", type=float, default=None, help="validation accuracy for time-to-target (default 0.85)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "steps", "text_steps")
+    P.check_fraction(args, NAME, "target")
     quick = args.quick
     steps = args.steps or (40 if quick else 2000)
     text_steps = args.text_steps or (40 if quick else 4000)

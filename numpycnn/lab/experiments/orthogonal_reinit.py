@@ -116,6 +116,7 @@ def main(argv=None):
     p.add_argument("--s1-epochs", type=int, default=None, help="epochs of normal training per cycle (default 8)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "width", "s1_epochs")
     quick = args.quick
     s1 = args.s1_epochs or (1 if quick else 8)
     base = {"width": args.width or (4 if quick else 16), "s1_epochs": s1, "s2_epochs": max(1, s1 // 2), "n": 3,
