@@ -10,10 +10,12 @@ Start here::
 
 Map of the library, from the ground floor up (imports only go down; tests/test_import_graph.py
 checks it): ``errors``, ``functional`` (softmax, log-softmax, one-hot), ``init``; ``validate``
-(argument checks), ``storage`` (atomic ``.npz`` + JSON files), ``im2col`` (the sliding-window
-kernel), ``threads`` (how many threads the kernels use: ``numpycnn.threads.set_threads(n)``); ``conv``
-(the textbook convolution, loop references, the kernel switch), ``fast_conv`` (the kernel Conv2D trains
-with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``, ``normalization`` (BatchNorm),
+(argument checks), ``storage`` (atomic ``.npz`` + JSON files), ``im2col`` (the sliding windows as
+views and matrices), ``threads`` (how many threads the kernels use: ``numpycnn.threads.set_threads(n)``);
+``conv`` (the textbook convolution and its loop references), ``fast_conv`` (the convolution Conv2D trains
+with), ``pooling`` (the textbook pooling and its loop references), ``fast_pooling`` (the max pooling
+MaxPool2D trains with), ``losses``, ``optim``, ``datasets``; ``layers`` (with the switch between the fast
+and the textbook implementations, ``use_implementation``), ``normalization`` (BatchNorm),
 ``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model`` (``Sequential``, model files);
 ``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``,
 ``export``; ``techniques`` (A–E; what each claims: docs/claims.md).
@@ -24,9 +26,9 @@ imports.
 """
 __version__ = "0.1.0"
 
-from . import (augment, callbacks, conv, datasets, dropout, errors, fast_conv, functional, gradcheck, im2col, init,
-               layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage, threads,
-               validate, zoo)
+from . import (augment, callbacks, conv, datasets, dropout, errors, fast_conv, fast_pooling, functional, gradcheck,
+               im2col, init, layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage,
+               threads, validate, zoo)
 from .dropout import Dropout, Dropout2D
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .normalization import BatchNorm1D, BatchNorm2D
@@ -38,6 +40,6 @@ from .techniques import gradient_direction as _technique_b  # noqa: F401  (it re
 
 __all__ = ["AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D", "Dense", "Dropout", "Dropout2D",
            "Flatten", "MaxPool2D", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
-           "Trainer", "augment", "callbacks", "conv", "datasets", "dropout", "errors", "fast_conv", "functional", "gradcheck",
-           "im2col", "init", "layers", "losses", "model", "normalization", "optim", "plots", "pooling", "residual",
-           "schedules", "storage", "threads", "validate", "zoo"]
+           "Trainer", "augment", "callbacks", "conv", "datasets", "dropout", "errors", "fast_conv", "fast_pooling",
+           "functional", "gradcheck", "im2col", "init", "layers", "losses", "model", "normalization", "optim", "plots",
+           "pooling", "residual", "schedules", "storage", "threads", "validate", "zoo"]

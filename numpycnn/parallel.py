@@ -30,12 +30,13 @@ BLAS's configuration, so that unless asked, ``Trainer`` gives the same bits as a
 is above 1, and :func:`eligible` holds: the plain ``Trainer`` and softmax cross-entropy, no callbacks of
 the user's (they may read a layer's cache or the loss's state, which only the main process's shard
 fills), and a network of layers that compute each sample on its own (:data:`PER_SAMPLE_LAYERS`: no
-BatchNorm, no Dropout) with no masks, no hooks and the fast convolution kernel. Anything else trains
-in one process, as before. The worker processes are started at the first such step — each a fresh
-``python`` running :func:`serve` (about a second, once per trainer; unlike ``multiprocessing``'s
-``spawn`` it never re-runs the user's script, so scripts need no ``if __name__ == "__main__"``) — and
-stopped when the trainer is garbage collected or the interpreter exits. The arrays travel through a
-memory-mapped file (in ``/dev/shm`` where it exists); the pipes carry one short line per step.
+BatchNorm, no Dropout) with no masks, no hooks and the fast implementation of every Conv2D and
+MaxPool2D (:func:`numpycnn.layers.use_implementation`). Anything else trains in one process, as before.
+The worker processes are started at the first such step — each a fresh ``python`` running
+:func:`serve` (about a second, once per trainer; unlike ``multiprocessing``'s ``spawn`` it never re-runs
+the user's script, so scripts need no ``if __name__ == "__main__"``) — and stopped when the trainer is
+garbage collected or the interpreter exits. The arrays travel through a memory-mapped file (in
+``/dev/shm`` where it exists); the pipes carry one short line per step.
 """
 import json
 import os
@@ -48,8 +49,8 @@ import weakref
 
 import numpy as np
 
-from . import conv, threads
-from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from . import threads
+from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh, implementation_of
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 
@@ -67,7 +68,8 @@ def eligible(trainer, x):
             and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy
             and isinstance(model, Sequential) and not model.forward_hooks and not model.backward_hooks
             and all(type(layer) in PER_SAMPLE_LAYERS and not layer.masks for layer in model.layers.values())
-            and all((model[name].kernel or conv.default_kernel()) == "fast" for name in model.conv_layers()))
+            and all(implementation_of(layer) == "fast" for layer in model.layers.values()
+                    if isinstance(layer, (Conv2D, MaxPool2D))))
 
 
 class _Shared:

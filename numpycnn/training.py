@@ -39,7 +39,7 @@ from . import parallel, threads
 from .callbacks import Callback, Checkpoints, PeriodicEvaluation, ProgressBar
 from .errors import CheckpointError, DivergenceError
 from .losses import SoftmaxCrossEntropy
-from .model import EVAL_BATCH
+from .model import EVAL_BATCH, Sequential
 from .storage import load_arrays, prefixed, save_arrays
 from .validate import count, integer
 
@@ -387,7 +387,7 @@ class Trainer:
         arrays, meta = load_arrays(path)
         if meta.get("kind") != "checkpoint":
             raise CheckpointError(f"{path}: is a {meta.get('kind')!r} file, not a training checkpoint")
-        if meta["architecture"]["layers"] != self.model.config()["layers"]:
+        if _layer_configs(meta["architecture"], path) != self.model.config()["layers"]:
             raise CheckpointError(f"{path}: was saved from a different architecture; "
                                   f"use the same --model/--activation options as the original run")
         if meta["optimizer"] != type(self.optimizer).__name__:
@@ -410,3 +410,12 @@ class Trainer:
         self.seed, self.batch_size, self.elapsed = meta["seed"], meta["batch_size"], meta["elapsed"]
         self.history = History(meta["history"])
         return self
+
+
+def _layer_configs(architecture, path):
+    """The layers of a saved architecture as :meth:`Sequential.config` writes them today (a layer's
+    ``from_config`` reads the keys of older files, e.g. ``Conv2D``'s ``"kernel"``)."""
+    try:
+        return Sequential.from_config(architecture).config()["layers"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: architecture description is invalid: {e}") from None
