@@ -24,14 +24,16 @@ follows a run at T = 1 to within that rounding, not bit for bit (tests/test_para
 
 When it is used
 ---------------
-:meth:`numpycnn.training.Trainer.compute_gradients` uses it when the number of threads was set
+:meth:`numpycnn.training.Trainer.compute_gradients` uses it instead of tutorial 3's step
+(:meth:`~numpycnn.training.Trainer.forward_backward`) when the number of threads was set
 (``numpycnn.threads.set_threads(T)``, ``limit(T)`` or ``NUMPYCNN_THREADS``; not when it only follows
 BLAS's configuration, so that unless asked, ``Trainer`` gives the same bits as a hand-written loop),
-is above 1, and :func:`eligible` holds: the plain ``Trainer`` and softmax cross-entropy, no callbacks of
-the user's (they may read a layer's cache or the loss's state, which only the main process's shard
-fills), and a network of layers that compute each sample on its own (:data:`PER_SAMPLE_LAYERS`: no
-BatchNorm, no Dropout) with no masks, no hooks and the fast implementation of every Conv2D and
-MaxPool2D (:func:`numpycnn.layers.use_implementation`). Anything else trains in one process, as before.
+is above 1, the trainer allows it (``Trainer.data_parallel``, False for a trainer that changes the
+step) and :func:`eligible` holds: softmax cross-entropy, no callbacks of the user's (they may read a
+layer's cache or the loss's state, which only the main process's shard fills), and a network of layers
+that compute each sample on its own (:data:`PER_SAMPLE_LAYERS`: no BatchNorm, no Dropout) with no
+masks, no hooks and the fast implementation of every Conv2D and MaxPool2D
+(:func:`numpycnn.layers.use_implementation`). Anything else trains in one process, as before.
 The worker processes are started at the first such step — each a fresh ``python`` running
 :func:`serve` (about a second, once per trainer; unlike ``multiprocessing``'s ``spawn`` it never re-runs
 the user's script, so scripts need no ``if __name__ == "__main__"``) — and stopped when the trainer is
@@ -61,7 +63,8 @@ PER_SAMPLE_LAYERS = (AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid
 def eligible(trainer, x):
     """Whether ``trainer``'s step on the batch ``x`` can be split over processes (see the module docstring).
 
-    :class:`~numpycnn.training.Trainer` asks only when it is not a subclass (a subclass may change the step).
+    :class:`~numpycnn.training.Trainer` asks only when its ``data_parallel`` is True (a trainer whose step
+    differs from :meth:`~numpycnn.training.Trainer.forward_backward` sets it False).
     """
     model = trainer.model
     return (threads.is_set() and threads.get_threads() > 1 and x.shape[0] >= 2

@@ -16,6 +16,10 @@ trainer of several networks replaces)::
     model.backward(loss_fn.backward())        # every layer's grads (and any backward hooks)
     optimizer.step()                          # x <- update(x, grad)
 
+The first three lines are :meth:`Trainer.forward_backward`, and they run in this process unless more than
+one thread was set (``numpycnn.threads.set_threads(T)``): then ``compute_gradients`` splits the batch over T
+processes (:mod:`numpycnn.parallel`; see :attr:`Trainer.data_parallel`).
+
 Techniques plug in through :class:`~numpycnn.callbacks.Callback` methods called at fixed points of
 the step and the epoch (the table is in :mod:`numpycnn.callbacks`), instead of copying the loop; the
 progress bar, periodic evaluation and checkpoints are callbacks too, added by ``fit`` after the
@@ -144,6 +148,12 @@ class Trainer:
     history : History; ``stop_reason`` : why the last ``fit`` stopped
     """
 
+    #: Whether :meth:`compute_gradients` may split a step over worker processes when more than one thread is
+    #: set (:mod:`numpycnn.parallel`). Each worker runs the lines of :meth:`forward_backward` on its shard, and
+    #: only the main process's shard fills the layers' caches and the loss's state; a subclass whose step
+    #: differs from that, or that reads those caches, sets this to False.
+    data_parallel = True
+
     def __init__(self, model, optimizer, loss=None, callbacks=(), seed=0, batch_size=64,
                  checkpoint_path=None, checkpoint_every=None, progress=True, guard=True, augment=None,
                  augment_stream=0):
@@ -197,15 +207,22 @@ class Trainer:
         return self.augment(x, np.random.default_rng([self.seed, self.step, stream]))
 
     def compute_gradients(self, x, y):
-        """Forward, loss, backward: fills every parameter's gradient. Returns ``(loss, logits)``.
+        """Forward, loss, backward on the batch as this trainer sees it: fills every parameter's gradient.
+        Returns ``(loss, logits)``.
 
-        When more than one thread was set (``numpycnn.threads.set_threads(T)``) and the network's samples
-        are computed independently, the batch is split over worker processes (:mod:`numpycnn.parallel`);
-        the gradients are the same up to float rounding.
+        Unless threads are set, the step that runs is tutorial 3's, :meth:`forward_backward`, in this process.
+        Only when more than one thread was set (``numpycnn.threads.set_threads(T)``, ``limit(T)``,
+        ``NUMPYCNN_THREADS``, ``--threads``), this trainer allows it (:attr:`data_parallel`) and the network's
+        samples are computed independently (:func:`numpycnn.parallel.eligible`), the batch is split over T
+        processes instead (:class:`numpycnn.parallel.Workers`): the same gradients up to float rounding.
         """
-        x = self.view(x)                                              # the batch as this trainer sees it
-        if type(self) is Trainer and parallel.eligible(self, x):
+        x = self.view(x)                                        # the batch as this trainer sees it
+        if self.data_parallel and parallel.eligible(self, x):   # threads set: T processes, 1/T of the batch each
             return self._workers(x.shape[0]).compute_gradients(x, y, self.loss)
+        return self.forward_backward(x, y)                      # tutorial 3's step, in this process
+
+    def forward_backward(self, x, y):
+        """Tutorial 3's step in this process: forward, loss, backward. Returns ``(loss, logits)``."""
         logits = self.model.forward(x, check=False)
         loss = self.loss.forward(logits, y)
         self.model.backward(self.loss.backward(), input_grad=False)   # nothing needs dL/dx of the images

@@ -189,6 +189,9 @@ class CollaborativeTrainer(Trainer):
     (weighted average of logits with the last linear/validation weights; uniform for the other rules).
     """
 
+    #: m networks and a combined loss: not the one-network step the worker processes of numpycnn.parallel run
+    data_parallel = False
+
     def __init__(self, models, optimizers, rule="min-logit", mode="patent", temperature=3.0, ramp_steps=100,
                  data_split="same", **kwargs):
         if len(models) < 1:
