@@ -25,8 +25,8 @@ weight gradient is a sum over images, done as a second sharded pass over the row
 each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit for bit at every T.
 (Training steps use the other cores differently: :mod:`numpycnn.parallel`.)
 
-``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this kernel
-against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
+``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this
+implementation against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
 """
 import numpy as np
 

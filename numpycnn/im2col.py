@@ -39,14 +39,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .errors import ShapeError
 
 
-def conv_output_size(size, kernel, stride=1, pad=0):
-    """Output length of a sliding window: ``(size + 2*pad - kernel) // stride + 1``.
+def conv_output_size(size, kernel_size, stride=1, pad=0):
+    """Output length of a sliding window: ``(size + 2*pad - kernel_size) // stride + 1``.
 
     Parameters
     ----------
     size : int
         Input length (height or width).
-    kernel : int
+    kernel_size : int
         Window length.
     stride, pad : int
         Step between windows; zeros added on each side.
@@ -62,12 +62,12 @@ def conv_output_size(size, kernel, stride=1, pad=0):
         If the window does not fit in the padded input.
     """
     padded = size + 2 * pad
-    if kernel > padded:
+    if kernel_size > padded:
         raise ShapeError(
-            f"kernel size {kernel} is larger than the padded input size {padded} "
+            f"kernel size {kernel_size} is larger than the padded input size {padded} "
             f"(input {size} + 2*pad {pad}); use a smaller kernel or more padding"
         )
-    return (padded - kernel) // stride + 1
+    return (padded - kernel_size) // stride + 1
 
 
 def pad_input(x, pad, value=0.0):
@@ -100,8 +100,9 @@ def offset_slices(KH, KW, stride, OH, OW):
         ``(..., OH, OW)`` and ``xp[at][..., r, s]`` is entry ``(i, j)`` of the
         window at output position ``(r, s)``, i.e. ``xp[..., r*stride + i, s*stride + j]``.
 
-    Every kernel of numpycnn is a loop over these ``KH*KW`` offsets, each one a
-    single vectorised operation over all images, channels and positions.
+    The fast convolution's gather (:func:`im2col_per_image`), :func:`windows_adjoint` and the fast max
+    pooling are loops over these ``KH*KW`` offsets, each one a single vectorised operation over all
+    images, channels and positions.
     """
     for i in range(KH):
         for j in range(KW):

@@ -123,7 +123,7 @@ class Layer:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         return self
 
-    def where(self):
+    def display_name(self):
         """How error messages name this layer: ``Conv2D 'conv1'`` (or just ``Conv2D`` when unnamed)."""
         return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
 
@@ -251,7 +251,7 @@ class Conv2D(Layer):
         self.implementation_used = None   # that of the last forward pass, which backward must match
 
     def forward(self, x):
-        _check_4d(x, self.where(), self.in_channels)
+        _check_4d(x, self.display_name(), self.in_channels)
         self.output_shape(x.shape[1:])       # names this layer if the kernel does not fit
         self.implementation_used = implementation_of(self)
         W, b = self.effective("W"), self.effective("b")
@@ -281,7 +281,7 @@ class Conv2D(Layer):
 
     def output_shape(self, input_shape):
         C, H, W = input_shape
-        where = self.where()
+        where = self.display_name()
         if C != self.in_channels:
             raise ShapeError(f"{where}: expects {self.in_channels} input channels; the layer below gives {C}")
         try:
@@ -336,7 +336,7 @@ class Dense(Layer):
         self.x = None
 
     def forward(self, x):
-        where = self.where()
+        where = self.display_name()
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.in_features:
             raise ShapeError(f"{where}: input x must have shape (N, {self.in_features}); got {describe(x)}. "
                              f"Put a Flatten layer before a Dense layer that follows a conv/pool layer.")
@@ -362,7 +362,7 @@ class Dense(Layer):
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.in_features,):
-            raise ShapeError(f"{self.where()}: expects input of shape ({self.in_features},); "
+            raise ShapeError(f"{self.display_name()}: expects input of shape ({self.in_features},); "
                              f"the layer below gives {tuple(input_shape)}")
         return (self.out_features,)
 
@@ -393,7 +393,7 @@ class _Pool(Layer):
             return (C, conv_output_size(H, self.kernel_size, self.stride, self.pad),
                     conv_output_size(W, self.kernel_size, self.stride, self.pad))
         except ShapeError as e:
-            raise ShapeError(f"{self.where()}: {e} (input {input_shape})") from None
+            raise ShapeError(f"{self.display_name()}: {e} (input {input_shape})") from None
 
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
@@ -422,11 +422,11 @@ class MaxPool2D(_Pool):
 
     def __init__(self, kernel_size=2, stride=None, pad=0, *, name=None, implementation=None):
         super().__init__(kernel_size, stride, pad, name=name)
-        self.implementation = _chosen_implementation(implementation, self.where())
+        self.implementation = _chosen_implementation(implementation, self.display_name())
         self.implementation_used = None   # that of the last forward pass, which backward must match
 
     def forward(self, x):
-        _check_4d(x, self.where())
+        _check_4d(x, self.display_name())
         self.output_shape(x.shape[1:])
         self.implementation_used = implementation_of(self)
         if self.implementation_used == "textbook":
@@ -451,7 +451,7 @@ class AvgPool2D(_Pool):
     """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
 
     def forward(self, x):
-        _check_4d(x, self.where())
+        _check_4d(x, self.display_name())
         self.output_shape(x.shape[1:])
         out, self.cache = pooling.avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
         return out
@@ -464,7 +464,7 @@ class ReLU(Layer):
     """``y = max(x, 0)``; backward ``dx = dout * (x > 0)``."""
 
     def forward(self, x):
-        _check_float(x, self.where())
+        _check_float(x, self.display_name())
         self.positive = x > 0                # the cache backward reads: where the input was positive
         ### BEGIN SOLUTION
         return np.maximum(x, 0)
@@ -493,7 +493,7 @@ class Sigmoid(Layer):
 
     def forward(self, x):
         """``y = σ(x)``; keeps ``self.y`` (the output) for :meth:`backward`."""
-        _check_float(x, self.where())
+        _check_float(x, self.display_name())
         ### BEGIN SOLUTION
         self.y = expit(x)
         ### END SOLUTION
@@ -510,7 +510,7 @@ class Tanh(Layer):
     """``y = tanh(x)``; ``dx = dout * (1 - y**2)``."""
 
     def forward(self, x):
-        _check_float(x, self.where())
+        _check_float(x, self.display_name())
         self.y = np.tanh(x)
         return self.y
 
@@ -522,7 +522,7 @@ class Flatten(Layer):
     """``(N, C, H, W) -> (N, C*H*W)``; backward reshapes back."""
 
     def forward(self, x):
-        _check_float(x, self.where(), min_ndim=2)
+        _check_float(x, self.display_name(), min_ndim=2)
         self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
@@ -543,7 +543,7 @@ class LogSoftmax(Layer):
     """
 
     def forward(self, x):
-        _check_float(x, self.where(), min_ndim=2)
+        _check_float(x, self.display_name(), min_ndim=2)
         self.y = log_softmax(x)
         return self.y
 

@@ -189,17 +189,17 @@ class Trainer:
         loss, logits = self.compute_gradients(x, y)
         self.last_x, self.last_y, self.last_logits = x, y, logits
         for cb in self.callbacks:
-            cb.after_backward(self)
+            cb.on_backward_end(self)
         if self.guard:
             self.check_finite(loss)
         for optimizer in self.trained_optimizers():
             optimizer.step()
         self.step += 1
         for cb in self.callbacks:
-            cb.after_step(self)
+            cb.on_step_end(self)
         return loss, int((logits.argmax(axis=1) == y).sum())
 
-    def view(self, x, stream=None):
+    def augmented(self, x, stream=None):
         """The batch as network ``stream`` sees it: ``augment(x, default_rng([seed, step, stream]))``, or ``x``."""
         if self.augment is None:
             return x
@@ -216,7 +216,7 @@ class Trainer:
         samples are computed independently (:func:`numpycnn.parallel.eligible`), the batch is split over T
         processes instead (:class:`numpycnn.parallel.Workers`): the same gradients up to float rounding.
         """
-        x = self.view(x)                                        # the batch as this trainer sees it
+        x = self.augmented(x)                                   # the batch as this trainer sees it
         if self.data_parallel and parallel.eligible(self, x):   # threads set: T processes, 1/T of the batch each
             return self._workers(x.shape[0]).compute_gradients(x, y, self.loss)
         return self.forward_backward(x, y)                      # tutorial 3's step, in this process
@@ -349,7 +349,7 @@ class Trainer:
             self.batch_in_epoch = 0
             self.epoch_sums = np.zeros(3)
         for cb in hooks:
-            cb.after_epoch(self)
+            cb.on_epoch_recorded(self)
         if not whole or (max_steps is not None and self.step >= max_steps):
             return "max_steps"
         if target_loss is not None and logs["train_loss"] <= target_loss:

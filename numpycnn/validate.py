@@ -80,7 +80,7 @@ def number(value, name, where, low=None, high=None, *, low_open=False, high_open
 
 
 def choice(value, name, where, options):
-    """One of a fixed set of ``options`` (e.g. a kernel or a rule name), returned unchanged."""
+    """One of a fixed set of ``options`` (e.g. an implementation or a rule name), returned unchanged."""
     if not isinstance(value, Hashable) or value not in set(options):
         raise ValueError(f"{where}: {name} must be one of {list(options)}; got {value!r}")
     return value

@@ -264,7 +264,7 @@ def test_trainer_evaluates_in_eval_mode_and_fit_trains_in_training_mode():
     seen = []
 
     class Modes(Callback):
-        def after_backward(self, trainer):
+        def on_backward_end(self, trainer):
             seen.append(trainer.model.training)
 
     trainer = Trainer(model, SGD(model, lr=0.1), callbacks=[Modes()], batch_size=4, progress=False)

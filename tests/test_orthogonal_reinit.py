@@ -145,7 +145,7 @@ def test_during_s2_dropped_weights_biases_and_optimizer_state_stay_exactly_zero(
         name = "watch"
         checked = 0
 
-        def after_step(self, trainer):
+        def on_step_end(self, trainer):
             if repr_cb.phase != "S2":
                 return
             for layer_name, idx in repr_cb.dropped.items():
@@ -347,7 +347,7 @@ def test_function_preserving_reintroduction_leaves_the_logits_exactly_unchanged(
     class Around(nc.Callback):                 # logits just before and just after the re-introduction step
         name = "around"
 
-        def after_step(self, trainer):
+        def on_step_end(self, trainer):
             if cb.phase == "S2" and cb.t - cb.phase_start == cb.s2 - 1:
                 seen["before"] = model.forward(x).copy()
     trainer.callbacks.insert(0, Around())

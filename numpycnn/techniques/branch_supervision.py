@@ -245,11 +245,11 @@ class BranchSupervision(Callback):
             b.set_labels(y)
             b.weight = lambda_at(self.schedule, w0, trainer.step, self.total_steps)
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         for b in self.branches:
             self.branch_losses[b.at].append(b.branch_loss)
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         for b in self.branches:
             b.update()
 
@@ -285,7 +285,7 @@ class GradientFlow(Callback):
         self.layers = layers
         self.norms, self.mean_abs = {}, {}
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         self.record(trainer.model)
 
     def record(self, model):

@@ -28,8 +28,8 @@ Rules (each with its backward through the combination, :func:`combine`):
    split, recomputed once per epoch inside ``fit`` (:meth:`CollaborativeTrainer.epoch_logs`) — never
    from the split :meth:`CollaborativeTrainer.evaluate` scores, so a test score never sets weights.
 
-Modes: ``patent`` (the default: CE of the ensemble vs. the label, gradients through the
-combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network adds
+Modes: ``ensemble-ce`` (the claim's, the default: the second loss is the cross-entropy of the ensemble
+vs. the label, its gradients going back through the combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network adds
 ``λ_t · T² · KL(softmax(z_ens/T) ‖ softmax(z_i/T))`` with a linear ramp-up of ``λ_t``).
 """
 import numpy as np
@@ -44,9 +44,10 @@ from ..training import Trainer
 from ..validate import check_labels
 
 RULES = ("min-loss", "linear", "min-logit", "validation")
-#: ``patent``: CE of the ensemble; ``kdcl``: distil the detached ensemble; ``dml``: Deep Mutual Learning (each
-#: network distils every other one, no ensemble) — the published peer, for comparison
-MODES = ("patent", "kdcl", "dml")
+#: ``ensemble-ce``: the cross-entropy of the ensemble (the claim's second loss); ``kdcl``: distil the detached
+#: ensemble; ``dml``: Deep Mutual Learning (each network distils every other one, no ensemble) — the published
+#: peers, for comparison
+MODES = ("ensemble-ce", "kdcl", "dml")
 
 
 def _check_logits(zs, y):
@@ -174,7 +175,7 @@ class CollaborativeTrainer(Trainer):
     ----------
     models, optimizers : lists of length m (each optimizer built on its model)
     rule : one of ``RULES``
-    mode : ``"patent"``, ``"kdcl"`` or ``"dml"`` (Deep Mutual Learning, Zhang et al. 2018: network i adds
+    mode : ``"ensemble-ce"``, ``"kdcl"`` or ``"dml"`` (Deep Mutual Learning, Zhang et al. 2018: network i adds
         ``1/(m−1) Σ_{j≠i} KL(p_j ‖ p_i)`` with the other networks' ``p_j`` detached, T = 1; no ensemble
         enters the loss — the rule only decides the reported ensemble)
     temperature : float — KDCL's T
@@ -192,7 +193,7 @@ class CollaborativeTrainer(Trainer):
     #: m networks and a combined loss: not the one-network step the worker processes of numpycnn.parallel run
     data_parallel = False
 
-    def __init__(self, models, optimizers, rule="min-logit", mode="patent", temperature=3.0, ramp_steps=100,
+    def __init__(self, models, optimizers, rule="min-logit", mode="ensemble-ce", temperature=3.0, ramp_steps=100,
                  data_split="same", **kwargs):
         if len(models) < 1:
             raise ValueError("CollaborativeTrainer: zero networks — give at least one model")
@@ -206,8 +207,8 @@ class CollaborativeTrainer(Trainer):
             raise ValueError(f"CollaborativeTrainer: data_split must be 'same' or 'halves'; got {data_split!r}")
         super().__init__(models[0], optimizers[0], **kwargs)
         self.models, self.optimizers = list(models), list(optimizers)
-        self.rule, self.mode, self.T, self.ramp_steps, self.data_split = rule, mode, float(temperature), int(
-            ramp_steps), data_split
+        self.rule, self.mode, self.data_split = rule, mode, data_split
+        self.temperature, self.ramp_steps = float(temperature), int(ramp_steps)
         self.weights = np.full(len(models), 1.0 / len(models))
         self.ce = [SoftmaxCrossEntropy() for _ in models]
         self.last = {}
@@ -217,10 +218,10 @@ class CollaborativeTrainer(Trainer):
 
         The batch goes through the m networks (first predictions); each first loss's gradient (on the
         network's half of the batch with ``data_split="halves"``) plus the second loss's gradient
-        through the combination (``patent``) or the distillation gradient (``kdcl``) is
+        through the combination (``ensemble-ce``) or the distillation gradient (``kdcl``) is
         back-propagated through that network. ``self.last`` keeps the first losses and the second.
         """
-        zs = [m.forward(self.view(x, i), check=False) for i, m in enumerate(self.models)]   # first predictions
+        zs = [m.forward(self.augmented(x, i), check=False) for i, m in enumerate(self.models)]   # first predictions
         first = [ce.forward(z, y) for ce, z in zip(self.ce, zs)]                  # first losses
         dzs = [ce.backward() for ce in self.ce]
         if self.data_split == "halves":                                           # network i learns from its half
@@ -239,7 +240,7 @@ class CollaborativeTrainer(Trainer):
                         value, g = kd_loss(zs[i], zs[j], 1.0)
                         second += value / (m - 1)
                         dzs[i] = dzs[i] + g / (m - 1)
-        elif self.mode == "patent":
+        elif self.mode == "ensemble-ce":
             second = ens_ce.forward(z_ens, y)                                     # second loss
             extra = back(ens_ce.backward())                                       # through the combination
             dzs = [d + e for d, e in zip(dzs, extra)]
@@ -247,7 +248,7 @@ class CollaborativeTrainer(Trainer):
             second = 0.0
             lam = min(1.0, self.step / max(self.ramp_steps, 1))
             for i, z in enumerate(zs):
-                value, g = kd_loss(z, z_ens, self.T)                              # detached teacher
+                value, g = kd_loss(z, z_ens, self.temperature)                              # detached teacher
                 second += lam * value
                 dzs[i] = dzs[i] + lam * g
         if self.rule == "linear":
@@ -321,8 +322,9 @@ def add_train_arguments(parser):
     g = parser.add_argument_group("technique D: collaborative training")
     g.add_argument("--networks", type=int, default=1, help="train this many networks together (technique D if > 1)")
     g.add_argument("--ensemble", choices=RULES, default="min-logit", help="the ensemble (second prediction) rule")
-    g.add_argument("--collab-mode", choices=MODES, default="patent",
-                   help="patent: CE of the ensemble; kdcl: distil the detached ensemble into each network")
+    g.add_argument("--collab-mode", choices=MODES, default="ensemble-ce",
+                   help="ensemble-ce: add the cross-entropy of the ensemble (the claim); kdcl: distil the detached "
+                        "ensemble into each network; dml: deep mutual learning")
     g.add_argument("--collab-temperature", type=float, default=3.0, help="KDCL temperature T")
 
 

@@ -389,7 +389,7 @@ class ConsistencyTraining(Callback):
     noise : float >= 0 — std of the Gaussian perturbation added to each pass
     batch_size : int — unlabelled images per step
     seed : int — perturbations and unlabelled batches come from ``default_rng([seed, step])``, ``step`` the
-        updates done before this one (``trainer.step`` in ``after_backward``)
+        updates done before this one (``trainer.step`` in ``on_backward_end``)
 
     Notes
     -----
@@ -400,7 +400,7 @@ class ConsistencyTraining(Callback):
         ∂L_c/∂p_a = 2w (p_a − p_b) / N
         ∂L_c/∂z_a = p_a ⊙ (g − Σ_c g_c p_a[c])        softmax Jacobian, g = ∂L_c/∂p_a
 
-    Run in ``after_backward``: the supervised gradients are kept, the consistency pass is
+    Run in ``on_backward_end``: the supervised gradients are kept, the consistency pass is
     back-propagated (masks apply as usual) and the two are added before the optimizer step.
     """
 
@@ -430,7 +430,7 @@ class ConsistencyTraining(Callback):
         model.backward(dz.astype(u.dtype))
         return L
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         if self.weight == 0:
             return
         model = trainer.model

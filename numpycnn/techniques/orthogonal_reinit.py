@@ -38,7 +38,7 @@ What each piece is here
   initialisation. Which of the three happened is returned, stored in the cycle log and logged
   (``logging.getLogger("numpycnn.techniques.orthogonal_reinit")``; fallbacks as warnings).
 - :class:`RePr`: the training :class:`~numpycnn.training.Callback` that runs the S1/S2/N schedule
-  from ``after_step`` and logs every cycle. Its ``state_dict`` holds the schedule position, the
+  from ``on_step_end`` and logs every cycle. Its ``state_dict`` holds the schedule position, the
   dropped sets, the old values and the log, so a run checkpointed in the middle of an S2 phase
   resumes bit for bit.
 
@@ -655,7 +655,7 @@ class RePr(Callback):
         if not self.eligible_layers(trainer.model) and self.n_cycles > 0:
             raise ValueError("RePr: the model has no eligible conv layer (check layers= and exclude_first=)")
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         self.t += 1
         if self.phase == "S1" and self.t - self.phase_start == self.s1:
             self._drop(trainer)

@@ -60,7 +60,7 @@ class MeasureAt(Callback):
         self.steps, self.measures = set(steps), {}
         self.t = 0
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         self.t += 1
         if self.t in self.steps:
             self.measures[self.t] = {n: O.tolist() for n, O in
