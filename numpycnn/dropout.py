@@ -13,8 +13,8 @@ touches the global ``np.random`` state.
 import numpy as np
 
 from .errors import ShapeError
-from .layers import Layer, _check_4d, _check_float, register_layer
-from .validate import integer, number
+from .layers import Layer, register_layer
+from .validate import check_4d, check_float, integer, number
 
 
 def dropout_forward(x, keep, p):
@@ -99,7 +99,7 @@ class Dropout(Layer):
         self.keep = None
 
     def _check(self, x):
-        _check_float(x, self.display_name(), min_ndim=1)
+        check_float(x, self.display_name(), min_ndim=1)
 
     def mask_shape(self, x_shape):
         """Shape of the keep mask for an input of ``x_shape``: one draw per value."""
@@ -138,7 +138,7 @@ class Dropout2D(Dropout):
     """
 
     def _check(self, x):
-        _check_4d(x, self.display_name())
+        check_4d(x, self.display_name())
 
     def mask_shape(self, x_shape):
         return (x_shape[0], x_shape[1], 1, 1)

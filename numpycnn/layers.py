@@ -30,7 +30,7 @@ from . import conv, fast_conv, fast_pooling, init as initializers, pooling
 from .errors import ShapeError, describe
 from .functional import log_softmax
 from .im2col import conv_output_size
-from .validate import choice, integer
+from .validate import check_4d, check_float, choice, integer
 
 
 class Layer:
@@ -132,31 +132,6 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _check_4d(x, where, channels=None):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{where}: input x must be a numpy array of shape (N, C, H, W); got {type(x).__name__}")
-    if x.ndim != 4:
-        hint = " Add a channel axis: x[:, None, :, :]." if x.ndim == 3 else ""
-        raise ShapeError(f"{where}: input x must have 4 dimensions (N, C, H, W); got shape {x.shape}.{hint}")
-    if channels is not None and x.shape[1] != channels:
-        raise ShapeError(f"{where}: input x must have {channels} channels (axis 1); got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(
-            f"{where}: input x must be a floating-point array; got dtype {x.dtype}. "
-            f"Convert images first, e.g. x.astype(np.float32) / 255"
-        )
-
-
-def _check_float(x, where, min_ndim=1):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{where}: input x must be a numpy array; got {type(x).__name__}")
-    if x.ndim < min_ndim:
-        raise ShapeError(f"{where}: input x must have at least {min_ndim} dimensions (a batch axis first); "
-                         f"got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
-
-
 # -- the implementation switch: fast (trains by default) or textbook (the code a student writes) ----------
 #: the implementations a :class:`Conv2D` or :class:`MaxPool2D` layer can run
 IMPLEMENTATIONS = ("fast", "textbook")
@@ -251,7 +226,7 @@ class Conv2D(Layer):
         self.implementation_used = None   # that of the last forward pass, which backward must match
 
     def forward(self, x):
-        _check_4d(x, self.display_name(), self.in_channels)
+        check_4d(x, self.display_name(), self.in_channels)
         self.output_shape(x.shape[1:])       # names this layer if the kernel does not fit
         self.implementation_used = implementation_of(self)
         W, b = self.effective("W"), self.effective("b")
@@ -426,7 +401,7 @@ class MaxPool2D(_Pool):
         self.implementation_used = None   # that of the last forward pass, which backward must match
 
     def forward(self, x):
-        _check_4d(x, self.display_name())
+        check_4d(x, self.display_name())
         self.output_shape(x.shape[1:])
         self.implementation_used = implementation_of(self)
         if self.implementation_used == "textbook":
@@ -451,7 +426,7 @@ class AvgPool2D(_Pool):
     """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
 
     def forward(self, x):
-        _check_4d(x, self.display_name())
+        check_4d(x, self.display_name())
         self.output_shape(x.shape[1:])
         out, self.cache = pooling.avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
         return out
@@ -464,7 +439,7 @@ class ReLU(Layer):
     """``y = max(x, 0)``; backward ``dx = dout * (x > 0)``."""
 
     def forward(self, x):
-        _check_float(x, self.display_name())
+        check_float(x, self.display_name())
         self.positive = x > 0                # the cache backward reads: where the input was positive
         ### BEGIN SOLUTION
         return np.maximum(x, 0)
@@ -493,7 +468,7 @@ class Sigmoid(Layer):
 
     def forward(self, x):
         """``y = σ(x)``; keeps ``self.y`` (the output) for :meth:`backward`."""
-        _check_float(x, self.display_name())
+        check_float(x, self.display_name())
         ### BEGIN SOLUTION
         self.y = expit(x)
         ### END SOLUTION
@@ -510,7 +485,7 @@ class Tanh(Layer):
     """``y = tanh(x)``; ``dx = dout * (1 - y**2)``."""
 
     def forward(self, x):
-        _check_float(x, self.display_name())
+        check_float(x, self.display_name())
         self.y = np.tanh(x)
         return self.y
 
@@ -522,7 +497,7 @@ class Flatten(Layer):
     """``(N, C, H, W) -> (N, C*H*W)``; backward reshapes back."""
 
     def forward(self, x):
-        _check_float(x, self.display_name(), min_ndim=2)
+        check_float(x, self.display_name(), min_ndim=2)
         self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
@@ -543,7 +518,7 @@ class LogSoftmax(Layer):
     """
 
     def forward(self, x):
-        _check_float(x, self.display_name(), min_ndim=2)
+        check_float(x, self.display_name(), min_ndim=2)
         self.y = log_softmax(x)
         return self.y
 
@@ -568,10 +543,7 @@ def register_layer(cls):
 
 def activation(name, **kwargs):
     """An activation layer by name: ``"relu"``, ``"sigmoid"`` or ``"tanh"``."""
-    try:
-        return ACTIVATIONS[name](**kwargs)
-    except KeyError:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {name!r}") from None
+    return ACTIVATIONS[choice(name, "activation", "layers.activation", sorted(ACTIVATIONS))](**kwargs)
 
 
 def layer_from_config(type_name, config, name=None, rng=None, dtype=np.float32):

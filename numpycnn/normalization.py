@@ -18,8 +18,8 @@ defaults ``momentum = 0.1``, ``eps = 1e-5`` and an affine ``gamma`` (ones), ``be
 import numpy as np
 
 from .errors import ShapeError, describe
-from .layers import Layer, _check_4d, register_layer
-from .validate import integer, number
+from .layers import Layer, register_layer
+from .validate import check_4d, integer, number
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5):
@@ -256,7 +256,7 @@ class BatchNorm2D(_BatchNorm):
     """
 
     def _check(self, x):
-        _check_4d(x, self.display_name(), self.num_features)
+        check_4d(x, self.display_name(), self.num_features)
 
     def _to_columns(self, x):
         return x.transpose(0, 2, 3, 1).reshape(-1, self.num_features)

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from .schedules import Schedule, schedule_from_config
-from .validate import number
+from .validate import choice, number
 
 
 class Optimizer:
@@ -270,8 +270,7 @@ def make_optimizer(name, model, lr=None, **kwargs):
 
     ``lr`` None keeps the optimizer's own default learning rate.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {name!r}")
+    choice(name, "optimizer", "make_optimizer", sorted(OPTIMIZERS))
     if lr is not None:
         kwargs["lr"] = lr
     return OPTIMIZERS[name](model, **kwargs)

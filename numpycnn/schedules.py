@@ -27,7 +27,7 @@ its floor after ``T`` updates instead of rising again.
 """
 import math
 
-from .validate import count, number
+from .validate import choice, count, number
 
 
 class Schedule:
@@ -130,8 +130,7 @@ SCHEDULES = {"constant": Constant, "step": StepDecay, "multistep": MultiStep, "e
 
 def make_schedule(name, **kwargs):
     """A schedule by name (see ``SCHEDULES``) with its arguments, e.g. ``make_schedule("cosine", total_steps=3000)``."""
-    if name not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}; got {name!r}")
+    choice(name, "schedule", "make_schedule", sorted(SCHEDULES))
     try:
         return SCHEDULES[name](**kwargs)
     except TypeError as e:

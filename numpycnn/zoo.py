@@ -7,6 +7,7 @@ import numpy as np
 from .errors import ShapeError
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, activation
 from .model import Sequential
+from .validate import choice
 
 
 def _rng(rng, seed):
@@ -137,7 +138,6 @@ MODELS = {"lenet5": lenet5, "small_cnn": small_cnn, "plain_cnn": plain_cnn, "van
 
 def build_model(name, input_shape, num_classes=10, activation_name="relu", seed=0, **kwargs):
     """Build a zoo model by name (see ``MODELS``)."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}; got {name!r}")
+    choice(name, "model", "build_model", sorted(MODELS))
     return MODELS[name](input_shape=tuple(input_shape), num_classes=num_classes, activation_name=activation_name,
                         seed=seed, **kwargs)

@@ -417,7 +417,7 @@ def test_train_flags_pass_the_temperature_and_the_loop_settings_to_the_collabora
 def test_collaborative_errors_say_what_to_give(digits):
     with pytest.raises(ValueError, match="^combine: zero networks — give the logits of at least one network$"):
         D.combine([], np.array([0]), "linear")
-    with pytest.raises(ValueError, match=r"^CollaborativeTrainer: rule must be one of \("):
+    with pytest.raises(ValueError, match=r"^CollaborativeTrainer: rule must be one of \["):
         trainer(digits, rule="average")
     with pytest.raises(ValueError, match=r"validation split; pass one to fit\(train, val\)$"):
         trainer(digits, rule="validation").fit(digits.train, None, epochs=1)

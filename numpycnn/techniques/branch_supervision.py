@@ -36,7 +36,7 @@ from ..layers import AvgPool2D, Dense, Flatten, LogSoftmax, activation as make_a
 from ..losses import SoftmaxCrossEntropy, get_loss
 from ..model import EVAL_BATCH, Sequential
 from ..training import Callback
-from ..validate import check_labels, number
+from ..validate import check_labels, choice, number
 
 SCHEDULES = ("constant", "linear")
 
@@ -231,8 +231,7 @@ class BranchSupervision(Callback):
     def __init__(self, branches, schedule="constant", total_steps=None):
         if not branches:
             raise ValueError("BranchSupervision: give at least one Branch")
-        if schedule not in SCHEDULES:
-            raise ValueError(f"BranchSupervision: schedule must be one of {SCHEDULES}; got {schedule!r}")
+        choice(schedule, "schedule", "BranchSupervision", SCHEDULES)
         if schedule == "linear" and not total_steps:
             raise ValueError("BranchSupervision: schedule 'linear' needs total_steps (the step where λ reaches 0)")
         self.branches = list(branches)

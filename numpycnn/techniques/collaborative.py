@@ -41,7 +41,7 @@ from ..functional import log_softmax, softmax
 from ..losses import SoftmaxCrossEntropy
 from ..model import EVAL_BATCH
 from ..training import Trainer
-from ..validate import check_labels
+from ..validate import check_labels, choice
 
 RULES = ("min-loss", "linear", "min-logit", "validation")
 #: ``ensemble-ce``: the cross-entropy of the ensemble (the claim's second loss); ``kdcl``: distil the detached
@@ -110,8 +110,7 @@ def combine(zs, y, rule, weights=None):
     info : dict — ``"chosen"`` (min-loss: (N,) network index), ``"weights"`` (linear/validation)
     """
     y = _check_logits(zs, y)
-    if rule not in RULES:
-        raise ValueError(f"combine: rule must be one of {RULES}; got {rule!r}")
+    choice(rule, "rule", "combine", RULES)
     m, N = len(zs), zs[0].shape[0]
     rows = np.arange(N)
     ### BEGIN SOLUTION
@@ -199,12 +198,9 @@ class CollaborativeTrainer(Trainer):
             raise ValueError("CollaborativeTrainer: zero networks — give at least one model")
         if len(optimizers) != len(models):
             raise ValueError(f"CollaborativeTrainer: {len(models)} models but {len(optimizers)} optimizers")
-        if rule not in RULES:
-            raise ValueError(f"CollaborativeTrainer: rule must be one of {RULES}; got {rule!r}")
-        if mode not in MODES:
-            raise ValueError(f"CollaborativeTrainer: mode must be one of {MODES}; got {mode!r}")
-        if data_split not in ("same", "halves"):
-            raise ValueError(f"CollaborativeTrainer: data_split must be 'same' or 'halves'; got {data_split!r}")
+        choice(rule, "rule", "CollaborativeTrainer", RULES)
+        choice(mode, "mode", "CollaborativeTrainer", MODES)
+        choice(data_split, "data_split", "CollaborativeTrainer", ("same", "halves"))
         super().__init__(models[0], optimizers[0], **kwargs)
         self.models, self.optimizers = list(models), list(optimizers)
         self.rule, self.mode, self.data_split = rule, mode, data_split

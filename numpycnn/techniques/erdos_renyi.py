@@ -31,10 +31,10 @@ from ..layers import Conv2D, Dense
 from ..losses import SoftmaxCrossEntropy
 from ..model import Sequential
 from ..optim import Adam
-from ..plots import _figure
+from ..plots import figure
 from ..storage import load_arrays, save_arrays
 from ..training import Callback, Trainer
-from ..validate import count, number
+from ..validate import choice, count, number
 
 MODES = ("er", "erk", "uniform", "snip")
 SAMPLING = ("bernoulli", "exact")
@@ -52,8 +52,7 @@ def layer_ratios(model, mode="er"):
     ER on channels ``(c_in + c_out) / (c_in c_out)``; ERK ``(c_in + c_out + k_h + k_w) / (c_in c_out k_h k_w)``.
     ``N_l`` is the number of weights of the layer.
     """
-    if mode not in ("er", "erk", "uniform"):
-        raise ValueError(f"layer_ratios: mode must be 'er', 'erk' or 'uniform'; got {mode!r}")
+    choice(mode, "mode", "layer_ratios", ("er", "erk", "uniform"))
     out = {}
     for name in masked_layers(model):
         W = model[name].params["W"]
@@ -134,8 +133,7 @@ def sample_masks(model, p, rng, sampling="bernoulli"):
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"sample_masks: rng must be a numpy.random.Generator; got {type(rng).__name__}")
-    if sampling not in SAMPLING:
-        raise ValueError(f"sample_masks: sampling must be one of {SAMPLING}; got {sampling!r}")
+    choice(sampling, "sampling", "sample_masks", SAMPLING)
     masks = {}
     for name, p_l in p.items():
         shape = model[name].params["W"].shape
@@ -188,8 +186,7 @@ def apply_masks(model, masks, optimizer=None):
 def sparsify(model, sparsity, mode="er", rng=None, sampling="bernoulli", dense=(), data=None):
     """Sample masks for ``model`` and apply them; returns ``(masks, p, sigma)`` (``p``/``sigma`` None for SNIP)."""
     rng = np.random.default_rng(0) if rng is None else rng
-    if mode not in MODES:
-        raise ValueError(f"sparsify: mode must be one of {MODES}; got {mode!r}")
+    choice(mode, "mode", "sparsify", MODES)
     if mode == "snip":
         if data is None:
             raise ValueError("sparsify: mode 'snip' needs data=(x, y), one batch to measure the saliency")
@@ -248,7 +245,7 @@ def format_report(rows):
 
 def report_figure(rows, title="structure of the sparse network"):
     layers = [r for r in rows if r["layer"] != "total"]
-    fig = _figure(figsize=(7, 3.4))
+    fig = figure(figsize=(7, 3.4))
     ax = fig.subplots()
     x = np.arange(len(layers))
     ax.bar(x - 0.2, [r["dense"] for r in layers], 0.4, label="dense weights", color="0.7")

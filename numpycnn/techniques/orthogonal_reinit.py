@@ -66,7 +66,7 @@ import scipy.linalg
 
 from ..datasets import Dataset
 from ..training import Callback
-from ..validate import integer, number
+from ..validate import choice, integer, number
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +85,7 @@ _PHASES = ("S1", "S2", "done")
 # argument checks
 # ----------------------------------------------------------------------------------------
 def _check_ranking(ranking, where):
-    if ranking not in RANKINGS:
-        raise ValueError(f"{where}: ranking must be one of {list(RANKINGS)}; got {ranking!r}")
-    return ranking
+    return choice(ranking, "ranking", where, RANKINGS)
 
 
 def _as_filters(W, where):
@@ -608,11 +606,8 @@ class RePr(Callback):
                         meaning="the fraction of filters dropped")
         self.ranking = _check_ranking(ranking, where)
         self.exclude_first = bool(exclude_first)
-        if selection not in SELECTIONS:
-            raise ValueError(f"{where}: selection must be one of {SELECTIONS}; got {selection!r}")
-        if reintroduce not in REINTRODUCTIONS:
-            raise ValueError(f"{where}: reintroduce must be one of {REINTRODUCTIONS}; got {reintroduce!r}")
-        self.selection, self.reintroduce = selection, reintroduce
+        self.selection = choice(selection, "selection", where, SELECTIONS)
+        self.reintroduce = choice(reintroduce, "reintroduce", where, REINTRODUCTIONS)
         self.layers = None if layers is None else list(layers)
         self.min_keep = integer(min_keep, "min_keep", where, minimum=1)
         self.seed = integer(seed, "seed", where, minimum=0)

@@ -10,7 +10,7 @@ import numpy as np
 from ...datasets import DATASETS, load_dataset
 from ...functional import softmax
 from ...model import load_model
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 
 NAME = "evaluate"
 HELP = "evaluate a saved model on a dataset's test split: accuracy, per-class precision/recall, figures"
@@ -41,7 +41,7 @@ def precision_recall(M):
 
 
 def confusion_figure(M, classes, title):
-    fig = _figure(figsize=(6, 5.5))
+    fig = figure(figsize=(6, 5.5))
     ax = fig.subplots()
     ax.imshow(M, cmap="Blues")
     K = len(classes)
@@ -64,7 +64,7 @@ def confident_errors_figure(x, y, pred, conf, classes, n=16):
     wrong = wrong[np.argsort(-conf[wrong], kind="stable")][:n]
     cols = 4
     rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig = _figure(figsize=(cols * 1.8, rows * 2.0))
+    fig = figure(figsize=(cols * 1.8, rows * 2.0))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")

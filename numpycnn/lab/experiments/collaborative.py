@@ -30,7 +30,7 @@ import numpy as np
 
 from ...augment import parse_augment
 from ..builder import build, options
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 from ...techniques.collaborative import CollaborativeTrainer
 from ...training import Trainer
 from . import protocol as P
@@ -171,7 +171,7 @@ def main(argv=None):
 
 
 def curves_figure(finals):
-    fig = _figure(figsize=(8, 3.8))
+    fig = figure(figsize=(8, 3.8))
     ax = fig.subplots()
     for k, (a, recs) in enumerate(finals.items()):
         curve = np.array([r["metrics"]["curve"] for r in recs], dtype=np.float64)
