@@ -18,7 +18,10 @@ MaxPool2D trains with), ``losses``, ``optim``, ``datasets``; ``layers`` (with th
 and the textbook implementations, ``use_implementation``), ``normalization`` (BatchNorm),
 ``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model`` (``Sequential``, model files);
 ``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``,
-``export``; ``techniques`` (A–E; what each claims: docs/claims.md).
+``export``; ``techniques`` (A–E; what each claims: docs/claims.md), imported on their own
+(``from numpycnn.techniques import gradient_direction``): ``import numpycnn`` loads the library only, and a
+technique's optimizer (technique B's ``"direction"``) is known to ``make_optimizer`` once its module is
+imported.
 
 Above the library stands the lab, :mod:`numpycnn.lab` — the command line (``python -m numpycnn``),
 the builder of networks from options, the experiments, the course's tools — which the library never
@@ -35,8 +38,8 @@ from .normalization import BatchNorm1D, BatchNorm2D
 from .residual import ResidualBlock
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
-from .training import Callback, Trainer
-from .techniques import gradient_direction as _technique_b  # noqa: F401  (it registers the optimizer "direction")
+from .callbacks import Callback
+from .training import Trainer
 
 __all__ = ["AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D", "Dense", "Dropout", "Dropout2D",
            "Flatten", "MaxPool2D", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",

@@ -1,11 +1,12 @@
-"""The im2col kernel: turn convolution and pooling into matrix products.
+"""Sliding windows: the views and matrices that turn convolution and pooling into array operations.
 
-Every sliding-window operation in numpycnn (convolution, max and average
-pooling) goes through the two functions of this module:
+The textbook convolution and pooling (:mod:`numpycnn.conv`, :mod:`numpycnn.pooling`) go through
+the window pair of this module:
 
 ``windows(x, KH, KW, stride, pad)``
-    A *view* (no copy) of every ``KH x KW`` window of the zero-padded input:
-    ``x: (N, C, H, W)  ->  (N, C, OH, OW, KH, KW)``.
+    A *view* of every ``KH x KW`` window of the padded input (zeros, or ``-inf`` for max pooling):
+    ``x: (N, C, H, W)  ->  (N, C, OH, OW, KH, KW)``. Max pooling takes the argmax of each
+    flattened window, average pooling its mean.
 ``windows_adjoint(dwin, x_shape, KH, KW, stride, pad)``
     Its adjoint: adds every window's values back onto the input positions it
     was read from, ``(N, C, OH, OW, KH, KW) -> (N, C, H, W)``. Overlapping
@@ -16,13 +17,11 @@ pooling) goes through the two functions of this module:
 ``(N*OH*OW, C*KH*KW)``: one row per output position, one column per input
 value that a filter sees. A convolution is then ``cols @ W.reshape(F, -1).T``.
 
-``im2col_per_image`` builds the same matrix image by image and transposed,
-``(N, C*KH*KW, OH*OW)``, the layout the fast convolution uses: one block per
-kernel offset, copied with one whole-batch slice (see :func:`offset_slices`).
-
-Every kernel here loops over the ``KH x KW`` *kernel offsets*, never over
-images or pixels: offset ``(i, j)`` of every window of every image is one
-strided slice of the padded input (:func:`offset_slices`).
+The fast implementations (:mod:`numpycnn.fast_conv`, :mod:`numpycnn.fast_pooling`) use neither view:
+they loop over the ``KH x KW`` *kernel offsets* (:func:`offset_slices`), never over images or pixels —
+offset ``(i, j)`` of every window of every image is one strided slice of the padded input.
+``im2col_per_image`` builds the fast convolution's matrix that way, image by image and transposed,
+``(N, C*KH*KW, OH*OW)``: one block per kernel offset, copied with one whole-batch slice.
 
 ``col2im`` is the **adjoint** of ``im2col``, not its inverse: for any ``x``
 and ``y``, ``<im2col(x), y> == <x, col2im(y)>``. A pixel that appears in
@@ -216,7 +215,6 @@ def col2im(cols, x_shape, KH, KW, stride=1, pad=0):
     dwin = cols.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 1, 2, 4, 5)
     return windows_adjoint(dwin, x_shape, KH, KW, stride, pad)
     ### END SOLUTION
-
 
 
 def im2col_per_image(x, KH, KW, stride=1, pad=0, ones_row=False, out=None):

@@ -179,7 +179,8 @@ def _chosen_implementation(implementation, where):
 
 
 def implementation_of(layer):
-    """The implementation a ``Conv2D`` or ``MaxPool2D`` layer runs: its own choice, else :func:`default_implementation`."""
+    """The implementation a ``Conv2D`` or ``MaxPool2D`` layer runs: its own choice, else
+    :func:`default_implementation`."""
     return layer.implementation or default_implementation()
 
 

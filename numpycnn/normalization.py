@@ -171,8 +171,8 @@ class _BatchNorm(Layer):
         if self.training:
             M = cols.shape[0]
             if M < 2:
-                raise ValueError(f"{self.display_name()}: training mode needs more than one value per channel to estimate "
-                                 f"a variance; got input shape {x.shape}. Use a larger batch, or model.eval()")
+                raise ValueError(f"{self.display_name()}: training mode needs more than one value per channel to "
+                                 f"estimate a variance; got input shape {x.shape}. Use a larger batch, or model.eval()")
             out, self.cache = batchnorm_forward(cols, gamma, beta, self.eps)
             mu, var = self.cache[3], self.cache[4]
             m = self.momentum

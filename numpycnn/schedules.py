@@ -5,15 +5,15 @@ update), so a resumed run continues it exactly from the optimizer's saved ``t``:
 
     lr_t = base_lr · f(t)
 
-=================  =====================================================  ==========================
-schedule           f(t)                                                   PyTorch equivalent
-=================  =====================================================  ==========================
-``constant``       1                                                      (none)
-``step``           γ^⌊t / step_size⌋                                      ``StepLR(step_size, γ)``
-``multistep``      γ^(number of milestones ≤ t)                           ``MultiStepLR(milestones, γ)``
-``exponential``    max(γ^t, floor)                                        ``ExponentialLR(γ)`` (floor 0)
-``cosine``         floor + (1 − floor)·(1 + cos(π·min(t, T)/T))/2         ``CosineAnnealingLR(T, eta_min = floor·base_lr)``
-=================  =====================================================  ==========================
+=================  ==============================================  ==================================================
+schedule           f(t)                                            PyTorch equivalent
+=================  ==============================================  ==================================================
+``constant``       1                                               (none)
+``step``           γ^⌊t / step_size⌋                               ``StepLR(step_size, γ)``
+``multistep``      γ^(number of milestones ≤ t)                    ``MultiStepLR(milestones, γ)``
+``exponential``    max(γ^t, floor)                                 ``ExponentialLR(γ)`` (floor 0)
+``cosine``         floor + (1 − floor)·(1 + cos(π·min(t, T)/T))/2  ``CosineAnnealingLR(T, eta_min = floor·base_lr)``
+=================  ==============================================  ==================================================
 
 Technique B's step decay ``α_t = α0·(1 − β)^t`` is ``exponential`` with ``γ = 1 − β`` (and, in its
 "above" reading, ``floor = threshold / α0``): :class:`~numpycnn.techniques.gradient_direction.GradientDirection`

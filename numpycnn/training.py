@@ -40,14 +40,14 @@ import time
 import numpy as np
 
 from . import parallel, threads
-from .callbacks import Callback, Checkpoints, PeriodicEvaluation, ProgressBar
+from .callbacks import Checkpoints, PeriodicEvaluation, ProgressBar
 from .errors import CheckpointError, DivergenceError
 from .losses import SoftmaxCrossEntropy
 from .model import EVAL_BATCH, Sequential
-from .storage import load_arrays, prefixed, save_arrays
+from .storage import load_arrays, prefixed, save_arrays, with_prefix
 from .validate import count, integer
 
-__all__ = ["Callback", "History", "Trainer", "batch_indices"]
+__all__ = ["History", "Trainer", "batch_indices"]
 
 
 def batch_indices(n, batch_size, *, seed=0, epoch=0, shuffle=True):
@@ -142,7 +142,7 @@ class Trainer:
 
     Attributes
     ----------
-    step : int — optimizer updates done (see :class:`Callback` for when it is incremented)
+    step : int — optimizer updates done (see :class:`~numpycnn.callbacks.Callback` for when it is incremented)
     epoch : int — whole epochs done; ``batch_in_epoch``: batches done in the current one
     elapsed : float — training seconds so far (the steps only: no evaluation, no checkpoints)
     history : History; ``stop_reason`` : why the last ``fit`` stopped
@@ -299,7 +299,8 @@ class Trainer:
         for model in self.trained_models():
             model.train()          # BatchNorm uses batch statistics and Dropout drops, whatever mode came before
         self.stop_reason = None
-        hooks = self.callbacks + self.builtin_callbacks(val, epochs, eval_every, math.ceil(len(train) / self.batch_size))
+        batches_per_epoch = math.ceil(len(train) / self.batch_size)
+        hooks = self.callbacks + self.builtin_callbacks(val, epochs, eval_every, batches_per_epoch)
         for cb in hooks:
             cb.on_train_begin(self)
         try:
@@ -382,10 +383,9 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------
     def state_dict(self):
         """Everything needed to resume: arrays (flat dict) and JSON metadata."""
-        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
+        arrays = {**with_prefix("model", self.model.state_dict()), **with_prefix("optim", self.optimizer.state_dict())}
         for cb in self.callbacks:
-            arrays.update({f"cb/{cb.name}/{k}": v for k, v in cb.state_dict().items()})
+            arrays.update(with_prefix(f"cb/{cb.name}", cb.state_dict()))
         arrays["trainer/epoch_sums"] = self.epoch_sums
         meta = {"kind": "checkpoint", "architecture": self.model.config(), "metadata": self.model.metadata,
                 "optimizer": type(self.optimizer).__name__, "step": self.step, "epoch": self.epoch,

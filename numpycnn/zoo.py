@@ -127,7 +127,8 @@ def mlp(input_shape=(1, 28, 28), num_classes=10, hidden=(300, 100), activation_n
     n_in = int(np.prod(input_shape))
     layers = [("flatten", Flatten())]
     for i, n in enumerate(hidden, 1):
-        layers += [(f"fc{i}", Dense(n_in, n, init=init, rng=rng, dtype=dtype)), (f"act{i}", activation(activation_name))]
+        layers += [(f"fc{i}", Dense(n_in, n, init=init, rng=rng, dtype=dtype)),
+                   (f"act{i}", activation(activation_name))]
         n_in = n
     layers.append((f"fc{len(hidden) + 1}", Dense(n_in, num_classes, init="xavier", rng=rng, dtype=dtype)))
     return Sequential(layers, input_shape=input_shape, name="mlp")

@@ -7,7 +7,8 @@ from numpycnn.lab.commands.demo import demo_args
 from numpycnn.lab.commands.train import run_training
 from numpycnn.datasets import Dataset, load_dataset
 from numpycnn.errors import CheckpointError
-from numpycnn.training import Callback, Trainer, batch_indices
+from numpycnn.callbacks import Callback
+from numpycnn.training import Trainer, batch_indices
 from numpycnn.zoo import small_cnn
 
 

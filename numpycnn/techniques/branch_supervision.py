@@ -32,10 +32,10 @@ below a threshold), and :func:`evaluate_branches`.
 """
 import numpy as np
 
+from ..callbacks import Callback
 from ..layers import AvgPool2D, Dense, Flatten, LogSoftmax, activation as make_activation
 from ..losses import SoftmaxCrossEntropy, get_loss
 from ..model import EVAL_BATCH, Sequential
-from ..training import Callback
 from ..validate import check_labels, choice, number
 
 SCHEDULES = ("constant", "linear")
@@ -51,7 +51,7 @@ def branch_point_after(model, conv_name):
         raise ValueError(f"branch_point_after: {conv_name!r} is not a conv layer; conv layers: {model.conv_layers()}")
     i = names.index(conv_name)
     j = i + 1
-    while j < len(names) and names[j] not in model.conv_layers() and type(model[names[j]]).__name__ != "Flatten":
+    while j < len(names) and names[j] not in model.conv_layers() and not isinstance(model[names[j]], Flatten):
         j += 1
     return names[j - 1]
 

@@ -29,14 +29,15 @@ Rules (each with its backward through the combination, :func:`combine`):
    from the split :meth:`CollaborativeTrainer.evaluate` scores, so a test score never sets weights.
 
 Modes: ``ensemble-ce`` (the claim's, the default: the second loss is the cross-entropy of the ensemble
-vs. the label, its gradients going back through the combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network adds
-``λ_t · T² · KL(softmax(z_ens/T) ‖ softmax(z_i/T))`` with a linear ramp-up of ``λ_t``).
+vs. the label, its gradients going back through the combination) and ``kdcl`` (the ensemble is a
+*detached teacher*: each network adds ``λ_t · T² · KL(softmax(z_ens/T) ‖ softmax(z_i/T))`` with a linear
+ramp-up of ``λ_t``).
 """
 import numpy as np
 import scipy.optimize
 
 from ..errors import CheckpointError
-from ..storage import load_arrays, prefixed
+from ..storage import load_arrays, prefixed, with_prefix
 from ..functional import log_softmax, softmax
 from ..losses import SoftmaxCrossEntropy
 from ..model import EVAL_BATCH
@@ -296,8 +297,8 @@ class CollaborativeTrainer(Trainer):
         arrays, meta = super().state_dict()
         arrays = {k: v for k, v in arrays.items() if not k.startswith(("model/", "optim/"))}
         for i, (m, o) in enumerate(zip(self.models, self.optimizers)):
-            arrays.update({f"net{i}/model/{k}": v for k, v in m.state_dict().items()})
-            arrays.update({f"net{i}/optim/{k}": v for k, v in o.state_dict().items()})
+            arrays.update(with_prefix(f"net{i}/model", m.state_dict()))
+            arrays.update(with_prefix(f"net{i}/optim", o.state_dict()))
         arrays["collab/weights"] = self.weights
         meta.update({"networks": [m.config() for m in self.models], "rule": self.rule, "mode": self.mode})
         return arrays, meta

@@ -25,6 +25,7 @@ masks with the most accurate kept (``select_masks``), and SNIP as a baseline (``
 import numpy as np
 import scipy.sparse
 
+from ..callbacks import Callback
 from ..errors import CheckpointError
 from ..functional import softmax
 from ..layers import Conv2D, Dense
@@ -33,7 +34,7 @@ from ..model import Sequential
 from ..optim import Adam
 from ..plots import figure
 from ..storage import load_arrays, save_arrays
-from ..training import Callback, Trainer
+from ..training import Trainer
 from ..validate import choice, count, number
 
 MODES = ("er", "erk", "uniform", "snip")
@@ -61,7 +62,10 @@ def layer_ratios(model, mode="er"):
             r = (n_in + n_out) / (n_in * n_out)
         else:
             c_out, c_in, kh, kw = W.shape
-            r = (c_in + c_out + kh + kw) / (c_in * c_out * kh * kw) if mode == "erk" else (c_in + c_out) / (c_in * c_out)
+            if mode == "erk":
+                r = (c_in + c_out + kh + kw) / (c_in * c_out * kh * kw)
+            else:
+                r = (c_in + c_out) / (c_in * c_out)
         out[name] = (1.0 if mode == "uniform" else r, int(W.size))
     return out
 

@@ -33,7 +33,8 @@ def min_logit_properties(ctx):
     rows = np.arange(len(y))
     assert np.all(np.asarray(z)[rows, y] == 0), "min-logit: the target logit of the ensemble must be 0"
     best = np.min([collaborative.per_sample_ce(zi, y) for zi in zs], axis=0)
-    assert np.all(collaborative.per_sample_ce(np.asarray(z), y) <= best + 1e-12), "min-logit: CE(ensemble) must be <= every network's"
+    assert np.all(collaborative.per_sample_ce(np.asarray(z), y) <= best + 1e-12), \
+        "min-logit: CE(ensemble) must be <= every network's"
 
 
 CHECKS = {"techniques.collaborative.combine": (8, [ensembles_match_reference, min_logit_properties])}

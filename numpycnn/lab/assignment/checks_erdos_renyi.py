@@ -27,5 +27,6 @@ def constraint_holds_for_lenet5(ctx):
 
 
 CHECKS = {
-    "techniques.erdos_renyi.connection_probabilities": (6, [worked_example_784_300_100_10, constraint_holds_for_lenet5]),
+    "techniques.erdos_renyi.connection_probabilities": (6, [worked_example_784_300_100_10,
+                                                            constraint_holds_for_lenet5]),
 }

@@ -33,9 +33,11 @@ def complement_basis_is_orthonormal_and_orthogonal_to_the_rows(ctx):
         A = _rng(34 + m).standard_normal((m, D))
         with ctx.student():
             B = np.asarray(orthogonal_reinit.complement_basis(A))
-        assert B.shape == (D, D - m), f"complement of {m} rows in {D} dimensions: shape {B.shape}, expected {(D, D - m)}"
+        assert B.shape == (D, D - m), \
+            f"complement of {m} rows in {D} dimensions: shape {B.shape}, expected {(D, D - m)}"
         _close(B.T @ B, np.eye(D - m), "Bᵀ B (columns must be orthonormal)", tol=1e-10)
-        assert np.abs(A @ B).max() < 1e-10 * np.abs(A).max(), "A @ B must be 0: the basis must be orthogonal to A's rows"
+        assert np.abs(A @ B).max() < 1e-10 * np.abs(A).max(), \
+            "A @ B must be 0: the basis must be orthogonal to A's rows"
 
 
 def complement_basis_detects_rank(ctx):
@@ -56,7 +58,8 @@ def complement_basis_detects_rank(ctx):
 
 CHECKS = {
     "techniques.orthogonal_reinit.orthogonality_measure": (
-        5, [measure_matches_reference_and_pairwise_loop, measure_is_zero_for_orthonormal_filters_and_ranks_duplicates_first]),
+        5, [measure_matches_reference_and_pairwise_loop,
+            measure_is_zero_for_orthonormal_filters_and_ranks_duplicates_first]),
     "techniques.orthogonal_reinit.complement_basis": (
         6, [complement_basis_is_orthonormal_and_orthogonal_to_the_rows, complement_basis_detects_rank]),
 }

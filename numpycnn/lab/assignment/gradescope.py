@@ -59,7 +59,9 @@ PYTHONPATH="$ROOT/source" MPLBACKEND=Agg "$PY" -m numpycnn assignment grade "$RO
   --visibility {visibility} --stdout-visibility {stdout_visibility}{exercises}
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then     # never leave Gradescope without a result
-  printf '{{"score": 0, "output": "The autograder failed (exit status %s) before it could grade; the instructor can see its output.", "stdout_visibility": "hidden", "tests": []}}\\n' "$status" > "$ROOT/results/results.json"
+  printf '{{"score": 0, "output": "The autograder failed (exit status %s) before it could grade; '\\
+'the instructor can see its output.", "stdout_visibility": "hidden", "tests": []}}\\n' "$status" \\
+    > "$ROOT/results/results.json"
 fi
 """
 

@@ -37,7 +37,8 @@ def precision_recall(M):
     """Per-class precision ``M[j,j] / sum_i M[i,j]`` and recall ``M[i,i] / sum_j M[i,j]`` (0 when undefined)."""
     d = np.diag(M).astype(np.float64)
     col, row = M.sum(axis=0), M.sum(axis=1)
-    return np.divide(d, col, out=np.zeros_like(d), where=col > 0), np.divide(d, row, out=np.zeros_like(d), where=row > 0)
+    return (np.divide(d, col, out=np.zeros_like(d), where=col > 0),
+            np.divide(d, row, out=np.zeros_like(d), where=row > 0))
 
 
 def confusion_figure(M, classes, title):

@@ -34,6 +34,7 @@ def run(args):
     print(f"{args.model} {shape}, sparsity {args.sparsity} ({args.mode}): σ = {sigma:.6g}")
     print(erdos_renyi.format_report(rows))
     if args.figure:
-        save_figure(erdos_renyi.report_figure(rows, f"{args.model}, sparsity {args.sparsity} ({args.mode})"), args.figure)
+        title = f"{args.model}, sparsity {args.sparsity} ({args.mode})"
+        save_figure(erdos_renyi.report_figure(rows, title), args.figure)
         print(f"figure: {args.figure}")
     return 0

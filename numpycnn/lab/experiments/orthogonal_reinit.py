@@ -30,7 +30,8 @@ from ...datasets import Dataset
 from ...optim import Momentum
 from ...plots import figure, save_figure
 from ...techniques.orthogonal_reinit import RePr, layer_measures
-from ...training import Callback, Trainer
+from ...callbacks import Callback
+from ...training import Trainer
 from ...zoo import vanilla_cnn
 from . import protocol as P
 
