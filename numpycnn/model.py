@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .errors import CheckpointError, ShapeError
-from .layers import Layer, LogSoftmax, layer_from_config
+from .layers import Conv2D, Layer, LogSoftmax, layer_from_config
 from .losses import SoftmaxCrossEntropy
 from .storage import load_arrays, prefixed, save_arrays
 from .validate import check_labels
@@ -135,7 +135,7 @@ class Sequential:
 
     def conv_layers(self):
         """Names of the Conv2D layers, input to output."""
-        return [n for n, l in self.layers.items() if type(l).__name__ == "Conv2D"]
+        return [n for n, l in self.layers.items() if isinstance(l, Conv2D)]
 
     def astype(self, dtype):
         """Convert every parameter to ``dtype`` (e.g. float64 for gradient checks); returns self."""
@@ -195,7 +195,8 @@ class Sequential:
     def check_input(self, x):
         """Validate a batch ``x: (N, *input_shape)``; returns it in the model's dtype."""
         if not isinstance(x, np.ndarray):
-            raise TypeError(f"{self.name}: x must be a numpy array of shape (N, {', '.join(map(str, self.input_shape))}); "
+            shape = ", ".join(map(str, self.input_shape))
+            raise TypeError(f"{self.name}: x must be a numpy array of shape (N, {shape}); "
                             f"got {type(x).__name__}")
         if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape:
             hint = ""

@@ -6,7 +6,7 @@ The setting::
     numpycnn.threads.set_threads(2)            # from now on (NumPy's BLAS too, when threadpoolctl is installed)
     with numpycnn.threads.limit(1):            # inside the block only; the previous setting comes back after
         trainer.fit(data.train, epochs=1)
-    numpycnn.threads.get_threads()             # the number the kernels use now
+    numpycnn.threads.get_threads()             # the number in force now
     # NUMPYCNN_THREADS=2 python train.py       # the starting value, read when numpycnn is imported
 
 Unset (no call, no ``NUMPYCNN_THREADS``), numpycnn uses what NumPy's BLAS is configured for, read at
@@ -105,7 +105,7 @@ def is_set():
 
 
 def get_threads():
-    """The number of threads numpycnn's kernels use now: the setting, or BLAS's when unset."""
+    """The number of threads numpycnn uses now: the setting, or BLAS's when unset."""
     return _state["threads"] or blas_threads()
 
 
@@ -115,7 +115,7 @@ def _set_blas(n):
 
 
 def set_threads(n):
-    """Use ``n`` threads from now on: numpycnn's kernels, and NumPy's BLAS when threadpoolctl is installed.
+    """Use ``n`` threads from now on: numpycnn's own, and NumPy's BLAS when threadpoolctl is installed.
 
     Parameters
     ----------
@@ -132,7 +132,7 @@ def set_threads(n):
 
 @contextmanager
 def limit(n):
-    """Use ``n`` threads inside a ``with`` block (kernels and BLAS); the previous setting comes back after.
+    """Use ``n`` threads inside a ``with`` block (numpycnn's and BLAS's); the previous setting comes back after.
 
     ::
 

@@ -257,14 +257,15 @@ def test_evaluation_restores_the_mode_even_when_the_forward_pass_fails():
 def test_trainer_evaluates_in_eval_mode_and_fit_trains_in_training_mode():
     from numpycnn.datasets import Dataset
     from numpycnn.optim import SGD
-    from numpycnn.training import Callback, Trainer
+    from numpycnn.callbacks import Callback
+    from numpycnn.training import Trainer
     x, y = batch(N=12)
     data = Dataset(x, y)
     model = moded()
     seen = []
 
     class Modes(Callback):
-        def after_backward(self, trainer):
+        def on_backward_end(self, trainer):
             seen.append(trainer.model.training)
 
     trainer = Trainer(model, SGD(model, lr=0.1), callbacks=[Modes()], batch_size=4, progress=False)

@@ -372,22 +372,27 @@ print(nc.gradcheck.check_layer(layer, rng.standard_normal((2, 3, 7, 7))))
 
 # %% [markdown]
 # The library's `conv2d_forward` / `conv2d_backward` (in `numpycnn/conv.py`) are exactly these three products:
-# they are the assignment's exercise, the code you just wrote. `nc.Conv2D` trains with a faster kernel by
-# default (`numpycnn.fast_conv`: the same products image by image, the bias as a row of ones, no transposes;
-# `benchmarks/README.md` measures why). One switch makes a network train on the textbook code instead —
-# so in your own copy, *your* convolution trains the network:
+# they are the assignment's exercise, the code you just wrote. `nc.Conv2D` trains with a faster
+# implementation by default (`numpycnn.fast_conv`: the same products image by image, the bias as a row of
+# ones, no transposes; `benchmarks/README.md` measures why). A layer's `implementation` makes it train on the
+# textbook code instead — so in your own copy, *your* convolution trains the network:
 
 # %%
 data = nc.datasets.load_dataset("digits", seed=0, train_limit=400)
 losses = {}
-for kernel in ("fast", "textbook"):
-    with nc.conv.use_kernel(kernel):
-        net = nc.zoo.small_cnn(data.input_shape, width=4, seed=0).astype(np.float64)
-        tr = nc.Trainer(net, nc.optim.SGD(net, lr=0.05), seed=0, batch_size=32, progress=False)
-        tr.fit(nc.datasets.Dataset(data.train.x.astype(np.float64), data.train.y), epochs=1)
-        losses[kernel] = tr.history["train_loss"][-1]
+for implementation in ("fast", "textbook"):
+    net = nc.zoo.small_cnn(data.input_shape, width=4, seed=0).astype(np.float64)
+    for name in net.conv_layers():
+        net[name].implementation = implementation        # or Conv2D(..., implementation="textbook")
+    tr = nc.Trainer(net, nc.optim.SGD(net, lr=0.05), seed=0, batch_size=32, progress=False)
+    tr.fit(nc.datasets.Dataset(data.train.x.astype(np.float64), data.train.y), epochs=1)
+    losses[implementation] = tr.history["train_loss"][-1]
 print(losses)
 assert abs(losses["fast"] - losses["textbook"]) < 1e-9 * losses["fast"]   # the same network, the same numbers
+
+# %% [markdown]
+# `with nc.layers.use_implementation("textbook"):` does the same for every `Conv2D` and `MaxPool2D` that
+# names no implementation of its own — once you have written max pooling too (tutorial 2).
 
 # %% [markdown]
 # ## 6. What a filter does to a real image

@@ -50,6 +50,7 @@ from scipy.special import expit
 import numpycnn as nc
 from numpycnn.gradcheck import numerical_gradient, relative_error
 from numpycnn.losses import log_softmax, softmax
+from numpycnn.im2col import windows, windows_adjoint
 from numpycnn.pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_forward, maxpool2d_naive
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"
@@ -69,10 +70,10 @@ x = np.array([[1, 3, 2, 0],
               [4, 2, 1, 5],
               [0, 1, 7, 6],
               [2, 8, 3, 4]], dtype=np.float64)[None, None]       # (1, 1, 4, 4)
-out, cache = maxpool2d_forward(x, kernel=2)
+out, cache = maxpool2d_forward(x, kernel_size=2)
 print("max pool:\n", out[0, 0])
 assert np.array_equal(out[0, 0], [[4, 5], [8, 7]])
-assert np.array_equal(out, maxpool2d_naive(x, kernel=2))
+assert np.array_equal(out, maxpool2d_naive(x, kernel_size=2))
 
 # %% [markdown]
 # Backward: each window's output came from *one* input (its maximum), so a small change of any other
@@ -105,10 +106,55 @@ assert np.count_nonzero(dx) == 4, "everything but the four maxima must get 0"
 print("your turn 1: correct")
 
 # %% [markdown]
+# ### Without loops: the window view, one argmax
+#
+# The loops visit one window at a time. `numpycnn.im2col.windows` (tutorial 1) gives every window at once,
+# as a *view* of `x` of shape `(N, C, OH, OW, K, K)`. Flatten each window to one row of `K·K` values, and
+# one `argmax` over that last axis finds every window's maximum — its flat index `p·K + q` inside the
+# window (`np.argmax` picks the **first** maximum on ties):
+
+# %%
+win = windows(x, 2, 2, stride=2)                     # (1, 1, 2, 2, 2, 2): every 2×2 window
+flat = win.reshape(1, 1, 2, 2, 4)                    # (N, C, OH, OW, K*K): one row per window
+argmax = flat.argmax(axis=-1)                        # (1, 1, 2, 2): where each maximum sits, p*K + q
+print("windows as rows:\n", flat[0, 0])
+print("argmax:\n", argmax[0, 0])
+assert np.array_equal(flat.max(axis=-1), out)
+
+# %% [markdown]
+# The backward pass is your turn 1 without loops: a one-hot row per window (1 at the argmax) times that
+# window's `dout` is the gradient of every window entry; `windows_adjoint` adds each entry's gradient back
+# where the window read it (summing where windows overlap):
+
+# %%
+onehot = argmax[..., None] == np.arange(4)           # (1, 1, 2, 2, 4)
+dwin = (onehot * dout[..., None]).reshape(1, 1, 2, 2, 2, 2)
+assert np.array_equal(windows_adjoint(dwin, x.shape, 2, 2, stride=2), dx)
+
+# %% [markdown]
+# These lines are `pooling.maxpool2d_forward` and `pooling.maxpool2d_backward`: the assignment's exercise
+# (with padding, strides and the cache `(x_shape, argmax, kernel_size, stride, pad)`). `nc.MaxPool2D` trains
+# with a faster implementation by default (`numpycnn.fast_pooling`: a running maximum over the `K·K` offsets,
+# with no copy of the windows). One switch makes every `Conv2D` and `MaxPool2D` train on the textbook code
+# — your convolution from tutorial 1 and your max pooling — to the same numbers:
+
+# %%
+data = nc.datasets.load_dataset("digits", seed=0, train_limit=400)
+losses = {}
+for implementation in ("fast", "textbook"):
+    with nc.layers.use_implementation(implementation):
+        net = nc.zoo.small_cnn(data.input_shape, width=4, seed=0).astype(np.float64)
+        tr = nc.Trainer(net, nc.optim.SGD(net, lr=0.05), seed=0, batch_size=32, progress=False)
+        tr.fit(nc.datasets.Dataset(data.train.x.astype(np.float64), data.train.y), epochs=1)
+        losses[implementation] = tr.history["train_loss"][-1]
+print(losses)
+assert abs(losses["fast"] - losses["textbook"]) < 1e-9 * losses["fast"]   # the same network, the same numbers
+
+# %% [markdown]
 # Average pooling spreads the gradient evenly instead: each of the 4 inputs gets `dout / 4`.
 
 # %%
-out_avg, cache_avg = avgpool2d_forward(x, kernel=2)
+out_avg, cache_avg = avgpool2d_forward(x, kernel_size=2)
 print("avg pool:\n", out_avg[0, 0])
 print("dx:\n", avgpool2d_backward(dout, cache_avg)[0, 0])
 assert np.allclose(avgpool2d_backward(dout, cache_avg)[0, 0, :2, :2], 10 / 4)

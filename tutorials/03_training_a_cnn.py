@@ -207,10 +207,17 @@ print("batch losses:", np.round(losses, 3))
 
 # %% [markdown]
 # `nc.Trainer` runs the same loop and adds what a real run needs: epochs, evaluation, callbacks
-# (the hook points techniques A–E use), checkpoints, a divergence guard. Its inner step:
+# (the hook points techniques A–E use), checkpoints, a divergence guard. Its inner step, and the
+# forward, loss and backward it runs — the three lines above:
 
 # %%
 print(inspect.getsource(nc.Trainer.train_step))
+print(inspect.getsource(nc.Trainer.forward_backward))
+
+# %% [markdown]
+# (`compute_gradients` runs `forward_backward` in this process unless you set more than one thread,
+# `nc.threads.set_threads(2)`: then it splits each batch over two processes, `numpycnn.parallel` —
+# the same gradients up to float rounding.)
 
 # %% [markdown]
 # Same seed, same data order, same steps → the very same weights, bit for bit:

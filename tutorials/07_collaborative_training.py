@@ -184,7 +184,7 @@ print("your turn 3: correct")
 # %% [markdown]
 # ## 4. Three networks trained together
 #
-# Three small CNNs on the embedded digits, min-logit rule, patent mode (CE of the ensemble, gradient
+# Three small CNNs on the embedded digits, min-logit rule, `ensemble-ce` mode (CE of the ensemble, gradient
 # through the rule).
 
 # %%

@@ -71,7 +71,7 @@ print("numpycnn imported from", nc.__file__)
 # | 1. flatten each k×k×c filter to a row of `W_l`, normalise the rows → `Ŵ_l` | `filter_matrix`, `normalized_filters` |
 # | 2. `P_l = abs(Ŵ_l Ŵ_lᵀ − I)`, `O_f = Σ_j P_l[f, j] / J_l` | `orthogonality_measure` (loop reference: `orthogonality_measure_loop`) |
 # | 3. sort, drop the top p = 30 % → a sub-network | `rank_filters`, `drop_filters` (masks) |
-# | 4. train the sub-network S2 iterations; dropped weights, bias, optimizer state stay 0 | `RePr.after_step`, `hold_dropped_at_zero`, core masks |
+# | 4. train the sub-network S2 iterations; dropped weights, bias, optimizer state stay 0 | `RePr.on_step_end`, `hold_dropped_at_zero`, core masks |
 # | 5. re-introduce from the null space of the survivors (QR), repeat N times | `complement_basis`, `null_space_filters`, `reintroduce_filters`, `RePr` |
 #
 # ## 1. The orthogonality measure
@@ -279,7 +279,7 @@ assert outputs["function-preserving"] == 0.0 and outputs["keep"] > 0.01
 # them after every optimizer step:
 
 # %%
-print(inspect.getsource(E.RePr.after_step))
+print(inspect.getsource(E.RePr.on_step_end))
 print(inspect.getsource(E.drop_filters))
 
 # %%

@@ -365,7 +365,7 @@ class UpdateRatios(nc.Callback):
     def on_batch_begin(self, trainer, x, y):
         self.before = {n: p.copy() for n, p, _ in trainer.model.named_parameters() if n.endswith(".W")}
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         for n, p, _ in trainer.model.named_parameters():
             if n.endswith(".W"):
                 self.ratios.setdefault(n[:-2], []).append(update_ratio(self.before[n], p))
@@ -452,7 +452,7 @@ class LearningRates(nc.Callback):
     def __init__(self):
         self.used = []
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         self.used.append(trainer.optimizer.lr)
 
 

@@ -24,6 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ...validate import choice
 from .make import PACKAGE_DIR, exercises_of_package
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -58,7 +59,9 @@ PYTHONPATH="$ROOT/source" MPLBACKEND=Agg "$PY" -m numpycnn assignment grade "$RO
   --visibility {visibility} --stdout-visibility {stdout_visibility}{exercises}
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then     # never leave Gradescope without a result
-  printf '{{"score": 0, "output": "The autograder failed (exit status %s) before it could grade; the instructor can see its output.", "stdout_visibility": "hidden", "tests": []}}\\n' "$status" > "$ROOT/results/results.json"
+  printf '{{"score": 0, "output": "The autograder failed (exit status %s) before it could grade; '\\
+'the instructor can see its output.", "stdout_visibility": "hidden", "tests": []}}\\n' "$status" \\
+    > "$ROOT/results/results.json"
 fi
 """
 
@@ -130,8 +133,7 @@ def exercise_output(exercise_report):
 def results_json(report, execution_time=None, visibility="visible", stdout_visibility="hidden", note=""):
     """Gradescope's ``results.json`` (a dict) from a :func:`~numpycnn.lab.assignment.grade.grade` report."""
     for name, value in (("visibility", visibility), ("stdout_visibility", stdout_visibility)):
-        if value not in VISIBILITIES:
-            raise ValueError(f"{name} must be one of {VISIBILITIES}; got {value!r}")
+        choice(value, name, "results_json", VISIBILITIES)
     tests = []
     for i, r in enumerate(report["exercises"], 1):
         tests.append({"name": r["exercise"], "number": str(i), "score": float(r["points"]),
@@ -173,8 +175,7 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
     if unknown:
         raise ValueError(f"unknown exercise ids {unknown}; see `python -m numpycnn assignment list`")
     for name, value in (("visibility", visibility), ("stdout_visibility", stdout_visibility)):
-        if value not in VISIBILITIES:
-            raise ValueError(f"{name} must be one of {VISIBILITIES}; got {value!r}")
+        choice(value, name, "package", VISIBILITIES)
     graded = [e for e in (exercises or all_ids) if e not in set(keep)]
     if not graded:
         raise ValueError("no exercise left to grade (every exercise is in --keep)")

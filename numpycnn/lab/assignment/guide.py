@@ -2,7 +2,8 @@
 
 Three sources, each the only place its fact lives:
 
-* the exercises — the ``### BEGIN SOLUTION`` regions of the package (:func:`~numpycnn.lab.assignment.make.find_exercises`);
+* the exercises — the ``### BEGIN SOLUTION`` regions of the package
+  (:func:`~numpycnn.lab.assignment.make.find_exercises`);
 * their points and checks — ``CHECKS`` of :mod:`numpycnn.lab.assignment.checks`;
 * which tutorial teaches each — the line ``**Assignment exercises taught here:** `id`, `id`, …`` near the
   top of every tutorial (its Markdown may continue over several comment lines; ``none`` is allowed).

@@ -92,7 +92,7 @@ MANIFEST = "exercises.json"
 
 def exercises_of_package(package_dir=PACKAGE_DIR, kept=False):
     """The exercises of a package: its marked regions, or — in a student copy, where the regions are
-    gone — the list ``numpycnn/lab/assignment/exercises.json`` written by :func:`make_student_copy`
+    gone — the list ``<student copy>/numpycnn/lab/assignment/exercises.json`` written by :func:`make_student_copy`
     (with the exercises handed out solved only if ``kept``)."""
     package_dir = Path(package_dir)
     found = find_exercises(package_dir)

@@ -194,7 +194,7 @@ LINK = re.compile(r"(\]\()([^)\s#]+?)(#[^)\s]*)?(\))")
 
 
 def rewrite_links(text, page_dir):
-    """Point links to ``tutorials/NAME.py`` at the tutorial's page (``.ipynb``) of the book.
+    """Point links to ``tutorials/<name>.py`` at the tutorial's page (``.ipynb``) of the book.
 
     ``page_dir`` is the page's folder relative to the repository root (``""`` for the README).
     Every other relative link already resolves, because the book keeps the repository's layout.

@@ -6,7 +6,7 @@ seeds, writing PNGs (no timestamps in their metadata) and Markdown/JSON tables i
 ``--out`` (default ``figures/``). ``--quick`` runs everything on tiny data in a
 temporary-looking folder for CI; it never overwrites the committed figures unless
 ``--out figures`` is given explicitly. ``--out`` must be a new or empty folder, or one holding only
-figures and tables (:data:`FIGURE_OUTPUTS`, checked by :mod:`numpycnn.commands.outputs` before anything runs).
+figures and tables (:data:`FIGURE_OUTPUTS`, checked by :mod:`numpycnn.lab.commands.outputs` before anything runs).
 """
 import glob
 import os
@@ -44,7 +44,7 @@ def add_arguments(p):
 
 
 #: what ``figures`` and ``compare`` write into their output folder (fnmatch patterns): a folder holding anything
-#: else is not one of theirs (:func:`numpycnn.commands.outputs.check_owned`)
+#: else is not one of theirs (:func:`numpycnn.lab.commands.outputs.check_owned`)
 FIGURE_OUTPUTS = ("core_*.png", "scorecard.md", *(f"{t}{tail}" for t in TECHNIQUES
                                                   for tail in (".json", ".md", ".png", "_*.png")))
 FIGURE_KIND = "figures and tables (what figures and compare write)"

@@ -6,7 +6,7 @@ nothing there), with this package first on ``PYTHONPATH``. Its figures go where
 given by ``--figures``. ``--reference-figures`` runs every tutorial in fast mode and writes its
 figures at 72 dpi to ``tutorials/reference_figures/<tutorial>/`` — the copies students compare with —
 after deleting the old ones. A ``--figures`` folder must be new, empty, or hold only tutorials' figure
-folders (:mod:`numpycnn.commands.outputs`).
+folders (:mod:`numpycnn.lab.commands.outputs`).
 """
 import os
 import shutil

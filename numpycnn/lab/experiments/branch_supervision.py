@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from ...optim import SGD, Adam
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 from ...techniques.branch_supervision import (Branch, BranchSupervision, GradientFlow, branch_point_after,
                                              choose_branch_point, evaluate_branches, measure_gradient_profile)
 from ...training import Trainer
@@ -252,7 +252,7 @@ def main(argv=None):
 
 
 def curves_figure(finals):
-    fig = _figure(figsize=(11, 3.8))
+    fig = figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
     for a, recs in finals.items():
         curve = np.array([r["metrics"]["curve"] for r in recs], dtype=np.float64)
@@ -271,7 +271,7 @@ def curves_figure(finals):
 
 
 def gradient_figure(finals):
-    fig = _figure(figsize=(7.5, 3.8))
+    fig = figure(figsize=(7.5, 3.8))
     ax = fig.subplots()
     for a in ("plain", "branch_auto", "companions"):
         g = finals[a][0]["metrics"]["grad_norm"]
@@ -290,7 +290,7 @@ def gradient_figure(finals):
 
 
 def probe_figure(curves, regime):
-    fig = _figure(figsize=(7.5, 3.8))
+    fig = figure(figsize=(7.5, 3.8))
     ax = fig.subplots()
     for c in curves:
         s = c["settings"]

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from ...optim import SGD, Adam, Momentum, RMSprop
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 from ...schedules import Constant, Cosine, Exponential, decay_to
 from ...techniques.gradient_direction import DEFAULT_BETA, DEFAULT_C, GradientDirection, initial_step
 from ...training import Trainer
@@ -264,7 +264,7 @@ def _curves(finals):
 
 
 def curves_figure(finals, t_finals, target):
-    fig = _figure(figsize=(11, 3.8))
+    fig = figure(figsize=(11, 3.8))
     axes = fig.subplots(1, 2)
     for ax, fin, title in ((axes[0], finals, "fair: every optimizer tuned on validation"),
                            (axes[1], t_finals, "as the text says (lr 1e-3 baselines)")):
@@ -286,7 +286,7 @@ def curves_figure(finals, t_finals, target):
 
 
 def schedule_figure(rec, steps, text_steps, tuning):
-    fig = _figure(figsize=(7, 3.6))
+    fig = figure(figsize=(7, 3.6))
     ax = fig.subplots()
     t = np.arange(max(steps, text_steps))
     ax.semilogy(t[:text_steps], (1 - DEFAULT_BETA) ** t[:text_steps], color="C3", ls="--",
