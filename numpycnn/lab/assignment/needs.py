@@ -1,9 +1,12 @@
-"""Which exercises each tutorial runs: ``python -m numpycnn assignment needs``.
+"""Which exercises each tutorial runs, and where: ``python -m numpycnn assignment needs``.
 
-Each tutorial is run once (fast mode, in a subprocess, with the reference package) with every
-exercise function wrapped so that a call is recorded. A student who has not written one of the
-exercises a tutorial records gets ``NotImplementedError: exercise <id>`` when running it on their
-copy. The README's table is this command's output.
+Each tutorial is run once (fast mode, in a subprocess) cell by cell (:func:`percent_cells`), with
+every exercise function wrapped so that a call is recorded with the cell that made it first. A
+student who has not written one of the exercises a tutorial records gets ``NotImplementedError:
+exercise <id>`` in that cell when running it on their copy. The README's table is this command's
+output; ``tests/test_tutorials.py`` runs each tutorial the same way in a student copy with only the
+exercises of the tutorials up to it done, and checks that the cell where a tutorial first needs one
+of its own exercises says "fill in now".
 """
 import json
 import os
@@ -18,11 +21,12 @@ TAG = "@@NEEDS@@"
 #: the table's file (``--write``), copied into the README between include markers
 NEEDS_FILE = "docs/exercises_by_tutorial.md"
 
-#: runs in the subprocess: wrap every exercise, run the tutorial, print the exercises called
+#: runs in the subprocess: wrap every exercise, run the tutorial cell by cell, print {exercise: first cell}
 BOOTSTRAP = r'''
-import atexit, functools, importlib, json, runpy, sys
-from numpycnn.lab.assignment.make import find_exercises
-called = set()
+import atexit, functools, importlib, json, sys, types
+from numpycnn.lab.assignment.make import exercises_of_package
+from numpycnn.lab.assignment.needs import percent_cells
+first, cell = {}, [0]
 
 def wrap(ex):
     mod = importlib.import_module("numpycnn." + ex.module)
@@ -34,7 +38,7 @@ def wrap(ex):
 
     @functools.wraps(old)
     def recorded(*args, **kwargs):
-        called.add(ex.id)
+        first.setdefault(ex.id, cell[0])
         return old(*args, **kwargs)
     if owner_path:
         setattr(owner, name, recorded)
@@ -45,16 +49,42 @@ def wrap(ex):
                 if val is old:
                     setattr(m, attr, recorded)
 
-for ex in find_exercises():
+for ex in exercises_of_package(kept=True):      # the regions, or a student copy's list of them
     wrap(ex)
-atexit.register(lambda: print(TAG + json.dumps(sorted(called))))
-sys.argv = [sys.argv[1]]
-runpy.run_path(sys.argv[0], run_name="__main__")
+atexit.register(lambda: print(TAG + json.dumps(first), flush=True))
+path = sys.argv[1]
+main = types.ModuleType("__main__")
+main.__file__, main.__builtins__ = path, __builtins__
+sys.modules["__main__"], sys.argv = main, [path]
+with open(path, encoding="utf-8") as f:
+    text = f.read()
+for k, (kind, line, source) in enumerate(percent_cells(text)):
+    cell[0] = k
+    exec(compile("\n" * (line - 1) + source, path, "exec"), main.__dict__)
 '''
 
 
+def percent_cells(text):
+    """The cells of a jupytext percent-format file: ``[(kind, first line, source)]``.
+
+    A cell starts at a line ``# %%`` (``kind`` ``"markdown"`` when the line says ``[markdown]``, else
+    ``"code"``); the lines before the first one (the jupytext header) are a cell of kind ``"header"``.
+    ``first line`` is 1-based, so ``"\\n" * (first line - 1) + source`` compiles with the file's line numbers.
+    """
+    cells, kind, start, lines = [], "header", 1, []
+    for i, line in enumerate(text.splitlines(keepends=True), 1):
+        if line.startswith("# %%"):
+            if lines or kind != "header":
+                cells.append((kind, start, "".join(lines)))
+            kind, start, lines = ("markdown" if "[markdown]" in line else "code"), i, []
+        lines.append(line)
+    cells.append((kind, start, "".join(lines)))
+    return cells
+
+
 def tutorial_needs(root=None, tutorials=None, fast=True, timeout=600):
-    """``{tutorial file name: [exercise ids it calls]}`` for every ``tutorials/*.py`` (or those given)."""
+    """``{tutorial file name: {exercise id it calls: index of the cell that calls it first}}`` for every
+    ``tutorials/*.py`` (or those given); cell indices are those of :func:`percent_cells`."""
     root = Path(root) if root else PACKAGE_DIR.parent
     paths = [Path(p) for p in tutorials] if tutorials else sorted((root / "tutorials").glob("*.py"))
     env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent), "MPLBACKEND": "Agg",
