@@ -260,7 +260,7 @@ class Conv2D(Layer):
             raise ShapeError(f"{where}: {e} (input {input_shape})") from None
 
     def macs(self, input_shape):
-        """``F·OH·OW · C·KH·KW``: every one of the ``F·OH·OW`` outputs is a dot product of length ``C·KH·KW``."""
+        """``F·OH·OW · C·KH·KW``: each of the ``F·OH·OW`` outputs is a dot product of length ``C·KH·KW``."""
         F, OH, OW = self.output_shape(input_shape)
         return F * OH * OW * self.in_channels * self.kernel_size * self.kernel_size
 

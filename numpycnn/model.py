@@ -155,7 +155,7 @@ class Sequential:
         depends on; ``jump`` is how far apart (in input pixels) two neighbouring output positions are.
         With ``(k, s)`` the window of a layer (:meth:`numpycnn.layers.Layer.window`):
 
-        ``size_l = size_(l−1) + (k − 1) · jump_(l−1)``,   ``jump_l = jump_(l−1) · s``,   starting from ``(1, 1)``.
+        ``size_l = size_(l−1) + (k − 1) · jump_(l−1)``,  ``jump_l = jump_(l−1) · s``,  from ``(1, 1)``.
 
         Padding moves the patch but does not change its size (near the border part of it is padding).
         Layers after a ``Flatten`` or a ``Dense`` are not listed: each of their units sees the whole input.

@@ -42,6 +42,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import numpy as np
+
 from .validate import integer
 
 try:                      # optional: without it BLAS keeps the threads its environment variables gave it
@@ -207,14 +209,22 @@ def map_shards(work, n, numbers=None, threads=None):
 
     With one thread this is just ``[work(0, n)]``. Otherwise the first shard runs in the calling
     thread and the others in the pool, with BLAS pinned to one thread meanwhile; an exception
-    raised in any shard is raised here.
+    raised in any shard is raised here. The shards in the pool run under the caller's ``np.errstate``
+    (NumPy keeps it per thread, so a pool thread would otherwise warn about an overflow the caller
+    chose to ignore, or ignore one it chose to raise).
     """
     T = get_threads() if threads is None else threads
     if T <= 1 or n <= 1 or (numbers is not None and numbers < MIN_NUMBERS_TO_SPLIT):
         return [work(0, n)]
     (lo, hi), *rest = shards(n, T)
+    errors = np.geterr()
+
+    def in_callers_errstate(a, b):
+        with np.errstate(**errors):
+            return work(a, b)
+
     with _blas_single():
-        futures = [_executor(T - 1).submit(work, a, b) for a, b in rest]
+        futures = [_executor(T - 1).submit(in_callers_errstate, a, b) for a, b in rest]
         try:
             first = work(lo, hi)
         finally:

@@ -221,17 +221,22 @@ class Trainer:
         return self._parallel
 
     def check_finite(self, loss):
-        """Divergence guard: raise :class:`DivergenceError` naming the step and the first layer
-        (from the output down, the order backprop computes them) whose gradient is not finite."""
+        """Divergence guard: raise :class:`DivergenceError` naming the step, and — when a gradient is the
+        first value that is not finite — the first layer (from the output down, the order backprop computes
+        them) whose gradient is not finite. The message mentions the last good checkpoint only when the
+        trainer writes checkpoints (``checkpoint_path``)."""
         if not math.isfinite(loss):
-            raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
-                                  f"the loss is {loss}. Lower the learning rate; the last good checkpoint is kept"
-                                  + (f" at {self.checkpoint_path}" if self.checkpoint_path else ""))
+            raise DivergenceError(self._diverged(f"the loss is {loss}"))
         for model in self.trained_models():
             for name, _, g in reversed(list(model.named_parameters())):
                 if not np.isfinite(g).all():
-                    raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
-                                          f"the gradient of {name} contains NaN or inf. Lower the learning rate")
+                    raise DivergenceError(self._diverged(f"the gradient of {name} contains NaN or inf"))
+
+    def _diverged(self, what):
+        """The divergence message: the step, ``what`` went wrong, and what to do."""
+        kept = f"; the last good checkpoint is kept at {self.checkpoint_path}" if self.checkpoint_path else ""
+        return (f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): {what}. "
+                f"Lower the learning rate{kept}")
 
     def trained_models(self):
         """The models this trainer updates (one here; several for technique D)."""

@@ -46,11 +46,22 @@ def test_divergence_stops_training_naming_the_step_and_keeps_the_last_good_check
         trainer.fit(data.train, data.val, epochs=3)
     message = str(info.value).lower()
     assert "nan" in message or "inf" in message
+    assert f"the last good checkpoint is kept at {ckpt}".lower() in message
     assert ckpt.read_bytes() == good_bytes         # the last good checkpoint is untouched
     arrays, meta = load_arrays(ckpt)
     assert meta["epoch"] == 1
     for k, v in good.items():
         assert np.array_equal(arrays[f"model/{k}"], v)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_without_checkpoints_does_not_promise_a_checkpoint():
+    data = nc.datasets.load_dataset("digits", seed=0)
+    model = nc.zoo.small_cnn(seed=0)
+    trainer = nc.Trainer(model, nc.optim.SGD(model, lr=1e30), batch_size=32, progress=False)
+    with pytest.raises(DivergenceError, match=r"step \d+") as info:
+        trainer.fit(data.train, epochs=1)
+    assert "checkpoint" not in str(info.value) and "Lower the learning rate" in str(info.value)
 
 
 def test_divergence_message_names_the_first_layer_with_a_non_finite_gradient():

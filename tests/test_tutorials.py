@@ -83,7 +83,8 @@ def test_tutorial_runs_to_the_end_in_fast_mode_with_only_the_exercises_up_to_it_
     cwd.mkdir()
     env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(copy),
            "NUMPYCNN_FIGURES": str(figures)}
-    proc = subprocess.run([sys.executable, "-c", BOOTSTRAP.replace("TAG", repr(TAG)), str(copy / "tutorials" / path.name)],
+    runner = BOOTSTRAP.replace("TAG", repr(TAG))
+    proc = subprocess.run([sys.executable, "-c", runner, str(copy / "tutorials" / path.name)],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     missing = re.findall(r"NotImplementedError: exercise (\S+): not implemented yet", proc.stderr)
     if proc.returncode != 0 and missing:
@@ -217,7 +218,17 @@ def test_the_exercise_source_rule_catches_functions_methods_and_classes():
 def test_technique_tutorial_tells_mechanism_from_benefit_and_reads_the_measured_result(name):
     text = (ROOT / "tutorials" / f"{name}.py").read_text(encoding="utf-8")
     assert "**Mechanism verified**" in text and "**Benefit measured**" in text
-    assert f'describe_result("{TECHNIQUES[name]}")' in text
+    assert f'describe_result("{TECHNIQUES[name]}")' in text and f'findings("{TECHNIQUES[name]}")' in text
+
+
+@pytest.mark.parametrize("name", sorted(TECHNIQUES), ids=str)
+def test_technique_tutorial_types_no_measured_number_after_reading_the_result(name):
+    """What the experiment found is printed from figures/<technique>.json; the prose around it types no
+    effect size (a number in pp or %), which the next rerun would make stale."""
+    text = (ROOT / "tutorials" / f"{name}.py").read_text(encoding="utf-8")
+    after = text[text.index(f'describe_result("{TECHNIQUES[name]}")'):text.lower().index("## check yourself")]
+    typed = re.findall(r"^#.*?[+−-]?\d+(?:\.\d+)?\s*(?:pp\b|%)", after, re.M)
+    assert typed == [], f"{name}: measured numbers typed into the prose: {typed}"
 
 
 def test_student_copy_strips_every_your_turn_and_keeps_the_rest(tmp_path):

@@ -718,8 +718,10 @@ assert measured == (by_hand, by_hand) == (probe.receptive_fields()["c3"][0],) * 
 #    `dW = dout.T @ x` sums over the batch.)
 #
 #    Rubric:
-#    - 2 points: a pixel in several windows affects the loss along several paths, and the chain rule sums over the paths
-#    - 1 point: says what overwriting loses (all windows' shares but one) or gives the Dense analogy (a sum over the batch)
+#    - 2 points: a pixel in several windows affects the loss along several paths, and the chain rule sums over the
+#      paths
+#    - 1 point: says what overwriting loses (all windows' shares but one) or gives the Dense analogy (a sum over the
+#      batch)
 #    <!-- END GRADED ANSWER -->
 #
 #    </details>

@@ -103,10 +103,25 @@ def tutorial_needs(root=None, tutorials=None, fast=True, timeout=600):
 
 
 def needs_table(needs):
-    """The markdown table of :func:`tutorial_needs` (exercise ids in the package's order)."""
+    """The Markdown table of :func:`tutorial_needs`: one row per tutorial in the course order, with the
+    exercises it teaches (its header line) and those it was measured to run (exercise ids in the package's
+    order). In a student copy of release ``--through N`` a tutorial up to ``N`` runs once the exercises of
+    its own row and of the rows above it are done."""
+    from .course import in_order
+    from .guide import taught_by
     order = {e.id: i for i, e in enumerate(find_exercises())}
-    lines = ["| tutorial | exercises it runs (a student copy needs them done to run it) |", "|---|---|"]
-    for name, ids in needs.items():
-        ids = sorted(ids, key=lambda i: order.get(i, len(order)))
-        lines.append(f"| `{name}` | " + (", ".join(f"`{i}`" for i in ids) or "none") + " |")
+    teaches = {}
+    for exercise, stems in taught_by().items():
+        for stem in stems:
+            teaches.setdefault(f"{stem}.py", []).append(exercise)
+    ranked = [p.name for p in in_order()]
+    names = sorted(needs, key=lambda n: ranked.index(n) if n in ranked else len(ranked))
+
+    def ids(items):
+        return ", ".join(f"`{i}`" for i in sorted(items, key=lambda i: order.get(i, len(order)))) or "none"
+
+    lines = ["| tutorial (course order) | exercises it teaches | exercises it runs (a student copy needs them done "
+             "to run it; each is taught here or in a row above) |", "|---|---|---|"]
+    for name in names:
+        lines.append(f"| `{name}` | {ids(teaches.get(name, []))} | {ids(needs[name])} |")
     return "\n".join(lines)

@@ -13,7 +13,8 @@ it with a rubric whose items add up to the question's points::
     #
     #    Rubric:
     #    - 2 points: no in general — the weights multiply the gradient too (the bound is ∏‖W_l‖/4)
-    #    - 1 point: here yes, about 4.6× per layer, read off the table
+    #    - 1 point: here yes, more than 4× per layer,
+    #      read off the table                               (an item may continue on the next line)
     #    <!-- END GRADED ANSWER -->
     #
     #    </details>
@@ -117,9 +118,12 @@ def graded_questions(path):
             if not item:
                 continue
             m = RUBRIC_ITEM.match(item)
-            if m is None:
+            if m is not None:
+                rubric.append((int(m.group(1)), m.group(2).strip()))
+            elif rubric and not item.startswith("-"):          # a criterion continued on the next line
+                rubric[-1] = (rubric[-1][0], f"{rubric[-1][1]} {item}")
+            else:
                 raise ValueError(f"{where}: rubric line {item!r} is not '- N points: criterion'")
-            rubric.append((int(m.group(1)), m.group(2).strip()))
         if not rubric:
             raise ValueError(f"{where}: the rubric has no items")
         first = QUESTION.sub("", lines[0], count=1).strip()
