@@ -30,11 +30,17 @@ def test_the_guide_has_the_generated_release_plan_with_every_week():
 
 
 def test_every_count_of_written_questions_in_the_guide_is_the_current_one():
-    questions = written.all_graded_questions(course.in_order())
+    """Each "add N written questions (P points)" the guide shows is what `assignment package` prints for
+    the command above it (all tutorials, or those up to its --through)."""
     text = GUIDE.read_text(encoding="utf-8")
-    counts = re.findall(r"add (\d+) written questions \((\d+) points\)", text)
-    assert counts, "the guide shows the package's output"
-    assert all((int(n), int(p)) == (len(questions), sum(q.points for q in questions)) for n, p in counts)
+    shown = re.findall(r"^\$ python -m numpycnn assignment package (.*)\n.*\nadd (\d+) written questions \((\d+) points\)",
+                       text, re.M)
+    assert len(shown) >= 2, "the guide shows the package's output, with and without --through"
+    for command, n, points in shown:
+        through = re.search(r"--through (\S+)", command)
+        questions = written.all_graded_questions(course.tutorials_through(through.group(1)) if through
+                                                 else course.in_order())
+        assert (int(n), int(points)) == (len(questions), sum(q.points for q in questions)), command
 
 
 def test_every_exercise_has_checks_and_a_tutorial_that_teaches_it():

@@ -70,8 +70,9 @@ def _markdown_before(cells, index):
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_tutorial_runs_to_the_end_in_fast_mode_with_only_the_exercises_up_to_it_done(path, tmp_path):
     """The staged release works: a student who has done the exercises of the tutorials up to this one (in the
-    course order) — and none after it — runs it to the end; its figures go to the figures folder; the cell
-    where it first calls one of its own exercises is preceded by a "Fill in now" line naming it.
+    course order) — and none after it — runs it to the end without a NumPy warning; its figures go to the
+    figures folder; the cell where it first calls one of its own exercises is preceded by a "Fill in now"
+    line naming it.
 
     One run per tutorial proves it for every release N: the copy of release N has the exercises of every
     tutorial up to N done; a tutorial T up to N that runs with those of the tutorials up to T done calls only
@@ -92,6 +93,7 @@ def test_tutorial_runs_to_the_end_in_fast_mode_with_only_the_exercises_up_to_it_
         pytest.fail(f"{path.name} needs exercise {missing[-1]}, which tutorial {taught_by().get(missing[-1])} teaches "
                     f"after it in the course order {course.ORDER}:\n{proc.stderr[-2000:]}")
     assert proc.returncode == 0, f"{path.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "RuntimeWarning" not in proc.stderr, f"{path.name} leaks NumPy warnings:\n{proc.stderr[-2000:]}"
     assert list(cwd.iterdir()) == [] or all(p.name.startswith(".") for p in cwd.iterdir()), \
         f"{path.name} wrote files into the working directory: {sorted(p.name for p in cwd.iterdir())}"
     assert f"numpycnn imported from {copy / 'numpycnn' / '__init__.py'}" in proc.stdout

@@ -608,7 +608,7 @@ assert test_chosen["loss"] < test_plain["loss"]
 # validation loss (the `min` column) is about the same with and without decay: here decay mostly slows
 # the late rise — which early stopping (tutorial 3) would have cut off anyway. And accuracy is a
 # different matter: the largest `λ` shrinks the weights so much that it costs validation accuracy
-# (printed below), while the chosen one moves it little — choosing `λ` by the validation *loss* rewards
+# (printed below), whether or not it is the one chosen — choosing `λ` by the validation *loss* rewards
 # calibrated confidence, not more correct answers, and with this little data no regulariser replaces
 # the missing examples. Tutorial 10 adds Dropout.
 

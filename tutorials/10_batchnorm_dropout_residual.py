@@ -563,7 +563,7 @@ fig = Figure(figsize=(6, 3.4))
 ax = fig.subplots()
 for p, style in ((0.0, "-"), (0.5, "--")):
     h = runs[p, seeds[0]]
-    ax.plot(h["epoch"], h["train_loss"], style, color="C0", label=f"train, p = {p}")
+    ax.plot(h["epoch"], h["train_loss"], style, color="C0", label=f"train (training mode), p = {p}")
     ax.plot(h["epoch"], h["val_loss"], style, color="C1", label=f"validation, p = {p}")
 ax.set_yscale("log")
 ax.set_xlabel("epoch")
