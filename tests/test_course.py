@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from numpycnn.lab.assignment import course, find_exercises, make_student_copy, written
+from numpycnn.lab.assignment import course, find_exercises, make_release, make_student_copy, written
 from numpycnn.lab.assignment.gradescope import package
 from numpycnn.lab.assignment.make import regions
 
@@ -57,7 +57,7 @@ def test_the_weeks_cover_tutorials_in_the_course_order_once_each():
 
 # -- staged releases ----------------------------------------------------------------------------------------
 def test_release_through_n_leaves_the_exercises_up_to_n_and_hands_out_the_later_ones_solved(tmp_path):
-    make_student_copy(tmp_path, through="02")
+    make_release(tmp_path, through="02")
     released = course.exercises_through("02")
     sources = "".join(p.read_text() for p in (tmp_path / "numpycnn").rglob("*.py"))
     for e in find_exercises():
@@ -100,7 +100,7 @@ def test_every_graded_question_has_a_rubric_whose_items_add_up_to_its_points():
 
 
 def test_the_student_copy_holds_no_graded_answer_and_asks_for_every_one_in_answers_md(tmp_path):
-    make_student_copy(tmp_path)
+    make_release(tmp_path)
     questions = written.all_graded_questions(course.in_order())
     copy = "\n".join(p.read_text(encoding="utf-8") for p in tmp_path.rglob("*") if p.suffix in (".py", ".md"))
     for q in questions:

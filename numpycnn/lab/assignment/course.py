@@ -11,15 +11,21 @@ Two facts live here and nowhere else:
   teaches and so which ``--through`` its release and its autograder use.
 
 Which exercise each tutorial teaches is the third fact the release needs. It lives in the tutorial
-itself, in its line ``**Assignment exercises taught here:** `id`, …`` (read by
-:func:`~numpycnn.lab.assignment.guide.taught_by`, which refuses an id that is not an exercise);
-``docs/exercises_by_tutorial.md`` is generated from it and from what each tutorial was measured to
-call, never typed.
+itself, in its line ``**Assignment exercises taught here:** `id`, …`` (read by :func:`taught_by`, which
+refuses an id that is not an exercise); ``docs/exercises_by_tutorial.md`` is generated from it and from
+what each tutorial was measured to call, never typed.
+
+:func:`make_release` writes a student copy for a course: :func:`~numpycnn.lab.assignment.make.make_student_copy`
+with the exercises of the later tutorials solved when the release stops at a tutorial, those tutorials'
+*Your turn* cells solved too, and ``ANSWERS.md`` for the graded written questions
+(:mod:`~numpycnn.lab.assignment.written`). ``python -m numpycnn assignment make`` calls it.
 """
+import re
 from collections import namedtuple
 from pathlib import Path
 
-from .make import PACKAGE_DIR
+from . import written
+from .make import PACKAGE_DIR, find_exercises, make_student_copy
 
 #: the tutorials by their number prefix, in the order a course teaches them
 ORDER = ("01", "02", "03", "09", "10", "04", "05", "06", "07", "08")
@@ -42,6 +48,34 @@ WEEKS = (
          "technique A follows tutorial 10 as the non-standard fix for depth; tutorials 5–8 are "
          "optional and run with their exercises solved in this release"),
 )
+
+
+#: the marker line of a tutorial and the comment lines that continue it (up to a blank ``#`` line)
+TAUGHT = re.compile(r"^# \*\*Assignment exercises taught here:\*\*(?P<body>.*(?:\n# .+)*)", re.M)
+
+
+def taught_by(tutorials_dir=None, known=None):
+    """``{exercise id: [tutorial stems]}`` from the tutorials' "Assignment exercises taught here" lines.
+
+    Raises ``ValueError`` naming the tutorial when it has no such line, or names an id that is not an
+    exercise (``known``: the valid ids, default every exercise of the package).
+    """
+    tutorials_dir = Path(tutorials_dir) if tutorials_dir else PACKAGE_DIR.parent / "tutorials"
+    known = set(known) if known is not None else {e.id for e in find_exercises()}
+    out = {}
+    for path in sorted(tutorials_dir.glob("[0-9][0-9]_*.py")):
+        m = TAUGHT.search(path.read_text(encoding="utf-8"))
+        if m is None:
+            raise ValueError(f"tutorials/{path.name} has no line '# **Assignment exercises taught here:** ...' "
+                             f"(list the exercise ids in backticks, or write 'none')")
+        ids = re.findall(r"`([^`]+)`", m.group("body"))
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise ValueError(f"tutorials/{path.name} says it teaches {unknown}, which are not exercises; "
+                             f"see `python -m numpycnn assignment list`")
+        for i in ids:
+            out.setdefault(i, []).append(path.stem)
+    return out
 
 
 def tutorial_files(tutorials_dir=None):
@@ -92,7 +126,6 @@ def tutorials_through(through, tutorials_dir=None):
 
 def exercises_taught(tutorials, tutorials_dir=None):
     """The exercise ids that the given tutorial files (or stems) teach, by their header lines."""
-    from .guide import taught_by
     stems = {Path(t).stem for t in tutorials}
     return {e for e, teachers in taught_by(tutorials_dir).items() if any(s in stems for s in teachers)}
 
@@ -106,3 +139,49 @@ def week_through(week, tutorials_dir=None):
     """The ``--through`` of a :class:`Week`: its last tutorial in course order."""
     order = [p.name[:2] for p in in_order(tutorials_dir)]
     return max(week.tutorials, key=order.index)
+
+
+def make_release(out_dir, through=None, keep=(), overwrite=False, package_dir=PACKAGE_DIR, tutorials_dir=None):
+    """Write the student copy of a course release to ``out_dir``; returns the exercises (as ``make_student_copy``).
+
+    Parameters
+    ----------
+    out_dir : path
+        Gets ``numpycnn/``, ``tutorials/``, ``STUDENT_README.md`` and ``ANSWERS.md``.
+    through : int or str or None
+        A staged release: only the exercises and *Your turn* cells of the tutorials up to this one in
+        :data:`ORDER` are left to the student; the later tutorials' are handed out solved, so every
+        tutorial runs. None: every exercise is left to the student.
+    keep : iterable of str
+        Further exercise ids handed out solved.
+    overwrite : bool
+        As for :func:`~numpycnn.lab.assignment.make.make_student_copy` (which raises ``FileExistsError``).
+
+    Graded written answers are left out of every tutorial; ``ANSWERS.md`` asks for those of the tutorials
+    of the release. Raises ``ValueError`` naming ``--through`` for a tutorial that does not exist, or an
+    unknown exercise id.
+    """
+    tutorials_dir = Path(tutorials_dir) if tutorials_dir else Path(package_dir).parent / "tutorials"
+    ordered = in_order(tutorials_dir)
+    released = tutorials_through(through, tutorials_dir) if through is not None else ordered
+    later = [p for p in ordered if p not in released]
+    keep = tuple(keep) + tuple(sorted(exercises_taught(later, tutorials_dir) - set(keep)))
+    exercises = make_student_copy(out_dir, package_dir, tutorials_dir, overwrite=overwrite, keep=keep)
+    out_dir = Path(out_dir)
+    for path in later:                          # handed out solved: the reference text, graded answers left out
+        (out_dir / "tutorials" / path.name).write_text(
+            written.strip_graded_answers(path.read_text(encoding="utf-8"), path.name), encoding="utf-8")
+    asked = written.all_graded_questions(released)
+    (out_dir / written.ANSWERS_FILE).write_text(written.answers_template(asked), encoding="utf-8")
+    numbers = [p.name[:2] for p in released]
+    note = ["", "## The course", "",
+            f"Work through the tutorials in the course order ({', '.join(p.name[:2] for p in ordered)}): each needs",
+            "only the exercises of the tutorials before it and its own, and a line **Fill in now** says where it",
+            f"first runs one of its own. Answer the graded written questions in `{written.ANSWERS_FILE}`",
+            f"({len(asked)} of them, one heading each); they are marked by hand."]
+    if later:
+        note += ["", f"This release covers the tutorials {', '.join(numbers)}; the later ones come with their "
+                     f"exercises and *Your turn* cells solved."]
+    readme = out_dir / "STUDENT_README.md"
+    readme.write_text(readme.read_text(encoding="utf-8") + "\n".join(note) + "\n", encoding="utf-8")
+    return exercises

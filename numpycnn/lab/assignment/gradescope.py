@@ -24,6 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from . import course, written
 from .make import PACKAGE_DIR, exercises_of_package
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -176,7 +177,6 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
     visibility, stdout_visibility : str
         Gradescope visibilities of the tests and of ``run_autograder``'s output.
     """
-    from . import course, written
     all_ids = [e.id for e in exercises_of_package(package_dir)]
     unknown = sorted((set(exercises or ()) | set(keep)) - set(all_ids))
     if unknown:

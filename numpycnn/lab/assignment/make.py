@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import PACKAGE_DIR
+from .written import strip_graded_answers
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
@@ -143,28 +144,15 @@ def student_tutorial(source, filename):
         if BEGIN.match(line):
             begins.append(i)
     names = {line: f"your turn {k} of tutorials/{filename}" for k, line in enumerate(begins, 1)}
-    from .written import strip_graded_answers
     return strip_graded_answers(strip_solutions(source, names), filename)
 
 
-def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, overwrite=False, keep=(), through=None):
-    """Write the student tree ``out_dir/numpycnn`` (+ ``out_dir/tutorials``, ``ANSWERS.md``); returns the exercises.
+def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, overwrite=False, keep=()):
+    """Write the student tree ``out_dir/numpycnn`` (+ ``out_dir/tutorials``); returns the exercises.
 
-    ``keep``: exercise ids handed out already solved. ``through``: a staged release — only the exercises
-    (and *Your turn* cells) of the tutorials up to this one in the course order
-    (:data:`~numpycnn.lab.assignment.course.ORDER`) are left to the student; the later tutorials' are
-    handed out solved, so every tutorial runs. Graded written answers are left out of every tutorial, and
-    ``ANSWERS.md`` asks for those of the tutorials up to ``through``. Raises ``FileExistsError`` if
-    ``out_dir/numpycnn`` exists and ``overwrite`` is False, ``ValueError`` for an unknown exercise or tutorial.
+    ``keep``: exercise ids handed out already solved. Raises ``FileExistsError`` if
+    ``out_dir/numpycnn`` exists and ``overwrite`` is False.
     """
-    from . import course, written
-    tutorials_dir = Path(tutorials_dir) if tutorials_dir else Path(package_dir).parent / "tutorials"
-    released = None
-    if through is not None:
-        released = {p.name for p in course.tutorials_through(through, tutorials_dir)}
-        later = course.exercises_taught([p for p in course.in_order(tutorials_dir) if p.name not in released],
-                                        tutorials_dir)
-        keep = tuple(keep) + tuple(sorted(later - set(keep)))
     unknown = set(keep) - {e.id for e in find_exercises(package_dir)}
     if unknown:
         raise ValueError(f"keep: unknown exercise ids {sorted(unknown)}; see `python -m numpycnn assignment list`")
@@ -183,6 +171,7 @@ def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, over
         dest = target / path.relative_to(package_dir)
         dest.write_text(strip_solutions(path.read_text(), ids, keep))
     # regions in files without a function (none expected) would be caught by find_exercises
+    tutorials_dir = Path(tutorials_dir) if tutorials_dir else package_dir.parent / "tutorials"
     if tutorials_dir.is_dir():
         dest = out_dir / "tutorials"
         if dest.exists():
@@ -190,13 +179,7 @@ def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, over
         shutil.copytree(tutorials_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "_out", "*.ipynb",
                                                                            "figures"))
         for path in sorted(dest.glob("*.py")):
-            text = path.read_text(encoding="utf-8")
-            solved = released is not None and path.name[:2].isdigit() and path.name not in released
-            text = written.strip_graded_answers(text, path.name) if solved else student_tutorial(text, path.name)
-            path.write_text(text, encoding="utf-8")
-        asked = [p for p in course.in_order(tutorials_dir) if released is None or p.name in released]
-        (out_dir / written.ANSWERS_FILE).write_text(
-            written.answers_template(written.all_graded_questions(asked)), encoding="utf-8")
+            path.write_text(student_tutorial(path.read_text(encoding="utf-8"), path.name), encoding="utf-8")
     manifest = {"exercises": [{"id": e.id, "module": e.module, "qualname": e.qualname,
                                "file": str(e.path.relative_to(package_dir)), "line": e.begin, "kept": e.id in keep}
                               for e in exercises]}
@@ -212,15 +195,8 @@ def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, over
              "`PYTHONPATH=. python tutorials/01_convolution_by_hand.py` (without `PYTHONPATH=.` Python imports",
              "whichever numpycnn is installed, not yours). Each tutorial prints which numpycnn it imported.",
              "The tutorials' *Your turn* cells are yours too: each holds `raise NotImplementedError` until you",
-             "write its few lines; the cell after it checks them. Work through the tutorials in the course order",
-             f"({', '.join(course.ORDER)}): each needs only the exercises of the tutorials before it and its own,",
-             "and says \"fill in now\" where it first needs one of its own.",
-             f"Graded written questions: answer them in `{written.ANSWERS_FILE}` (one heading per question).", ""]
-    if released is not None:
-        covered = [n for n in course.ORDER if any(r.startswith(n) for r in released)]
-        lines += [f"This release covers the tutorials {', '.join(covered)}; the later ones come with their "
-                  f"exercises solved.", ""]
-    lines += ["| exercise | file | lines |", "|---|---|---|"]
+             "write its few lines; the cell after it checks them.", "",
+             "| exercise | file | lines |", "|---|---|---|"]
     for e in exercises:
         if e.id in keep:
             continue

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .course import in_order, taught_by
 from .make import PACKAGE_DIR, find_exercises
 
 TAG = "@@NEEDS@@"
@@ -107,8 +108,6 @@ def needs_table(needs):
     exercises it teaches (its header line) and those it was measured to run (exercise ids in the package's
     order). In a student copy of release ``--through N`` a tutorial up to ``N`` runs once the exercises of
     its own row and of the rows above it are done."""
-    from .course import in_order
-    from .guide import taught_by
     order = {e.id: i for i, e in enumerate(find_exercises())}
     teaches = {}
     for exercise, stems in taught_by().items():

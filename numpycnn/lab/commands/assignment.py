@@ -3,7 +3,7 @@ import json
 import os
 import time
 
-from ..assignment import course, grade, make_student_copy, written
+from ..assignment import course, grade, written
 from ..assignment.checks import CHECKS, DEFAULT_POINTS
 from ..assignment.grade import format_report
 from ..assignment.gradescope import find_submission_root, package, results_json, write_results
@@ -102,7 +102,7 @@ def run(args):
             print(f"wrote {NEEDS_FILE} and the README's copy of it")
         return 0
     if args.action == "make":
-        exercises = make_student_copy(args.out, overwrite=args.overwrite, keep=args.keep or (), through=args.through)
+        exercises = course.make_release(args.out, through=args.through, keep=args.keep or (), overwrite=args.overwrite)
         print(f"wrote a student copy with {len(exercises)} exercises to {args.out}/ "
               f"(numpycnn/, tutorials/, STUDENT_README.md, ANSWERS.md)")
         if args.through is not None:
