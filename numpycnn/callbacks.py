@@ -36,6 +36,19 @@ class Callback:
     #: key under which the callback's state is stored in checkpoints
     name = "callback"
 
+    #: hook names of earlier versions -> today's; a subclass defining one is refused, since the loop would
+    #: silently never call it
+    RENAMED_HOOKS = {"after_backward": "on_backward_end", "after_step": "on_step_end",
+                     "after_epoch": "on_epoch_recorded"}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        old = [name for name in Callback.RENAMED_HOOKS if name in vars(cls)]
+        if old:
+            renames = ", ".join(f"{name} -> {Callback.RENAMED_HOOKS[name]}" for name in old)
+            raise TypeError(f"{cls.__name__} defines the hook(s) {old}, which the training loop no longer calls; "
+                            f"rename them: {renames}")
+
     def on_train_begin(self, trainer):
         pass
 

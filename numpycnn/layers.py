@@ -66,6 +66,25 @@ class Layer:
         """Shape of one output sample given one input sample's shape (no batch axis)."""
         return tuple(input_shape)
 
+    def macs(self, input_shape):
+        """Multiply-accumulates of the weights for one input sample of shape ``input_shape`` (no batch axis).
+
+        The usual count of a network's cost (FLOPs ≈ 2 × MACs): a layer with weights counts one
+        multiply-add per weight use; a layer without weights (activations, pooling, normalisation,
+        reshapes) counts 0 — their work grows with the activations, not with the weights, and is small
+        beside a convolution's. See :meth:`numpycnn.model.Sequential.macs`.
+        """
+        return 0
+
+    def window(self):
+        """``(kernel, stride)`` of the square window one output position reads along each spatial axis.
+
+        ``(1, 1)`` for a layer that works position by position (activations, normalisation, the default);
+        ``None`` for a layer whose every output reads every input position (``Dense``, ``Flatten``): the
+        receptive field ends there. See :meth:`numpycnn.model.Sequential.receptive_fields`.
+        """
+        return (1, 1)
+
     def config(self):
         """JSON-able constructor arguments, used to save and rebuild a model."""
         return {}
@@ -266,6 +285,14 @@ class Conv2D(Layer):
         except ShapeError as e:
             raise ShapeError(f"{where}: {e} (input {input_shape})") from None
 
+    def macs(self, input_shape):
+        """``F·OH·OW · C·KH·KW``: each of the ``F·OH·OW`` outputs is a dot product of length ``C·KH·KW``."""
+        F, OH, OW = self.output_shape(input_shape)
+        return F * OH * OW * self.in_channels * self.kernel_size * self.kernel_size
+
+    def window(self):
+        return (self.kernel_size, self.stride)
+
     def config(self):
         cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
                    stride=self.stride, pad=self.pad, init=self.init)
@@ -342,6 +369,13 @@ class Dense(Layer):
                              f"the layer below gives {tuple(input_shape)}")
         return (self.out_features,)
 
+    def macs(self, input_shape):
+        """``in_features · out_features``: one multiply-add per weight."""
+        return self.in_features * self.out_features
+
+    def window(self):
+        return None
+
     def config(self):
         return dict(in_features=self.in_features, out_features=self.out_features, init=self.init)
 
@@ -370,6 +404,9 @@ class _Pool(Layer):
                     conv_output_size(W, self.kernel_size, self.stride, self.pad))
         except ShapeError as e:
             raise ShapeError(f"{self.display_name()}: {e} (input {input_shape})") from None
+
+    def window(self):
+        return (self.kernel_size, self.stride)
 
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
@@ -507,6 +544,9 @@ class Flatten(Layer):
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
+
+    def window(self):
+        return None
 
 
 class LogSoftmax(Layer):

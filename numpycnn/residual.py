@@ -214,6 +214,25 @@ class ResidualBlock(Layer):
                              f"path gives {skip}; the two must match{hint}")
         return shape
 
+    def macs(self, input_shape):
+        """The body's multiply-accumulates plus the projection's (the identity skip and the sum cost none)."""
+        total, shape = 0, tuple(input_shape)
+        for layer in self.body.values():
+            total += layer.macs(shape)
+            shape = tuple(layer.output_shape(shape))
+        return total + (0 if self.projection is None else self.projection.macs(input_shape))
+
+    def window(self):
+        """The body's window, composed layer by layer (the skip path reads a smaller one: its 1×1 or
+        identity). ``None`` when a body layer reads every position."""
+        kernel, stride = 1, 1
+        for layer in self.body.values():
+            w = layer.window()
+            if w is None:
+                return None
+            kernel, stride = kernel + (w[0] - 1) * stride, stride * w[1]
+        return (kernel, stride)
+
     def config(self):
         def describe(layer):
             return {"name": layer.name, "type": type(layer).__name__, "config": layer.config()}

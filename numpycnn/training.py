@@ -241,8 +241,10 @@ class Trainer:
         return self._parallel
 
     def check_finite(self, loss):
-        """Divergence guard: raise :class:`DivergenceError` naming the step and the first layer
-        (from the output down, the order backprop computes them) whose gradient is not finite."""
+        """Divergence guard: raise :class:`DivergenceError` naming the step, and — when a gradient is the
+        first value that is not finite — the first layer (from the output down, the order backprop computes
+        them) whose gradient is not finite. The message mentions the last good checkpoint only when the
+        trainer writes checkpoints (``checkpoint_path``)."""
         if not math.isfinite(loss):
             raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
                                   f"the loss is {loss}. Lower the learning rate; {self.checkpoint_on_disk()}")

@@ -173,6 +173,11 @@ CASES = [
          ["OUT {t}/hw already holds a student copy", "student's work", "--overwrite"], ("copy",)),
     Case("make_unknown_keep", "range", "assignment make --keep", ["assignment", "make", "{t}/new", "--keep", BAD_ID],
          ["--keep", BAD_ID, "assignment list"], ()),
+    Case("make_through_an_unknown_tutorial", "range", "assignment make --through",
+         ["assignment", "make", "{t}/new", "--through", "77"], ["--through", "no tutorial '77'", "course order"], ()),
+    Case("make_overwrite_through_an_unknown_tutorial_moves_nothing", "range", "assignment make --through",
+         ["assignment", "make", "{t}/hw", "--overwrite", "--through", "77"], ["--through", "no tutorial '77'"],
+         ("copy",)),
     Case("make_overwrite_with_an_unknown_keep_moves_nothing", "range", "assignment make --keep",
          ["assignment", "make", "{t}/hw", "--overwrite", "--keep", BAD_ID], ["--keep", BAD_ID], ("copy",)),
     Case("grade_without_path", "missing", "assignment grade PATH", ["assignment", "grade"], ["PATH", "required"], ()),
@@ -229,6 +234,8 @@ CASES = [
          ["exercises.json: not a readable list of exercises", "assignment make"], ("copy", "corrupt_manifest")),
     Case("package_without_out", "missing", "assignment package OUT", ["assignment", "package"],
          ["OUT", "required"], ()),
+    Case("package_through_an_unknown_tutorial", "range", "assignment package --through",
+         ["assignment", "package", "{t}/a.zip", "--through", "77"], ["--through", "no tutorial '77'"], ()),
     Case("package_out_is_a_folder", "place", "assignment package OUT", ["assignment", "package", "{t}/mine"],
          ["OUT {t}/mine is a folder", "autograder zip"], ("mine",)),
     Case("package_out_is_a_zip_of_the_users", "place", "assignment package OUT",
@@ -353,7 +360,7 @@ def _nothing_runs(monkeypatch):
         return (ran("assignment package's zip") if "w" in mode else zipfile.ZipFile)(file, mode, *args, **kwargs)
     for owner, name, step in ((protocol.Runner, "map", "an experiment's runs"), (figures, "core_figures", "figures"),
                               (book, "execute_tutorials", "the book's build"), (tutorials, "run_tutorial", "a tutorial"),
-                              (assignment_command, "make_student_copy", "assignment make's copy")):
+                              (assignment_command.course, "make_release", "assignment make's copy")):
         monkeypatch.setattr(owner, name, ran(step))
     monkeypatch.setattr(grading, "tempfile", types.SimpleNamespace(TemporaryDirectory=ran("grading")))
     monkeypatch.setattr(gradescope, "zipfile", types.SimpleNamespace(ZipFile=zip_file, BadZipFile=zipfile.BadZipFile,

@@ -243,3 +243,11 @@ def test_resuming_a_model_with_batchnorm_dropout_and_a_residual_block_is_bit_ide
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert straight.history["val_loss"] == resumed.history["val_loss"]
+
+
+def test_a_callback_defining_a_hook_under_its_old_name_is_refused_naming_the_new_one():
+    """A hook under a name the loop no longer calls (``after_epoch``) would never run: it is a TypeError instead."""
+    with pytest.raises(TypeError, match=r"after_epoch -> on_epoch_recorded"):
+        class Late(nc.Callback):
+            def after_epoch(self, trainer):
+                pass

@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 from ...validate import choice
+from . import course, written
 from .make import PACKAGE_DIR, exercises_of_package
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -75,7 +76,7 @@ run_autograder  grades each submission: `python -m numpycnn assignment grade /au
                 --format gradescope`, one Gradescope test per exercise
 Students submit their numpycnn/ folder (zipped, or the .py files they changed); see the instructor guide.
 Exercises graded: {exercises}
-"""
+{written}"""
 
 
 def find_submission_root(submission, exercises=None):
@@ -154,17 +155,25 @@ def results_json(report, execution_time=None, visibility="visible", stdout_visib
 
 
 def package(out, exercises=None, keep=(), timeout=120, visibility="visible", stdout_visibility="hidden",
-            package_dir=PACKAGE_DIR):
+            package_dir=PACKAGE_DIR, through=None):
     """Write the Gradescope autograder zip ``out``; returns its path.
+
+    Besides the autograder, the zip holds the graded written questions (``written_questions.md`` and
+    ``.json``: text, points, reference answer and rubric of each; see
+    :mod:`~numpycnn.lab.assignment.written`), which the instructor adds to the assignment's outline as
+    manually graded questions.
 
     Parameters
     ----------
     out : path
         The zip to write (``.zip`` is added if missing).
     exercises : list of str or None
-        The exercises to grade (default: every exercise of the package) ...
+        The exercises to grade (default: every exercise of the package, or of the release ``through``) ...
     keep : iterable of str
         ... minus these: the exercises handed out solved (the ``--keep`` of ``assignment make``).
+    through : str or int or None
+        A staged release (the ``--through`` of ``assignment make``): grade the exercises, and list the
+        written questions, of the tutorials up to this one in the course order only.
     timeout : float
         Seconds per exercise.
     visibility, stdout_visibility : str
@@ -176,11 +185,20 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
         raise ValueError(f"unknown exercise ids {unknown}; see `python -m numpycnn assignment list`")
     for name, value in (("visibility", visibility), ("stdout_visibility", stdout_visibility)):
         choice(value, name, "package", VISIBILITIES)
-    graded = [e for e in (exercises or all_ids) if e not in set(keep)]
+    tutorials_dir = Path(package_dir).parent / "tutorials"
+    candidates = list(exercises or all_ids)
+    if through is not None:
+        released = course.exercises_through(through, tutorials_dir)
+        candidates = [e for e in candidates if e in released]
+        questions = written.all_graded_questions(course.tutorials_through(through, tutorials_dir))
+    else:
+        questions = written.all_graded_questions(course.in_order(tutorials_dir)) if tutorials_dir.is_dir() else []
+    graded = [e for e in candidates if e not in set(keep)]
     if not graded:
-        raise ValueError("no exercise left to grade (every exercise is in --keep)")
+        raise ValueError("no exercise left to grade (every exercise is in --keep"
+                         + (f" or taught after tutorial {through}" if through is not None else "") + ")")
     out = zip_path(out)
-    flags = "".join(f" \\\n  --exercise {e}" for e in graded) if exercises or keep else ""
+    flags = "".join(f" \\\n  --exercise {e}" for e in graded) if exercises or keep or through is not None else ""
     run = RUN_AUTOGRADER.format(timeout=timeout, visibility=visibility, stdout_visibility=stdout_visibility,
                                 exercises=flags)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +212,12 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
         add_text("setup.sh", SETUP_SH, 0o755)
         add_text("run_autograder", run, 0o755)
         add_text("requirements.txt", "\n".join(REQUIREMENTS) + "\n")
-        add_text("README.txt", README.format(exercises=", ".join(graded)))
+        listed = (f"Written questions graded by hand ({len(questions)}, {sum(q.points for q in questions)} points): "
+                  f"{', '.join(q.id for q in questions)}; see written_questions.md (add them to the outline).\n"
+                  if questions else "No written question is graded by hand.\n")
+        add_text("README.txt", README.format(exercises=", ".join(graded), written=listed))
+        add_text("written_questions.md", written.outline(questions))
+        add_text("written_questions.json", written.outline_json(questions))
         for path in sorted(Path(package_dir).rglob("*")):
             rel = path.relative_to(Path(package_dir).parent)
             if path.is_dir() or "__pycache__" in rel.parts or path.suffix == ".pyc":

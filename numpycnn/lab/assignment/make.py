@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import PACKAGE_DIR
+from .written import ANSWERS_FILE, strip_graded_answers
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
@@ -140,18 +141,19 @@ def student_tutorial(source, filename):
 
     Tutorials mark the lines a student writes with the same ``### BEGIN SOLUTION`` / ``### END SOLUTION``
     lines as the library's exercises; the ``k``-th region of ``01_convolution_by_hand.py`` is named
-    ``your turn k of tutorials/01_convolution_by_hand.py`` in the error it raises.
+    ``your turn k of tutorials/01_convolution_by_hand.py`` in the error it raises. The folded answer of
+    each graded written question (:mod:`~numpycnn.lab.assignment.written`) is left out too.
     """
     begins = []
     for i, line in enumerate(source.splitlines(), 1):
         if BEGIN.match(line):
             begins.append(i)
     names = {line: f"your turn {k} of tutorials/{filename}" for k, line in enumerate(begins, 1)}
-    return strip_solutions(source, names)
+    return strip_graded_answers(strip_solutions(source, names), filename)
 
 
 #: what :func:`make_student_copy` writes into its ``out_dir`` (nothing else there is touched)
-STUDENT_COPY = ("numpycnn", "tutorials", "STUDENT_README.md")
+STUDENT_COPY = ("numpycnn", "tutorials", "STUDENT_README.md", ANSWERS_FILE)
 
 
 def check_keep(keep, package_dir=PACKAGE_DIR):

@@ -5,7 +5,7 @@ import time
 
 from pathlib import Path
 
-from ..assignment import grade, make_student_copy
+from ..assignment import course, grade, written
 from ..assignment.checks import CHECKS, DEFAULT_POINTS
 from ..assignment.grade import format_report
 from ..assignment.gradescope import (VISIBILITIES, find_submission_root, is_autograder_zip, package, results_json,
@@ -32,6 +32,9 @@ def add_arguments(p):
                         "OUT/previous-<date-time>/, never deleted")
     m.add_argument("--keep", action="append", default=None, metavar="EXERCISE",
                    help="hand out this exercise already solved (repeatable; ids from `assignment list`)")
+    m.add_argument("--through", default=None, metavar="N",
+                   help="a staged release: leave to the student only the exercises of the tutorials up to tutorial "
+                        "N in the course order (1, 2, 3, 9, 10, 4-8); later ones are handed out solved")
     g = sub.add_parser("grade", help="grade the student copy (or Gradescope submission) in PATH; points per exercise")
     g.add_argument("path", metavar="PATH")
     g.add_argument("--json", default=None,
@@ -60,6 +63,9 @@ def add_arguments(p):
                    help="an exercise handed out solved (the same --keep as `assignment make`): not graded")
     k.add_argument("--exercise", action="append", default=None, metavar="EXERCISE",
                    help="grade only this exercise (repeatable; default every exercise)")
+    k.add_argument("--through", default=None, metavar="N",
+                   help="the release of `assignment make --through N`: grade (and list the written questions of) "
+                        "the tutorials up to N in the course order only")
     k.add_argument("--timeout", type=float, default=120, help="seconds allowed per exercise")
     k.add_argument("--visibility", default="visible", choices=VISIBILITIES, help="visibility of the tests on Gradescope")
     k.add_argument("--stdout-visibility", default="hidden", choices=VISIBILITIES,
@@ -114,9 +120,16 @@ def run(args):
         output_file(zip_path(args.out), "OUT", where, is_autograder_zip,
                     "a Gradescope autograder zip (written by assignment package)")
         out = package(args.out, exercises=args.exercise, keep=args.keep or (), timeout=args.timeout,
-                      visibility=args.visibility, stdout_visibility=args.stdout_visibility)
-        print(f"wrote the Gradescope autograder {out} (setup.sh, run_autograder, requirements.txt, numpycnn/); "
-              f"upload it as the assignment's autograder. It holds the solutions: do not share it.")
+                      visibility=args.visibility, stdout_visibility=args.stdout_visibility, through=args.through)
+        print(f"wrote the Gradescope autograder {out} (setup.sh, run_autograder, requirements.txt, numpycnn/, "
+              f"written_questions.md); upload it as the assignment's autograder. It holds the solutions: do not "
+              f"share it.")
+        asked = written.all_graded_questions(course.tutorials_through(args.through) if args.through is not None
+                                             else course.in_order())
+        if asked:
+            print(f"add {len(asked)} written questions ({sum(q.points for q in asked)} points) to the Gradescope "
+                  f"outline as manually graded questions: {', '.join(q.id for q in asked)} "
+                  f"(points, answers and rubrics in written_questions.md inside the zip)")
         return 0
     student_copy(args.path, where, gradescope=getattr(args, "format", None) == "gradescope")
     if args.action == "check":
@@ -157,10 +170,17 @@ def make(args):
         raise FileExistsError(f"{where}: OUT {out} already holds a student copy ({', '.join(existing)}), which may "
                               f"hold a student's work; choose another OUT folder, or pass --overwrite (the existing "
                               f"copy is then kept in {out / 'previous-<date-time>'})")
+    if args.through is not None:
+        course.resolve(args.through)            # an unknown --through is refused before anything is moved
     kept = keep_previous(out, STUDENT_COPY)
-    exercises = make_student_copy(out, keep=args.keep or ())
+    exercises = course.make_release(out, through=args.through, keep=args.keep or ())
     print(f"wrote a student copy with {len(exercises)} exercises to {args.out}/ "
-          f"(numpycnn/, tutorials/, STUDENT_README.md)")
+          f"(numpycnn/, tutorials/, STUDENT_README.md, {written.ANSWERS_FILE})")
+    if args.through is not None:
+        released = course.exercises_through(args.through)
+        print(f"release through tutorial {course.resolve(args.through)}: "
+              f"{len([e for e in exercises if e.id in released and e.id not in (args.keep or ())])} exercises to "
+              f"write; the exercises of later tutorials are handed out solved")
     if kept is not None:
         print(f"kept the previous student copy (it may hold a student's work) in {kept}/")
     print(f"hand it out; grade it with: python -m numpycnn assignment grade {args.out}")
