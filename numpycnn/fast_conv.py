@@ -27,8 +27,8 @@ each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit 
 any CPU (the contract is in :mod:`numpycnn.threads`).
 (Training steps use the other cores differently: :mod:`numpycnn.parallel`.)
 
-``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this kernel
-against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
+``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this
+implementation against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
 """
 import numpy as np
 

@@ -164,6 +164,22 @@ def test_an_error_in_a_worker_shard_is_raised_in_the_caller():
         threads.map_shards(work, 10)
 
 
+def test_worker_shards_follow_the_callers_errstate():
+    """NumPy's error state is per thread: a pool thread must use the caller's (tutorial 9's sweep once
+    leaked overflow warnings it had silenced)."""
+    import warnings
+
+    def work(lo, hi):
+        if lo > 0:                                   # only the shards that run in the pool overflow
+            np.exp(np.full(3, 1000.0))
+
+    with threads.limit(2), np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        threads.map_shards(work, 10)
+    with threads.limit(2), np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")               # a warning from any thread would be raised here
+        threads.map_shards(work, 10)
+
+
 def _conv_case(N, C, H, F, k, stride, pad, dtype, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, H)).astype(dtype)

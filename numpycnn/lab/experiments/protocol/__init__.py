@@ -24,7 +24,8 @@ come out either way, so every experiment here follows the same rules:
 6. **Both cores.** Runs go through a pool of worker processes (default 2), each pinned to one BLAS
    thread with ``threadpoolctl``; a run's result does not depend on the number of workers (tested:
    bit-identical to a serial run). Each finished run is stored as one JSON file, so an interrupted
-   ``compare`` continues where it stopped.
+   ``compare`` continues where it stopped; a damaged run file (truncated, not JSON, the wrong shape) is
+   named, moved aside and its run computed again (:class:`RunStore`).
 7. **Provenance.** ``figures/<technique>.json`` records the command, commit, machine, wall time,
    budget, every arm's settings and per-seed results, the comparisons and the trained check; the
    Markdown table and the README scorecard (:func:`write_scorecard`) are generated from it.
@@ -43,16 +44,17 @@ The rooms of this package, one job each:
 ===================  ====================================================================================
 :mod:`.spec`         what an experiment declares: DataSpec, Arm, Claim, TrainedCheck, Experiment; a RunSpec
 :mod:`.measures`     what a run function measures (fit_and_score, first_reaching)
-:mod:`.store`        finished runs on disk (RunStore); JSON writing
+:mod:`.store`        finished runs on disk (RunStore; damaged files kept aside); JSON writing
 :mod:`.runner`       where runs execute: Runner, the Executor interface, InProcess and ProcessPool
 :mod:`.stats`        confidence intervals, verdicts, comparisons, the trained check
 :mod:`.stages`       tune, final, summarize, run_protocol
 :mod:`.provenance`   git commit, machine, the reproducing command line
 :mod:`.report`       the JSON record, the Markdown tables, the scorecard
-:mod:`.cli`          the options every ``compare`` experiment shares
+:mod:`.cli`          the options every ``compare`` experiment shares, and their checks
 ===================  ====================================================================================
 """
-from .cli import add_arguments, check_args, parser
+from .cli import (DEFAULT_OUT, DEFAULT_QUICK_OUT, add_arguments, check_args, check_fraction, check_positive,
+                  output_options, parser)
 from .measures import eval_curve, first_reaching, fit_and_score, seconds_reaching
 from .provenance import command_line, git_commit, machine
 from .report import (HIDDEN_SETTINGS, arms_table, comparisons_table, fmt_ci, fmt_claimed, provenance_line, publish,
@@ -63,11 +65,11 @@ from .stages import final, run_protocol, summarize, tune
 from .stats import NO_VERDICT, VERDICTS, compare, confidence_interval, trained_check, verdict, withhold_verdicts
 from .store import DEFAULT_RUNS_DIR, RunStore, dumps
 
-__all__ = ["Arm", "Claim", "DEFAULT_RUNS_DIR", "DataSpec", "Executor", "Experiment", "HIDDEN_SETTINGS", "InProcess",
-           "NO_VERDICT", "ProcessPool", "RunContext", "RunSpec", "RunStore", "Runner", "STAGES", "TUNE_SEED0",
-           "TrainedCheck", "VERDICTS", "add_arguments", "arms_table", "check_args", "command_line", "compare",
-           "comparisons_table", "confidence_interval", "dumps", "eval_curve", "execute", "final", "first_reaching",
-           "fit_and_score", "fmt_ci", "fmt_claimed", "git_commit", "load_data", "machine", "parser",
-           "provenance_line", "publish", "record", "require_data", "run_protocol", "scorecard", "seconds_reaching",
-           "summarize", "trained_check", "trained_line", "tune", "verdict", "withhold_verdicts", "write_results",
-           "write_scorecard"]
+__all__ = ["Arm", "Claim", "DEFAULT_OUT", "DEFAULT_QUICK_OUT", "DEFAULT_RUNS_DIR", "DataSpec", "Executor", "Experiment",
+           "HIDDEN_SETTINGS", "InProcess", "NO_VERDICT", "ProcessPool", "RunContext", "RunSpec", "RunStore", "Runner",
+           "STAGES", "TUNE_SEED0", "TrainedCheck", "VERDICTS", "add_arguments", "arms_table", "check_args",
+           "check_fraction", "check_positive", "command_line", "compare", "comparisons_table", "confidence_interval",
+           "dumps", "eval_curve", "execute", "final", "first_reaching", "fit_and_score", "fmt_ci", "fmt_claimed",
+           "git_commit", "load_data", "machine", "output_options", "parser", "provenance_line", "publish", "record",
+           "require_data", "run_protocol", "scorecard", "seconds_reaching", "summarize", "trained_check",
+           "trained_line", "tune", "verdict", "withhold_verdicts", "write_results", "write_scorecard"]
