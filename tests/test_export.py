@@ -99,10 +99,12 @@ def test_unsupported_pytorch_layers_and_options_are_named():
         from_torch(nn.Sequential(nn.GELU()), (1, 8, 8))
     with pytest.raises(ValueError, match="affine=True, track_running_stats=True"):
         from_torch(nn.Sequential(nn.BatchNorm2d(1, affine=False)), (1, 8, 8))
-    with pytest.raises(ValueError, match="kernel_size must be the same along height and width"):
-        from_torch(nn.Sequential(nn.Conv2d(1, 2, (3, 5))), (1, 8, 8))
-    with pytest.raises(ValueError, match="ceil_mode"):
-        from_torch(nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), (1, 8, 8))
+    with pytest.raises(ValueError, match="only zero padding is supported; got padding_mode='reflect'"):
+        from_torch(nn.Sequential(nn.Conv2d(1, 2, 3, padding_mode="reflect")), (1, 8, 8))
+    with pytest.raises(ValueError, match="divisor_override"):
+        from_torch(nn.Sequential(nn.AvgPool2d(2, divisor_override=3)), (1, 8, 8))
+    with pytest.raises(ValueError, match="returns indices"):
+        from_torch(nn.Sequential(nn.MaxPool2d(2, return_indices=True)), (1, 8, 8))
     with pytest.raises(TypeError, match="module must be a torch.nn.Sequential"):
         from_torch(nn.Linear(2, 2), (2,))
 

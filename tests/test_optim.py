@@ -218,10 +218,14 @@ def test_loading_a_state_restores_every_hyperparameter_with_its_type(make, other
 
 
 def test_repr_names_the_class_and_its_hyperparameters():
-    assert repr(optim.SGD(Params(), lr=0.5)) == "SGD(lr=0.5, base_lr=0.5, weight_decay=0.0, momentum=0.0, nesterov=False)"
-    assert repr(optim.Adam(Params())) == ("Adam(lr=0.001, base_lr=0.001, weight_decay=0.0, beta1=0.9, beta2=0.999, "
-                                          "eps=1e-08)")
-    assert repr(optim.RMSprop(Params())) == "RMSprop(lr=0.01, base_lr=0.01, weight_decay=0.0, alpha=0.99, eps=1e-08)"
+    assert repr(optim.SGD(Params(), lr=0.5)) == ("SGD(lr=0.5, base_lr=0.5, weight_decay=0.0, maximize=False, "
+                                                 "momentum=0.0, nesterov=False, dampening=0.0)")
+    assert repr(optim.Adam(Params())) == ("Adam(lr=0.001, base_lr=0.001, weight_decay=0.0, maximize=False, beta1=0.9, "
+                                          "beta2=0.999, eps=1e-08, amsgrad=False)")
+    assert repr(optim.RMSprop(Params())) == ("RMSprop(lr=0.01, base_lr=0.01, weight_decay=0.0, maximize=False, "
+                                             "alpha=0.99, eps=1e-08, momentum=0.0, centered=False)")
+    assert repr(optim.AdamW(Params())) == ("AdamW(lr=0.001, base_lr=0.001, weight_decay=0.01, maximize=False, "
+                                           "beta1=0.9, beta2=0.999, eps=1e-08, amsgrad=False)")
 
 
 def test_mask_state_before_the_first_step_is_a_no_op():

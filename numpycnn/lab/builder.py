@@ -18,7 +18,8 @@ What :func:`build` applies, in this order:
    ``--mask-candidates`` need ``data``);
 5. the optimizer: a technique's (``build_optimizer``: technique B's for ``--optimizer direction``,
    with ``--alpha0 --direction-c --decay --decay-threshold --decay-mode --weight-decay``), else
-   ``--optimizer`` with ``--lr``, ``--momentum`` (sgd, momentum, nesterov) and ``--weight-decay``;
+   ``--optimizer`` (``adamw``: AdamW, decoupled weight decay) with ``--lr``, ``--momentum`` (sgd, momentum,
+   nesterov) and ``--weight-decay`` (each left out takes the optimizer's own default);
 6. a learning-rate schedule (:mod:`numpycnn.schedules`) when ``--schedule`` is given: ``constant``,
    ``step`` (``--schedule-step-size``, ``--schedule-gamma``), ``exponential`` (``--schedule-gamma``,
    ``--lr-floor``) or ``cosine`` to ``--lr-floor`` over the run (``--max-steps``, or ``--epochs`` × the
@@ -74,7 +75,9 @@ def add_train_arguments(parser):
     p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's; adam 1e-3)")
     p.add_argument("--momentum", type=float, default=None, help="momentum for sgd/momentum/nesterov")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="weight decay (default: the optimizer's: 0, adamw 0.01); L2 in the gradient, decoupled "
+                        "for adamw")
     p.add_argument("--schedule", default=None, choices=sorted(SCHEDULES),
                    help="learning-rate schedule (default: none; technique B keeps its own step decay)")
     p.add_argument("--schedule-step-size", type=int, default=None, help="step: updates between decays")
@@ -175,7 +178,7 @@ def build(opts, input_shape, num_classes, seed=None, data=None):
         optimizer = technique.build_optimizer(opts, model) if hasattr(technique, "build_optimizer") else None
         if optimizer is not None:
             return model, with_schedule(optimizer, opts, data)
-    kwargs = {"weight_decay": opts.weight_decay}
+    kwargs = {} if opts.weight_decay is None else {"weight_decay": opts.weight_decay}
     if opts.momentum is not None and opts.optimizer in MOMENTUM_OPTIMIZERS:
         kwargs["momentum"] = opts.momentum
     return model, with_schedule(make_optimizer(opts.optimizer, model, lr=opts.lr, **kwargs), opts, data)
