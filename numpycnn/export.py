@@ -150,8 +150,8 @@ def to_torch(model):
 
 
 def _hw(value):
-    """PyTorch's int-or-tuple setting as numpycnn takes it (a tuple of ints, or the int / string itself)."""
-    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else value
+    """PyTorch's int-or-tuple setting as numpycnn takes it (a tuple of ints or None, or the int / string itself)."""
+    return tuple(None if v is None else int(v) for v in value) if isinstance(value, (tuple, list)) else value
 
 
 def _from_torch_module(lname, m, dtype):

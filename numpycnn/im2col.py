@@ -353,9 +353,18 @@ class Window:
     ceil_mode: bool = False
 
     def output_shape(self, H, W):
-        """``(OH, OW)`` for an ``(H, W)`` input (:func:`window_output_size` along each axis)."""
-        return tuple(window_output_size(n, self.kernel[a], self.stride[a], self.pad[a], self.dilation[a],
-                                        self.ceil_mode) for a, n in enumerate((H, W)))
+        """``(OH, OW)`` for an ``(H, W)`` input (:func:`window_output_size` along each axis).
+
+        Raises :class:`~numpycnn.errors.ShapeError` naming the axis (height or width) where the window does not fit.
+        """
+        out = []
+        for a, (n, axis) in enumerate(((H, "height"), (W, "width"))):
+            try:
+                out.append(window_output_size(n, self.kernel[a], self.stride[a], self.pad[a], self.dilation[a],
+                                              self.ceil_mode))
+            except ShapeError as e:
+                raise ShapeError(f"along the {axis}: {e}") from None
+        return tuple(out)
 
     def full_pad(self, H, W, OH, OW):
         """The padding as read: :attr:`pad`, with the bottom and right grown to where a ceil-mode last

@@ -247,7 +247,7 @@ class Conv2D(Layer):
 
     The plain layer — square kernel, one stride and one integer padding for both axes, no dilation, one
     group, a bias — runs :func:`~numpycnn.fast_conv.conv2d_forward_fast` or
-    :func:`~numpycnn.conv.conv2d_forward`; any other option sets :attr:`general` and runs
+    :func:`~numpycnn.conv.conv2d_forward`; any other option sets ``self.general`` and runs
     :func:`~numpycnn.fast_conv.conv2d_forward_fast_general` or :func:`~numpycnn.conv.conv2d_forward_general`.
     """
 
@@ -526,7 +526,7 @@ class MaxPool2D(_Pool):
 
     The plain layer (square kernel, one stride and one padding for both axes, no dilation, no ceil_mode)
     runs :func:`~numpycnn.fast_pooling.maxpool2d_forward_fast` or :func:`~numpycnn.pooling.maxpool2d_forward`;
-    any other option sets :attr:`general` and runs the ``*_general`` functions of the same modules.
+    any other option sets ``self.general`` and runs the ``*_general`` functions of the same modules.
 
     One thread at every :mod:`numpycnn.threads` setting: splitting the batch over threads was measured
     slower at every size tried, up to (128, 32, 32, 32) (benchmarks/README.md).
@@ -589,7 +589,7 @@ class AvgPool2D(_Pool):
         input only (False); :func:`~numpycnn.pooling.avgpool_divisor`.
 
     The plain layer (square, one stride and padding, no ceil_mode, ``count_include_pad=True``) runs
-    :func:`~numpycnn.pooling.avgpool2d_forward`; any other option sets :attr:`general` and runs
+    :func:`~numpycnn.pooling.avgpool2d_forward`; any other option sets ``self.general`` and runs
     :func:`~numpycnn.pooling.avgpool2d_forward_general`.
     """
 

@@ -164,7 +164,7 @@ class Trainer:
         self.loss = loss or SoftmaxCrossEntropy()
         if getattr(self.loss, "reduction", "mean") == "none":
             raise ValueError(f"Trainer: loss must reduce the batch to one number (reduction 'mean' or 'sum'); "
-                             f"got {self.loss!r} with reduction='none'")
+                             f"got {self.loss!r}")
         self.callbacks = list(callbacks)
         self.seed = int(seed)
         self.checkpoint_path = checkpoint_path
