@@ -366,6 +366,20 @@ class Window:
                 raise ShapeError(f"along the {axis}: {e}") from None
         return tuple(out)
 
+    def window_in_padding(self, H, W):
+        """The first window that reads no pixel of the input, only padding: ``(axis, index)``, or None.
+
+        Possible only with dilation (the entries of a window straddle the input); a max pooling window there
+        would be ``-inf``. Along an axis of length ``n``, window ``i`` reads ``i*S - before + p*D``, ``p < K``.
+        """
+        for a, (n, o) in enumerate(zip((H, W), self.output_shape(H, W))):
+            K, S, D, before = self.kernel[a], self.stride[a], self.dilation[a], self.pad[a][0]
+            read = np.arange(o)[:, None] * S - before + np.arange(K)[None, :] * D
+            inside = ((read >= 0) & (read < n)).any(axis=1)
+            if not inside.all():
+                return ("height", "width")[a], int(np.argmin(inside))
+        return None
+
     def full_pad(self, H, W, OH, OW):
         """The padding as read: :attr:`pad`, with the bottom and right grown to where a ceil-mode last
         window ends. Returns ``((top, bottom), (left, right))``."""

@@ -514,7 +514,8 @@ class MaxPool2D(_Pool):
         Padding with ``-inf`` on each side, at most ``kernel_size // 2`` (as in PyTorch; ``padding=`` is
         accepted for it).
     dilation : int or (DH, DW), default 1
-        Distance between the pixels a window reads.
+        Distance between the pixels a window reads. A window that would read only padding (possible
+        with dilation) is an error: its maximum would be ``-inf``.
     ceil_mode : bool, default False
         Keep a last window that reaches past the padded input (if it starts inside the input or its
         first padding), as PyTorch does.
@@ -537,6 +538,17 @@ class MaxPool2D(_Pool):
         super().__init__(kernel_size, stride, pad, dilation=dilation, ceil_mode=ceil_mode, padding=padding, name=name)
         self.implementation = _chosen_implementation(implementation, self.display_name())
         self.implementation_used = None   # that of the last forward pass, which backward must match
+
+    def output_shape(self, input_shape):
+        shape = super().output_shape(input_shape)
+        if self.dilation != 1:           # a dilated window can straddle the input: its maximum would be -inf
+            empty = self.window.window_in_padding(*input_shape[1:])
+            if empty is not None:
+                axis, i = empty
+                raise ShapeError(f"{self.display_name()}: along the {axis}, window {i} reads only padding (kernel_size "
+                                 f"{self.kernel_size}, dilation {self.dilation}, pad {self.pad}, input "
+                                 f"{tuple(input_shape)}): its maximum would be -inf; use less padding or dilation")
+        return shape
 
     def forward(self, x):
         check_4d(x, self.display_name())

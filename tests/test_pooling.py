@@ -155,6 +155,7 @@ def test_an_unknown_pooling_implementation_is_refused_naming_the_layer_and_the_c
 from hypothesis import assume, given, settings, strategies as st  # noqa: E402
 
 from numpycnn import fast_pooling, pooling  # noqa: E402
+from numpycnn.errors import ShapeError  # noqa: E402
 from numpycnn.gradcheck import check_layer, distinct_values  # noqa: E402
 from numpycnn.im2col import Window  # noqa: E402
 from numpycnn.layers import AdaptiveAvgPool2D, AdaptiveMaxPool2D, AvgPool2D  # noqa: E402
@@ -278,6 +279,10 @@ def test_pooling_with_random_options_matches_torch_in_float64(N, C, H, W, KH, KW
     else:
         layer = MaxPool2D((KH, KW), (SH, SW), (PH, PW), (DH, DW), ceil_mode, implementation=kind[4:])
         module = torch.nn.MaxPool2d((KH, KW), (SH, SW), (PH, PW), (DH, DW), ceil_mode=ceil_mode)
+    try:
+        layer.output_shape((C, H, W))
+    except ShapeError:          # a dilated window reads only padding: refused (torch's backward writes out of bounds)
+        assume(False)
     out = layer.forward(x)
     dout = np.random.default_rng(1).standard_normal(out.shape)
     xt = torch.tensor(x, requires_grad=True)
@@ -299,6 +304,10 @@ def test_pooling_backward_with_random_options_matches_central_differences(H, W, 
         D = (1, 1)
     assume(H + 2 * P[0] >= D[0] * (K[0] - 1) + 1 and W + 2 * P[1] >= D[1] * (K[1] - 1) + 1)
     layer = (MaxPool2D(K, S, P, D, ceil_mode) if kind == "max" else AvgPool2D(K, S, P, ceil_mode, count_include_pad))
+    try:
+        layer.output_shape((2, H, W))
+    except ShapeError:          # a dilated window reads only padding: refused, see the test below
+        assume(False)
     result = check_layer(layer, distinct_values(np.random.default_rng(0), (2, 2, H, W)))
     assert result.passed, str(result)
 
@@ -349,3 +358,12 @@ def test_a_pooling_config_written_before_the_options_existed_builds_the_plain_la
         layer = layers.layer_from_config(cls.__name__, {"kernel_size": 3, "stride": 2, "pad": 1})
         assert (layer.ceil_mode, layer.dilation, layer.general) == (False, 1, False)
         assert getattr(layer, "count_include_pad", True) is True
+
+
+def test_a_dilated_max_pooling_window_that_reads_only_padding_is_refused_naming_it():
+    """Kernel (2, 1), dilation 2, pad 1 on a 1-pixel-high input: the one window reads rows -1 and 1, both padding.
+    Its maximum would be -inf (and PyTorch's backward writes outside its gradient there)."""
+    layer = MaxPool2D((2, 1), 1, (1, 0), dilation=2, name="pool")
+    with pytest.raises(ShapeError, match=r"'pool': along the height, window 0 reads only padding"):
+        layer.forward(np.zeros((1, 1, 1, 8)))
+    assert layer.forward(np.zeros((1, 1, 2, 8))).shape == (1, 1, 2, 8)     # row 1 of a 2-pixel input is inside
