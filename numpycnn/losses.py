@@ -48,7 +48,7 @@ class _ClassLoss:
             w = np.asarray(weight)
             if w.ndim != 1 or w.size == 0 or not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating):
                 raise ValueError(f"{where}: weight must be a 1-d array of class weights (K,); got "
-                                 f"{describe_weight(weight)}")
+                                 f"{_describe_weight(weight)}")
             if not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError(f"{where}: weight must hold finite numbers >= 0 (one per class); got {w.tolist()}")
             self.weight = w.astype(np.float64)
@@ -110,7 +110,7 @@ class _ClassLoss:
         return ", ".join(parts)
 
 
-def describe_weight(weight):
+def _describe_weight(weight):
     """Short description of a bad ``weight`` argument."""
     shape = np.shape(weight)
     return f"shape {shape}" if shape else repr(weight)
