@@ -488,11 +488,16 @@ class _Pool(Layer):
         C, H, W = input_shape
         try:
             if self.general:
-                return (C,) + self.window.output_shape(H, W)
+                shape = (C,) + self.window.output_shape(H, W)
+                self._check_windows(H, W)
+                return shape
             return (C, conv_output_size(H, self.kernel_size, self.stride, self.pad),
                     conv_output_size(W, self.kernel_size, self.stride, self.pad))
         except ShapeError as e:
             raise ShapeError(f"{self.display_name()}: {e} (input {input_shape})") from None
+
+    def _check_windows(self, H, W):
+        """Raise :class:`~numpycnn.errors.ShapeError` if the windows cannot be used on an ``(H, W)`` input (hook)."""
 
     def config(self):
         cfg = dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
@@ -539,16 +544,13 @@ class MaxPool2D(_Pool):
         self.implementation = _chosen_implementation(implementation, self.display_name())
         self.implementation_used = None   # that of the last forward pass, which backward must match
 
-    def output_shape(self, input_shape):
-        shape = super().output_shape(input_shape)
-        if self.dilation != 1:           # a dilated window can straddle the input: its maximum would be -inf
-            empty = self.window.window_in_padding(*input_shape[1:])
-            if empty is not None:
-                axis, i = empty
-                raise ShapeError(f"{self.display_name()}: along the {axis}, window {i} reads only padding (kernel_size "
-                                 f"{self.kernel_size}, dilation {self.dilation}, pad {self.pad}, input "
-                                 f"{tuple(input_shape)}): its maximum would be -inf; use less padding or dilation")
-        return shape
+    def _check_windows(self, H, W):
+        """A dilated window can straddle the input and read only padding: its maximum would be -inf."""
+        empty = self.window.window_in_padding(H, W) if self.dilation != 1 else None
+        if empty is not None:
+            raise ShapeError(f"along the {empty[0]}, window {empty[1]} reads only padding (kernel_size "
+                             f"{self.kernel_size}, dilation {self.dilation}, pad {self.pad}): its maximum would be "
+                             f"-inf; use less padding or dilation")
 
     def forward(self, x):
         check_4d(x, self.display_name())
