@@ -15,7 +15,7 @@ views and matrices), ``threads`` (how many threads the kernels use: ``numpycnn.t
 ``conv`` (the textbook convolution and its loop references), ``fast_conv`` (the convolution Conv2D trains
 with), ``pooling`` (the textbook pooling and its loop references), ``fast_pooling`` (the max pooling
 MaxPool2D trains with), ``losses``, ``optim``, ``datasets``; ``layers`` (with the switch between the fast
-and the textbook implementations, ``use_implementation``), ``normalization`` (BatchNorm),
+and the textbook implementations, ``use_implementation``), ``normalization`` (BatchNorm, LayerNorm, GroupNorm),
 ``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model`` (``Sequential``, model files);
 ``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``,
 ``export``; ``techniques`` (A–E; what each claims: docs/claims.md), imported on their own
@@ -33,16 +33,18 @@ from . import (augment, callbacks, conv, datasets, dropout, errors, fast_conv, f
                im2col, init, layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage,
                threads, validate, zoo)
 from .dropout import Dropout, Dropout2D
-from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
-from .normalization import BatchNorm1D, BatchNorm2D
+from .layers import (AdaptiveAvgPool2D, AdaptiveMaxPool2D, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid,
+                     Tanh)
+from .normalization import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 from .residual import ResidualBlock
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 from .callbacks import Callback
 from .training import Trainer
 
-__all__ = ["AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D", "Dense", "Dropout", "Dropout2D",
-           "Flatten", "MaxPool2D", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
-           "Trainer", "augment", "callbacks", "conv", "datasets", "dropout", "errors", "fast_conv", "fast_pooling",
-           "functional", "gradcheck", "im2col", "init", "layers", "losses", "model", "normalization", "optim", "plots",
-           "pooling", "residual", "schedules", "storage", "threads", "validate", "zoo"]
+__all__ = ["AdaptiveAvgPool2D", "AdaptiveMaxPool2D", "AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D",
+           "Dense", "Dropout", "Dropout2D", "Flatten", "GroupNorm", "LayerNorm", "MaxPool2D", "ReLU", "ResidualBlock",
+           "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh", "Trainer", "augment", "callbacks", "conv",
+           "datasets", "dropout", "errors", "fast_conv", "fast_pooling", "functional", "gradcheck", "im2col", "init",
+           "layers", "losses", "model", "normalization", "optim", "plots", "pooling", "residual", "schedules",
+           "storage", "threads", "validate", "zoo"]

@@ -15,6 +15,11 @@ the window view into. Offset ``(p, q)`` of every window of every image is one st
 ``argmax`` is stored in the smallest unsigned integer type that holds ``K*K - 1`` (one byte for every
 window up to 16x16). ``tests/test_kernel_fast_paths.py`` checks this implementation against the textbook
 pooling and the loop reference of :mod:`numpycnn.pooling`.
+
+With PyTorch's options (per-axis kernel, stride and padding, dilation, ``ceil_mode``):
+:func:`maxpool2d_forward_fast_general` / :func:`maxpool2d_backward_fast_general`, the same running maximum
+over the offsets of a :class:`~numpycnn.im2col.Window` (``argmax = p*KW + q``). ``MaxPool2D`` calls them
+only when an option is set; the functions above, which it calls otherwise, are unchanged.
 """
 import numpy as np
 
@@ -86,3 +91,44 @@ def maxpool2d_backward_fast(dout, cache):
         else:                                                # overlapping windows: gradients add up
             dxp[at] += np.where(argmax == p * K + q, dout, 0)
     return dxp[:, :, pad:pad + H, pad:pad + W] if pad else dxp
+
+
+def maxpool2d_forward_fast_general(x, window):
+    """:func:`maxpool2d_forward_fast` for a :class:`~numpycnn.im2col.Window` (per-axis sizes, dilation, ceil_mode).
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, OH, OW)
+    cache : tuple ``(x_shape, argmax, window)``
+        As :func:`numpycnn.pooling.maxpool2d_forward_general`'s: ``argmax`` the flat index ``p*KW + q``
+        of each window's first maximum, in the smallest unsigned integer type that holds ``KH*KW - 1``.
+    """
+    N, C, H, W = x.shape
+    KH, KW = window.kernel
+    OH, OW = window.output_shape(H, W)
+    xp = window.padded(x, OH, OW, -np.inf)
+    offsets = window.offsets(OH, OW)
+    _, _, at = next(offsets)
+    out = xp[at].copy()                                      # offset (0, 0): the maximum so far
+    argmax = np.zeros((N, C, OH, OW), dtype=np.min_scalar_type(KH * KW - 1))
+    for p, q, at in offsets:                                 # in increasing p*KW + q
+        candidate = xp[at]
+        np.maximum(argmax, (candidate > out) * argmax.dtype.type(p * KW + q), out=argmax)
+        np.maximum(out, candidate, out=out)
+    return out, (x.shape, argmax, window)
+
+
+def maxpool2d_backward_fast_general(dout, cache):
+    """Backward pass of :func:`maxpool2d_forward_fast_general`: one slice-add per kernel offset.
+
+    ``cache`` may also come from :func:`numpycnn.pooling.maxpool2d_forward_general` (the same meaning).
+    """
+    x_shape, argmax, window = cache
+    N, C, H, W = x_shape
+    KW = window.kernel[1]
+    OH, OW = dout.shape[2:]
+    (top, bottom), (left, right) = window.full_pad(H, W, OH, OW)
+    dxp = np.zeros((N, C, top + H + bottom, left + W + right), dtype=dout.dtype)
+    for p, q, at in window.offsets(OH, OW):
+        dxp[at] += np.where(argmax == p * KW + q, dout, 0)
+    return dxp[:, :, top:top + H, left:left + W]

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .errors import CheckpointError, ShapeError
-from .layers import Conv2D, Layer, LogSoftmax, layer_from_config
+from .layers import Conv2D, Layer, LogSoftmax, compose_window, layer_from_config
 from .losses import SoftmaxCrossEntropy
 from .storage import load_arrays, prefixed, save_arrays
 from .validate import check_labels
@@ -136,8 +136,9 @@ class Sequential:
     def macs(self):
         """Multiply-accumulates per layer for **one** input sample: ``{layer name: MACs}`` in order.
 
-        A conv layer ``C → F`` with a ``KH×KW`` kernel and an ``OH×OW`` output costs ``F·OH·OW·C·KH·KW``
-        (every output is a dot product of length ``C·KH·KW``), a ``Dense`` layer ``in·out``; layers without
+        A conv layer ``C → F`` with a ``KH×KW`` kernel, ``groups`` groups and an ``OH×OW`` output costs
+        ``F·OH·OW·(C/groups)·KH·KW`` (every output is a dot product of length ``(C/groups)·KH·KW``), a ``Dense``
+        layer ``in·out``; layers without
         weights count 0 (:meth:`numpycnn.layers.Layer.macs`). A batch of ``N`` costs ``N`` times the sum;
         FLOPs ≈ 2 × MACs (a multiply and an add). Masked weights (techniques C and E) are counted too: the
         dense code multiplies by them.
@@ -155,18 +156,19 @@ class Sequential:
         depends on; ``jump`` is how far apart (in input pixels) two neighbouring output positions are.
         With ``(k, s)`` the window of a layer (:meth:`numpycnn.layers.Layer.window`):
 
-        ``size_l = size_(l−1) + (k − 1) · jump_(l−1)``,  ``jump_l = jump_(l−1) · s``,  from ``(1, 1)``.
+        ``size_l = size_(l−1) + (k − 1) · jump_(l−1)``,  ``jump_l = jump_(l−1) · s``,  from ``(1, 1)``
+        (:func:`numpycnn.layers.compose_window`; per axis, as pairs, where a window is not square).
 
         Padding moves the patch but does not change its size (near the border part of it is padding).
         Layers after a ``Flatten`` or a ``Dense`` are not listed: each of their units sees the whole input.
         """
-        out, size, jump = OrderedDict(), 1, 1
+        out, field = OrderedDict(), (1, 1)
         for lname, layer in self.layers.items():
             w = layer.window()
             if w is None:
                 break
-            size, jump = size + (w[0] - 1) * jump, jump * w[1]
-            out[lname] = (size, jump)
+            field = compose_window(field, w)
+            out[lname] = field
         return out
 
     def conv_layers(self):

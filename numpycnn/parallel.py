@@ -29,10 +29,10 @@ When it is used
 (``numpycnn.threads.set_threads(T)``, ``limit(T)`` or ``NUMPYCNN_THREADS``; not when it only follows
 BLAS's configuration, so that unless asked, ``Trainer`` gives the same bits as a hand-written loop),
 is above 1, the trainer allows it (``Trainer.data_parallel``, False for a trainer that changes the
-step) and :func:`eligible` holds: softmax cross-entropy, no callbacks of the user's (they may read a
-layer's cache or the loss's state, which only the main process's shard fills), and a network of layers
-that compute each sample on its own (:data:`PER_SAMPLE_LAYERS`: no BatchNorm, no Dropout) with no
-masks, no hooks and the fast implementation of every Conv2D and MaxPool2D
+step) and :func:`eligible` holds: softmax cross-entropy without options (a plain mean over the batch), no
+callbacks of the user's (they may read a layer's cache or the loss's state, which only the main process's
+shard fills), and a network of layers that compute each sample on its own (:data:`PER_SAMPLE_LAYERS`:
+no BatchNorm, no Dropout) with no masks, no hooks and the fast implementation of every Conv2D and MaxPool2D
 (:func:`numpycnn.layers.use_implementation`). Anything else trains in one process, as before.
 The worker processes are started at the first such step — each a fresh ``python`` running
 :func:`serve` (about a second, once per trainer; unlike ``multiprocessing``'s ``spawn`` it never re-runs
@@ -68,7 +68,7 @@ def eligible(trainer, x):
     """
     model = trainer.model
     return (threads.is_set() and threads.get_threads() > 1 and x.shape[0] >= 2
-            and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy
+            and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy and trainer.loss.plain
             and isinstance(model, Sequential) and not model.forward_hooks and not model.backward_hooks
             and all(type(layer) in PER_SAMPLE_LAYERS and not layer.masks for layer in model.layers.values())
             and all(implementation_of(layer) == "fast" for layer in model.layers.values()

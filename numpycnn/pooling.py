@@ -27,10 +27,30 @@ Three levels, each real, as for convolution (:mod:`numpycnn.conv`)
 - the fast kernel :mod:`numpycnn.fast_pooling` (a running maximum over the kernel offsets), which
   :class:`~numpycnn.layers.MaxPool2D` trains with by default. ``MaxPool2D(..., implementation="textbook")``
   or :class:`numpycnn.layers.use_implementation` makes a network train on the functions here.
+
+The options of PyTorch's pooling layers
+---------------------------------------
+The exercise is the plain case. With a :class:`~numpycnn.im2col.Window` — per-axis kernel ``(KH, KW)``,
+stride and padding, dilation ``(DH, DW)`` (max pooling), ``ceil_mode`` — the same lines run on
+:func:`~numpycnn.im2col.windows_general`: entry ``(p, q)`` of window ``(i, j)`` is the padded input's
+``(i*SH + p*DH, j*SW + q*DW)`` and ``argmax`` the flat index ``p*KW + q``
+(:func:`maxpool2d_forward_general`). ``ceil_mode=True`` keeps a last window that reaches past the
+padded input (when it starts inside the input or its first padding, PyTorch's rule); what it reads
+there counts as padding.
+
+Average pooling divides each window's sum by a count (:func:`avgpool2d_forward_general`):
+``count_include_pad=True`` (the default) counts the window's entries inside the padded input —
+``KH*KW`` except for a ceil-mode window at the end — and ``False`` only those inside the input.
+
+Adaptive pooling to an output size that divides the input (``AdaptiveAvgPool2d`` /
+``AdaptiveMaxPool2d``) is pooling with ``kernel = stride = (H/OH, W/OW)`` (:func:`adaptive_window`);
+``output_size = 1`` is global average pooling.
 """
 import numpy as np
 
-from .im2col import conv_output_size, pad_input, windows, windows_adjoint
+from .errors import ShapeError
+from .im2col import Window, conv_output_size, pad_input, windows, windows_adjoint, windows_general, \
+    windows_general_adjoint
 
 
 def maxpool2d_forward(x, kernel_size=2, stride=None, pad=0):
@@ -163,3 +183,112 @@ def avgpool2d_naive(x, kernel_size=2, stride=None, pad=0):
         for j in range(OW):
             out[:, :, i, j] = xp[:, :, i * stride:i * stride + K, j * stride:j * stride + K].mean(axis=(2, 3))
     return out
+
+
+# -- every option of PyTorch's pooling layers ------------------------------------------------------------------
+def maxpool2d_forward_general(x, window):
+    """:func:`maxpool2d_forward` for a :class:`~numpycnn.im2col.Window` (per-axis sizes, dilation, ceil_mode).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    window : Window
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, OH, OW)
+    cache : tuple ``(x_shape, argmax, window)``
+        ``argmax`` (N, C, OH, OW) the flat index ``p*KW + q`` of each window's first maximum.
+
+    Notes
+    -----
+    ``win = windows_general(x, window, pad_value=-inf)`` ``(N, C, OH, OW, KH, KW)``, one row per window
+    after reshaping to ``(..., KH*KW)``; ``argmax`` and ``max`` over that last axis.
+    """
+    KH, KW = window.kernel
+    win = windows_general(x, window, pad_value=-np.inf)             # (N, C, OH, OW, KH, KW)
+    flat = win.reshape(win.shape[:4] + (KH * KW,))
+    return flat.max(axis=-1), (x.shape, flat.argmax(axis=-1), window)
+
+
+def maxpool2d_backward_general(dout, cache):
+    """Backward pass of :func:`maxpool2d_forward_general`: each ``dout`` to its window's first maximum.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        ``dwin = onehot(argmax) * dout`` put back by :func:`~numpycnn.im2col.windows_general_adjoint`
+        (overlapping windows add up; what was read from the padding is dropped).
+    """
+    x_shape, argmax, window = cache
+    KH, KW = window.kernel
+    onehot = argmax[..., None] == np.arange(KH * KW)                # (N, C, OH, OW, KH*KW)
+    dwin = (onehot * dout[..., None]).reshape(dout.shape + (KH, KW))
+    return windows_general_adjoint(dwin, x_shape, window)
+
+
+def avgpool_divisor(x_shape, window, count_include_pad=True):
+    """The number each window's sum is divided by, ``(OH, OW)``.
+
+    Entry ``(p, q)`` of window ``(i, j)`` counts when it lies inside the padded input
+    (``count_include_pad=True``: ``-top <= i*SH + p*DH - top < H + bottom``, likewise across) or inside
+    the input itself (``False``: ``0 <= ... < H``). The count is the product of one count per axis.
+    """
+    counts = []
+    for a, n in enumerate(x_shape[2:]):
+        O = window.output_shape(*x_shape[2:])[a]
+        K, S, D = window.kernel[a], window.stride[a], window.dilation[a]
+        before, after = window.pad[a]
+        lo, hi = (-before, n + after) if count_include_pad else (0, n)
+        pos = np.arange(O)[:, None] * S - before + np.arange(K)[None, :] * D     # (O, K): input coordinates
+        counts.append(((pos >= lo) & (pos < hi)).sum(axis=1))
+    return counts[0][:, None] * counts[1][None, :]
+
+
+def avgpool2d_forward_general(x, window, count_include_pad=True):
+    """Average pooling for a :class:`~numpycnn.im2col.Window`, with PyTorch's ``count_include_pad``.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, OH, OW)
+        ``sum of the window / divisor`` (:func:`avgpool_divisor`; padding reads as 0).
+    cache : tuple ``(x_shape, divisor, window)``
+    """
+    win = windows_general(x, window)                                 # (N, C, OH, OW, KH, KW), padding 0
+    divisor = avgpool_divisor(x.shape, window, count_include_pad).astype(x.dtype)   # (OH, OW)
+    return win.sum(axis=(4, 5)) / divisor, (x.shape, divisor, window)
+
+
+def avgpool2d_backward_general(dout, cache):
+    """Backward pass of :func:`avgpool2d_forward_general`: every entry of window ``(i, j)`` receives
+    ``dout[..., i, j] / divisor[i, j]`` (what lands on padding is dropped)."""
+    x_shape, divisor, window = cache
+    KH, KW = window.kernel
+    share = dout / divisor.astype(dout.dtype, copy=False)
+    dwin = np.broadcast_to(share[..., None, None], dout.shape + (KH, KW))
+    return windows_general_adjoint(dwin, x_shape, window)
+
+
+def adaptive_window(input_hw, output_size, where="adaptive pooling"):
+    """The :class:`~numpycnn.im2col.Window` of adaptive pooling, ``kernel = stride = (H/OH, W/OW)``.
+
+    Parameters
+    ----------
+    input_hw : (H, W)
+    output_size : (OH, OW)
+        Each dividing the input's size (PyTorch's windows for other sizes overlap unevenly; numpycnn has
+        only these).
+    where : str
+        The layer, for the error message.
+
+    Raises
+    ------
+    ShapeError
+        If an output size does not divide the input size.
+    """
+    (H, W), (OH, OW) = input_hw, output_size
+    if H % OH or W % OW:
+        raise ShapeError(f"{where}: output_size {(OH, OW)} must divide the input size {(H, W)} (numpycnn's "
+                         f"adaptive pooling takes equal windows, kernel = stride = input / output)")
+    kernel = (H // OH, W // OW)
+    return Window(kernel, kernel)

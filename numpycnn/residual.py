@@ -27,7 +27,7 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from .errors import ShapeError
-from .layers import Layer, layer_from_config, register_layer
+from .layers import Layer, compose_window, layer_from_config, register_layer
 
 PROJECTION = "proj"
 
@@ -225,13 +225,13 @@ class ResidualBlock(Layer):
     def window(self):
         """The body's window, composed layer by layer (the skip path reads a smaller one: its 1×1 or
         identity). ``None`` when a body layer reads every position."""
-        kernel, stride = 1, 1
+        field = (1, 1)
         for layer in self.body.values():
             w = layer.window()
             if w is None:
                 return None
-            kernel, stride = kernel + (w[0] - 1) * stride, stride * w[1]
-        return (kernel, stride)
+            field = compose_window(field, w)
+        return field
 
     def config(self):
         def describe(layer):

@@ -162,6 +162,9 @@ class Trainer:
         self.batch_size = count(batch_size, "batch_size", "Trainer")
         self.model, self.optimizer = model, optimizer
         self.loss = loss or SoftmaxCrossEntropy()
+        if getattr(self.loss, "reduction", "mean") == "none":
+            raise ValueError(f"Trainer: loss must reduce the batch to one number (reduction 'mean' or 'sum'); "
+                             f"got {self.loss!r}")
         self.callbacks = list(callbacks)
         self.seed = int(seed)
         self.checkpoint_path = checkpoint_path

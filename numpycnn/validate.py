@@ -30,6 +30,37 @@ def integer(value, name, where, minimum=1):
     return int(value)
 
 
+def pair(value, name, where, minimum=1):
+    """An integer ``>= minimum`` or a pair of them, one per spatial axis, returned as ``(height, width)``.
+
+    ``3 -> (3, 3)``, ``(3, 5) -> (3, 5)`` (a list works too: JSON files store pairs as lists), as
+    PyTorch's ``kernel_size``, ``stride``, ``padding`` and ``dilation`` accept them.
+    """
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{where}: {name} must be an integer >= {minimum} or a pair (height, width) of them; "
+                             f"got {tuple(value)!r} ({len(value)} values)")
+        return (integer(value[0], f"{name}[0]", where, minimum), integer(value[1], f"{name}[1]", where, minimum))
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an integer >= {minimum} or a pair (height, width) of them; "
+                        f"got {value!r} ({type(value).__name__})")
+    value = integer(value, name, where, minimum)
+    return (value, value)
+
+
+def flag(value, name, where):
+    """A bool argument (``bias``, ``ceil_mode``, ``affine``, ...): True or False, nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def compact(hw):
+    """``(a, a) -> a`` and ``(a, b) -> (a, b)``: how a layer shows and saves a per-axis setting (an int when
+    both axes agree, so a square layer's config is what it always was)."""
+    return hw[0] if hw[0] == hw[1] else tuple(hw)
+
+
 def count(value, name, where, meaning=""):
     """A positive integer (a batch size, a number of epochs or candidates).
 

@@ -27,8 +27,8 @@ def test_options_refuse_an_unknown_name_suggesting_the_close_one():
 
 
 def test_options_refuse_a_value_outside_the_choices_naming_them():
-    with pytest.raises(ValueError, match=r"optimizer must be one of .*'adam'.*; got 'adamw'"):
-        builder.options(optimizer="adamw")
+    with pytest.raises(ValueError, match=r"optimizer must be one of .*'adam'.*; got 'adagrad'"):
+        builder.options(optimizer="adagrad")
 
 
 def test_build_applies_width_activation_seed_and_the_optimizers_options():
@@ -194,3 +194,12 @@ def test_every_technique_choice_flag_refuses_an_unknown_value_listing_the_choice
 def test_numeric_technique_flags_refuse_text(flag, value):
     with pytest.raises(SystemExit):
         builder.train_parser().parse_args([flag, value])
+
+
+def test_optimizer_adamw_builds_adamw_with_its_own_weight_decay_unless_one_is_given():
+    model, opt = builder.build(builder.options(optimizer="adamw", width=4), (1, 8, 8), 10)
+    assert type(opt).__name__ == "AdamW" and opt.weight_decay == 0.01 and opt.decoupled_weight_decay
+    _, opt = builder.build(builder.options(optimizer="adamw", weight_decay=0.1, lr=0.003, width=4), (1, 8, 8), 10)
+    assert (opt.weight_decay, opt.lr) == (0.1, 0.003)
+    _, opt = builder.build(builder.options(optimizer="adam", width=4), (1, 8, 8), 10)
+    assert opt.weight_decay == 0.0

@@ -332,3 +332,14 @@ def test_trainer_evaluates_in_eval_mode_and_fit_trains_in_training_mode():
     draws = int(model["drop"].buffers["draws"])
     assert trainer.evaluate(data) == trainer.evaluate(data)
     assert model.training and int(model["drop"].buffers["draws"]) == draws
+
+
+def test_receptive_fields_follow_dilation_groups_and_non_square_windows():
+    """A dilated 3x3 conv spans 5 pixels; a (3, 1) pool grows only the height; global pooling ends the field;
+    a grouped conv's MACs count only its group's channels."""
+    model = Sequential([("c1", L.Conv2D(2, 4, 3, dilation=2, pad=2, groups=2)),
+                        ("p1", L.MaxPool2D((3, 1), stride=(2, 1))),
+                        ("gap", L.AdaptiveAvgPool2D(1)), ("flat", L.Flatten())], input_shape=(2, 12, 12))
+    fields = model.receptive_fields()
+    assert fields == {"c1": (5, 1), "p1": ((7, 5), (2, 1))}
+    assert model.macs()["c1"] == 4 * 12 * 12 * (2 // 2) * 3 * 3

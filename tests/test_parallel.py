@@ -118,7 +118,7 @@ def test_threads_that_only_follow_blas_never_split_a_step_so_trainer_equals_a_ha
 
 
 @pytest.mark.parametrize("setup", ["callback", "batchnorm", "textbook", "textbook pooling", "step changed", "mask",
-                                   "one thread"])
+                                   "one thread", "weighted loss"])
 def test_steps_that_cannot_be_split_run_in_one_process(setup):
     model = _bn_model() if setup == "batchnorm" else zoo.lenet5(seed=0)
     if setup == "mask":
@@ -126,7 +126,9 @@ def test_steps_that_cannot_be_split_run_in_one_process(setup):
     if setup == "textbook pooling":
         model["pool2"].implementation = "textbook"
     cls = _StepChanged if setup == "step changed" else Trainer
-    trainer = cls(model, optim.SGD(model, lr=0.01), batch_size=32, progress=False,
+    # a class-weighted mean is not the size-weighted mean of the shards' means
+    loss = SoftmaxCrossEntropy(weight=np.linspace(0.5, 2, 10)) if setup == "weighted loss" else None
+    trainer = cls(model, optim.SGD(model, lr=0.01), loss=loss, batch_size=32, progress=False,
                   callbacks=[_Noop()] if setup == "callback" else ())
     with threads.limit(1 if setup == "one thread" else 2), layers.use_implementation(
             "textbook" if setup == "textbook" else "fast"):

@@ -219,6 +219,27 @@ def test_fast_conv_gives_the_same_bits_at_one_and_two_threads(case, split, monke
         assert a.dtype == np.float32 and np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("split", ["split", "not split"])
+def test_the_fast_convolution_with_options_gives_the_same_bits_at_one_and_two_threads(split, monkeypatch):
+    """Dilation, groups, per-axis sizes (:func:`~numpycnn.fast_conv.conv2d_forward_fast_general`): the same
+    contract, per-image products and a weight gradient summed over n = 0 .. N-1 in order."""
+    from numpycnn.fast_conv import conv2d_backward_fast_general, conv2d_forward_fast_general
+    from numpycnn.im2col import Window
+    monkeypatch.setattr(threads, "MIN_NUMBERS_TO_SPLIT", 0 if split == "split" else 10**12)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 4, 12, 11)).astype(np.float32)
+    w, b = rng.standard_normal((6, 2, 3, 2)).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    window = Window((3, 2), (2, 1), ((1, 1), (0, 1)), (2, 1))
+    results = []
+    for T in (1, 2):
+        with threads.limit(T):
+            out, cache = conv2d_forward_fast_general(x, w, b, window, groups=2)
+            dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+            results.append((out, *conv2d_backward_fast_general(dout, cache)))
+    for a, c in zip(*results):
+        assert a.dtype == np.float32 and np.array_equal(a, c)
+
+
 @pytest.mark.parametrize("case", CONV_CASES[1:])
 def test_fast_conv_at_two_threads_equals_the_textbook_and_loop_references_in_float64(case):
     N, C, H, F, k, stride, pad = case
