@@ -16,7 +16,8 @@ kernel), ``threads`` (how many threads the kernels use: ``numpycnn.threads.set_t
 with), ``pooling``, ``losses``, ``optim``, ``datasets``; ``layers``, ``normalization`` (BatchNorm),
 ``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model`` (``Sequential``, model files);
 ``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``,
-``export``; ``techniques`` (A–E; what each claims: docs/claims.md).
+``export``, ``interpret`` (gradients with respect to the input, occlusion maps); ``techniques`` (A–E;
+what each claims: docs/claims.md).
 
 Above the library stands the lab, :mod:`numpycnn.lab` — the command line (``python -m numpycnn``),
 the builder of networks from options, the experiments, the course's tools — which the library never
@@ -25,8 +26,8 @@ imports.
 __version__ = "0.1.0"
 
 from . import (augment, callbacks, conv, datasets, dropout, errors, fast_conv, functional, gradcheck, im2col, init,
-               layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage, threads,
-               validate, zoo)
+               interpret, layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage,
+               threads, validate, zoo)
 from .dropout import Dropout, Dropout2D
 from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from .normalization import BatchNorm1D, BatchNorm2D
@@ -39,5 +40,5 @@ from .techniques import gradient_direction as _technique_b  # noqa: F401  (it re
 __all__ = ["AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Callback", "Conv2D", "Dense", "Dropout", "Dropout2D",
            "Flatten", "MaxPool2D", "ReLU", "ResidualBlock", "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
            "Trainer", "augment", "callbacks", "conv", "datasets", "dropout", "errors", "fast_conv", "functional", "gradcheck",
-           "im2col", "init", "layers", "losses", "model", "normalization", "optim", "plots", "pooling", "residual",
-           "schedules", "storage", "threads", "validate", "zoo"]
+           "im2col", "init", "interpret", "layers", "losses", "model", "normalization", "optim", "plots", "pooling",
+           "residual", "schedules", "storage", "threads", "validate", "zoo"]
