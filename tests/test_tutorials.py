@@ -1,5 +1,5 @@
 """Every tutorial runs from start to end in fast mode, is a valid jupytext percent-format notebook that
-converts to .ipynb, and is handed out with the assignment's student copy; the lessons (01-09) have
+converts to .ipynb, and is handed out with the assignment's student copy; the lessons (all but 10) have
 Your-turn cells that the student copy leaves to the student, folded answers, and figures in sight."""
 import ast
 import os
@@ -12,13 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
-#: the names the tutorials must have, in the recommended order: 1, 2, 3, 9, 10, then the techniques 4-8
+#: the names the tutorials must have, in the recommended order: 1, 2, 3, 9, 11, 10, 12, 14, then the techniques 4-8
 KNOWN = ["01_convolution_by_hand", "02_pooling_softmax_probability_error", "03_training_a_cnn",
-         "09_initialisation_and_training_dynamics", "10_batchnorm_dropout_residual",
+         "09_initialisation_and_training_dynamics", "11_augmentation_and_search", "10_batchnorm_dropout_residual",
+         "12_seeing_what_the_network_sees", "14_pytorch_bridge",
          "04_branch_supervision", "05_gradient_direction", "06_erdos_renyi_sparsity", "07_collaborative_training",
          "08_orthogonal_reinit"]
 #: the lessons written with Your-turn solution regions and folded answers
-LESSONS = [p for p in TUTORIALS if p.stem[:2] in {"01", "02", "03", "04", "05", "06", "07", "08", "09"}]
+LESSONS = [p for p in TUTORIALS if p.stem[:2] in {"01", "02", "03", "04", "05", "06", "07", "08", "09", "11", "12", "14"}]
 #: the technique tutorials and the name of their result file in figures/
 TECHNIQUES = {"04_branch_supervision": "branch_supervision", "05_gradient_direction": "gradient_direction",
               "06_erdos_renyi_sparsity": "erdos_renyi", "07_collaborative_training": "collaborative",
@@ -36,7 +37,7 @@ def test_docs_list_every_tutorial_in_the_recommended_order():
     text = (ROOT / "docs" / "tutorials.md").read_text(encoding="utf-8")
     positions = [text.find(f"`{name}.py`") for name in KNOWN]
     assert all(p >= 0 for p in positions), [n for n, p in zip(KNOWN, positions) if p < 0]
-    assert positions == sorted(positions), "docs/tutorials.md must list the tutorials as 1, 2, 3, 9, 10, 4-8"
+    assert positions == sorted(positions), "docs/tutorials.md must list the tutorials as 1, 2, 3, 9, 11, 10, 12, 14, 4-8"
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
@@ -214,3 +215,23 @@ def test_tutorials_command_runs_a_tutorial_with_its_figures_in_the_given_folder(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "05_gradient_direction.py: ok" in proc.stdout
     assert (tmp_path / "figs" / "05_gradient_direction" / "schedule.png").is_file()
+
+
+def test_the_pytorch_bridge_runs_to_the_end_without_pytorch_and_says_how_to_install_it(tmp_path):
+    """PyTorch is optional for students: with it hidden, tutorial 14 prints how to install the CPU build, skips
+    every comparison with a printed message, and still ends with its last line (and draws no figure)."""
+    hidden = tmp_path / "without_torch" / "torch"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError(\"No module named 'torch' (hidden by the test)\")\n")
+    cwd, figures = tmp_path / "cwd", tmp_path / "figures"
+    cwd.mkdir()
+    env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "NUMPYCNN_FIGURES": str(figures),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "without_torch"), str(ROOT)])}
+    proc = subprocess.run([sys.executable, str(ROOT / "tutorials" / "14_pytorch_bridge.py")], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "PyTorch is not installed" in proc.stdout and "pip install torch==2.13.0" in proc.stdout
+    assert "--index-url https://download.pytorch.org/whl/cpu" in proc.stdout
+    assert proc.stdout.count("skipped: PyTorch is not installed") >= 5
+    assert proc.stdout.rstrip().endswith("all checks passed")
+    assert not list(figures.rglob("*.png"))
