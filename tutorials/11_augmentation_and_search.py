@@ -10,10 +10,10 @@
 # %% [markdown]
 # # Tutorial 11 — Data augmentation and hyperparameter search: more data for free, and choosing on validation
 #
-# Tutorials 3 and 9 trained networks that **overfit**: with few training images, the training loss
-# goes to 0 while the validation loss turns up. Weight decay (tutorial 9) restrains the weights; this
-# lesson attacks the cause — too few examples — and then the question every run raises: which
-# learning rate, which weight decay?
+# Tutorials 3, 9 and 10 trained networks that **overfit**: with few training images, the training
+# loss goes to 0 while the validation loss turns up. Weight decay (tutorial 9) and dropout (tutorial 10)
+# restrain the network; this lesson attacks the cause — too few examples — and then the question every
+# run raises: which learning rate, which weight decay?
 #
 # 1. **augmentation**: random shifts (a random crop of the padded image) and left–right flips make
 #    every epoch see a new version of each image; you write the crop yourself;
@@ -24,7 +24,7 @@
 # 4. **the test set, read once**, at the very end.
 #
 # **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
-# tutorials 1–3 (recommended order: 1, 2, 3, 9, 11, 10, 12, 14, then the techniques 4–8).
+# tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 14, then the techniques 4–8).
 #
 # Data: a small Fashion-MNIST training set with LeNet-5 when the data set is installed, else the
 # embedded 8×8 digits with a small CNN (on digits the flip is wrong — a mirrored 2 is no digit — and
@@ -59,6 +59,9 @@ except DatasetNotFoundError as err:
     CLASSES = [str(k) for k in range(10)]
 FASHION = data.name == "fashion-mnist"
 print(data)
+if not FASHION:
+    print("The numbers the text discusses are Fashion-MNIST's; their asserts are skipped on the digits, where a 2-pixel "
+          "shift moves a quarter of an 8×8 image and a flip changes the class. Compare what you get with the text.")
 
 
 def build_model(seed=0):
@@ -157,7 +160,8 @@ distance = {"flip": rms(pool, pool[..., ::-1]),
             "another image of the class": rms(pool, data.train.x[same_class])}
 for name, d in distance.items():
     print(f"RMS difference to the original, {name:28s} {d:.3f}")
-assert distance["shift 2"] < distance["another image of the class"]
+if FASHION:
+    assert distance["shift 2"] < distance["another image of the class"]
 views_per_image = {"flip": 2, "shift 2": (2 * 2 + 1) ** 2, "shift 2 + flip": 2 * (2 * 2 + 1) ** 2}
 print("distinct views of one image:", views_per_image)
 
@@ -221,7 +225,7 @@ nc.plots.show(fig, "augmentation_curves")
 
 # %%
 rise = {key: v["end"] / v["min"] for key, v in summary.items()}
-for seed in SEEDS:
+for seed in SEEDS if FASHION else []:
     none, flip = summary["none", seed], summary["flip", seed]
     assert none["train_acc"] > 0.94 and rise["none", seed] > 1.15                 # near memorised; val loss climbs
     for arm in ("shift 2", "shift 2 + flip"):
@@ -234,7 +238,8 @@ lower_min = [summary["none", s]["min"] - summary["shift 2", s]["min"] for s in S
 acc_change = [summary["shift 2", s]["acc_at_min"] - summary["none", s]["acc_at_min"] for s in SEEDS]
 print("lowest validation loss, none minus shift 2, per seed:          ", np.round(lower_min, 3))
 print("validation accuracy at that epoch, shift 2 minus none, per seed:", np.round(acc_change, 3))
-assert max(np.abs(acc_change)) < 0.05
+if FASHION:
+    assert max(np.abs(acc_change)) < 0.05
 
 # %% [markdown]
 # Read the table and the curves:
@@ -423,7 +428,8 @@ share = {"learning rate": 3 * float(((table.mean(axis=1) - mean) ** 2).sum()) / 
 share["the rest"] = 1 - share["learning rate"] - share["weight decay"]
 print("share of the grid's spread of validation losses explained by:",
       "  ".join(f"{k} {v:.1%}" for k, v in share.items()))
-assert share["learning rate"] > 0.8 and share["weight decay"] < 0.1
+if FASHION:
+    assert share["learning rate"] > 0.8 and share["weight decay"] < 0.1
 by_lr = {lr: list(row) for lr, row in zip(grid_values(*LR_RANGE), table)}
 
 # %% [markdown]
@@ -487,7 +493,8 @@ print(f"  slid grid, 3 learning rates:     {np.median(grid_best):.4f} "
       f"({np.percentile(grid_best, 10):.4f}–{np.percentile(grid_best, 90):.4f})")
 print(f"  random search at least as good in {np.mean(random_best <= grid_best):.0%} of the paired replays; "
       f"the curve's own minimum {curve.min():.4f}")
-assert np.median(random_best) < np.median(grid_best)
+if FASHION:
+    assert np.median(random_best) < np.median(grid_best)
 
 # %% [markdown]
 # Nine looks at the axis that matters land closer to the best learning rate than three do — typically,
@@ -613,8 +620,10 @@ assert test.reads == 1
 #    </details>
 
 # %%
-assert all(summary["flip", s]["train_acc"] > summary["shift 2", s]["train_acc"] for s in SEEDS)   # 1.
-assert all(summary["shift 2", s]["train_acc"] < summary["none", s]["train_acc"] for s in SEEDS)  # 2.
-assert distinct["random"] == 3 * distinct["grid"] and share["learning rate"] > share["weight decay"]   # 3.
+if FASHION:
+    assert all(summary["flip", s]["train_acc"] > summary["shift 2", s]["train_acc"] for s in SEEDS)   # 1.
+    assert all(summary["shift 2", s]["train_acc"] < summary["none", s]["train_acc"] for s in SEEDS)  # 2.
+    assert share["learning rate"] > share["weight decay"]                                         # 3.
+assert distinct["random"] == 3 * distinct["grid"]                                                 # 3.
 assert test.reads == 1                                                                          # 4.
 print("all checks passed")

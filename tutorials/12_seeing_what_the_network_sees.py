@@ -28,7 +28,7 @@
 # you write its core first.
 #
 # **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
-# tutorials 1–3 (recommended order: 1, 2, 3, 9, 11, 10, 12, 14, then the techniques 4–8).
+# tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 14, then the techniques 4–8).
 #
 # Data: LeNet-5 trained here on a Fashion-MNIST subset when the data set is installed (else a small
 # CNN on the embedded 8×8 digits). *Your turn* cells are yours to write (the cell after each checks
@@ -282,10 +282,13 @@ print(f"largest occlusion drop per image: {np.round(occlusions.max(axis=(1, 2)),
 images = x_test[show, 0]
 plain_patch = np.array([[[np.all(img[i * STRIDE:i * STRIDE + SIZE, j * STRIDE:j * STRIDE + SIZE] == img.min())
                           for j in range(occlusions.shape[2])] for i in range(occlusions.shape[1])] for img in images])
-print(f"patch positions covering only background: {plain_patch.sum()} of {plain_patch.size}; their occlusion values "
-      f"are all 0: {bool(np.all(occlusions[plain_patch] == 0))}; saliency there is 0 for "
-      f"{float((saliency[show] == 0).mean()):.0%} of all pixels")
-assert np.all(occlusions[plain_patch] == 0)
+patch_saliency = np.array([[[sal[i * STRIDE:i * STRIDE + SIZE, j * STRIDE:j * STRIDE + SIZE].sum()
+                             for j in range(occlusions.shape[2])] for i in range(occlusions.shape[1])]
+                           for sal in saliency[show]])
+print(f"patch positions covering only background: {plain_patch.sum()} of {plain_patch.size}; occlusion there is 0 at "
+      f"{float((occlusions[plain_patch] == 0).mean()):.0%} of them, the gradient is not 0 at "
+      f"{float((patch_saliency[plain_patch] > 0).mean()):.0%} of them")
+assert np.all(occlusions[plain_patch] == 0) and np.mean(patch_saliency[plain_patch] > 0) > 0.5
 
 # %% [markdown]
 # Read the four rows. The raw gradient (second row) is speckled: neighbouring pixels can differ a lot.
@@ -355,7 +358,7 @@ for label, images in dreams.items():
     print(f"{label:40s} p(class) {np.round(confidence[label], 3)}; predicted = its class for "
           f"{int((p.argmax(axis=1) == np.arange(K)).sum())} of {K}; RMS pixel {np.sqrt(np.mean(images ** 2)):.2f}")
 fooling = "not regularised, from noise"
-assert confidence[fooling].min() > 0.99
+assert confidence[fooling].min() > 0.9
 assert (softmax(model.predict_logits(dreams["regularised (λ = 0.01, jitter 2, blur)"])).argmax(axis=1)
         == np.arange(K)).sum() >= K - 1
 
@@ -378,7 +381,7 @@ nc.plots.show(fig, "class_models")
 # ten classes apart.
 #
 # The bottom row is the warning: without regularisation, starting from noise, gradient ascent finds
-# images that look like nothing — yet the network gives each its class with more than 99 %
+# images that look like nothing — yet the network gives each its class with more than 90 %
 # probability (printed above; the regularised images are classified as their classes too, with
 # less confidence). These are **fooling images** (Nguyen et al., 2015). A classifier
 # divides the *whole* input space among its classes, and almost all of that space is far from any
@@ -393,8 +396,8 @@ nc.plots.show(fig, "class_models")
 # x_adv = clip(x + ε · sign(∂L/∂x), LOW, HIGH)
 # ```
 #
-# — the fast gradient sign method (FGSM). `ε` is measured in pixel intensity: `ε = 0.05` is 13 of 255
-# grey levels (in normalised units `0.05 / std`).
+# — the fast gradient sign method (FGSM). `ε` is measured as a fraction of the pixel range: `ε = 0.05`
+# is 13 of Fashion-MNIST's 255 grey levels (in normalised units `0.05 / std`).
 #
 # ### Your turn 4 — FGSM
 #
@@ -433,11 +436,12 @@ for e in EPSILONS:
     accuracy["random signs"].append(float((model.predict(np.clip(x_test + step * random_sign, LOW, HIGH))
                                            == y_test).mean()))
 for k, e in enumerate(EPSILONS):
-    print(f"ε = {e:4.2f} ({e * 255:4.1f} grey levels): accuracy FGSM {accuracy['FGSM'][k]:.3f}, "
+    print(f"ε = {e:4.2f} ({e * data.scale:4.1f} of {data.scale:g} grey levels): accuracy FGSM {accuracy['FGSM'][k]:.3f}, "
           f"random signs {accuracy['random signs'][k]:.3f}")
 k05 = EPSILONS.index(0.05)
-assert accuracy["FGSM"][k05] < accuracy["FGSM"][0] - 0.15
-assert abs(accuracy["random signs"][k05] - accuracy["random signs"][0]) < 0.05
+drop = {name: acc[0] - acc[k05] for name, acc in accuracy.items()}
+print(f"accuracy lost at ε = 0.05: FGSM {drop['FGSM']:.3f}, random signs {drop['random signs']:.3f}")
+assert drop["FGSM"] > 0.1 and abs(drop["random signs"]) < 0.05
 
 fig = Figure(figsize=(10, 3.4))
 gs = fig.add_gridspec(2, 6)
@@ -460,8 +464,8 @@ fig.tight_layout()
 nc.plots.show(fig, "fgsm")
 
 # %% [markdown]
-# At `ε = 0.05` FGSM removes a large part of the accuracy, while noise of the same size per pixel
-# changes it by less than 5 points (printed above). Why so different? To first order the loss changes
+# At `ε = 0.05` FGSM costs more than 10 points of accuracy, while noise of the same size per pixel
+# changes it by less than 5 (printed above). Why so different? To first order the loss changes
 # by `∂L/∂x · δ`. Aligned with the gradient's signs, `δ = ε·sign(g)` gives `ε·‖g‖₁` — every pixel's
 # contribution adds up. Random signs give a sum of terms that mostly cancel: about `ε·‖g‖₂`. For an
 # image of `n` pixels `‖g‖₁` can be up to `√n` times `‖g‖₂` (28 for 784 pixels):
@@ -473,7 +477,8 @@ print(f"‖g‖₁ / ‖g‖₂ per test image: median {np.median(l1_over_l2):.1
 assert np.median(l1_over_l2) > 5
 
 # %% [markdown]
-# So the same-size perturbation is some twenty times more effective when aimed. High-dimensional
+# So, to first order, the same-size perturbation is that ratio times more effective when aimed (about
+# 20 on 28×28 Fashion-MNIST; at most 8 on the 8×8 digits). High-dimensional
 # inputs make small, aimed changes powerful — the linear explanation of adversarial examples
 # (Goodfellow et al., 2015).
 #
@@ -524,7 +529,7 @@ assert np.median(l1_over_l2) > 5
 #    </details>
 #
 # 4. The unregularised class-model images look like noise, yet the network gives them their class with
-#    more than 99 % probability. What does that tell you about a network's confidence?
+#    more than 90 % probability. What does that tell you about a network's confidence?
 #
 #    <details><summary>Answer</summary>
 #
@@ -569,6 +574,6 @@ print(f"1. ‖∂p_c/∂x‖ / ‖∂z_c/∂x‖, median: images with p_c > 0.99
       f"with p_c < 0.6 ({unsure.sum()}) {np.median(ratio[unsure]):.1e}")
 assert np.median(ratio[sure]) < 0.1 * np.median(ratio[unsure])                              # 1.
 assert np.array_equal(input_gradient(model, x8, 2), input_gradient(model, x8, 2))           # 2.
-assert accuracy["FGSM"][k05] < accuracy["random signs"][k05] - 0.1 and np.median(l1_over_l2) > 5   # 3.
-assert confidence[fooling].min() > 0.99                                                      # 4.
+assert drop["FGSM"] > drop["random signs"] + 0.05 and np.median(l1_over_l2) > 5             # 3.
+assert confidence[fooling].min() > 0.9                                                       # 4.
 print("all checks passed")

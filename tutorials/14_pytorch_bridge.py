@@ -16,7 +16,7 @@
 # arithmetic**, so that what you learned carries over line by line:
 #
 # 1. `numpycnn.export.to_torch(model)` builds the same network in PyTorch, with the same weights: the
-#    two give the same logits (in float64, to about 1e-14);
+#    two give the same logits (in float64, to about 1e-15);
 # 2. a table of what each piece of your NumPy code is called in PyTorch;
 # 3. one convolution, then every gradient of a whole network, computed by PyTorch's autograd instead
 #    of your backward passes — the same numbers;
@@ -25,7 +25,7 @@
 # 5. the one place where PyTorch behaves differently: gradients **accumulate**.
 #
 # **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
-# tutorials 1–3 (recommended order: 1, 2, 3, 9, 11, 10, 12, 14, then the techniques 4–8).
+# tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 14, then the techniques 4–8).
 #
 # **PyTorch is optional.** numpycnn never needs it; this lesson does. Install the CPU build with
 # `pip install torch==2.13.0` (the version numpycnn is tested against), or on your own machine from
@@ -98,7 +98,7 @@ def build_model(dtype, seed=0):
 # `(out_features, in_features)`), so nothing is transposed. We work in **float64**: two correct
 # implementations add the same numbers in different orders, and in float32 that alone makes them
 # differ by about 1e-7 to 1e-6 of the logits' size — enough to hide a small bug. In float64 they agree
-# to about 1e-14.
+# to about 1e-15.
 
 # %%
 model = build_model(np.float64)
@@ -327,12 +327,14 @@ else:
     skipped()
 
 # %% [markdown]
-# Read the right panel: in float64 the two implementations stay within about 1e-12 of each other for
-# every step of both runs — the same arithmetic, to rounding; the left panel's two curves are one. In
-# float32 the difference starts at rounding level (about 1e-7) and grows as training goes on: a
-# step taken from slightly different weights lands on slightly different weights again. That is why
-# comparisons like this one run in float64, and why two float32 runs on different machines (different
-# BLAS kernels) drift apart a little without either being wrong.
+# Read the right panel: in float64 the two implementations stay within about 1e-15 of each other for
+# every step of both runs (printed above; asserted below 1e-10) — the same arithmetic, to rounding;
+# the left panel's two curves are one. In float32 the difference is orders of magnitude larger, at
+# the level of float32 rounding (about 1e-7 of the loss), and it does not go away: a step taken from
+# slightly different weights lands on slightly different weights again (the first and the last quarter
+# of the run are printed above). That is why comparisons like this one run in float64, and why two
+# float32 runs on different machines (different BLAS kernels) drift apart a little without either
+# being wrong.
 #
 # ## 5. The one difference that bites: gradients accumulate
 #
