@@ -130,12 +130,12 @@ print("your turn 1: correct — your crops are Augment(shift=2)'s, pixel for pix
 # %%
 both = Augment(shift=2, flip=True)
 show_idx = [int(np.flatnonzero(data.train.y == k)[0]) for k in (0, 1, 7, 9)]
-fig = Figure(figsize=(9, 4.8))
+fig = Figure(figsize=(7, 3.6))
 axes = fig.subplots(4, 9)
 for row, i in enumerate(show_idx):
     views = both(np.repeat(data.train.x[i:i + 1], 8, axis=0), np.random.default_rng(row))
     for col, img in enumerate([data.train.x[i]] + list(views)):
-        axes[row, col].imshow(img[0], cmap="gray")
+        axes[row, col].imshow(img[0], cmap="gray", interpolation="nearest")
         axes[row, col].set_xticks([])
         axes[row, col].set_yticks([])
     axes[row, 0].set_ylabel(CLASSES[data.train.y[i]], fontsize=8)
@@ -174,16 +174,16 @@ print("distinct views of one image:", views_per_image)
 # ## 2. Measured on a run that overfits
 #
 # LeNet-5 on a **small** training set, Adam (lr 3e-3, batch 32), long enough to memorise it; validation
-# on other images of the training split (300 in fast mode, 1000 in full mode). Four arms — no augmentation, flip, shift 2, shift 2 and flip — with **paired
+# on other images of the training split (300 in fast mode, 800 in full mode). Four arms — no augmentation, flip, shift 2, shift 2 and flip — with **paired
 # seeds**: within a seed every arm starts from the same weights and sees the same batches in the
 # same order; only the views differ.
 
 # %%
-N_SMALL = (300 if FAST else 1000) if FASHION else 300
-EPOCHS = (16 if FAST else 30) if FASHION else 40
+N_SMALL = (300 if FAST else 800) if FASHION else 300
+EPOCHS = (16 if FAST else 25) if FASHION else 40
 SEEDS = [0] if FAST else [0, 1]
 small = Dataset(data.train.x[:N_SMALL], data.train.y[:N_SMALL])
-val = Dataset(data.val.x[:300 if FAST else 1000], data.val.y[:300 if FAST else 1000])
+val = Dataset(data.val.x[:300 if FAST else 800], data.val.y[:300 if FAST else 800])
 ARMS = {"none": None, "flip": Augment(shift=0, flip=True), "shift 2": Augment(shift=2),
         "shift 2 + flip": Augment(shift=2, flip=True)}
 runs = {}
@@ -207,7 +207,7 @@ for (arm, seed), h in runs.items():
           f"{s['best_epoch']:8d} {s['end']:6.3f} {s['acc_at_min']:15.3f} {s['acc_end']:6.3f}")
 
 # %%
-fig = Figure(figsize=(10, 3.6))
+fig = Figure(figsize=(9, 3.2))
 ax1, ax2 = fig.subplots(1, 2)
 for k, arm in enumerate(ARMS):
     h = runs[arm, SEEDS[0]]
@@ -225,37 +225,40 @@ nc.plots.show(fig, "augmentation_curves")
 
 # %%
 rise = {key: v["end"] / v["min"] for key, v in summary.items()}
-for seed in SEEDS if FASHION else []:
+print("validation loss at the end / its minimum:", {f"{a}, seed {s}": round(float(r), 2) for (a, s), r in rise.items()})
+climb = [summary["none", s]["end"] - summary["none", s]["min"] for s in SEEDS]
+lower_min = [summary["none", s]["min"] - summary["shift 2", s]["min"] for s in SEEDS]
+acc_change = [summary["shift 2", s]["acc_at_min"] - summary["none", s]["acc_at_min"] for s in SEEDS]
+print("without augmentation, validation loss climb after its minimum, per seed:", np.round(climb, 3))
+print("lowest validation loss, none minus shift 2, per seed:                  ", np.round(lower_min, 3))
+print("validation accuracy at that epoch, shift 2 minus none, per seed:       ", np.round(acc_change, 3))
+for k, seed in enumerate(SEEDS if FASHION else []):
     none, flip = summary["none", seed], summary["flip", seed]
     assert none["train_acc"] > 0.94 and rise["none", seed] > 1.15                 # near memorised; val loss climbs
     for arm in ("shift 2", "shift 2 + flip"):
         s = summary[arm, seed]
-        assert s["train_acc"] < 0.85 and s["end"] < none["end"] and rise[arm, seed] < rise["none", seed]
-    assert none["train_acc"] > flip["train_acc"] > summary["shift 2", seed]["train_acc"]
-    assert flip["end"] > summary["shift 2", seed]["end"]                         # flips restrain less
-print("validation loss at the end / its minimum:", {f"{a}, seed {s}": round(r, 2) for (a, s), r in rise.items()})
-lower_min = [summary["none", s]["min"] - summary["shift 2", s]["min"] for s in SEEDS]
-acc_change = [summary["shift 2", s]["acc_at_min"] - summary["none", s]["acc_at_min"] for s in SEEDS]
-print("lowest validation loss, none minus shift 2, per seed:          ", np.round(lower_min, 3))
-print("validation accuracy at that epoch, shift 2 minus none, per seed:", np.round(acc_change, 3))
-if FASHION:
-    assert max(np.abs(acc_change)) < 0.05
+        assert s["train_acc"] < 0.9 and s["end"] < none["end"] and rise[arm, seed] < rise["none", seed]
+    assert flip["train_acc"] > 0.94 and flip["end"] > summary["shift 2", seed]["end"]    # flips restrain little
+    assert abs(lower_min[k]) < climb[k] / 2 and abs(acc_change[k]) < 0.05
+if FASHION and not FAST:
+    assert min(lower_min) > 0
 
 # %% [markdown]
 # Read the table and the curves:
 #
 # * **No augmentation**: the training accuracy goes towards 1 — the network memorises its small set —
 #   and the validation loss, after its minimum, climbs: more than 15 % above it at the end.
-# * **Shift** (alone or with flip): the training accuracy stays far lower (below 0.85), because every
+# * **Shift** (alone or with flip): the training accuracy stays far lower (below 0.9), because every
 #   epoch shows new views; the validation loss rises much less after its minimum and ends well below
 #   the unaugmented run's.
-# * **Flip alone** is in between and closer to no augmentation: its training accuracy is lower than
-#   without augmentation but higher than with shifts, and its validation loss ends higher than with
-#   shifts. Two versions of each image are not many: the network can memorise both.
-# * **The lowest validation loss** — the one early stopping would keep (section 3) — and the accuracy
-#   at that epoch move much less, by a few hundredths, in either direction (printed above; the
-#   accuracy by under 5 points). At this budget the augmented runs are also *slower*: their training
-#   accuracy is still climbing when the budget ends, so their best epoch has not come yet.
+# * **Flip alone** barely restrains the network: its training accuracy also goes above 0.94, and its
+#   validation loss ends far above the shift runs'. Two versions of each image are not many: the
+#   network can memorise both.
+# * **The lowest validation loss** — the one early stopping would keep (section 3) — changes much less
+#   than that: by less than half the climb that the shifts remove (printed above, per seed; in the
+#   full run it was lower with shifts in both seeds, in the fast run the sign can go either way), and
+#   the accuracy at that epoch by under 5 points, in either direction. The augmented runs are also
+#   *slower*: their training accuracy is still climbing when the budget ends.
 #
 # So augmentation and early stopping are two answers to the same problem. Early stopping takes the
 # weights from before the climb; augmentation removes most of the climb, and with a long enough
@@ -358,10 +361,10 @@ print(f"your turn 3: correct — the model holds its best epoch's weights (valid
 # minimum. Patience trades that risk against the epochs it saves.
 
 # %%
-N_SEARCH = (300 if FAST else 1000) if FASHION else 300
-MAX_EPOCHS, PATIENCE = (6, 2) if FAST else (20, 3)
+N_SEARCH = (300 if FAST else 800) if FASHION else 300
+MAX_EPOCHS, PATIENCE = (6, 2) if FAST else (12, 3)
 search_train = Dataset(data.train.x[:N_SEARCH], data.train.y[:N_SEARCH])
-search_val = Dataset(data.val.x[-300 if FAST else -1000:], data.val.y[-300 if FAST else -1000:])
+search_val = Dataset(data.val.x[-300 if FAST else -800:], data.val.y[-300 if FAST else -800:])
 
 
 def trial(lr, weight_decay, seed=0):

@@ -308,7 +308,7 @@ else:
 
 # %%
 if TORCH:
-    fig = Figure(figsize=(10, 3.4))
+    fig = Figure(figsize=(9, 3.2))
     ax1, ax2 = fig.subplots(1, 2)
     label = next(iter(runs))
     ax1.plot(runs[label][0], "o-", ms=3, label="numpycnn (Trainer)")
