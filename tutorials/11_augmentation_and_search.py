@@ -238,7 +238,7 @@ for k, seed in enumerate(SEEDS if FASHION else []):
     for arm in ("shift 2", "shift 2 + flip"):
         s = summary[arm, seed]
         assert s["train_acc"] < 0.9 and s["end"] < none["end"] and rise[arm, seed] < rise["none", seed]
-    assert flip["train_acc"] > 0.94 and flip["end"] > summary["shift 2", seed]["end"]    # flips restrain little
+    assert flip["train_acc"] > 0.94 and flip["end"] > summary["shift 2", seed]["end"]    # flips restrain less
     assert abs(lower_min[k]) < climb[k] / 2 and abs(acc_change[k]) < 0.05
 if FASHION and not FAST:
     assert min(lower_min) > 0
@@ -251,9 +251,9 @@ if FASHION and not FAST:
 # * **Shift** (alone or with flip): the training accuracy stays far lower (below 0.9), because every
 #   epoch shows new views; the validation loss rises much less after its minimum and ends well below
 #   the unaugmented run's.
-# * **Flip alone** barely restrains the network: its training accuracy also goes above 0.94, and its
-#   validation loss ends far above the shift runs'. Two versions of each image are not many: the
-#   network can memorise both.
+# * **Flip alone** restrains the network much less than shifts: its training accuracy also goes above
+#   0.94, and its validation loss ends far above the shift runs'. Two versions of each image are not
+#   many: the network can memorise both.
 # * **The lowest validation loss** — the one early stopping would keep (section 3) — changes much less
 #   than that: by less than half the climb that the shifts remove (printed above, per seed; in the
 #   full run it was lower with shifts in both seeds, in the fast run the sign can go either way), and
@@ -548,7 +548,7 @@ assert test.reads == 1
 # ## Check yourself
 #
 # 1. Why is a left–right flip a good augmentation for Fashion-MNIST but a bad one for MNIST digits?
-#    Why did it help little here anyway?
+#    Why did it help less than shifts here?
 #
 #    <details><summary>Answer</summary>
 #
