@@ -28,57 +28,20 @@ Three levels, each real
 -----------------------
 - the loops here (one output value at a time: for tests and tutorials);
 - the textbook im2col convolution here;
-- the fast kernel :mod:`numpycnn.fast_conv` (the same products image by image, the bias as a
+- the fast implementation :mod:`numpycnn.fast_conv` (the same products image by image, the bias as a
   ones row of ``cols``), which :class:`~numpycnn.layers.Conv2D` trains with by default.
 
 A switch makes training run on the textbook path, so a student's own ``conv2d_forward`` /
 ``conv2d_backward`` trains a network end to end::
 
-    Conv2D(1, 6, 5, kernel="textbook")         # one layer
-    with numpycnn.conv.use_kernel("textbook"):  # every Conv2D that names no kernel, inside the block
-        trainer.fit(...)
-    numpycnn.conv.use_kernel("textbook")        # ... or from now on (use_kernel("fast") switches back)
+    Conv2D(1, 6, 5, implementation="textbook")           # one layer
+    with numpycnn.layers.use_implementation("textbook"):  # every Conv2D and MaxPool2D that names none,
+        trainer.fit(...)                                  # inside the block
+    numpycnn.layers.use_implementation("textbook")        # ... or from now on ("fast" switches back)
 """
 import numpy as np
 
 from .im2col import col2im, conv_output_size, im2col, pad_input
-from .validate import choice
-
-#: the convolution kernels a :class:`~numpycnn.layers.Conv2D` layer can run
-KERNELS = ("fast", "textbook")
-_default = {"kernel": "fast"}
-
-
-def default_kernel():
-    """The kernel of every ``Conv2D`` that names none: ``"fast"`` unless :class:`use_kernel` says otherwise."""
-    return _default["kernel"]
-
-
-class use_kernel:
-    """Make every ``Conv2D`` layer that names no kernel of its own run ``name`` (``"fast"`` or ``"textbook"``).
-
-    Works as a plain call (the choice holds until the next call) and as a context manager (the
-    previous choice comes back at the end of the block)::
-
-        with use_kernel("textbook"):
-            trainer.fit(data.train, epochs=1)      # conv2d_forward / conv2d_backward of this module
-        use_kernel("textbook")                    # from now on
-
-    A layer built with ``Conv2D(..., kernel="fast")`` or ``kernel="textbook"`` ignores the switch.
-    """
-
-    def __init__(self, name):
-        name = choice(name, "kernel", "use_kernel", KERNELS)
-        self.previous = _default["kernel"]
-        _default["kernel"] = name
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _default["kernel"] = self.previous
-        return False
-
 
 def conv2d_forward(x, w, b, stride=1, pad=0):
     """Convolution forward pass: im2col and one matrix product.

@@ -68,39 +68,42 @@ def _to_torch_layer(name, layer, dtype):
     """The PyTorch module for one numpycnn layer, its arrays copied (``W * M`` when masked)."""
     torch = _torch()
     nn = torch.nn
-    kind = type(layer).__name__
-    if kind == "Conv2D":
+    if isinstance(layer, Conv2D):
         m = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
                       padding=layer.pad, dtype=dtype)
-    elif kind == "Dense":
+    elif isinstance(layer, Dense):
         m = nn.Linear(layer.in_features, layer.out_features, dtype=dtype)
-    elif kind == "MaxPool2D":
+    elif isinstance(layer, MaxPool2D):
         m = nn.MaxPool2d(layer.kernel_size, stride=layer.stride, padding=layer.pad)
-    elif kind == "AvgPool2D":
+    elif isinstance(layer, AvgPool2D):
         m = nn.AvgPool2d(layer.kernel_size, stride=layer.stride, padding=layer.pad, count_include_pad=True)
-    elif kind in ("ReLU", "Sigmoid", "Tanh"):
-        m = getattr(nn, kind)()
-    elif kind == "Flatten":
+    elif isinstance(layer, ReLU):
+        m = nn.ReLU()
+    elif isinstance(layer, Sigmoid):
+        m = nn.Sigmoid()
+    elif isinstance(layer, Tanh):
+        m = nn.Tanh()
+    elif isinstance(layer, Flatten):
         m = nn.Flatten()
-    elif kind == "LogSoftmax":
+    elif isinstance(layer, LogSoftmax):
         m = nn.LogSoftmax(dim=1)
-    elif kind in ("BatchNorm1D", "BatchNorm2D"):
-        m = (nn.BatchNorm2d if kind == "BatchNorm2D" else nn.BatchNorm1d)(layer.num_features, eps=layer.eps,
-                                                                         momentum=layer.momentum, dtype=dtype)
-    elif kind in ("Dropout", "Dropout2D"):
-        m = (nn.Dropout2d if kind == "Dropout2D" else nn.Dropout)(p=layer.p)
-    elif kind == "ResidualBlock":
+    elif isinstance(layer, (BatchNorm1D, BatchNorm2D)):
+        m = (nn.BatchNorm2d if isinstance(layer, BatchNorm2D) else nn.BatchNorm1d)(
+            layer.num_features, eps=layer.eps, momentum=layer.momentum, dtype=dtype)
+    elif isinstance(layer, Dropout):                          # Dropout2D is a Dropout
+        m = (nn.Dropout2d if isinstance(layer, Dropout2D) else nn.Dropout)(p=layer.p)
+    elif isinstance(layer, ResidualBlock):
         body = nn.Sequential(OrderedDict((n, _to_torch_layer(n, l, dtype)) for n, l in layer.body.items()))
         proj = None if layer.projection is None else _to_torch_layer("proj", layer.projection, dtype)
         m = torch_residual_class()(body, proj)
     else:
-        raise TypeError(f"to_torch: layer {name!r} of type {kind} has no PyTorch counterpart here")
+        raise TypeError(f"to_torch: layer {name!r} of type {type(layer).__name__} has no PyTorch counterpart here")
     with torch.no_grad():
         # parameters are created in the model's dtype first, so float64 weights are never rounded
-        if kind in ("Conv2D", "Dense"):
+        if isinstance(layer, (Conv2D, Dense)):
             m.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("W"))))
             m.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("b"))))
-        elif kind in ("BatchNorm1D", "BatchNorm2D"):
+        elif isinstance(layer, (BatchNorm1D, BatchNorm2D)):
             m.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("gamma"))))
             m.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.effective("beta"))))
             m.running_mean.copy_(torch.from_numpy(np.ascontiguousarray(layer.buffers["running_mean"])))

@@ -20,13 +20,15 @@ Threads (:mod:`numpycnn.threads`): on a large layer (each NumPy call of the gath
 ``threads.MIN_NUMBERS_TO_SPLIT`` numbers, e.g. 32 -> 64 channels at 16x16, batch 64) each pass splits
 the batch into T shards and runs one shard's whole share — gather, products, offset adds — per
 thread (:func:`~numpycnn.threads.run_sharded`), writing into arrays allocated once for the batch;
-smaller layers run in one thread, where the GIL's hand-overs would cost more than they save. The
-weight gradient is a sum over images, done as a second sharded pass over the rows ``f`` of ``dw``,
-each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit for bit at every T.
+smaller layers run in one thread, where the GIL's hand-overs would cost more than they save. Split or
+not, BLAS runs on one thread during a pass, so every image's product is the same BLAS call at every T.
+The weight gradient is a sum over images, done as a second sharded pass over the rows ``f`` of ``dw``,
+each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit for bit at every T, on
+any CPU (the contract is in :mod:`numpycnn.threads`).
 (Training steps use the other cores differently: :mod:`numpycnn.parallel`.)
 
-``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this kernel
-against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
+``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this
+implementation against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
 """
 import numpy as np
 

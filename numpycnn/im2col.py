@@ -1,11 +1,12 @@
-"""The im2col kernel: turn convolution and pooling into matrix products.
+"""Sliding windows: the views and matrices that turn convolution and pooling into array operations.
 
-Every sliding-window operation in numpycnn (convolution, max and average
-pooling) goes through the two functions of this module:
+The textbook convolution and pooling (:mod:`numpycnn.conv`, :mod:`numpycnn.pooling`) go through
+the window pair of this module:
 
 ``windows(x, KH, KW, stride, pad)``
-    A *view* (no copy) of every ``KH x KW`` window of the zero-padded input:
-    ``x: (N, C, H, W)  ->  (N, C, OH, OW, KH, KW)``.
+    A *view* of every ``KH x KW`` window of the padded input (zeros, or ``-inf`` for max pooling):
+    ``x: (N, C, H, W)  ->  (N, C, OH, OW, KH, KW)``. Max pooling takes the argmax of each
+    flattened window, average pooling its mean.
 ``windows_adjoint(dwin, x_shape, KH, KW, stride, pad)``
     Its adjoint: adds every window's values back onto the input positions it
     was read from, ``(N, C, OH, OW, KH, KW) -> (N, C, H, W)``. Overlapping
@@ -16,13 +17,11 @@ pooling) goes through the two functions of this module:
 ``(N*OH*OW, C*KH*KW)``: one row per output position, one column per input
 value that a filter sees. A convolution is then ``cols @ W.reshape(F, -1).T``.
 
-``im2col_per_image`` builds the same matrix image by image and transposed,
-``(N, C*KH*KW, OH*OW)``, the layout the fast convolution uses: one block per
-kernel offset, copied with one whole-batch slice (see :func:`offset_slices`).
-
-Every kernel here loops over the ``KH x KW`` *kernel offsets*, never over
-images or pixels: offset ``(i, j)`` of every window of every image is one
-strided slice of the padded input (:func:`offset_slices`).
+The fast implementations (:mod:`numpycnn.fast_conv`, :mod:`numpycnn.fast_pooling`) use neither view:
+they loop over the ``KH x KW`` *kernel offsets* (:func:`offset_slices`), never over images or pixels —
+offset ``(i, j)`` of every window of every image is one strided slice of the padded input.
+``im2col_per_image`` builds the fast convolution's matrix that way, image by image and transposed,
+``(N, C*KH*KW, OH*OW)``: one block per kernel offset, copied with one whole-batch slice.
 
 ``col2im`` is the **adjoint** of ``im2col``, not its inverse: for any ``x``
 and ``y``, ``<im2col(x), y> == <x, col2im(y)>``. A pixel that appears in
@@ -39,14 +38,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .errors import ShapeError
 
 
-def conv_output_size(size, kernel, stride=1, pad=0):
-    """Output length of a sliding window: ``(size + 2*pad - kernel) // stride + 1``.
+def conv_output_size(size, kernel_size, stride=1, pad=0):
+    """Output length of a sliding window: ``(size + 2*pad - kernel_size) // stride + 1``.
 
     Parameters
     ----------
     size : int
         Input length (height or width).
-    kernel : int
+    kernel_size : int
         Window length.
     stride, pad : int
         Step between windows; zeros added on each side.
@@ -62,12 +61,12 @@ def conv_output_size(size, kernel, stride=1, pad=0):
         If the window does not fit in the padded input.
     """
     padded = size + 2 * pad
-    if kernel > padded:
+    if kernel_size > padded:
         raise ShapeError(
-            f"kernel size {kernel} is larger than the padded input size {padded} "
+            f"kernel size {kernel_size} is larger than the padded input size {padded} "
             f"(input {size} + 2*pad {pad}); use a smaller kernel or more padding"
         )
-    return (padded - kernel) // stride + 1
+    return (padded - kernel_size) // stride + 1
 
 
 def pad_input(x, pad, value=0.0):
@@ -100,8 +99,9 @@ def offset_slices(KH, KW, stride, OH, OW):
         ``(..., OH, OW)`` and ``xp[at][..., r, s]`` is entry ``(i, j)`` of the
         window at output position ``(r, s)``, i.e. ``xp[..., r*stride + i, s*stride + j]``.
 
-    Every kernel of numpycnn is a loop over these ``KH*KW`` offsets, each one a
-    single vectorised operation over all images, channels and positions.
+    The fast convolution's gather (:func:`im2col_per_image`), :func:`windows_adjoint` and the fast max
+    pooling are loops over these ``KH*KW`` offsets, each one a single vectorised operation over all
+    images, channels and positions.
     """
     for i in range(KH):
         for j in range(KW):
@@ -215,7 +215,6 @@ def col2im(cols, x_shape, KH, KW, stride=1, pad=0):
     dwin = cols.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 1, 2, 4, 5)
     return windows_adjoint(dwin, x_shape, KH, KW, stride, pad)
     ### END SOLUTION
-
 
 
 def im2col_per_image(x, KH, KW, stride=1, pad=0, ones_row=False, out=None):

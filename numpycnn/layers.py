@@ -26,12 +26,11 @@ dense weights ``(out_features, in_features)`` as in PyTorch, so ``y = x @ W.T + 
 import numpy as np
 from scipy.special import expit
 
-from . import conv, fast_conv, init as initializers
+from . import conv, fast_conv, fast_pooling, init as initializers, pooling
 from .errors import ShapeError, describe
 from .functional import log_softmax
 from .im2col import conv_output_size
-from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
-from .validate import choice, integer
+from .validate import check_4d, check_float, choice, integer
 
 
 class Layer:
@@ -66,6 +65,25 @@ class Layer:
     def output_shape(self, input_shape):
         """Shape of one output sample given one input sample's shape (no batch axis)."""
         return tuple(input_shape)
+
+    def macs(self, input_shape):
+        """Multiply-accumulates of the weights for one input sample of shape ``input_shape`` (no batch axis).
+
+        The usual count of a network's cost (FLOPs ≈ 2 × MACs): a layer with weights counts one
+        multiply-add per weight use; a layer without weights (activations, pooling, normalisation,
+        reshapes) counts 0 — their work grows with the activations, not with the weights, and is small
+        beside a convolution's. See :meth:`numpycnn.model.Sequential.macs`.
+        """
+        return 0
+
+    def window(self):
+        """``(kernel, stride)`` of the square window one output position reads along each spatial axis.
+
+        ``(1, 1)`` for a layer that works position by position (activations, normalisation, the default);
+        ``None`` for a layer whose every output reads every input position (``Dense``, ``Flatten``): the
+        receptive field ends there. See :meth:`numpycnn.model.Sequential.receptive_fields`.
+        """
+        return (1, 1)
 
     def config(self):
         """JSON-able constructor arguments, used to save and rebuild a model."""
@@ -124,7 +142,7 @@ class Layer:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         return self
 
-    def where(self):
+    def display_name(self):
         """How error messages name this layer: ``Conv2D 'conv1'`` (or just ``Conv2D`` when unnamed)."""
         return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
 
@@ -133,29 +151,56 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _check_4d(x, where, channels=None):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{where}: input x must be a numpy array of shape (N, C, H, W); got {type(x).__name__}")
-    if x.ndim != 4:
-        hint = " Add a channel axis: x[:, None, :, :]." if x.ndim == 3 else ""
-        raise ShapeError(f"{where}: input x must have 4 dimensions (N, C, H, W); got shape {x.shape}.{hint}")
-    if channels is not None and x.shape[1] != channels:
-        raise ShapeError(f"{where}: input x must have {channels} channels (axis 1); got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(
-            f"{where}: input x must be a floating-point array; got dtype {x.dtype}. "
-            f"Convert images first, e.g. x.astype(np.float32) / 255"
-        )
+# -- the implementation switch: fast (trains by default) or textbook (the code a student writes) ----------
+#: the implementations a :class:`Conv2D` or :class:`MaxPool2D` layer can run
+IMPLEMENTATIONS = ("fast", "textbook")
+_default = {"implementation": "fast"}
 
 
-def _check_float(x, where, min_ndim=1):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{where}: input x must be a numpy array; got {type(x).__name__}")
-    if x.ndim < min_ndim:
-        raise ShapeError(f"{where}: input x must have at least {min_ndim} dimensions (a batch axis first); "
-                         f"got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
+def default_implementation():
+    """The implementation of every ``Conv2D`` and ``MaxPool2D`` that names none: ``"fast"`` unless
+    :class:`use_implementation` says otherwise."""
+    return _default["implementation"]
+
+
+class use_implementation:
+    """Make every ``Conv2D`` and ``MaxPool2D`` layer that names no implementation of its own run ``name``.
+
+    ``"fast"`` runs :mod:`numpycnn.fast_conv` and :mod:`numpycnn.fast_pooling`; ``"textbook"`` runs
+    :mod:`numpycnn.conv` and :mod:`numpycnn.pooling`, the functions a student writes, so a student's
+    own code trains a network end to end. Both compute the same values.
+
+    Works as a plain call (the choice holds until the next call) and as a context manager (the
+    previous choice comes back at the end of the block)::
+
+        with use_implementation("textbook"):
+            trainer.fit(data.train, epochs=1)      # conv2d_forward, maxpool2d_forward, ... of the textbook
+        use_implementation("textbook")            # from now on (use_implementation("fast") switches back)
+
+    A layer built with ``implementation="fast"`` or ``implementation="textbook"`` ignores the switch.
+    """
+
+    def __init__(self, name):
+        name = choice(name, "implementation", "use_implementation", IMPLEMENTATIONS)
+        self.previous = _default["implementation"]
+        _default["implementation"] = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _default["implementation"] = self.previous
+        return False
+
+
+def _chosen_implementation(implementation, where):
+    return None if implementation is None else choice(implementation, "implementation", where, IMPLEMENTATIONS)
+
+
+def implementation_of(layer):
+    """The implementation a ``Conv2D`` or ``MaxPool2D`` layer runs: its own choice, else
+    :func:`default_implementation`."""
+    return layer.implementation or default_implementation()
 
 
 class Conv2D(Layer):
@@ -172,17 +217,17 @@ class Conv2D(Layer):
     init : {"he", "xavier", "normal"}
     rng : np.random.Generator
     dtype : numpy dtype of the parameters.
-    kernel : {None, "fast", "textbook"}
+    implementation : {None, "fast", "textbook"}
         The convolution code this layer runs: ``"fast"`` (:mod:`numpycnn.fast_conv`),
         ``"textbook"`` (:func:`numpycnn.conv.conv2d_forward` / ``conv2d_backward``, the code a
-        student writes), or None (default): whatever :class:`numpycnn.conv.use_kernel` chose,
+        student writes), or None (default): whatever :class:`use_implementation` chose,
         ``"fast"`` unless told otherwise. Both compute the same values.
 
     ``params``: ``W (F, C, KH, KW)``, ``b (F,)``. See :mod:`numpycnn.conv` for the equations.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, *, init="he",
-                 rng=None, dtype=np.float32, name=None, kernel=None):
+                 rng=None, dtype=np.float32, name=None, implementation=None):
         super().__init__(name)
         where = f"Conv2D {name!r}" if name else "Conv2D"
         self.in_channels = integer(in_channels, "in_channels", where)
@@ -190,7 +235,7 @@ class Conv2D(Layer):
         self.kernel_size = integer(kernel_size, "kernel_size", where)
         self.stride = integer(stride, "stride", where)
         self.pad = integer(pad, "pad", where, minimum=0)
-        self.kernel = None if kernel is None else choice(kernel, "kernel", where, conv.KERNELS)
+        self.implementation = _chosen_implementation(implementation, where)
         self.init = init
         rng = np.random.default_rng(0) if rng is None else rng
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
@@ -198,21 +243,21 @@ class Conv2D(Layer):
                        "b": np.zeros(self.out_channels, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.cache = None
-        self.kernel_used = None   # the kernel of the last forward pass, which backward must match
+        self.implementation_used = None   # that of the last forward pass, which backward must match
 
     def forward(self, x):
-        _check_4d(x, self.where(), self.in_channels)
+        check_4d(x, self.display_name(), self.in_channels)
         self.output_shape(x.shape[1:])       # names this layer if the kernel does not fit
-        self.kernel_used = self.kernel or conv.default_kernel()
+        self.implementation_used = implementation_of(self)
         W, b = self.effective("W"), self.effective("b")
-        if self.kernel_used == "textbook":
+        if self.implementation_used == "textbook":
             out, self.cache = conv.conv2d_forward(x, W, b, self.stride, self.pad)
         else:
             out, self.cache = fast_conv.conv2d_forward_fast(x, W, b, self.stride, self.pad)
         return out
 
     def backward(self, dout):
-        if self.kernel_used == "textbook":
+        if self.implementation_used == "textbook":
             dx, dw, db = conv.conv2d_backward(dout, self.cache)
         else:
             dx, dw, db = fast_conv.conv2d_backward_fast(dout, self.cache)
@@ -221,8 +266,8 @@ class Conv2D(Layer):
         return dx
 
     def backward_params(self, dout):
-        """:meth:`backward` without ``dx`` (the fast kernel saves one GEMM and the col2im sum)."""
-        if self.kernel_used == "textbook":
+        """:meth:`backward` without ``dx`` (the fast convolution saves one GEMM and the col2im sum)."""
+        if self.implementation_used == "textbook":
             self.backward(dout)
             return
         _, dw, db = fast_conv.conv2d_backward_fast(dout, self.cache, input_grad=False)
@@ -231,7 +276,7 @@ class Conv2D(Layer):
 
     def output_shape(self, input_shape):
         C, H, W = input_shape
-        where = self.where()
+        where = self.display_name()
         if C != self.in_channels:
             raise ShapeError(f"{where}: expects {self.in_channels} input channels; the layer below gives {C}")
         try:
@@ -240,12 +285,32 @@ class Conv2D(Layer):
         except ShapeError as e:
             raise ShapeError(f"{where}: {e} (input {input_shape})") from None
 
+    def macs(self, input_shape):
+        """``F·OH·OW · C·KH·KW``: each of the ``F·OH·OW`` outputs is a dot product of length ``C·KH·KW``."""
+        F, OH, OW = self.output_shape(input_shape)
+        return F * OH * OW * self.in_channels * self.kernel_size * self.kernel_size
+
+    def window(self):
+        return (self.kernel_size, self.stride)
+
     def config(self):
         cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
                    stride=self.stride, pad=self.pad, init=self.init)
-        if self.kernel is not None:          # only when chosen: files written before the switch stay comparable
-            cfg["kernel"] = self.kernel
+        if self.implementation is not None:  # only when chosen: a default layer's config has no such key
+            cfg["implementation"] = self.implementation
         return cfg
+
+    @classmethod
+    def from_config(cls, config, name=None, rng=None, dtype=np.float32):
+        """Rebuild a layer from :meth:`config` (a fresh initialisation from ``rng``, in ``dtype``).
+
+        The key ``"kernel"`` is read as ``"implementation"``: it is that argument's name in model files
+        and checkpoints written before it was renamed (``tests/test_conv.py`` loads one).
+        """
+        config = dict(config)
+        if "kernel" in config:
+            config["implementation"] = config.pop("kernel")
+        return cls(**config, rng=rng, dtype=dtype, name=name)
 
 
 class Dense(Layer):
@@ -274,7 +339,7 @@ class Dense(Layer):
         self.x = None
 
     def forward(self, x):
-        where = self.where()
+        where = self.display_name()
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.in_features:
             raise ShapeError(f"{where}: input x must have shape (N, {self.in_features}); got {describe(x)}. "
                              f"Put a Flatten layer before a Dense layer that follows a conv/pool layer.")
@@ -300,12 +365,24 @@ class Dense(Layer):
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.in_features,):
-            raise ShapeError(f"{self.where()}: expects input of shape ({self.in_features},); "
+            raise ShapeError(f"{self.display_name()}: expects input of shape ({self.in_features},); "
                              f"the layer below gives {tuple(input_shape)}")
         return (self.out_features,)
 
+    def macs(self, input_shape):
+        """``in_features · out_features``: one multiply-add per weight."""
+        return self.in_features * self.out_features
+
+    def window(self):
+        return None
+
     def config(self):
         return dict(in_features=self.in_features, out_features=self.out_features, init=self.init)
+
+    @classmethod
+    def from_config(cls, config, name=None, rng=None, dtype=np.float32):
+        """Rebuild a layer from :meth:`config` (a fresh initialisation from ``rng``, in ``dtype``)."""
+        return cls(**config, rng=rng, dtype=dtype, name=name)
 
 
 class _Pool(Layer):
@@ -326,7 +403,10 @@ class _Pool(Layer):
             return (C, conv_output_size(H, self.kernel_size, self.stride, self.pad),
                     conv_output_size(W, self.kernel_size, self.stride, self.pad))
         except ShapeError as e:
-            raise ShapeError(f"{self.where()}: {e} (input {input_shape})") from None
+            raise ShapeError(f"{self.display_name()}: {e} (input {input_shape})") from None
+
+    def window(self):
+        return (self.kernel_size, self.stride)
 
     def config(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
@@ -335,38 +415,69 @@ class _Pool(Layer):
 class MaxPool2D(_Pool):
     """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`.
 
+    Parameters
+    ----------
+    kernel_size : int
+        Window size K (square windows).
+    stride : int or None
+        Defaults to ``kernel_size``.
+    pad : int
+        Padding with ``-inf`` on each side, at most ``kernel_size // 2`` (as in PyTorch).
+    implementation : {None, "fast", "textbook"}
+        The pooling code this layer runs: ``"fast"`` (:mod:`numpycnn.fast_pooling`), ``"textbook"``
+        (:func:`numpycnn.pooling.maxpool2d_forward` / ``maxpool2d_backward``, the code a student
+        writes), or None (default): whatever :class:`use_implementation` chose, ``"fast"`` unless told
+        otherwise. Both compute the same values.
+
     One thread at every :mod:`numpycnn.threads` setting: splitting the batch over threads was measured
     slower at every size tried, up to (128, 32, 32, 32) (benchmarks/README.md).
     """
 
+    def __init__(self, kernel_size=2, stride=None, pad=0, *, name=None, implementation=None):
+        super().__init__(kernel_size, stride, pad, name=name)
+        self.implementation = _chosen_implementation(implementation, self.display_name())
+        self.implementation_used = None   # that of the last forward pass, which backward must match
+
     def forward(self, x):
-        _check_4d(x, self.where())
+        check_4d(x, self.display_name())
         self.output_shape(x.shape[1:])
-        out, self.cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        self.implementation_used = implementation_of(self)
+        if self.implementation_used == "textbook":
+            out, self.cache = pooling.maxpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        else:
+            out, self.cache = fast_pooling.maxpool2d_forward_fast(x, self.kernel_size, self.stride, self.pad)
         return out
 
     def backward(self, dout):
-        return maxpool2d_backward(dout, self.cache)
+        if self.implementation_used == "textbook":
+            return pooling.maxpool2d_backward(dout, self.cache)
+        return fast_pooling.maxpool2d_backward_fast(dout, self.cache)
+
+    def config(self):
+        cfg = super().config()
+        if self.implementation is not None:  # only when chosen, as for Conv2D
+            cfg["implementation"] = self.implementation
+        return cfg
 
 
 class AvgPool2D(_Pool):
     """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
 
     def forward(self, x):
-        _check_4d(x, self.where())
+        check_4d(x, self.display_name())
         self.output_shape(x.shape[1:])
-        out, self.cache = avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        out, self.cache = pooling.avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
         return out
 
     def backward(self, dout):
-        return avgpool2d_backward(dout, self.cache)
+        return pooling.avgpool2d_backward(dout, self.cache)
 
 
 class ReLU(Layer):
     """``y = max(x, 0)``; backward ``dx = dout * (x > 0)``."""
 
     def forward(self, x):
-        _check_float(x, self.where())
+        check_float(x, self.display_name())
         self.positive = x > 0                # the cache backward reads: where the input was positive
         ### BEGIN SOLUTION
         return np.maximum(x, 0)
@@ -395,7 +506,7 @@ class Sigmoid(Layer):
 
     def forward(self, x):
         """``y = σ(x)``; keeps ``self.y`` (the output) for :meth:`backward`."""
-        _check_float(x, self.where())
+        check_float(x, self.display_name())
         ### BEGIN SOLUTION
         self.y = expit(x)
         ### END SOLUTION
@@ -412,7 +523,7 @@ class Tanh(Layer):
     """``y = tanh(x)``; ``dx = dout * (1 - y**2)``."""
 
     def forward(self, x):
-        _check_float(x, self.where())
+        check_float(x, self.display_name())
         self.y = np.tanh(x)
         return self.y
 
@@ -424,7 +535,7 @@ class Flatten(Layer):
     """``(N, C, H, W) -> (N, C*H*W)``; backward reshapes back."""
 
     def forward(self, x):
-        _check_float(x, self.where(), min_ndim=2)
+        check_float(x, self.display_name(), min_ndim=2)
         self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
@@ -433,6 +544,9 @@ class Flatten(Layer):
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
+
+    def window(self):
+        return None
 
 
 class LogSoftmax(Layer):
@@ -445,7 +559,7 @@ class LogSoftmax(Layer):
     """
 
     def forward(self, x):
-        _check_float(x, self.where(), min_ndim=2)
+        check_float(x, self.display_name(), min_ndim=2)
         self.y = log_softmax(x)
         return self.y
 
@@ -470,17 +584,11 @@ def register_layer(cls):
 
 def activation(name, **kwargs):
     """An activation layer by name: ``"relu"``, ``"sigmoid"`` or ``"tanh"``."""
-    try:
-        return ACTIVATIONS[name](**kwargs)
-    except KeyError:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {name!r}") from None
+    return ACTIVATIONS[choice(name, "activation", "layers.activation", sorted(ACTIVATIONS))](**kwargs)
 
 
 def layer_from_config(type_name, config, name=None, rng=None, dtype=np.float32):
     """Rebuild a layer from ``(type name, config())`` — used when loading a saved model."""
     if type_name not in LAYER_TYPES:
         raise ValueError(f"unknown layer type {type_name!r}; known: {sorted(LAYER_TYPES)}")
-    cls = LAYER_TYPES[type_name]
-    if cls in (Conv2D, Dense):
-        return cls(**config, rng=rng, dtype=dtype, name=name)
-    return cls.from_config(config, name=name, rng=rng, dtype=dtype)
+    return LAYER_TYPES[type_name].from_config(config, name=name, rng=rng, dtype=dtype)

@@ -12,7 +12,7 @@
 import numpy as np
 
 from .functional import log_softmax, onehot, softmax
-from .validate import check_labels
+from .validate import check_labels, choice
 
 __all__ = ["LOSSES", "MulticlassHinge", "NLLLoss", "SoftmaxCrossEntropy", "check_labels", "get_loss", "log_softmax",
            "onehot", "softmax"]
@@ -183,7 +183,4 @@ LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "nll": NLLLoss, "hinge": Multicl
 
 def get_loss(name="cross_entropy"):
     """A fresh loss object by name (see ``LOSSES``)."""
-    try:
-        return LOSSES[name]()
-    except KeyError:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}; got {name!r}") from None
+    return LOSSES[choice(name, "loss", "get_loss", sorted(LOSSES))]()

@@ -18,8 +18,8 @@ defaults ``momentum = 0.1``, ``eps = 1e-5`` and an affine ``gamma`` (ones), ``be
 import numpy as np
 
 from .errors import ShapeError, describe
-from .layers import Layer, _check_4d, register_layer
-from .validate import integer, number
+from .layers import Layer, register_layer
+from .validate import check_4d, integer, number
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5):
@@ -138,7 +138,7 @@ class _BatchNorm(Layer):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, *, dtype=np.float32, name=None):
         super().__init__(name)
-        where = self.where()
+        where = self.display_name()
         self.num_features = integer(num_features, "num_features", where)
         self.eps = number(eps, "eps", where, low=0, low_open=True)
         self.momentum = number(momentum, "momentum", where, low=0, high=1,
@@ -171,8 +171,8 @@ class _BatchNorm(Layer):
         if self.training:
             M = cols.shape[0]
             if M < 2:
-                raise ValueError(f"{self.where()}: training mode needs more than one value per channel to estimate "
-                                 f"a variance; got input shape {x.shape}. Use a larger batch, or model.eval()")
+                raise ValueError(f"{self.display_name()}: training mode needs more than one value per channel to "
+                                 f"estimate a variance; got input shape {x.shape}. Use a larger batch, or model.eval()")
             out, self.cache = batchnorm_forward(cols, gamma, beta, self.eps)
             mu, var = self.cache[3], self.cache[4]
             m = self.momentum
@@ -219,10 +219,10 @@ class BatchNorm1D(_BatchNorm):
     def _check(self, x):
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.num_features:
             hint = " For conv feature maps use BatchNorm2D." if isinstance(x, np.ndarray) and x.ndim == 4 else ""
-            raise ShapeError(f"{self.where()}: input x must have shape (N, {self.num_features}); "
+            raise ShapeError(f"{self.display_name()}: input x must have shape (N, {self.num_features}); "
                              f"got {describe(x)}.{hint}")
         if not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"{self.where()}: input x must be floating point; got dtype {x.dtype}")
+            raise TypeError(f"{self.display_name()}: input x must be floating point; got dtype {x.dtype}")
 
     def _to_columns(self, x):
         return x
@@ -232,7 +232,7 @@ class BatchNorm1D(_BatchNorm):
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.num_features,):
-            raise ShapeError(f"{self.where()}: expects input of shape ({self.num_features},); "
+            raise ShapeError(f"{self.display_name()}: expects input of shape ({self.num_features},); "
                              f"the layer below gives {tuple(input_shape)}")
         return tuple(input_shape)
 
@@ -256,7 +256,7 @@ class BatchNorm2D(_BatchNorm):
     """
 
     def _check(self, x):
-        _check_4d(x, self.where(), self.num_features)
+        check_4d(x, self.display_name(), self.num_features)
 
     def _to_columns(self, x):
         return x.transpose(0, 2, 3, 1).reshape(-1, self.num_features)
@@ -267,6 +267,6 @@ class BatchNorm2D(_BatchNorm):
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3 or input_shape[0] != self.num_features:
-            raise ShapeError(f"{self.where()}: expects input of shape ({self.num_features}, H, W); "
+            raise ShapeError(f"{self.display_name()}: expects input of shape ({self.num_features}, H, W); "
                              f"the layer below gives {tuple(input_shape)}")
         return tuple(input_shape)

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from .schedules import Schedule, schedule_from_config
-from .validate import number
+from .validate import choice, number
 
 
 class Optimizer:
@@ -109,7 +109,8 @@ class Optimizer:
             if full in ("t", "schedule"):
                 continue
             if full.startswith("hp/"):
-                setattr(self, full[3:], type(getattr(self, full[3:]))(arr.item()) if hasattr(self, full[3:]) else arr.item())
+                name = full[3:]
+                setattr(self, name, type(getattr(self, name))(arr.item()) if hasattr(self, name) else arr.item())
                 continue
             name, key = full.rsplit("/", 1)
             self.state.setdefault(name, {})[key] = np.array(arr)
@@ -230,7 +231,8 @@ def nesterov(model, **kwargs):
 
 
 #: name -> factory ``f(model, **kwargs)`` returning an Optimizer; filled by :func:`register_optimizer`
-#: (the classic methods below; a technique registers its own, e.g. technique B's ``"direction"``)
+#: (the classic methods below; a technique registers its own when its module is imported, e.g. technique B's
+#: ``"direction"`` by ``import numpycnn.techniques.gradient_direction``)
 OPTIMIZERS = {}
 
 
@@ -266,12 +268,12 @@ register_optimizer("adam", Adam)
 
 def make_optimizer(name, model, lr=None, **kwargs):
     """Build a registered optimizer by name (see ``OPTIMIZERS``): ``sgd``, ``momentum``, ``nesterov``,
-    ``rmsprop``, ``adam``, and those the techniques register (``direction``, technique B).
+    ``rmsprop``, ``adam``, and those the techniques register once imported (``direction``, technique B:
+    :mod:`numpycnn.techniques.gradient_direction`).
 
     ``lr`` None keeps the optimizer's own default learning rate.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {name!r}")
+    choice(name, "optimizer", "make_optimizer", sorted(OPTIMIZERS))
     if lr is not None:
         kwargs["lr"] = lr
     return OPTIMIZERS[name](model, **kwargs)

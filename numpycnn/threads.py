@@ -6,7 +6,7 @@ The setting::
     numpycnn.threads.set_threads(2)            # from now on (NumPy's BLAS too, when threadpoolctl is installed)
     with numpycnn.threads.limit(1):            # inside the block only; the previous setting comes back after
         trainer.fit(data.train, epochs=1)
-    numpycnn.threads.get_threads()             # the number the kernels use now
+    numpycnn.threads.get_threads()             # the number in force now
     # NUMPYCNN_THREADS=2 python train.py       # the starting value, read when numpycnn is imported
 
 Unset (no call, no ``NUMPYCNN_THREADS``), numpycnn uses what NumPy's BLAS is configured for, read at
@@ -27,20 +27,41 @@ What T threads do (the design; benchmarks/README.md has the measurements)
 - **Inside a large convolution** (:func:`map_shards`): when each NumPy call of a convolution pass
   handles at least :data:`MIN_NUMBERS_TO_SPLIT` numbers, the batch is split into T contiguous shards
   and each thread of a small persistent pool runs one shard's *whole* share of the layer (gather,
-  products, scatter-adds): one hand-off per layer call. While shards run, BLAS is pinned to one
-  thread (through threadpoolctl when installed): the threads are already busy, and a BLAS that split
-  each product again would put 2T threads on T cores. Outside the shards — a Dense layer's product —
-  BLAS keeps T threads.
+  products, scatter-adds): one hand-off per layer call. While a convolution pass runs — split or
+  not — BLAS is pinned to one thread (through threadpoolctl when installed): split, the threads are
+  already busy, and a BLAS that split each product again would put 2T threads on T cores; not split,
+  see below. Outside the convolution — a Dense layer's product — BLAS keeps T threads.
 
-Inside a layer, results do not depend on T, bit for bit: every image's products are the same BLAS
-calls whatever shard it falls in, and a sum over images (a weight gradient) is a second sharded pass
-over the *entries* of the sum, each entry added over ``n = 0 .. N-1`` in order as with one thread
-(tests/test_threads.py checks T = 1 against T = 2).
+The contract (docs/reliability.md, "Determinism"):
+
+- **The convolution kernel gives the same bits at every T, whatever the CPU** (T = 1 and T = 2
+  agree on any one machine; two machines need not), by construction: every
+  image's products are the same one-thread BLAS calls whatever shard it falls in and whether the
+  batch is split at all, and a sum over images (a weight gradient) is a second sharded pass over the
+  *entries* of the sum, each entry added over ``n = 0 .. N-1`` in order as with one thread
+  (tests/test_threads.py checks T = 1 against T = 2, split and not split).
+- **Anything computed by a multi-threaded BLAS call agrees across T only to float rounding**: a
+  Dense layer's product at T = 2 is one BLAS call on 2 threads, and whether its bits equal the
+  1-thread call's is a property of the BLAS kernel the CPU selects, not of numpycnn (OpenBLAS's
+  Haswell, Zen and SandyBridge kernels change the last bit of LeNet-5's Dense products, its SkylakeX
+  kernel that of larger ones). So a model's forward and backward at T = 1 and T = 2 agree to float
+  rounding, as does a training step split over processes (:mod:`numpycnn.parallel`).
+
+Why pinning the unsplit pass costs nothing: it runs one BLAS product per image, small products
+(LeNet-5's are at most 241 600 multiply-adds; OpenBLAS runs a product of up to 262 144 on one
+thread whatever its setting, interface/gemm.c), and where they are larger the measurement behind
+:data:`MIN_NUMBERS_TO_SPLIT` (benchmarks/README.md, "Where the in-layer threshold comes from": "T = 2
+whole" is BLAS on 2 threads inside an unsplit layer) found BLAS's own threads on per-image products
+gained nothing (3.59 vs 3.56 ms, 11.28 vs 11.43 ms) or lost (46.72 vs 39.28 ms). The pin itself is
+two calls to threadpoolctl's controller per pass (3.7 µs the pair, measured there), against
+milliseconds for a convolution pass; none when BLAS is at one thread already.
 """
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+
+import numpy as np
 
 from .validate import integer
 
@@ -86,7 +107,7 @@ def is_set():
 
 
 def get_threads():
-    """The number of threads numpycnn's kernels use now: the setting, or BLAS's when unset."""
+    """The number of threads numpycnn uses now: the setting, or BLAS's when unset."""
     return _state["threads"] or blas_threads()
 
 
@@ -96,7 +117,7 @@ def _set_blas(n):
 
 
 def set_threads(n):
-    """Use ``n`` threads from now on: numpycnn's kernels, and NumPy's BLAS when threadpoolctl is installed.
+    """Use ``n`` threads from now on: numpycnn's own, and NumPy's BLAS when threadpoolctl is installed.
 
     Parameters
     ----------
@@ -113,7 +134,7 @@ def set_threads(n):
 
 @contextmanager
 def limit(n):
-    """Use ``n`` threads inside a ``with`` block (kernels and BLAS); the previous setting comes back after.
+    """Use ``n`` threads inside a ``with`` block (numpycnn's and BLAS's); the previous setting comes back after.
 
     ::
 
@@ -165,16 +186,19 @@ if hasattr(os, "register_at_fork"):
 
 @contextmanager
 def _blas_single():
-    """Pin BLAS to one thread while the shards run (see the module docstring); restore it after."""
+    """Pin BLAS to one thread while a job of :func:`map_shards` runs (see the module docstring); restore it
+    after. A library already at one thread is left alone."""
     libs = _blas_libs()
     before = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
+    for lib, m in zip(libs, before):
+        if m != 1:
+            lib.set_num_threads(1)
     try:
         yield
     finally:
         for lib, m in zip(libs, before):
-            lib.set_num_threads(m)
+            if m != 1:
+                lib.set_num_threads(m)
 
 
 #: A layer whose NumPy calls each handle fewer numbers than this (for the whole batch) stays in one thread.
@@ -205,16 +229,25 @@ def map_shards(work, n, numbers=None, threads=None):
     list
         One result per shard, in order (one element with one thread or ``n <= 1``).
 
-    With one thread this is just ``[work(0, n)]``. Otherwise the first shard runs in the calling
-    thread and the others in the pool, with BLAS pinned to one thread meanwhile; an exception
-    raised in any shard is raised here.
+    With one thread (or a small job) this is ``[work(0, n)]``. Otherwise the first shard runs in the
+    calling thread and the others in the pool; an exception raised in any shard is raised here.
+    Either way BLAS is pinned to one thread while ``work`` runs, so a product inside ``work`` is the
+    same one-thread BLAS call at every T (the module docstring says why this costs nothing). The shards
+    in the pool run under the caller's ``np.errstate`` (NumPy keeps it per thread, so a pool thread would
+    otherwise warn about an overflow the caller chose to ignore, or ignore one it chose to raise).
     """
     T = get_threads() if threads is None else threads
-    if T <= 1 or n <= 1 or (numbers is not None and numbers < MIN_NUMBERS_TO_SPLIT):
-        return [work(0, n)]
-    (lo, hi), *rest = shards(n, T)
     with _blas_single():
-        futures = [_executor(T - 1).submit(work, a, b) for a, b in rest]
+        if T <= 1 or n <= 1 or (numbers is not None and numbers < MIN_NUMBERS_TO_SPLIT):
+            return [work(0, n)]
+        (lo, hi), *rest = shards(n, T)
+        errors = np.geterr()
+
+        def in_callers_errstate(a, b):
+            with np.errstate(**errors):
+                return work(a, b)
+
+        futures = [_executor(T - 1).submit(in_callers_errstate, a, b) for a, b in rest]
         try:
             first = work(lo, hi)
         finally:

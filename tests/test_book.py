@@ -1,14 +1,15 @@
-"""The course book (``python -m numpycnn book``): built once per session in fast mode, checked as HTML and,
-where Chromium is installed, in a real headless browser."""
+"""The course book (``python -m numpycnn book``): built once per session in fast mode through the real command
+line, checked as HTML and, where Chromium is installed, in a real headless browser."""
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
-import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -28,16 +29,34 @@ def _docs_extra_missing():
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """The fast book of this repository, built once (about a minute on 2 cores)."""
+def built(tmp_path_factory):
+    """The fast book of this repository, built once through the real command line (about a minute on 2 cores):
+    ``(the finished process, the site folder)``."""
     missing = _docs_extra_missing()
     if missing:
         pytest.skip(f"the docs extra is not installed ({', '.join(missing)} missing): pip install -e \".[docs]\"")
     base = tmp_path_factory.mktemp("book")
-    with warnings.catch_warnings():          # the Sphinx extensions' own deprecation notices
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        return book.build_book(ROOT, base / "site", fast=True, jobs=2, build_dir=base / "build")
+    proc = subprocess.run([sys.executable, "-m", "numpycnn", "book", "--fast", "--out", str(base / "site"),
+                           "--jobs", "2", "--build-dir", str(base / "build")],
+                          cwd=base, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=1800)
+    return proc, base / "site"
+
+
+@pytest.fixture(scope="session")
+def site(built):
+    """The pages of that book (:class:`numpycnn.lab.commands.book.BookResult`)."""
+    proc, out = built
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return book.BookResult.of(out, [p.stem for p in TUTORIALS])
+
+
+def test_python_dash_m_numpycnn_book_fast_builds_the_site_from_the_command_line(built):
+    proc, out = built
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "built the course book" in proc.stdout and str(out / "index.html") in proc.stdout
+    assert (out / "index.html").is_file()
+    assert sorted(p.stem for p in (out / "notebooks").glob("*.ipynb")) == [p.stem for p in TUTORIALS]
 
 
 class _Page(HTMLParser):

@@ -105,7 +105,7 @@ TECHNIQUE_DEFAULTS = {
     "branch_coefficient": 0.01, "branch_schedule": "constant", "branch_loss": "cross_entropy",
     "alpha0": None, "direction_c": 0.0014, "decay": 0.0003, "decay_threshold": 0.0, "decay_mode": "initial",
     "sparsity": None, "sparse_mode": "er", "sparse_sampling": "bernoulli", "dense_layers": "", "mask_candidates": 1,
-    "mask_steps": 100, "networks": 1, "ensemble": "min-logit", "collab_mode": "patent", "collab_temperature": 3.0,
+    "mask_steps": 100, "networks": 1, "ensemble": "min-logit", "collab_mode": "ensemble-ce", "collab_temperature": 3.0,
     "repr": False, "repr_s1": 200, "repr_s2": 100, "repr_n": 3, "repr_p": 0.3, "repr_ranking": "per-layer",
     "repr_exclude_first": False, "repr_selection": "orthogonality", "repr_reintroduce": "keep"}
 

@@ -1,11 +1,14 @@
 """The command line: train writes a run folder, resume continues, errors are one clear line."""
+import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from numpycnn.lab import commands
 from numpycnn.lab.cli import main
 from numpycnn.model import load_model
 
@@ -72,6 +75,20 @@ def test_python_dash_m_numpycnn_help_lists_the_commands():
     assert proc.returncode == 0
     for command in ("demo", "train", "gradcheck", "compare", "figures", "assignment"):
         assert command in proc.stdout
+
+
+def test_every_command_module_in_the_commands_package_is_registered():
+    """A module of the commands package that defines a command (NAME, add_arguments, run) is in COMMANDS, so
+    ``python -m numpycnn NAME`` exists (issue 32: ``book`` was written and documented but not registered). The
+    modules are found through the package (``__path__``), wherever the package lives."""
+    found = []
+    for info in pkgutil.iter_modules(commands.__path__):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        if all(hasattr(module, attr) for attr in ("NAME", "add_arguments", "run")):
+            found.append(module)
+    assert {"demo", "train", "book"} <= {m.NAME for m in found}      # the discovery itself works
+    missing = [m.NAME for m in found if m not in commands.COMMANDS]
+    assert missing == [], f"command modules not registered in COMMANDS: {missing}"
 
 
 def test_a_bad_option_value_exits_with_usage_not_a_traceback():

@@ -141,7 +141,7 @@ def test_forward_and_backward_match_pytorch_for_the_same_mask_in_float64(kind):
     module.eval()
     layer = (Dropout2D if kind == "Dropout2d" else Dropout)(p)
     layer.training = False
-    np.testing.assert_array_equal(layer.forward(x), module(torch.from_numpy(x)).numpy())
+    np.testing.assert_array_equal(layer.forward(x), module(torch.from_numpy(x)).numpy())   # both return x as is
 
 
 # -- the layer contract --------------------------------------------------------------------

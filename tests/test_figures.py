@@ -9,6 +9,7 @@ def _digest(folder):
 
 
 def test_core_figures_are_written_and_byte_identical_across_runs(tmp_path):
+    """Byte for byte by operation order: both runs are in this process, at the same thread setting."""
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["figures", "--quick", "--only", "core", "--out", str(a)]) == 0
     assert main(["figures", "--quick", "--only", "core", "--out", str(b)]) == 0

@@ -17,9 +17,9 @@ PACKAGE = ROOT / "numpycnn"
 FLOORS = [
     ["numpycnn.errors", "numpycnn.functional", "numpycnn.init"],                # no numpycnn imports
     ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col", "numpycnn.schedules", "numpycnn.augment",
-     "numpycnn.threads"],                                                         # checks, files, the window kernel, threads
-    ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.losses", "numpycnn.optim",
-     "numpycnn.datasets"],                                                        # functional cores, losses, data
+     "numpycnn.threads"],                                                         # checks, files, the sliding windows, threads
+    ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.fast_pooling", "numpycnn.losses",
+     "numpycnn.optim", "numpycnn.datasets"],                                      # functional cores, losses, data
     ["numpycnn.layers", "numpycnn.normalization", "numpycnn.dropout", "numpycnn.residual",
      "numpycnn.gradcheck"],                                                       # layers; gradient checks
     ["numpycnn.model"],                                                          # the container, model files

@@ -43,6 +43,8 @@ def _wait_for_training(proc, out, timeout=120):
 
 
 def _assert_same(a, b):
+    """Bit for bit by operation order: every run is a process started from this one's environment (same BLAS
+    kernel and thread count), and a resumed run replays the same steps from the saved state."""
     assert a.keys() == b.keys()
     for k in a:
         assert np.array_equal(a[k], b[k]), k

@@ -11,8 +11,9 @@ from numpycnn import layers as L
 from numpycnn.gradcheck import away_from_zero, check_layer, distinct_values
 
 
-def _conv(C, F, k, s=1, p=0):
-    return lambda: L.Conv2D(C, F, k, stride=s, pad=p, rng=np.random.default_rng(1), dtype=np.float64)
+def _conv(C, F, k, s=1, p=0, implementation=None):
+    return lambda: L.Conv2D(C, F, k, stride=s, pad=p, rng=np.random.default_rng(1), dtype=np.float64,
+                            implementation=implementation)
 
 
 #: id -> (layer factory, input shape, input kind); "distinct" keeps max-pool windows tie-free,
@@ -20,6 +21,7 @@ def _conv(C, F, k, s=1, p=0):
 CASES = {
     "conv3x3_s1_p0": (_conv(2, 3, 3), (2, 2, 5, 6), "normal"),
     "conv3x3_s2_p1": (_conv(3, 4, 3, 2, 1), (2, 3, 7, 6), "normal"),
+    "conv3x3_s2_p1_textbook": (_conv(3, 4, 3, 2, 1, "textbook"), (2, 3, 7, 6), "normal"),
     "conv1x1": (_conv(3, 2, 1), (2, 3, 4, 4), "normal"),
     "conv5x5_p2": (_conv(1, 2, 5, 1, 2), (1, 1, 6, 6), "normal"),
     "conv4x4_s3_p2": (_conv(2, 2, 4, 3, 2), (2, 2, 8, 7), "normal"),
@@ -28,6 +30,7 @@ CASES = {
     "maxpool2": (lambda: L.MaxPool2D(2), (2, 3, 6, 6), "distinct"),
     "maxpool3_s2_p1": (lambda: L.MaxPool2D(3, 2, 1), (2, 2, 7, 5), "distinct"),
     "maxpool_odd_input": (lambda: L.MaxPool2D(2), (1, 2, 5, 7), "distinct"),
+    "maxpool3_s2_p1_textbook": (lambda: L.MaxPool2D(3, 2, 1, implementation="textbook"), (2, 2, 7, 5), "distinct"),
     "avgpool2": (lambda: L.AvgPool2D(2), (2, 3, 6, 6), "normal"),
     "avgpool3_s1_p1": (lambda: L.AvgPool2D(3, 1, 1), (2, 2, 5, 4), "normal"),
     "relu": (L.ReLU, (3, 4, 5), "away"),

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from numpycnn import optim
+from numpycnn.techniques import gradient_direction  # noqa: F401  (registers the optimizer "direction")
 from numpycnn.zoo import small_cnn
 
 STEPS = 12

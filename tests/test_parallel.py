@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from numpycnn import conv, optim, threads, zoo
+from numpycnn import layers, optim, threads, zoo
 from numpycnn.callbacks import Callback
 from numpycnn.datasets import Dataset
 from numpycnn.layers import Conv2D, Dense, Flatten, ReLU
@@ -44,7 +44,10 @@ def one_and_two():
 def test_two_processes_train_like_one_up_to_float32_rounding(one_and_two):
     (_, h1, p1), (_, h2, p2) = one_and_two
     np.testing.assert_allclose(h2["train_loss"], h1["train_loss"], rtol=1e-5)
-    assert h2["train_acc"] == h1["train_acc"]
+    # train_acc counts argmax hits; logits equal to float rounding can flip one only where two of them tie
+    # to within rounding, so allow one of an epoch's 200 samples (not bit-identical: issue 32.2)
+    flipped = np.rint(np.abs(np.subtract(h2["train_acc"], h1["train_acc"])) * 200)
+    assert flipped.max() <= 1, (h1["train_acc"], h2["train_acc"])
     for name in p1:
         assert p2[name].dtype == np.float32
         np.testing.assert_allclose(p2[name], p1[name], rtol=1e-4, atol=1e-6, err_msg=name)
@@ -72,6 +75,11 @@ def test_in_float64_the_split_step_equals_the_one_process_step_to_1e_12():
 
 class _Noop(Callback):
     pass
+
+
+class _StepChanged(Trainer):
+    """A trainer whose step differs from tutorial 3's (it says so): never split."""
+    data_parallel = False
 
 
 class _Sub(Trainer):
@@ -104,22 +112,37 @@ def test_threads_that_only_follow_blas_never_split_a_step_so_trainer_equals_a_ha
                 opt.step()
     finally:
         threads._state["threads"] = before
+    # bit for bit by operation order: one process, BLAS at 2 threads for both, the same calls in the same order
     for (name, p, _), (_, q, _) in zip(model.named_parameters(), by_hand.named_parameters()):
         assert np.array_equal(p, q), name
 
 
-@pytest.mark.parametrize("setup", ["callback", "batchnorm", "textbook", "subclass", "mask", "one thread"])
+@pytest.mark.parametrize("setup", ["callback", "batchnorm", "textbook", "textbook pooling", "step changed", "mask",
+                                   "one thread"])
 def test_steps_that_cannot_be_split_run_in_one_process(setup):
     model = _bn_model() if setup == "batchnorm" else zoo.lenet5(seed=0)
     if setup == "mask":
         model["fc1"].set_mask("W", np.ones_like(model["fc1"].params["W"]))
-    cls = _Sub if setup == "subclass" else Trainer
+    if setup == "textbook pooling":
+        model["pool2"].implementation = "textbook"
+    cls = _StepChanged if setup == "step changed" else Trainer
     trainer = cls(model, optim.SGD(model, lr=0.01), batch_size=32, progress=False,
                   callbacks=[_Noop()] if setup == "callback" else ())
-    with threads.limit(1 if setup == "one thread" else 2), conv.use_kernel(
+    with threads.limit(1 if setup == "one thread" else 2), layers.use_implementation(
             "textbook" if setup == "textbook" else "fast"):
         trainer.fit(_data(64), epochs=1)
     assert trainer._parallel is None
+
+
+def test_a_subclass_that_keeps_the_step_is_split_like_trainer_and_technique_d_never_is():
+    from numpycnn.techniques.collaborative import CollaborativeTrainer
+    assert Trainer.data_parallel and _Sub.data_parallel and not CollaborativeTrainer.data_parallel
+    model = zoo.lenet5(seed=0)
+    trainer = _Sub(model, optim.SGD(model, lr=0.01), batch_size=32, progress=False)
+    with threads.limit(2):
+        trainer.fit(_data(64), epochs=1)
+    assert trainer._parallel is not None
+    trainer._parallel.close()
 
 
 def test_an_error_in_the_workers_shard_is_raised_with_its_traceback_and_the_next_step_works():

@@ -114,6 +114,8 @@ def test_an_interrupted_experiment_resumes_from_the_stored_runs(tmp_path):
 
 
 def test_two_workers_give_bit_identical_results_to_a_serial_run(tmp_path):
+    """Bit for bit by operation order: every run, serial or in a worker, has one numpycnn thread and one BLAS
+    thread (the next test checks it), so it makes the same calls whatever the number of workers."""
     exp = experiment()
     serial = P.Runner(P.RunStore(str(tmp_path / "serial")), workers=1, progress=False)
     pooled = P.Runner(P.RunStore(str(tmp_path / "pooled")), workers=2, progress=False)
@@ -172,3 +174,37 @@ def test_bad_protocol_options_name_the_option():
 
 def test_json_records_write_nan_as_null():
     assert json.loads(P.dumps({"x": float("nan"), "y": [1.0, float("inf")]})) == {"x": None, "y": [1.0, None]}
+
+
+def _damaged_bytes(kind, path):
+    """The bytes a run file is replaced with to simulate each kind of damage."""
+    original = path.read_bytes()
+    other = next(p for p in sorted(path.parent.parent.rglob("*.json")) if p != path)
+    return {"truncated_to_100_bytes": original[:100],
+            "not_json": b"\x00\xff garbage from a disk fault",
+            "a_json_list": b"[1, 2, 3]\n",
+            "no_metrics": json.dumps({k: v for k, v in json.loads(original).items() if k != "metrics"}).encode(),
+            "another_runs_record": other.read_bytes()}[kind]
+
+
+@pytest.mark.parametrize("kind", ["truncated_to_100_bytes", "not_json", "a_json_list", "no_metrics",
+                                  "another_runs_record"])
+def test_a_damaged_run_file_is_named_kept_aside_and_its_run_computed_again_to_the_same_result(tmp_path, capsys, kind):
+    exp = experiment()
+    first = P.Runner(P.RunStore(str(tmp_path)), workers=1, progress=False)
+    *_, arms1, comp1, check1 = P.run_protocol(exp, first)
+    path = sorted((tmp_path / "final").rglob("*.json"))[0]
+    original = json.loads(path.read_text())
+    damaged = _damaged_bytes(kind, path)
+    path.write_bytes(damaged)
+    capsys.readouterr()
+    again = P.Runner(P.RunStore(str(tmp_path)), workers=1, progress=False)
+    *_, arms2, comp2, check2 = P.run_protocol(exp, again)
+    err = capsys.readouterr().err
+    kept = list(path.parent.glob(path.name + ".damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == damaged              # kept for inspection, unchanged
+    assert f"run file {path} is damaged" in err and str(kept[0]) in err and "running that run again" in err
+    assert again.ran == 1 and again.reused == first.ran - 1                 # only that run was computed again
+    assert json.loads(path.read_text())["metrics"] == original["metrics"]
+    assert comp2 == comp1 and check2 == check1
+    assert {a: v["per_seed"] for a, v in arms2.items()} == {a: v["per_seed"] for a, v in arms1.items()}

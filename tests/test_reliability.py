@@ -1,4 +1,4 @@
-"""Reproducible bit for bit; a divergence stops training and keeps the last good checkpoint."""
+"""Reproducible bit for bit; a divergence stops training, keeps the last good checkpoint and says what is on disk."""
 import subprocess
 import sys
 
@@ -11,6 +11,9 @@ from numpycnn.storage import load_arrays
 
 
 def test_same_seed_gives_bit_identical_weights_across_processes(tmp_path):
+    """Bit for bit by operation order: both processes inherit this one's environment (the BLAS library, the
+    kernel it picks, its thread count), so they make the same calls in the same order. Across machines
+    this is not promised (docs/reliability.md, "Determinism")."""
     cmd = [sys.executable, "-m", "numpycnn", "train", "--dataset", "digits", "--epochs", "2", "--seed", "5",
            "--no-progress"]
     for name in ("a", "b"):
@@ -49,8 +52,33 @@ def test_divergence_stops_training_naming_the_step_and_keeps_the_last_good_check
     assert ckpt.read_bytes() == good_bytes         # the last good checkpoint is untouched
     arrays, meta = load_arrays(ckpt)
     assert meta["epoch"] == 1
+    assert f"the last checkpoint this trainer wrote, after step {meta['step']}, is kept at {ckpt}" in str(info.value)
     for k, v in good.items():
         assert np.array_equal(arrays[f"model/{k}"], v)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("where", ["no checkpoint_path", "nothing written yet", "a file from before"])
+def test_a_divergence_before_any_checkpoint_says_none_was_written_and_what_is_on_disk(tmp_path, where):
+    """Regression (issue 32.5): the message said "the last good checkpoint is kept" when none had been written."""
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=256)
+    ckpt = tmp_path / "checkpoint.npz"
+    if where == "a file from before":
+        ckpt.write_bytes(b"an earlier run's checkpoint")
+    model = nc.zoo.small_cnn(seed=0)
+    trainer = nc.Trainer(model, nc.optim.SGD(model, lr=1e30), batch_size=32, progress=False,
+                         checkpoint_path=None if where == "no checkpoint_path" else ckpt)
+    with pytest.raises(DivergenceError, match=r"step \d+") as info:
+        trainer.fit(data.train, epochs=1)
+    message = str(info.value)
+    assert "is kept" not in message and trainer.checkpoint_written is None
+    if where == "no checkpoint_path":
+        assert "no checkpoint was written (this Trainer has no checkpoint_path)" in message
+    elif where == "nothing written yet":
+        assert f"no checkpoint was written yet ({ckpt} does not exist)" in message and not ckpt.exists()
+    else:
+        assert f"this trainer wrote no checkpoint; {ckpt} is a file from before it (left untouched)" in message
+        assert ckpt.read_bytes() == b"an earlier run's checkpoint"
 
 
 def test_divergence_message_names_the_first_layer_with_a_non_finite_gradient():

@@ -1,9 +1,14 @@
 """numpycnn.threads: the one setting is honoured, and results do not depend on the number of threads.
 
-Bit for bit: every image's products are the same BLAS calls in whichever shard it lands, and the weight
-gradient's sum over images is taken entry by entry in the order n = 0 .. N-1 at every T (see the module
-docstring), so T = 1 and T = 2 must agree exactly, not only within rounding.
+The contract (numpycnn/threads.py, docs/reliability.md): the convolution kernel gives the same bits at every T,
+whatever the CPU — every image's products are the same one-thread BLAS calls in whichever shard it lands, split or
+not (BLAS is pinned while the kernel runs), and the weight gradient's sum over images is taken entry by entry
+in the order n = 0 .. N-1 at every T — so T = 1 and T = 2 must agree exactly there. A product BLAS computes on
+T threads (a Dense layer's) may round differently at another T, depending on the BLAS kernel the CPU selects
+(OpenBLAS's Haswell kernel does, on LeNet-5): a whole model agrees across T to float rounding, and bit for bit
+only when BLAS has one thread at both. Check other kernels with OPENBLAS_CORETYPE=Haswell (Zen, SandyBridge).
 """
+import contextlib
 import multiprocessing
 import os
 import subprocess
@@ -137,12 +142,41 @@ def test_a_job_whose_calls_are_small_stays_in_one_thread(monkeypatch):
         assert len(seen) == 2
 
 
+def test_a_job_that_is_not_split_still_runs_with_blas_pinned_to_one_thread(monkeypatch):
+    """So a convolution's per-image products are the same one-thread BLAS calls at every T, split or not."""
+    pytest.importorskip("threadpoolctl")
+    if not threads._blas_libs():
+        pytest.skip("threadpoolctl finds no BLAS library to pin")
+    monkeypatch.setattr(threads, "MIN_NUMBERS_TO_SPLIT", 100_000)
+    seen = []
+    with threads.limit(2):
+        threads.run_sharded(lambda lo, hi: seen.append((lo, hi, threads.blas_threads())), 64, numbers=99_999)
+        assert threads.blas_threads() == 2                     # restored after the job
+    assert seen == [(0, 64, 1)]
+
+
 def test_an_error_in_a_worker_shard_is_raised_in_the_caller():
     def work(lo, hi):
         if lo > 0:
             raise ValueError(f"shard {lo}:{hi} failed")
 
     with threads.limit(2), pytest.raises(ValueError, match="shard 5:10 failed"):
+        threads.map_shards(work, 10)
+
+
+def test_worker_shards_follow_the_callers_errstate():
+    """NumPy's error state is per thread: a pool thread must use the caller's (tutorial 9's sweep once
+    leaked overflow warnings it had silenced)."""
+    import warnings
+
+    def work(lo, hi):
+        if lo > 0:                                   # only the shards that run in the pool overflow
+            np.exp(np.full(3, 1000.0))
+
+    with threads.limit(2), np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        threads.map_shards(work, 10)
+    with threads.limit(2), np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")               # a warning from any thread would be raised here
         threads.map_shards(work, 10)
 
 
@@ -160,16 +194,23 @@ def _fast(x, w, b, dout_seed, stride, pad, T):
         dout = np.random.default_rng(dout_seed).standard_normal(out.shape).astype(x.dtype)
         dx, dw, db = conv2d_backward_fast(dout, cache)
         _, dw1, db1 = conv2d_backward_fast(dout, cache, input_grad=False)
-    assert np.array_equal(dw, dw1) and np.array_equal(db, db1)
+    assert np.array_equal(dw, dw1) and np.array_equal(db, db1)      # the same calls: dx is computed apart
     return out, dout, dx, dw, db
 
 
 CONV_CASES = [(64, 6, 12, 16, 5, 1, 0), (7, 3, 9, 4, 3, 1, 1), (3, 2, 8, 5, 3, 2, 1), (1, 2, 6, 3, 3, 1, 0),
               (5, 1, 28, 6, 5, 1, 2)]
+#: per-image products of 64 x 289 x 256 = 4.7 million multiply-adds, which a BLAS at 2 threads would split
+LARGE_PRODUCTS = (4, 32, 16, 64, 3, 1, 1)
 
 
-@pytest.mark.parametrize("case", CONV_CASES)
-def test_fast_conv_gives_the_same_bits_at_one_and_two_threads(case):
+@pytest.mark.parametrize("split", ["split", "not split"])
+@pytest.mark.parametrize("case", CONV_CASES + [LARGE_PRODUCTS])
+def test_fast_conv_gives_the_same_bits_at_one_and_two_threads(case, split, monkeypatch):
+    """Split into shards or not (a layer below MIN_NUMBERS_TO_SPLIT): regression (issue 32.2) — unsplit, the
+    per-image products ran on BLAS's 2 threads and OpenBLAS's Haswell kernel changed their last bits."""
+    if split == "not split":
+        monkeypatch.setattr(threads, "MIN_NUMBERS_TO_SPLIT", 10**12)
     N, C, H, F, k, stride, pad = case
     x, w, b = _conv_case(N, C, H, F, k, stride, pad, np.float32)
     one = _fast(x, w, b, 1, stride, pad, T=1)
@@ -194,23 +235,43 @@ def test_fast_conv_at_two_threads_equals_the_textbook_and_loop_references_in_flo
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-def _lenet_gradients(T):
+def _lenet_gradients(T, blas=None):
+    """LeNet-5's gradients on a batch of 32 with numpycnn at T threads, and BLAS at T too — or at one thread
+    when ``blas`` (the threadpoolctl module) is given."""
     model = zoo.lenet5(seed=0)
     rng = np.random.default_rng(5)
     x = rng.random((32, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, 32)
     loss = SoftmaxCrossEntropy()
-    with threads.limit(T):
+    with threads.limit(T), (blas.threadpool_limits(1) if blas else contextlib.nullcontext()):
         loss.forward(model.forward(x), y)
         model.backward(loss.backward(), input_grad=False)
     return {name: g.copy() for name, _, g in model.named_parameters()}
 
 
-def test_a_lenet5_training_step_gives_the_same_gradients_at_one_and_two_threads():
-    one, two = _lenet_gradients(1), _lenet_gradients(2)
+def test_a_lenet5_step_gives_the_same_bits_at_one_and_two_numpycnn_threads_when_blas_has_one():
+    """numpycnn's own threads never change a bit: the convolutions split over 2 threads, every product is a
+    one-thread BLAS call at both T."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    one, two = _lenet_gradients(1, blas=threadpoolctl), _lenet_gradients(2, blas=threadpoolctl)
     assert one.keys() == two.keys()
     for name in one:
         assert np.array_equal(one[name], two[name]), name
+
+
+def test_a_lenet5_step_at_one_and_two_threads_agrees_to_the_rounding_of_its_longest_blas_sum():
+    """With BLAS at T threads too, its Dense products may round differently at T = 2 (issue 32.2: conv1.W
+    differed in the last bit on AMD EPYC, OpenBLAS's Haswell kernel). A float32 sum of n terms rounds to within
+    about n eps of its size, and the longest sum BLAS computes on T threads here is over fc1's 400 inputs
+    (the others: 120, 84 features, 32 images); every gradient must agree to that. A dropped or double-counted
+    shard would be off by a large fraction."""
+    one, two = _lenet_gradients(1), _lenet_gradients(2)
+    n, eps = max(400, 120, 84, 32), np.finfo(np.float32).eps
+    assert one.keys() == two.keys()
+    for name in one:
+        assert two[name].dtype == np.float32
+        np.testing.assert_allclose(two[name], one[name], rtol=0, atol=n * eps * np.abs(one[name]).max(),
+                                   err_msg=name)
 
 
 def _conv_in_child(queue):
@@ -228,4 +289,5 @@ def test_a_forked_child_gets_a_pool_of_its_own():
     child.start()
     child_dw = queue.get(timeout=60)                         # would hang if the child used the parent's pool
     child.join(timeout=60)
+    # bit for bit: the same kernel at the same T in a copy of this process, so the same BLAS calls
     assert child.exitcode == 0 and np.array_equal(child_dw, parent_dw)

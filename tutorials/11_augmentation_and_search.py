@@ -584,7 +584,7 @@ assert test.reads == 1
 #    search loses nothing in expectation. Sample on a log scale: the learning rate matters by factors.
 #
 #    Rubric:
-#    - 1 point: random search
+#    - 1 point: chooses random search over the 3×3 grid
 #    - 2 points: the grid spends its budget on 3 distinct values of the important hyperparameter, random search on 9
 #    - 1 point: log scale (values differ by factors; uniform sampling would crowd the top decade)
 #    <!-- END GRADED ANSWER -->

@@ -8,9 +8,9 @@ D      :mod:`.collaborative`         collaborative training of several networks
 E      :mod:`.orthogonal_reinit`     filter orthogonality ranking and QR null-space re-initialisation
 =====  ============================  ======================================================
 
-``import numpycnn`` imports technique B's module, which registers its optimizer
-(``make_optimizer("direction", ...)``); :mod:`numpycnn.lab.builder` imports all five. A technique module plugs into ``python -m numpycnn train``
-through :mod:`numpycnn.lab.builder` by defining any of::
+Importing technique B's module registers its optimizer (``make_optimizer("direction", ...)``);
+:mod:`numpycnn.lab.builder` imports all five (``import numpycnn`` imports none). A technique module plugs
+into ``python -m numpycnn train`` through :mod:`numpycnn.lab.builder` by defining any of::
 
     add_train_arguments(parser)            its --flags
     prepare_model(opts, model, seed, data) change a freshly built model (technique C's masks); data may be None

@@ -205,11 +205,12 @@ def maxpool_forward_matches_naive_loop(ctx):
 
 
 def maxpool_layer_passes_gradcheck(ctx):
+    """A textbook ``MaxPool2D`` (the layer that runs maxpool2d_forward / maxpool2d_backward) vs central differences."""
     from numpycnn.gradcheck import check_layer
     from numpycnn.layers import MaxPool2D
     for shape, k, s, p in POOL:
         with ctx.student():
-            res = check_layer(MaxPool2D(k, s, p), _distinct(shape), seed=0)
+            res = check_layer(MaxPool2D(k, s, p, implementation="textbook"), _distinct(shape), seed=0)
         assert res.passed, f"gradient check failed: {res}"
 
 
@@ -386,7 +387,8 @@ POINTS_CHECKS = {
     "conv.conv2d_forward": (10, [conv_forward_matches_naive_loop]),
     "conv.conv2d_backward": (10, [conv_backward_matches_naive_loop, conv_backward_passes_gradcheck]),
     "pooling.maxpool2d_forward": (5, [maxpool_forward_matches_naive_loop]),
-    "pooling.maxpool2d_backward": (5, [maxpool_layer_passes_gradcheck, maxpool_backward_sends_ties_to_the_first_maximum]),
+    "pooling.maxpool2d_backward": (5, [maxpool_layer_passes_gradcheck,
+                                       maxpool_backward_sends_ties_to_the_first_maximum]),
     "layers.Dense.forward": (3, [dense_forward_is_affine, dense_forward_uses_the_masked_weight]),
     "layers.Dense.backward": (5, [dense_layer_passes_gradcheck, dense_backward_masks_dW_and_uses_the_masked_weight]),
     "layers.ReLU.forward": (2, [relu_forward_is_max_with_zero]),

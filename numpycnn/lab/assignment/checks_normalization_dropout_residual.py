@@ -15,12 +15,12 @@ def _columns(shape, seed):
 
 
 def batchnorm_forward_matches_reference(ctx):
-    from numpycnn import normalization as N
+    from numpycnn import normalization
     for i, shape in enumerate(COLUMNS):
         x, gamma, beta = _columns(shape, 60 + i)
-        want, want_cache = N.batchnorm_forward(x, gamma, beta, 1e-5)
+        want, want_cache = normalization.batchnorm_forward(x, gamma, beta, 1e-5)
         with ctx.student():
-            got, cache = N.batchnorm_forward(x, gamma, beta, 1e-5)
+            got, cache = normalization.batchnorm_forward(x, gamma, beta, 1e-5)
         _close(got, want, f"batchnorm_forward output for x of shape {shape}")
         assert len(cache) == 5, "the cache must be (x_hat, gamma, inv_std, mu, var)"
         for name, g, w in zip(("x_hat", "gamma", "inv_std", "mu", "var (biased)"), cache, want_cache):
@@ -44,14 +44,14 @@ def batchnorm_layer_running_statistics_match_reference(ctx):
 
 
 def batchnorm_backward_matches_reference(ctx):
-    from numpycnn import normalization as N
+    from numpycnn import normalization
     for i, shape in enumerate(COLUMNS):
         x, gamma, beta = _columns(shape, 80 + i)
-        _, cache = N.batchnorm_forward(x, gamma, beta, 1e-5)
+        _, cache = normalization.batchnorm_forward(x, gamma, beta, 1e-5)
         dout = _rng(90 + i).standard_normal(shape)
-        want = N.batchnorm_backward(dout, cache)
+        want = normalization.batchnorm_backward(dout, cache)
         with ctx.student():
-            got = N.batchnorm_backward(dout, cache)
+            got = normalization.batchnorm_backward(dout, cache)
         for name, g, w in zip(("dx", "dgamma", "dbeta"), got, want):
             _close(g, w, f"batchnorm_backward {name} for x of shape {shape}")
 
@@ -74,24 +74,24 @@ def _masks():
 
 
 def dropout_forward_scales_kept_values_by_one_over_one_minus_p(ctx):
-    from numpycnn import dropout as D
+    from numpycnn import dropout
     x, masks = _masks()
     for keep, p in masks:
         with ctx.student():
-            got = D.dropout_forward(x, keep, p)
+            got = dropout.dropout_forward(x, keep, p)
         _close(got, np.where(keep, x / (1 - p), 0.0), f"dropout_forward with p = {p}, mask shape {keep.shape}")
     with ctx.student():
-        got32 = D.dropout_forward(x.astype(np.float32), masks[0][0], 0.3)
+        got32 = dropout.dropout_forward(x.astype(np.float32), masks[0][0], 0.3)
     assert got32.dtype == np.float32, f"float32 in must give float32 out; got {got32.dtype}"
 
 
 def dropout_backward_matches_reference(ctx):
-    from numpycnn import dropout as D
+    from numpycnn import dropout
     x, masks = _masks()
     dout = _rng(111).standard_normal(x.shape)
     for keep, p in masks:
         with ctx.student():
-            got = D.dropout_backward(dout, keep, p)
+            got = dropout.dropout_backward(dout, keep, p)
         _close(got, np.where(keep, dout / (1 - p), 0.0), f"dropout_backward with p = {p}, mask shape {keep.shape}")
 
 

@@ -3,7 +3,7 @@
 A command module defines ``NAME`` (the sub-command), ``HELP`` (one line), ``add_arguments(parser)``
 and ``run(args) -> int`` (exit status), and optionally ``PARSER`` (keyword arguments of its parser).
 """
-from . import assignment, compare, demo, evaluate, figures, gradcheck, predict, sparsity, train, tutorials
+from . import assignment, book, compare, demo, evaluate, figures, gradcheck, predict, sparsity, train, tutorials
 
 #: the sub-commands in the order ``python -m numpycnn --help`` lists them
-COMMANDS = (demo, train, evaluate, predict, gradcheck, compare, figures, sparsity, tutorials, assignment)
+COMMANDS = (demo, train, evaluate, predict, gradcheck, compare, figures, sparsity, tutorials, book, assignment)

@@ -3,14 +3,22 @@
 ``NAME`` is a technique — ``branch_supervision``, ``gradient_direction``, ``erdos_renyi``,
 ``collaborative``, ``orthogonal_reinit`` — or one of the short names in :data:`ALIASES`; ``all`` runs
 the five in sequence. The options after it are the experiment's own (``compare NAME --help``): every
-experiment runs through :mod:`numpycnn.lab.experiments.protocol` and writes ``figures/<technique>.json``.
+experiment runs through :mod:`numpycnn.lab.experiments.protocol` and writes ``figures/<technique>.json``
+(``figures-quick/`` with ``--quick``). Before anything runs, ``--out`` and ``--runs-dir`` are checked
+(:mod:`numpycnn.lab.commands.outputs`): each must be a new or empty folder, or one holding only what compare writes.
 """
 import argparse
 
 from ..experiments import TECHNIQUES, experiment_module, resolve
+from ..experiments.protocol import output_options
+from .figures import FIGURE_KIND, FIGURE_OUTPUTS
+from .outputs import output_folder
 
 NAME = "compare"
 HELP = "test a technique's claims on real data: compare NAME (a technique or an alias) or compare all"
+
+#: what a ``--runs-dir`` holds: one run store per experiment (``<technique>`` and ``<technique>-quick``)
+RUN_STORES = (*TECHNIQUES, *(f"{t}-quick" for t in TECHNIQUES))
 
 #: the short command names, one table (also accepted with '-' for '_')
 ALIASES = {"branch": "branch_supervision", "optimizers": "gradient_direction", "sparsity": "erdos_renyi",
@@ -18,12 +26,18 @@ ALIASES = {"branch": "branch_supervision", "optimizers": "gradient_direction", "
 
 
 def add_arguments(p):
-    p.add_argument("name", help=f"one of {', '.join(TECHNIQUES)}; an alias ({', '.join(ALIASES)}); or all")
+    p.add_argument("name", metavar="NAME",
+                   help=f"one of {', '.join(TECHNIQUES)}; an alias ({', '.join(ALIASES)}); or all")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the experiment (see compare NAME --help)")
 
 
 def run(args):
     names = list(TECHNIQUES) if args.name == "all" else [resolve(args.name, ALIASES)]
+    for name in names if not {"-h", "--help"} & set(args.rest) else ():   # every folder checked before anything runs
+        out, runs_dir = output_options(args.rest, name)
+        output_folder(out, "--out", f"compare {name}", FIGURE_OUTPUTS, FIGURE_KIND)
+        output_folder(runs_dir, "--runs-dir", f"compare {name}", RUN_STORES, "compare's run stores (one folder "
+                      "per experiment)")
     status = 0
     for name in names:
         if len(names) > 1:

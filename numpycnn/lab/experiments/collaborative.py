@@ -10,7 +10,7 @@ validation:
 
 * **independent** — three plain :class:`~numpycnn.training.Trainer` s (no ensemble term), with the same
   augmentation streams as the networks trained together;
-* the text's four rules in ``patent`` mode — loss ``Σ_i CE(network i) + CE(ensemble)``: min-loss (per
+* the text's four rules in ``ensemble-ce`` mode — loss ``Σ_i CE(network i) + CE(ensemble)``: min-loss (per
   sample), linear (simplex weights), min-logit (target-subtracted), validation (weights from validation
   accuracy, recomputed each epoch);
 * **KDCL** — the inventors' published version: the min-logit ensemble as a detached teacher, T = 2, λ = 1
@@ -30,7 +30,7 @@ import numpy as np
 
 from ...augment import parse_augment
 from ..builder import build, options
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 from ...techniques.collaborative import CollaborativeTrainer
 from ...training import Trainer
 from . import protocol as P
@@ -102,6 +102,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="iterations per run (default 1000)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "steps")
     quick = args.quick
     steps = args.steps or (30 if quick else 1000)
     data = P.DataSpec(train=600 if quick else 4_000, val=200 if quick else 1_000, test=300 if quick else 5_000,
@@ -112,7 +113,7 @@ def main(argv=None):
     base = {"model": "lenet5", "steps": steps, "augment": "shift:2,flip", "evals": 5 if quick else 20}
     arms = [P.Arm("independent", {**base, "mode": "independent"}, grid={"lr": lrs}, label=LABELS["independent"])]
     for rule in ("min-loss", "linear", "min-logit", "validation"):
-        arms.append(P.Arm(rule, {**base, "mode": "patent", "rule": rule}, grid={"lr": lrs}, label=LABELS[rule]))
+        arms.append(P.Arm(rule, {**base, "mode": "ensemble-ce", "rule": rule}, grid={"lr": lrs}, label=LABELS[rule]))
     arms.append(P.Arm("kdcl", {**base, "mode": "kdcl", "rule": "min-logit"}, grid={"lr": lrs}, label=LABELS["kdcl"]))
     arms.append(P.Arm("dml", {**base, "mode": "dml", "rule": "min-logit"}, grid={"lr": lrs}, label=LABELS["dml"]))
     hetero = {**base, "model": "small_cnn", "widths": [4, 8, 16]}
@@ -171,7 +172,7 @@ def main(argv=None):
 
 
 def curves_figure(finals):
-    fig = _figure(figsize=(8, 3.8))
+    fig = figure(figsize=(8, 3.8))
     ax = fig.subplots()
     for k, (a, recs) in enumerate(finals.items()):
         curve = np.array([r["metrics"]["curve"] for r in recs], dtype=np.float64)

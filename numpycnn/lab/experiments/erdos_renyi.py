@@ -27,7 +27,7 @@ import numpy as np
 
 from ...datasets import Dataset
 from ...optim import Adam
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 from ...techniques import erdos_renyi as C
 from ...training import Trainer
 from ...zoo import lenet5, mlp
@@ -169,6 +169,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="iterations per LeNet-5 run (default 1500)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "steps")
     quick = args.quick
     steps_lenet = args.steps or (40 if quick else 1500)
     steps_mlp = 40 if quick else 2000
@@ -273,7 +274,7 @@ def markdown(rec, arms, comparisons, growth, check, mlp_check, data, steps_lenet
 
 def accuracy_figure(arms, quick):
     sparsities = (0.9, 0.95) if quick else SPARSITIES
-    fig = _figure(figsize=(10, 3.6))
+    fig = figure(figsize=(10, 3.6))
     for ax, net in zip(fig.subplots(1, 2), ("lenet5", "mlp")):
         ax.axhline(arms[f"{net}/dense"]["mean"], color="k", ls="--", label="dense")
         for m, color in zip(METHODS, ("C2", "C0", "C9", "C1")):
@@ -292,7 +293,7 @@ def accuracy_figure(arms, quick):
 
 
 def growth_figure(growth):
-    fig = _figure(figsize=(10, 3.4))
+    fig = figure(figsize=(10, 3.4))
     for ax, (kind, g) in zip(fig.subplots(1, 2), growth["gaps"].items()):
         sizes = list(g)
         mean = [g[s]["mean"] for s in sizes]

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from ...optim import SGD, Adam, Momentum, RMSprop
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 from ...schedules import Constant, Cosine, Exponential, decay_to
 from ...techniques.gradient_direction import DEFAULT_BETA, DEFAULT_C, GradientDirection, initial_step
 from ...training import Trainer
@@ -145,6 +145,8 @@ def main(argv=None):
     p.add_argument("--target", type=float, default=None, help="validation accuracy for time-to-target (default 0.85)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "steps", "text_steps")
+    P.check_fraction(args, NAME, "target")
     quick = args.quick
     steps = args.steps or (40 if quick else 2000)
     text_steps = args.text_steps or (40 if quick else 4000)
@@ -262,7 +264,7 @@ def _curves(finals):
 
 
 def curves_figure(finals, t_finals, target):
-    fig = _figure(figsize=(11, 3.8))
+    fig = figure(figsize=(11, 3.8))
     axes = fig.subplots(1, 2)
     for ax, fin, title in ((axes[0], finals, "fair: every optimizer tuned on validation"),
                            (axes[1], t_finals, "as the text says (lr 1e-3 baselines)")):
@@ -284,7 +286,7 @@ def curves_figure(finals, t_finals, target):
 
 
 def schedule_figure(rec, steps, text_steps, tuning):
-    fig = _figure(figsize=(7, 3.6))
+    fig = figure(figsize=(7, 3.6))
     ax = fig.subplots()
     t = np.arange(max(steps, text_steps))
     ax.semilogy(t[:text_steps], (1 - DEFAULT_BETA) ** t[:text_steps], color="C3", ls="--",

@@ -28,9 +28,10 @@ import numpy as np
 
 from ...datasets import Dataset
 from ...optim import Momentum
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 from ...techniques.orthogonal_reinit import RePr, layer_measures
-from ...training import Callback, Trainer
+from ...callbacks import Callback
+from ...training import Trainer
 from ...zoo import vanilla_cnn
 from . import protocol as P
 
@@ -60,7 +61,7 @@ class MeasureAt(Callback):
         self.steps, self.measures = set(steps), {}
         self.t = 0
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         self.t += 1
         if self.t in self.steps:
             self.measures[self.t] = {n: O.tolist() for n, O in
@@ -116,6 +117,7 @@ def main(argv=None):
     p.add_argument("--s1-epochs", type=int, default=None, help="epochs of normal training per cycle (default 8)")
     args = p.parse_args(argv)
     runner = P.check_args(args, NAME)
+    P.check_positive(args, NAME, "width", "s1_epochs")
     quick = args.quick
     s1 = args.s1_epochs or (1 if quick else 8)
     base = {"width": args.width or (4 if quick else 16), "s1_epochs": s1, "s2_epochs": max(1, s1 // 2), "n": 3,
@@ -208,7 +210,7 @@ def _modes(records):
 
 
 def curves_figure(finals, s1, s2):
-    fig = _figure(figsize=(9, 3.8))
+    fig = figure(figsize=(9, 3.8))
     ax = fig.subplots()
     n = finals["text"][0]["metrics"]["schedule"]["n"]
     for c in range(n):
@@ -232,7 +234,7 @@ def histogram_figure(finals):
     first, last = pooled(log[0]["O_before"]), pooled(log[-1]["O_after"])
     steps = sorted(int(k) for k in std)
     base_last = pooled({k: v for k, v in std[str(steps[-1])].items() if k in log[-1]["O_after"]})
-    fig = _figure(figsize=(9, 3.4))
+    fig = figure(figsize=(9, 3.4))
     ax1, ax2 = fig.subplots(1, 2, sharey=True)
     bins = np.linspace(0, max(first.max(), last.max(), base_last.max()) * 1.05, 25)
     ax1.hist(first, bins=bins, color="C3", alpha=0.8)

@@ -24,7 +24,8 @@ come out either way, so every experiment here follows the same rules:
 6. **Both cores.** Runs go through a pool of worker processes (default 2), each pinned to one BLAS
    thread with ``threadpoolctl``; a run's result does not depend on the number of workers (tested:
    bit-identical to a serial run). Each finished run is stored as one JSON file, so an interrupted
-   ``compare`` continues where it stopped.
+   ``compare`` continues where it stopped; a damaged run file (truncated, not JSON, the wrong shape) is
+   named, moved aside and its run computed again (:class:`RunStore`).
 7. **Provenance.** ``figures/<technique>.json`` records the command, commit, machine, wall time,
    budget, every arm's settings and per-seed results, the comparisons and the trained check; the
    Markdown table and the README scorecard (:func:`write_scorecard`) are generated from it.
@@ -38,6 +39,7 @@ A run function has the signature ``fn(settings: dict, seed: int, ctx: RunContext
 defined at module level (workers import it). It returns JSON-able metrics: at least the selection
 metric (``val_acc`` by default) and, in the final stage, ``test_acc``.
 """
+import argparse
 import glob
 import hashlib
 import json
@@ -60,6 +62,7 @@ from ... import threads
 from ...datasets import load_dataset
 from ...errors import DatasetNotFoundError
 from ...storage import atomic_write_bytes
+from ...validate import integer, number
 from .. import REPO_ROOT
 
 STAGES = ("probe", "tune", "final")
@@ -253,20 +256,71 @@ def execute(spec):
 
 
 class RunStore:
-    """Finished runs as JSON files ``<root>/<stage>/<arm>/<key>.json`` (written atomically)."""
+    """Finished runs as JSON files ``<root>/<stage>/<arm>/<key>.json`` (written atomically).
+
+    A run file that cannot be read back as the run it stands for — truncated or otherwise not JSON, or
+    JSON of the wrong shape (not an object with ``metrics`` and ``seconds``, or the record of another
+    stage, arm, setting, seed or data) — is **damaged**: :meth:`get` names it on stderr, moves it aside to
+    ``<key>.json.damaged-<YYYYmmdd-HHMMSS>`` in the same folder (kept for inspection; no ``*.json`` pattern
+    of the store matches it) and returns None, so the run is computed again. Runs are deterministic, so the
+    comparison comes out as if the file had never been damaged.
+    """
 
     def __init__(self, root):
         self.root = root
+        self.damaged = []             # [(damaged path, where it was moved, what was wrong)]
 
     def path(self, spec):
         return os.path.join(self.root, spec.stage, spec.arm, f"{spec.key()}.json")
 
     def get(self, spec):
+        """The stored record of ``spec``; None if it was never run or its file was damaged (then moved aside)."""
         path = self.path(spec)
         if not os.path.exists(path):
             return None
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                record = json.load(f)
+        except ValueError as e:        # truncated, not JSON, not UTF-8 (JSONDecodeError, UnicodeDecodeError)
+            problem = f"not readable as JSON: {e}"
+        else:
+            problem = self.mismatch(record, spec)
+        if problem is None:
+            return record
+        kept = self.set_aside(path)
+        self.damaged.append((path, kept, problem))
+        print(f"warning: run file {path} is damaged ({problem}); moved it to {kept} and running that run again",
+              file=sys.stderr, flush=True)
+        return None
+
+    @staticmethod
+    def mismatch(record, spec):
+        """What is wrong with a stored ``record`` for ``spec`` (a short phrase), or None if it is that run's."""
+        if not isinstance(record, dict):
+            return f"a JSON {type(record).__name__}, not a run record (an object)"
+        if not isinstance(record.get("metrics"), dict):
+            return "no 'metrics' object"
+        seconds = record.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            return "no 'seconds' number"
+        expected = json.loads(json.dumps({"stage": spec.stage, "arm": spec.arm, "settings": spec.settings,
+                                          "seed": spec.seed, "data": asdict(spec.data), "quick": spec.quick},
+                                         default=_json_default))
+        wrong = [k for k, v in expected.items() if record.get(k) != v]
+        if wrong:
+            return f"the record of another run: its {', '.join(wrong)} differ from the run this file name stands for"
+        return None
+
+    @staticmethod
+    def set_aside(path):
+        """Move a damaged run file to ``<path>.damaged-<timestamp>`` (a free name); returns the new path."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept, n = f"{path}.damaged-{stamp}", 1
+        while os.path.exists(kept):
+            n += 1
+            kept = f"{path}.damaged-{stamp}-{n}"
+        os.replace(path, kept)
+        return kept
 
     def put(self, spec, result):
         record = {"stage": spec.stage, "arm": spec.arm, "settings": spec.settings, "seed": spec.seed,
@@ -735,12 +789,18 @@ def write_scorecard(out):
 # ----------------------------------------------------------------------------------------------
 # the command line every experiment shares
 # ----------------------------------------------------------------------------------------------
+#: where the JSON, the table and the figures go unless ``--out`` says otherwise (``--quick`` never overwrites the
+#: committed figures: it writes to ``figures-quick/``, as ``python -m numpycnn figures --quick`` does)
+DEFAULT_OUT, DEFAULT_QUICK_OUT = "figures", "figures-quick"
+
+
 def add_arguments(p, seeds=5):
     """The options of every ``compare`` experiment."""
     p.add_argument("--quick", action="store_true", help="tiny data and budgets (seconds to a minute; for tests/CI)")
     p.add_argument("--seeds", type=int, default=None, help=f"final paired seeds (default {seeds}; --quick 2)")
     p.add_argument("--workers", type=int, default=2, help="worker processes, one BLAS thread each (default 2)")
-    p.add_argument("--out", default="figures", help="folder for the JSON, table and figures (default figures/)")
+    p.add_argument("--out", default=None, help=f"folder for the JSON, table and figures (default {DEFAULT_OUT}/, "
+                                               f"or {DEFAULT_QUICK_OUT}/ with --quick)")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
                    help=f"where finished runs are stored, so an interrupted compare resumes (default {DEFAULT_RUNS_DIR})")
     p.add_argument("--fresh", action="store_true", help="ignore stored runs and run everything again")
@@ -749,8 +809,35 @@ def add_arguments(p, seeds=5):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def output_options(argv, name):
+    """``(out, runs_dir)`` as the experiment ``name`` will use them with the command line ``argv`` (its own options
+    are skipped), so the ``compare`` command can check both folders before the experiment runs."""
+    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {name}", add_help=False)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=None)
+    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    args, _ = p.parse_known_args(argv)
+    return args.out or (DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT), args.runs_dir
+
+
+def check_positive(args, name, *options):
+    """Each of ``options`` (attribute names such as ``"steps"``) that was given must be an integer >= 1."""
+    for option in options:
+        value = getattr(args, option)
+        if value is not None:
+            integer(value, "--" + option.replace("_", "-"), f"compare {name}")
+
+
+def check_fraction(args, name, option):
+    """The option ``option`` (an attribute name), if given, must be a number in (0, 1]."""
+    value = getattr(args, option)
+    if value is not None:
+        number(value, "--" + option.replace("_", "-"), f"compare {name}", low=0, high=1, low_open=True,
+               meaning="a validation accuracy")
+
+
 def check_args(args, name, seeds=5):
-    """Validate the shared options; returns ``(seeds, runner)``."""
+    """Validate the shared options (and fill in the defaults of ``--seeds`` and ``--out``); returns the runner."""
     if args.seeds is None:
         args.seeds = 2 if args.quick else seeds
     if isinstance(args.seeds, bool) or args.seeds < 2:
@@ -758,6 +845,8 @@ def check_args(args, name, seeds=5):
                          f"got {args.seeds}")
     if args.workers < 1:
         raise ValueError(f"--workers must be a positive integer; got {args.workers}")
+    if args.out is None:
+        args.out = DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT
     store = RunStore(os.path.join(args.runs_dir, name + ("-quick" if args.quick else "")))
     if args.fresh:
         store.clear()
