@@ -18,7 +18,8 @@ MaxPool2D trains with), ``losses``, ``optim``, ``datasets``; ``layers`` (with th
 and the textbook implementations, ``use_implementation``), ``normalization`` (BatchNorm, LayerNorm, GroupNorm),
 ``dropout``, ``residual`` (a residual block), ``gradcheck``; ``model`` (``Sequential``, model files);
 ``zoo``, ``callbacks`` (the loop's hooks), ``training`` (``Trainer``), ``plots``, ``predict``,
-``export``; ``techniques`` (A–E; what each claims: docs/claims.md), imported on their own
+``export``, ``interpret`` (gradients with respect to the input, occlusion maps); ``techniques`` (A–E;
+what each claims: docs/claims.md), imported on their own
 (``from numpycnn.techniques import gradient_direction``): ``import numpycnn`` loads the library only, and a
 technique's optimizer (technique B's ``"direction"``) is known to ``make_optimizer`` once its module is
 imported.
@@ -30,8 +31,8 @@ imports.
 __version__ = "0.1.0"
 
 from . import (augment, callbacks, conv, datasets, dropout, errors, fast_conv, fast_pooling, functional, gradcheck,
-               im2col, init, layers, losses, model, normalization, optim, plots, pooling, residual, schedules, storage,
-               threads, validate, zoo)
+               im2col, init, interpret, layers, losses, model, normalization, optim, plots, pooling, residual,
+               schedules, storage, threads, validate, zoo)
 from .dropout import Dropout, Dropout2D
 from .layers import (AdaptiveAvgPool2D, AdaptiveMaxPool2D, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid,
                      Tanh)
@@ -46,5 +47,5 @@ __all__ = ["AdaptiveAvgPool2D", "AdaptiveMaxPool2D", "AvgPool2D", "BatchNorm1D",
            "Dense", "Dropout", "Dropout2D", "Flatten", "GroupNorm", "LayerNorm", "MaxPool2D", "ReLU", "ResidualBlock",
            "Sequential", "Sigmoid", "SoftmaxCrossEntropy", "Tanh", "Trainer", "augment", "callbacks", "conv",
            "datasets", "dropout", "errors", "fast_conv", "fast_pooling", "functional", "gradcheck", "im2col", "init",
-           "layers", "losses", "model", "normalization", "optim", "plots", "pooling", "residual", "schedules",
-           "storage", "threads", "validate", "zoo"]
+           "interpret", "layers", "losses", "model", "normalization", "optim", "plots", "pooling", "residual",
+           "schedules", "storage", "threads", "validate", "zoo"]

@@ -25,7 +25,7 @@ FLOORS = [
     ["numpycnn.model"],                                                          # the container, model files
     ["numpycnn.parallel"],                                                       # data-parallel training steps
     ["numpycnn.zoo", "numpycnn.export", "numpycnn.callbacks", "numpycnn.training", "numpycnn.plots",
-     "numpycnn.predict"],                                                         # what uses models
+     "numpycnn.predict", "numpycnn.interpret"],                                   # what uses models
     ["numpycnn.techniques"],                                                     # the five techniques
     ["numpycnn"],                                                                # the package's face
     # ---- the lab: never imported by the library (test_the_library_never_imports_the_lab) ----

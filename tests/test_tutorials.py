@@ -285,3 +285,23 @@ def test_tutorials_command_runs_a_tutorial_with_its_figures_in_the_given_folder(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "05_gradient_direction.py: ok" in proc.stdout
     assert (tmp_path / "figs" / "05_gradient_direction" / "schedule.png").is_file()
+
+
+def test_the_pytorch_bridge_runs_to_the_end_without_pytorch_and_says_how_to_install_it(tmp_path):
+    """PyTorch is optional for students: with it hidden, tutorial 14 prints how to install the CPU build, skips
+    every comparison with a printed message, and still ends with its last line (and draws no figure)."""
+    hidden = tmp_path / "without_torch" / "torch"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError(\"No module named 'torch' (hidden by the test)\")\n")
+    cwd, figures = tmp_path / "cwd", tmp_path / "figures"
+    cwd.mkdir()
+    env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "NUMPYCNN_FIGURES": str(figures),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "without_torch"), str(ROOT)])}
+    proc = subprocess.run([sys.executable, str(ROOT / "tutorials" / "14_pytorch_bridge.py")], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "PyTorch is not installed" in proc.stdout and "pip install torch==2.13.0" in proc.stdout
+    assert "--index-url https://download.pytorch.org/whl/cpu" in proc.stdout
+    assert proc.stdout.count("skipped: PyTorch is not installed") >= 5
+    assert proc.stdout.rstrip().endswith("all checks passed")
+    assert not list(figures.rglob("*.png"))

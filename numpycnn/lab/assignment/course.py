@@ -28,7 +28,7 @@ from . import written
 from .make import PACKAGE_DIR, find_exercises, make_student_copy
 
 #: the tutorials by their number prefix, in the order a course teaches them
-ORDER = ("01", "02", "03", "09", "10", "04", "05", "06", "07", "08")
+ORDER = ("01", "02", "03", "09", "10", "11", "12", "14", "04", "05", "06", "07", "08")
 
 #: one week of the plan: its number, its topic, the tutorials it teaches (number prefixes, in ``ORDER``) and a note
 Week = namedtuple("Week", "number topic tutorials note")
@@ -43,10 +43,12 @@ WEEKS = (
     Week(3, "Training a CNN: the loop, the optimizers, the curves, overfitting", ("03",), ""),
     Week(4, "Initialisation and training dynamics: the numbers to check", ("09",),
          "no new library exercise: four Your-turn cells and its graded written questions"),
-    Week(5, "BatchNorm, Dropout and residual blocks", ("10",), ""),
-    Week(6, "Testing a claimed method: one technique as a case study", ("04",),
-         "technique A follows tutorial 10 as the non-standard fix for depth; tutorials 5–8 are "
-         "optional and run with their exercises solved in this release"),
+    Week(5, "BatchNorm, Dropout and residual blocks; data augmentation and hyperparameter search", ("10", "11"),
+         "tutorial 11 adds no library exercise: three Your-turn cells and its graded written questions"),
+    Week(6, "Seeing what the network sees, the PyTorch bridge, and testing a claimed method", ("12", "14", "04"),
+         "tutorials 12 and 14 add no library exercise (14 needs PyTorch and skips its comparisons without it); "
+         "technique A follows tutorial 10 as the non-standard fix for depth; tutorials 5–8 are optional and run "
+         "with their exercises solved in this release"),
 )
 
 
