@@ -4,8 +4,12 @@ A :class:`Augment` maps a batch ``x: (N, C, H, W)`` to a new batch of the same s
 image (the input is never written to)::
 
     shift:  pad every image by s pixels with a fill value, then crop an H×W window at a random offset
-            (dy, dx) ∈ {0 … 2s}² — the image moves by up to s pixels in each direction
-    flip:   mirror the image left–right with probability 1/2
+            (dy, dx) ∈ {0 … 2s}² — the image moves by up to s pixels in each direction. This is the
+            *random crop after padding* of the ResNet papers' CIFAR-10 recipe (s = 4) and of
+            torchvision's ``RandomCrop(H, padding=s)``: the offsets are drawn, in this order, as
+            ``dy, dx = rng.integers(0, 2 * s + 1, size=(2, N))``
+    flip:   mirror the image left–right with probability 1/2 (drawn after the offsets, as
+            ``rng.random(N) < 0.5``)
 
 The randomness comes from the ``np.random.Generator`` passed in. The :class:`~numpycnn.training.Trainer`
 passes ``default_rng([seed, step, stream])``, so a run (and a resumed run) sees the same views, and each

@@ -15,26 +15,39 @@ class Callback:
 
     The hooks, in the order the loop calls them. ``trainer.step`` is the number of optimizer updates
     done: it is incremented right after ``optimizer.step()``, so ``on_batch_begin`` and
-    ``after_backward`` see the updates done *before* this batch and ``after_step`` sees them
-    *including* this one (the first ``after_step`` sees ``trainer.step == 1``).
+    ``on_backward_end`` see the updates done *before* this batch and ``on_step_end`` sees them
+    *including* this one (the first ``on_step_end`` sees ``trainer.step == 1``).
 
     ======================  ==================================================================
     ``on_train_begin``      once, before the first step (also after a resume)
     ``on_batch_begin``      with the batch ``(x, y)`` — e.g. a branch keeps ``y``
-    ``after_backward``      gradients are ready — record gradient flow, add a consistency loss
-    ``after_step``          parameters were updated and counted — re-apply masks, schedules
+    ``on_backward_end``     gradients are ready — record gradient flow, add a consistency loss
+    ``on_step_end``         parameters were updated and counted — re-apply masks, schedules
     ``on_batch_end``        the batch is counted in the epoch's sums — evaluate, checkpoint, show
     ``on_epoch_end``        with the epoch's logs (a dict) — add metrics before the history row
-    ``after_epoch``         the row is in ``history``; after a whole epoch ``trainer.epoch`` counts it
+    ``on_epoch_recorded``   the row is in ``history``; after a whole epoch ``trainer.epoch`` counts it
     ``on_train_end``        once, when ``fit`` stops (``trainer.stop_reason`` says why)
     ======================  ==================================================================
 
-    ``on_batch_begin``, ``after_backward`` and ``after_step`` run inside :meth:`Trainer.train_step`
+    ``on_batch_begin``, ``on_backward_end`` and ``on_step_end`` run inside :meth:`Trainer.train_step`
     (also when it is called on its own); the others run in :meth:`Trainer.fit`.
     """
 
     #: key under which the callback's state is stored in checkpoints
     name = "callback"
+
+    #: hook names of earlier versions -> today's; a subclass defining one is refused, since the loop would
+    #: silently never call it
+    RENAMED_HOOKS = {"after_backward": "on_backward_end", "after_step": "on_step_end",
+                     "after_epoch": "on_epoch_recorded"}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        old = [name for name in Callback.RENAMED_HOOKS if name in vars(cls)]
+        if old:
+            renames = ", ".join(f"{name} -> {Callback.RENAMED_HOOKS[name]}" for name in old)
+            raise TypeError(f"{cls.__name__} defines the hook(s) {old}, which the training loop no longer calls; "
+                            f"rename them: {renames}")
 
     def on_train_begin(self, trainer):
         pass
@@ -42,10 +55,10 @@ class Callback:
     def on_batch_begin(self, trainer, x, y):
         pass
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         pass
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         pass
 
     def on_batch_end(self, trainer):
@@ -54,7 +67,7 @@ class Callback:
     def on_epoch_end(self, trainer, logs):
         pass
 
-    def after_epoch(self, trainer):
+    def on_epoch_recorded(self, trainer):
         pass
 
     def on_train_end(self, trainer):
@@ -101,7 +114,7 @@ class Checkpoints(Callback):
         if self.every and trainer.step % self.every == 0:
             trainer.save_checkpoint(self.path)
 
-    def after_epoch(self, trainer):
+    def on_epoch_recorded(self, trainer):
         if trainer.batch_in_epoch == 0:             # a whole epoch was closed (not one stopped part-way)
             trainer.save_checkpoint(self.path)
 
@@ -133,7 +146,7 @@ class ProgressBar(Callback):
             self.bar.set_postfix(loss=f"{s[0] / s[2]:.4f}", acc=f"{s[1] / s[2]:.3f}", samples_s=f"{rate:.0f}",
                                  refresh=False)
 
-    def after_epoch(self, trainer):
+    def on_epoch_recorded(self, trainer):
         self.on_train_end(trainer)
 
     def on_train_end(self, trainer):

@@ -28,57 +28,50 @@ Three levels, each real
 -----------------------
 - the loops here (one output value at a time: for tests and tutorials);
 - the textbook im2col convolution here;
-- the fast kernel :mod:`numpycnn.fast_conv` (the same products image by image, the bias as a
+- the fast implementation :mod:`numpycnn.fast_conv` (the same products image by image, the bias as a
   ones row of ``cols``), which :class:`~numpycnn.layers.Conv2D` trains with by default.
 
 A switch makes training run on the textbook path, so a student's own ``conv2d_forward`` /
 ``conv2d_backward`` trains a network end to end::
 
-    Conv2D(1, 6, 5, kernel="textbook")         # one layer
-    with numpycnn.conv.use_kernel("textbook"):  # every Conv2D that names no kernel, inside the block
-        trainer.fit(...)
-    numpycnn.conv.use_kernel("textbook")        # ... or from now on (use_kernel("fast") switches back)
+    Conv2D(1, 6, 5, implementation="textbook")           # one layer
+    with numpycnn.layers.use_implementation("textbook"):  # every Conv2D and MaxPool2D that names none,
+        trainer.fit(...)                                  # inside the block
+    numpycnn.layers.use_implementation("textbook")        # ... or from now on ("fast" switches back)
+
+Dilation, groups and the other options of ``torch.nn.Conv2d``
+-------------------------------------------------------------
+The exercise above is the plain case. :func:`conv2d_forward_general` / :func:`conv2d_backward_general`
+add every option of PyTorch's ``Conv2d``, and change the index formulas as follows.
+
+*Per-axis kernel, stride and padding* ``(KH, KW)``, ``(SH, SW)``, ``((top, bottom), (left, right))``:
+each axis uses its own numbers in the formulas above.
+
+*Dilation* ``(DH, DW)``: a filter's entries are ``DH`` rows and ``DW`` columns apart in the input,
+so entry ``(p, q)`` of the window at ``(i, j)`` reads ``xp[n, c, i*SH + p*DH, j*SW + q*DW]``. A window
+spans ``DH*(KH - 1) + 1`` rows, which takes the place of ``KH`` in the output size::
+
+    OH = (H + top + bottom - DH*(KH - 1) - 1) // SH + 1
+
+*Groups* ``G``: the ``C`` input channels and the ``F`` filters are split into ``G`` groups of
+``C/G`` and ``F/G``; filter ``f`` belongs to group ``g = f // (F/G)`` and sees only that group's
+channels, so the weight is ``w: (F, C/G, KH, KW)`` and::
+
+    out[n, f, i, j] = b[f] + sum_{c', p, q} w[f, c', p, q] * xp[n, g*(C/G) + c', i*SH + p*DH, j*SW + q*DW]
+
+(``G = C`` is the depthwise convolution: one input channel per filter.) In the im2col matrix the
+columns of group ``g`` are one contiguous block — the columns run over ``(C, KH, KW)`` — so the one
+matrix product becomes ``G`` products, one per group: ``out_g = cols_g @ W_g.T`` with
+``W_g = w[g*F/G : (g+1)*F/G].reshape(F/G, -1)``; backward ``dw_g = D_g.T @ cols_g``,
+``dcols_g = D_g @ W_g``, and ``dx = col2im(dcols)`` as before. ``b`` None is ``bias=False``.
+
+``padding="same"`` pads ``DH*(KH - 1)`` rows in all, half before (rounded down) and the rest after
+(stride 1 only); ``"valid"`` is no padding. tests/test_conv.py checks these functions against a loop
+reference that computes the formula above one output value at a time.
 """
 import numpy as np
 
-from .im2col import col2im, conv_output_size, im2col, pad_input
-from .validate import choice
-
-#: the convolution kernels a :class:`~numpycnn.layers.Conv2D` layer can run
-KERNELS = ("fast", "textbook")
-_default = {"kernel": "fast"}
-
-
-def default_kernel():
-    """The kernel of every ``Conv2D`` that names none: ``"fast"`` unless :class:`use_kernel` says otherwise."""
-    return _default["kernel"]
-
-
-class use_kernel:
-    """Make every ``Conv2D`` layer that names no kernel of its own run ``name`` (``"fast"`` or ``"textbook"``).
-
-    Works as a plain call (the choice holds until the next call) and as a context manager (the
-    previous choice comes back at the end of the block)::
-
-        with use_kernel("textbook"):
-            trainer.fit(data.train, epochs=1)      # conv2d_forward / conv2d_backward of this module
-        use_kernel("textbook")                    # from now on
-
-    A layer built with ``Conv2D(..., kernel="fast")`` or ``kernel="textbook"`` ignores the switch.
-    """
-
-    def __init__(self, name):
-        name = choice(name, "kernel", "use_kernel", KERNELS)
-        self.previous = _default["kernel"]
-        _default["kernel"] = name
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _default["kernel"] = self.previous
-        return False
-
+from .im2col import col2im, col2im_general, conv_output_size, im2col, im2col_general, pad_input
 
 def conv2d_forward(x, w, b, stride=1, pad=0):
     """Convolution forward pass: im2col and one matrix product.
@@ -200,4 +193,78 @@ def conv2d_backward_naive(dout, x, w, stride=1, pad=0):
                     dw[f] += dout[n, f, i, j] * xp[sl]
     db = dout.sum(axis=(0, 2, 3))
     dx = dxp[:, :, pad:pad + H, pad:pad + W] if pad else dxp
+    return dx, dw, db
+
+
+def conv2d_forward_general(x, w, b, window, groups=1):
+    """Convolution forward pass with every option of ``torch.nn.Conv2d`` (see the module docstring).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (F, C/G, KH, KW)
+    b : ndarray, shape (F,), or None (no bias)
+    window : :class:`~numpycnn.im2col.Window`
+        Kernel ``(KH, KW)`` (as ``w``'s), stride, per-side padding and dilation.
+    groups : int
+        G, dividing both C and F.
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, OH, OW)
+        ``OH = (H + top + bottom - DH*(KH - 1) - 1) // SH + 1``, ``OW`` likewise.
+    cache : tuple ``(x_shape, cols, w, has_bias, window, groups)``
+        ``cols`` the im2col matrix ``(N*OH*OW, G, C/G*KH*KW)``: row ``(n, i, j)``, block ``g`` the
+        columns of group ``g``.
+
+    Notes
+    -----
+    ``cols = im2col_general(x)``; with ``W3 = w.reshape(G, F/G, C/G*KH*KW)``, group ``g``'s output
+    columns are ``cols[:, g] @ W3[g].T``: one batched product ``(G, M, K) @ (G, K, F/G)``, ``M = N*OH*OW``.
+    """
+    N, C, H, W = x.shape
+    F, Cg, KH, KW = w.shape
+    G = groups
+    OH, OW = window.output_shape(H, W)
+    cols = im2col_general(x, window).reshape(N * OH * OW, G, Cg * KH * KW)      # (M, G, K)
+    W3 = w.reshape(G, F // G, Cg * KH * KW)                                     # (G, F/G, K)
+    out = (cols.transpose(1, 0, 2) @ W3.transpose(0, 2, 1))                     # (G, M, F/G): out_g = cols_g @ W_g.T
+    out = out.transpose(1, 0, 2).reshape(N * OH * OW, F)                       # column f = g*F/G + f'
+    if b is not None:
+        out = out + b
+    out = out.reshape(N, OH, OW, F).transpose(0, 3, 1, 2)
+    return out, (x.shape, cols, w, b is not None, window, groups)
+
+
+def conv2d_backward_general(dout, cache):
+    """Backward pass of :func:`conv2d_forward_general`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, F, OH, OW)
+    cache : tuple from :func:`conv2d_forward_general`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dw : ndarray, shape (F, C/G, KH, KW)
+    db : ndarray, shape (F,), or None without a bias
+
+    Notes
+    -----
+    With ``D_g`` the output-gradient columns of group ``g`` ``(M, F/G)``::
+
+        db    = sum over rows of D
+        dw_g  = D_g.T @ cols_g                      (F/G, C/G*KH*KW)
+        dcols = [D_0 @ W_0 | ... | D_{G-1} @ W_{G-1}]   (M, C*KH*KW)
+        dx    = col2im_general(dcols)               overlapping windows add up
+    """
+    x_shape, cols, w, has_bias, window, G = cache
+    F = w.shape[0]
+    D = dout.transpose(0, 2, 3, 1).reshape(-1, G, F // G)                      # (M, G, F/G)
+    Dg = D.transpose(1, 0, 2)                                                   # (G, M, F/G)
+    dw = (Dg.transpose(0, 2, 1) @ cols.transpose(1, 0, 2)).reshape(w.shape)     # (G, F/G, K) -> (F, C/G, KH, KW)
+    dcols = Dg @ w.reshape(G, F // G, -1)                                       # (G, M, K)
+    dx = col2im_general(dcols.transpose(1, 0, 2).reshape(D.shape[0], -1), x_shape, window)
+    db = D.reshape(-1, F).sum(axis=0) if has_bias else None
     return dx, dw, db

@@ -13,8 +13,8 @@ touches the global ``np.random`` state.
 import numpy as np
 
 from .errors import ShapeError
-from .layers import Layer, _check_4d, _check_float, register_layer
-from .validate import integer, number
+from .layers import Layer, register_layer
+from .validate import check_4d, check_float, integer, number
 
 
 def dropout_forward(x, keep, p):
@@ -92,14 +92,14 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, seed=0, *, name=None):
         super().__init__(name)
-        where = self.where()
+        where = self.display_name()
         self.p = number(p, "p", where, low=0, high=1, high_open=True, meaning="the probability of dropping a value")
         self.seed = _seed(seed, where)
         self.buffers = {"draws": np.array(0, dtype=np.int64)}
         self.keep = None
 
     def _check(self, x):
-        _check_float(x, self.where(), min_ndim=1)
+        check_float(x, self.display_name(), min_ndim=1)
 
     def mask_shape(self, x_shape):
         """Shape of the keep mask for an input of ``x_shape``: one draw per value."""
@@ -138,13 +138,13 @@ class Dropout2D(Dropout):
     """
 
     def _check(self, x):
-        _check_4d(x, self.where())
+        check_4d(x, self.display_name())
 
     def mask_shape(self, x_shape):
         return (x_shape[0], x_shape[1], 1, 1)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
-            raise ShapeError(f"{self.where()}: expects feature maps (C, H, W); the layer below gives "
+            raise ShapeError(f"{self.display_name()}: expects feature maps (C, H, W); the layer below gives "
                              f"{tuple(input_shape)}. Use Dropout for dense features")
         return tuple(input_shape)

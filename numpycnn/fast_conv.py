@@ -27,12 +27,19 @@ each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit 
 any CPU (the contract is in :mod:`numpycnn.threads`).
 (Training steps use the other cores differently: :mod:`numpycnn.parallel`.)
 
-``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this kernel
-against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
+``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this
+implementation against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
+
+The options of ``torch.nn.Conv2d`` (per-axis stride and padding, ``padding="same"``, dilation, groups,
+no bias): :func:`conv2d_forward_fast_general` / :func:`conv2d_backward_fast_general`, the same layout
+and thread contract with a :class:`~numpycnn.im2col.Window` and ``G`` groups — ``out_n`` is one batched
+product of ``(G, F/G, C/G*KH*KW)`` weights and ``(G, C/G*KH*KW, OH*OW)`` columns, the bias added after.
+``Conv2D`` calls them only when an option is set: the functions above, which it calls otherwise, are
+unchanged (tests/test_conv.py checks the general ones against the textbook and a loop reference).
 """
 import numpy as np
 
-from .im2col import conv_output_size, im2col_per_image, offset_slices
+from .im2col import conv_output_size, im2col_per_image, im2col_per_image_general, offset_slices
 from .threads import run_sharded
 
 
@@ -156,3 +163,102 @@ def _col2im_from_gemm(D, Wp, w_shape, stride, pad, out):
         dxp[at] += G[:, i, j]                               # (n, C, OH, OW)
     if pad:
         out[...] = dxp[:, :, pad:pad + H, pad:pad + W]
+
+
+# -- every option of torch.nn.Conv2d -----------------------------------------------------------------------------
+def conv2d_forward_fast_general(x, w, b, window, groups=1):
+    """:func:`conv2d_forward_fast` with every option (see :func:`numpycnn.conv.conv2d_forward_general`).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (F, C/G, KH, KW)
+    b : ndarray, shape (F,), or None
+    window : :class:`~numpycnn.im2col.Window`
+    groups : int
+        G.
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, OH, OW)
+    cache : tuple ``(x_shape, cols, w, has_bias, window, groups)``
+        ``cols`` ``(N, C*KH*KW, OH*OW)``: ``cols[n] = im2col_general(x[n:n+1]).T`` (no ones row).
+
+    Notes
+    -----
+    Viewing ``cols[n]`` as ``(G, C/G*KH*KW, OH*OW)`` and ``W3 = w.reshape(G, F/G, C/G*KH*KW)``,
+    ``out_n = (W3 @ cols_n).reshape(F, OH*OW) + b``: ``W3[g] @ cols_n[g]`` is group ``g``'s filters on its
+    channels.
+    """
+    N, C, H, W = x.shape
+    F, Cg, KH, KW = w.shape
+    G = groups
+    OH, OW = window.output_shape(H, W)
+    L = OH * OW
+    dtype = np.result_type(x, w)
+    W3 = w.reshape(G, F // G, Cg * KH * KW).astype(dtype, copy=False)
+    cols = np.empty((N, C * KH * KW, L), dtype=x.dtype)
+    out = np.empty((N, G, F // G, L), dtype=dtype)
+
+    def shard(lo, hi):                                               # images lo .. hi-1
+        im2col_per_image_general(x[lo:hi], window, out=cols[lo:hi])
+        np.matmul(W3, cols[lo:hi].reshape(hi - lo, G, Cg * KH * KW, L), out=out[lo:hi])
+
+    run_sharded(shard, N, numbers=N * C * L)
+    out = out.reshape(N, F, OH, OW)
+    if b is not None:
+        out += b.reshape(F, 1, 1).astype(dtype, copy=False)
+    return out, (x.shape, cols, w, b is not None, window, groups)
+
+
+def conv2d_backward_fast_general(dout, cache, input_grad=True):
+    """Backward pass of :func:`conv2d_forward_fast_general`, the batch split over threads.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, F, OH, OW)
+    cache : tuple from :func:`conv2d_forward_fast_general`
+    input_grad : bool
+        If False, ``dx`` is None (the first layer of a network).
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W), or None
+    dw : ndarray, shape (F, C/G, KH, KW)
+    db : ndarray, shape (F,), or None without a bias
+
+    Notes
+    -----
+    Per image and group, ``dw_n[g] = D_n[g] @ cols_n[g].T`` and ``dcols_n[g] = W3[g].T @ D_n[g]``; ``dx_n``
+    adds each kernel offset's block of ``dcols_n`` back where it was read (one slice-add per offset).
+    ``dw = sum_n dw_n`` is a second sharded pass over its rows, summed over ``n = 0 .. N-1`` in order, so
+    the bits do not depend on the number of threads (as :func:`conv2d_backward_fast`).
+    """
+    x_shape, cols, w, has_bias, window, G = cache
+    N, F, OH, OW = dout.shape
+    _, Cg, KH, KW = w.shape
+    C, H, W = x_shape[1:]
+    K, L = Cg * KH * KW, OH * OW
+    D = dout.reshape(N, G, F // G, L)                                   # D_n[g]: (F/G, OH*OW)
+    colsg = cols.reshape(N, G, K, L)
+    dtype = np.result_type(dout, cols)
+    dw_n = np.empty((N, G, F // G, K), dtype=dtype)
+    (top, bottom), (left, right) = window.full_pad(H, W, OH, OW)
+    dx = np.empty(x_shape, dtype=np.result_type(dout, w)) if input_grad else None
+    W3t = np.ascontiguousarray(w.reshape(G, F // G, K).transpose(0, 2, 1))   # (G, K, F/G)
+
+    def shard(lo, hi):                                                  # images lo .. hi-1
+        np.matmul(D[lo:hi], colsg[lo:hi].transpose(0, 1, 3, 2), out=dw_n[lo:hi])
+        if input_grad:
+            dcols = (W3t @ D[lo:hi]).reshape(hi - lo, C, KH, KW, OH, OW)
+            dxp = np.zeros((hi - lo, C, top + H + bottom, left + W + right), dtype=dx.dtype)
+            for p, q, at in window.offsets(OH, OW):
+                dxp[at] += dcols[:, :, p, q]
+            dx[lo:hi] = dxp[:, :, top:top + H, left:left + W]
+
+    run_sharded(shard, N, numbers=N * C * L)
+    dw_rows = dw_n.reshape(N, F, K)                                     # row f = g*F/G + f'
+    dw = np.empty((F, K), dtype=dtype)
+    run_sharded(lambda lo, hi: np.sum(dw_rows[:, lo:hi], axis=0, out=dw[lo:hi]), F, numbers=dw_n.size)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    return dx, dw.reshape(w.shape), db

@@ -26,12 +26,11 @@ dense weights ``(out_features, in_features)`` as in PyTorch, so ``y = x @ W.T + 
 import numpy as np
 from scipy.special import expit
 
-from . import conv, fast_conv, init as initializers
+from . import conv, fast_conv, fast_pooling, init as initializers, pooling
 from .errors import ShapeError, describe
 from .functional import log_softmax
-from .im2col import conv_output_size
-from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
-from .validate import choice, integer
+from .im2col import Window, conv_output_size
+from .validate import check_4d, check_float, choice, compact, flag, integer, pair
 
 
 class Layer:
@@ -66,6 +65,27 @@ class Layer:
     def output_shape(self, input_shape):
         """Shape of one output sample given one input sample's shape (no batch axis)."""
         return tuple(input_shape)
+
+    def macs(self, input_shape):
+        """Multiply-accumulates of the weights for one input sample of shape ``input_shape`` (no batch axis).
+
+        The usual count of a network's cost (FLOPs ≈ 2 × MACs): a layer with weights counts one
+        multiply-add per weight use; a layer without weights (activations, pooling, normalisation,
+        reshapes) counts 0 — their work grows with the activations, not with the weights, and is small
+        beside a convolution's. See :meth:`numpycnn.model.Sequential.macs`.
+        """
+        return 0
+
+    def window(self):
+        """``(kernel, stride)`` of the window one output position reads along each spatial axis.
+
+        ``kernel`` is the span of the window in input pixels (``dilation·(k − 1) + 1``), an int when both
+        axes agree, else a pair ``(along H, along W)`` — and so is ``stride``. ``(1, 1)`` for a layer that
+        works position by position (activations, normalisation, the default); ``None`` for a layer whose
+        every output reads every input position (``Dense``, ``Flatten``, global pooling): the receptive
+        field ends there. See :meth:`numpycnn.model.Sequential.receptive_fields`.
+        """
+        return (1, 1)
 
     def config(self):
         """JSON-able constructor arguments, used to save and rebuild a model."""
@@ -124,7 +144,7 @@ class Layer:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         return self
 
-    def where(self):
+    def display_name(self):
         """How error messages name this layer: ``Conv2D 'conv1'`` (or just ``Conv2D`` when unnamed)."""
         return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
 
@@ -133,86 +153,194 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _check_4d(x, where, channels=None):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{where}: input x must be a numpy array of shape (N, C, H, W); got {type(x).__name__}")
-    if x.ndim != 4:
-        hint = " Add a channel axis: x[:, None, :, :]." if x.ndim == 3 else ""
-        raise ShapeError(f"{where}: input x must have 4 dimensions (N, C, H, W); got shape {x.shape}.{hint}")
-    if channels is not None and x.shape[1] != channels:
-        raise ShapeError(f"{where}: input x must have {channels} channels (axis 1); got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(
-            f"{where}: input x must be a floating-point array; got dtype {x.dtype}. "
-            f"Convert images first, e.g. x.astype(np.float32) / 255"
-        )
+# -- the implementation switch: fast (trains by default) or textbook (the code a student writes) ----------
+#: the implementations a :class:`Conv2D` or :class:`MaxPool2D` layer can run
+IMPLEMENTATIONS = ("fast", "textbook")
+_default = {"implementation": "fast"}
 
 
-def _check_float(x, where, min_ndim=1):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{where}: input x must be a numpy array; got {type(x).__name__}")
-    if x.ndim < min_ndim:
-        raise ShapeError(f"{where}: input x must have at least {min_ndim} dimensions (a batch axis first); "
-                         f"got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
+def spans(geometry):
+    """``(kernel, stride)`` of a :class:`~numpycnn.im2col.Window` for receptive fields: the kernel as the
+    window's span in input pixels, ``dilation·(k − 1) + 1``; each an int when both axes agree, else a pair."""
+    span = tuple(d * (k - 1) + 1 for k, d in zip(geometry.kernel, geometry.dilation))
+    return compact(span), compact(tuple(geometry.stride))
+
+
+def compose_window(field, window):
+    """The receptive field ``(size, jump)`` one layer further on, through a layer of window ``(k, s)``:
+
+    ``size ← size + (k − 1)·jump``, ``jump ← jump·s``, along each axis (ints when both axes agree, else pairs).
+    """
+    def axes(v):
+        return tuple(v) if isinstance(v, tuple) else (v, v)
+    (size, jump), (k, s) = (axes(v) for v in field), (axes(v) for v in window)
+    return (compact(tuple(z + (kk - 1) * j for z, kk, j in zip(size, k, jump))),
+            compact(tuple(j * ss for j, ss in zip(jump, s))))
+
+
+def default_implementation():
+    """The implementation of every ``Conv2D`` and ``MaxPool2D`` that names none: ``"fast"`` unless
+    :class:`use_implementation` says otherwise."""
+    return _default["implementation"]
+
+
+class use_implementation:
+    """Make every ``Conv2D`` and ``MaxPool2D`` layer that names no implementation of its own run ``name``.
+
+    ``"fast"`` runs :mod:`numpycnn.fast_conv` and :mod:`numpycnn.fast_pooling`; ``"textbook"`` runs
+    :mod:`numpycnn.conv` and :mod:`numpycnn.pooling`, the functions a student writes, so a student's
+    own code trains a network end to end. Both compute the same values.
+
+    Works as a plain call (the choice holds until the next call) and as a context manager (the
+    previous choice comes back at the end of the block)::
+
+        with use_implementation("textbook"):
+            trainer.fit(data.train, epochs=1)      # conv2d_forward, maxpool2d_forward, ... of the textbook
+        use_implementation("textbook")            # from now on (use_implementation("fast") switches back)
+
+    A layer built with ``implementation="fast"`` or ``implementation="textbook"`` ignores the switch.
+    """
+
+    def __init__(self, name):
+        name = choice(name, "implementation", "use_implementation", IMPLEMENTATIONS)
+        self.previous = _default["implementation"]
+        _default["implementation"] = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _default["implementation"] = self.previous
+        return False
+
+
+def _chosen_implementation(implementation, where):
+    return None if implementation is None else choice(implementation, "implementation", where, IMPLEMENTATIONS)
+
+
+def implementation_of(layer):
+    """The implementation a ``Conv2D`` or ``MaxPool2D`` layer runs: its own choice, else
+    :func:`default_implementation`."""
+    return layer.implementation or default_implementation()
+
+
+def _padding_argument(pad, padding, where):
+    """``pad``, or ``padding`` — PyTorch's name for it — when that is given instead."""
+    if padding is None:
+        return pad
+    if not (isinstance(pad, (int, np.integer)) and pad == 0):
+        raise TypeError(f"{where}: give pad or padding (PyTorch's name for it), not both; got pad={pad!r}, "
+                        f"padding={padding!r}")
+    return padding
+
+
+def _conv_padding(pad, kernel, dilation, stride, where):
+    """``pad`` as given (an int, a pair, ``"same"`` or ``"valid"``) -> ``(pad to show and save, per-side padding
+    ((top, bottom), (left, right)))``. ``"same"`` pads ``D*(K - 1)`` in all along each axis, half before (rounded
+    down), the rest after, as PyTorch does; it needs stride 1."""
+    if isinstance(pad, str):
+        if pad == "valid":
+            return pad, ((0, 0), (0, 0))
+        if pad == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{where}: pad='same' needs stride 1 (as in PyTorch); got stride={compact(stride)}")
+            total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return pad, tuple((t // 2, t - t // 2) for t in total)
+        raise ValueError(f"{where}: pad must be an integer >= 0, a pair (height, width) of them, 'same' or 'valid'; "
+                         f"got {pad!r}")
+    ph, pw = pair(pad, "pad", where, minimum=0)
+    return compact((ph, pw)), ((ph, ph), (pw, pw))
 
 
 class Conv2D(Layer):
-    """2-D convolution layer, ``(N, C, H, W) -> (N, F, OH, OW)``.
+    """2-D convolution layer, ``(N, C, H, W) -> (N, F, OH, OW)`` — ``torch.nn.Conv2d`` and its options.
 
     Parameters
     ----------
     in_channels, out_channels : int
         C and F.
-    kernel_size : int
-        Square kernel KH = KW.
-    stride, pad : int
-        ``OH = (H + 2*pad - KH) // stride + 1``.
+    kernel_size : int or (KH, KW)
+    stride : int or (SH, SW), default 1
+    pad : int, (PH, PW), "same" or "valid", default 0
+        Zeros added on each side (PyTorch's ``padding``, and ``padding=`` is accepted for it).
+        ``"same"`` keeps the input size (stride 1 only; an even span pads one more after than before),
+        ``"valid"`` is 0.
+    dilation : int or (DH, DW), default 1
+        Distance between the input pixels a filter's neighbouring entries read.
+    groups : int, default 1
+        G, dividing C and F: filter ``f`` sees only the ``C/G`` channels of its group
+        (``groups=in_channels`` is a depthwise convolution).
+    bias : bool, default True
+        False: no ``b`` parameter.
     init : {"he", "xavier", "normal"}
     rng : np.random.Generator
     dtype : numpy dtype of the parameters.
-    kernel : {None, "fast", "textbook"}
+    implementation : {None, "fast", "textbook"}
         The convolution code this layer runs: ``"fast"`` (:mod:`numpycnn.fast_conv`),
         ``"textbook"`` (:func:`numpycnn.conv.conv2d_forward` / ``conv2d_backward``, the code a
-        student writes), or None (default): whatever :class:`numpycnn.conv.use_kernel` chose,
+        student writes), or None (default): whatever :class:`use_implementation` chose,
         ``"fast"`` unless told otherwise. Both compute the same values.
 
-    ``params``: ``W (F, C, KH, KW)``, ``b (F,)``. See :mod:`numpycnn.conv` for the equations.
+    ``params``: ``W (F, C/G, KH, KW)``, ``b (F,)`` (unless ``bias=False``). Output size
+    ``OH = (H + 2*PH - DH*(KH - 1) - 1) // SH + 1`` (``OH = (H + 2*pad - KH) // stride + 1`` without
+    dilation). See :mod:`numpycnn.conv` for the equations, dilation and groups included.
+
+    The plain layer — square kernel, one stride and one integer padding for both axes, no dilation, one
+    group, a bias — runs :func:`~numpycnn.fast_conv.conv2d_forward_fast` or
+    :func:`~numpycnn.conv.conv2d_forward`; any other option sets ``self.general`` and runs
+    :func:`~numpycnn.fast_conv.conv2d_forward_fast_general` or :func:`~numpycnn.conv.conv2d_forward_general`.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, *, init="he",
-                 rng=None, dtype=np.float32, name=None, kernel=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, dilation=1, groups=1, bias=True, *,
+                 padding=None, init="he", rng=None, dtype=np.float32, name=None, implementation=None):
         super().__init__(name)
         where = f"Conv2D {name!r}" if name else "Conv2D"
         self.in_channels = integer(in_channels, "in_channels", where)
         self.out_channels = integer(out_channels, "out_channels", where)
-        self.kernel_size = integer(kernel_size, "kernel_size", where)
-        self.stride = integer(stride, "stride", where)
-        self.pad = integer(pad, "pad", where, minimum=0)
-        self.kernel = None if kernel is None else choice(kernel, "kernel", where, conv.KERNELS)
+        kernel = pair(kernel_size, "kernel_size", where)
+        stride = pair(stride, "stride", where)
+        dilation = pair(dilation, "dilation", where)
+        self.groups = integer(groups, "groups", where)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{where}: groups must divide in_channels ({self.in_channels}) and out_channels "
+                             f"({self.out_channels}); got groups={self.groups}")
+        self.bias = flag(bias, "bias", where)
+        self.pad, pads = _conv_padding(_padding_argument(pad, padding, where), kernel, dilation, stride, where)
+        self.kernel_size, self.stride, self.dilation = compact(kernel), compact(stride), compact(dilation)
+        #: where the windows lie (:class:`~numpycnn.im2col.Window`), every option resolved (the layer's :meth:`window`
+        #: is what one output reads, for receptive fields)
+        self.geometry = Window(kernel, stride, pads, dilation)
+        #: True when an option beyond the plain layer is set: the layer runs the ``*_general`` functions
+        self.general = not (isinstance(self.kernel_size, int) and isinstance(self.stride, int)
+                            and isinstance(self.pad, int) and self.dilation == 1 and self.groups == 1 and self.bias)
+        self.implementation = _chosen_implementation(implementation, where)
         self.init = init
         rng = np.random.default_rng(0) if rng is None else rng
-        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
-        self.params = {"W": initializers.get_initializer(init)(shape, rng, dtype=dtype),
-                       "b": np.zeros(self.out_channels, dtype=dtype)}
+        shape = (self.out_channels, self.in_channels // self.groups) + kernel
+        self.params = {"W": initializers.get_initializer(init)(shape, rng, dtype=dtype)}
+        if self.bias:
+            self.params["b"] = np.zeros(self.out_channels, dtype=dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.cache = None
-        self.kernel_used = None   # the kernel of the last forward pass, which backward must match
+        self.implementation_used = None   # that of the last forward pass, which backward must match
 
     def forward(self, x):
-        _check_4d(x, self.where(), self.in_channels)
+        check_4d(x, self.display_name(), self.in_channels)
         self.output_shape(x.shape[1:])       # names this layer if the kernel does not fit
-        self.kernel_used = self.kernel or conv.default_kernel()
+        self.implementation_used = implementation_of(self)
+        if self.general:
+            return self._forward_general(x)
         W, b = self.effective("W"), self.effective("b")
-        if self.kernel_used == "textbook":
+        if self.implementation_used == "textbook":
             out, self.cache = conv.conv2d_forward(x, W, b, self.stride, self.pad)
         else:
             out, self.cache = fast_conv.conv2d_forward_fast(x, W, b, self.stride, self.pad)
         return out
 
     def backward(self, dout):
-        if self.kernel_used == "textbook":
+        if self.general:
+            return self._backward_general(dout)
+        if self.implementation_used == "textbook":
             dx, dw, db = conv.conv2d_backward(dout, self.cache)
         else:
             dx, dw, db = fast_conv.conv2d_backward_fast(dout, self.cache)
@@ -221,35 +349,95 @@ class Conv2D(Layer):
         return dx
 
     def backward_params(self, dout):
-        """:meth:`backward` without ``dx`` (the fast kernel saves one GEMM and the col2im sum)."""
-        if self.kernel_used == "textbook":
+        """:meth:`backward` without ``dx`` (the fast convolution saves one GEMM and the col2im sum)."""
+        if self.general:
+            self._backward_general(dout, input_grad=False)
+            return
+        if self.implementation_used == "textbook":
             self.backward(dout)
             return
         _, dw, db = fast_conv.conv2d_backward_fast(dout, self.cache, input_grad=False)
         self._set_grad("W", dw)
         self._set_grad("b", db)
 
+    def _forward_general(self, x):
+        W, b = self.effective("W"), (self.effective("b") if self.bias else None)
+        if self.implementation_used == "textbook":
+            out, self.cache = conv.conv2d_forward_general(x, W, b, self.geometry, self.groups)
+        else:
+            out, self.cache = fast_conv.conv2d_forward_fast_general(x, W, b, self.geometry, self.groups)
+        return out
+
+    def _backward_general(self, dout, input_grad=True):
+        if self.implementation_used == "textbook":
+            dx, dw, db = conv.conv2d_backward_general(dout, self.cache)
+        else:
+            dx, dw, db = fast_conv.conv2d_backward_fast_general(dout, self.cache, input_grad)
+        self._set_grad("W", dw)
+        if self.bias:
+            self._set_grad("b", db)
+        return dx
+
     def output_shape(self, input_shape):
         C, H, W = input_shape
-        where = self.where()
+        where = self.display_name()
         if C != self.in_channels:
             raise ShapeError(f"{where}: expects {self.in_channels} input channels; the layer below gives {C}")
         try:
+            if self.general:
+                return (self.out_channels,) + self.geometry.output_shape(H, W)
             return (self.out_channels, conv_output_size(H, self.kernel_size, self.stride, self.pad),
                     conv_output_size(W, self.kernel_size, self.stride, self.pad))
         except ShapeError as e:
             raise ShapeError(f"{where}: {e} (input {input_shape})") from None
 
+    def macs(self, input_shape):
+        """``F·OH·OW · (C/groups)·KH·KW``: each of the ``F·OH·OW`` outputs is a dot product of length
+        ``(C/groups)·KH·KW`` (its group's channels, every kernel position)."""
+        F, OH, OW = self.output_shape(input_shape)
+        KH, KW = self.geometry.kernel
+        return F * OH * OW * (self.in_channels // self.groups) * KH * KW
+
+    def window(self):
+        return spans(self.geometry)
+
     def config(self):
         cfg = dict(in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
                    stride=self.stride, pad=self.pad, init=self.init)
-        if self.kernel is not None:          # only when chosen: files written before the switch stay comparable
-            cfg["kernel"] = self.kernel
+        # options only when set: a plain layer's config is what files always held, and old files load with defaults
+        if self.dilation != 1:
+            cfg["dilation"] = self.dilation
+        if self.groups != 1:
+            cfg["groups"] = self.groups
+        if not self.bias:
+            cfg["bias"] = False
+        if self.implementation is not None:  # only when chosen: a default layer's config has no such key
+            cfg["implementation"] = self.implementation
         return cfg
+
+    @classmethod
+    def from_config(cls, config, name=None, rng=None, dtype=np.float32):
+        """Rebuild a layer from :meth:`config` (a fresh initialisation from ``rng``, in ``dtype``).
+
+        The key ``"kernel"`` is read as ``"implementation"``: it is that argument's name in model files
+        and checkpoints written before it was renamed (``tests/test_conv.py`` loads one). Keys a file
+        written before an option existed lacks take the option's default.
+        """
+        config = dict(config)
+        if "kernel" in config:
+            config["implementation"] = config.pop("kernel")
+        return cls(**config, rng=rng, dtype=dtype, name=name)
 
 
 class Dense(Layer):
     """Fully connected layer, ``(N, in_features) -> (N, out_features)``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool, default True
+        False: no ``b`` parameter, ``y = x @ W.T`` (PyTorch's ``Linear(..., bias=False)``).
+    init, rng, dtype : the initialiser, its generator and the parameters' dtype.
 
     Notes
     -----
@@ -261,26 +449,30 @@ class Dense(Layer):
     (``self._set_grad("W", dW)`` applies the mask), so masked weights neither act nor move.
     """
 
-    def __init__(self, in_features, out_features, *, init="he", rng=None, dtype=np.float32, name=None):
+    def __init__(self, in_features, out_features, bias=True, *, init="he", rng=None, dtype=np.float32, name=None):
         super().__init__(name)
         where = f"Dense {name!r}" if name else "Dense"
         self.in_features = integer(in_features, "in_features", where)
         self.out_features = integer(out_features, "out_features", where)
+        self.bias = flag(bias, "bias", where)
         self.init = init
         rng = np.random.default_rng(0) if rng is None else rng
-        self.params = {"W": initializers.get_initializer(init)((self.out_features, self.in_features), rng, dtype=dtype),
-                       "b": np.zeros(self.out_features, dtype=dtype)}
+        self.params = {"W": initializers.get_initializer(init)((self.out_features, self.in_features), rng, dtype=dtype)}
+        if self.bias:
+            self.params["b"] = np.zeros(self.out_features, dtype=dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.x = None
 
     def forward(self, x):
-        where = self.where()
+        where = self.display_name()
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.in_features:
             raise ShapeError(f"{where}: input x must have shape (N, {self.in_features}); got {describe(x)}. "
                              f"Put a Flatten layer before a Dense layer that follows a conv/pool layer.")
         if not np.issubdtype(x.dtype, np.floating):
             raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
         self.x = x                           # the cache backward reads: the input (N, in_features)
+        if not self.bias:                    # bias=False: y = x @ W.T (the exercise below is the layer with b)
+            return x @ self.effective("W").T
         ### BEGIN SOLUTION
         return x @ self.effective("W").T + self.effective("b")
         ### END SOLUTION
@@ -291,6 +483,9 @@ class Dense(Layer):
         Reads ``self.x``, the input that :meth:`forward` kept. Uses the masked weight
         ``self.effective("W")`` and stores the gradients with ``self._set_grad`` (which masks ``dW``).
         """
+        if not self.bias:                    # bias=False: no db (the exercise below is the layer with b)
+            self._set_grad("W", dout.T @ self.x)
+            return dout @ self.effective("W")
         ### BEGIN SOLUTION
         dx = dout @ self.effective("W")
         self._set_grad("W", dout.T @ self.x)
@@ -300,73 +495,294 @@ class Dense(Layer):
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.in_features,):
-            raise ShapeError(f"{self.where()}: expects input of shape ({self.in_features},); "
+            raise ShapeError(f"{self.display_name()}: expects input of shape ({self.in_features},); "
                              f"the layer below gives {tuple(input_shape)}")
         return (self.out_features,)
 
+    def macs(self, input_shape):
+        """``in_features · out_features``: one multiply-add per weight."""
+        return self.in_features * self.out_features
+
+    def window(self):
+        return None
+
     def config(self):
-        return dict(in_features=self.in_features, out_features=self.out_features, init=self.init)
+        cfg = dict(in_features=self.in_features, out_features=self.out_features, init=self.init)
+        if not self.bias:                    # only when set: old files (no key) load with a bias
+            cfg["bias"] = False
+        return cfg
+
+    @classmethod
+    def from_config(cls, config, name=None, rng=None, dtype=np.float32):
+        """Rebuild a layer from :meth:`config` (a fresh initialisation from ``rng``, in ``dtype``)."""
+        return cls(**config, rng=rng, dtype=dtype, name=name)
 
 
 class _Pool(Layer):
-    def __init__(self, kernel_size=2, stride=None, pad=0, *, name=None):
+    """Shared code of :class:`MaxPool2D` and :class:`AvgPool2D`: the window's options, checked and resolved."""
+
+    def __init__(self, kernel_size=2, stride=None, pad=0, *, dilation=1, ceil_mode=False, padding=None, name=None):
         super().__init__(name)
         where = f"{type(self).__name__} {name!r}" if name else type(self).__name__
-        self.kernel_size = integer(kernel_size, "kernel_size", where)
-        self.stride = self.kernel_size if stride is None else integer(stride, "stride", where)
-        self.pad = integer(pad, "pad", where, minimum=0)
-        if self.pad > self.kernel_size // 2:
-            raise ValueError(f"{where}: pad must be at most kernel_size // 2 = {self.kernel_size // 2} "
-                             f"(as in PyTorch); got {self.pad}")
+        kernel = pair(kernel_size, "kernel_size", where)
+        stride = kernel if stride is None else pair(stride, "stride", where)
+        pad = pair(_padding_argument(pad, padding, where), "pad", where, minimum=0)
+        dilation = pair(dilation, "dilation", where)
+        if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
+            half = compact((kernel[0] // 2, kernel[1] // 2))
+            raise ValueError(f"{where}: pad must be at most kernel_size // 2 = {half} (as in PyTorch); "
+                             f"got {compact(pad)}")
+        self.kernel_size, self.stride, self.pad = compact(kernel), compact(stride), compact(pad)
+        self.dilation = compact(dilation)
+        self.ceil_mode = flag(ceil_mode, "ceil_mode", where)
+        #: where the windows lie (:class:`~numpycnn.im2col.Window`), every option resolved (the layer's :meth:`window`
+        #: is what one output reads, for receptive fields)
+        self.geometry = Window(kernel, stride, tuple((p, p) for p in pad), dilation, self.ceil_mode)
+        #: True when an option beyond the plain layer is set: the layer runs the ``*_general`` functions
+        self.general = not (isinstance(self.kernel_size, int) and isinstance(self.stride, int)
+                            and isinstance(self.pad, int) and self.dilation == 1 and not self.ceil_mode)
         self.cache = None
 
     def output_shape(self, input_shape):
         C, H, W = input_shape
         try:
+            if self.general:
+                shape = (C,) + self.geometry.output_shape(H, W)
+                self._check_windows(H, W)
+                return shape
             return (C, conv_output_size(H, self.kernel_size, self.stride, self.pad),
                     conv_output_size(W, self.kernel_size, self.stride, self.pad))
         except ShapeError as e:
-            raise ShapeError(f"{self.where()}: {e} (input {input_shape})") from None
+            raise ShapeError(f"{self.display_name()}: {e} (input {input_shape})") from None
+
+    def window(self):
+        return spans(self.geometry)
+
+    def _check_windows(self, H, W):
+        """Raise :class:`~numpycnn.errors.ShapeError` if the windows cannot be used on an ``(H, W)`` input (hook)."""
 
     def config(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
+        cfg = dict(kernel_size=self.kernel_size, stride=self.stride, pad=self.pad)
+        if self.ceil_mode:                   # options only when set: old files (no key) load with the default
+            cfg["ceil_mode"] = True
+        return cfg
 
 
 class MaxPool2D(_Pool):
-    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)``; see :mod:`numpycnn.pooling`.
+    """Max pooling, ``(N, C, H, W) -> (N, C, OH, OW)`` — ``torch.nn.MaxPool2d``; see :mod:`numpycnn.pooling`.
+
+    Parameters
+    ----------
+    kernel_size : int or (KH, KW)
+        Window size.
+    stride : int, (SH, SW) or None
+        Defaults to ``kernel_size``.
+    pad : int or (PH, PW)
+        Padding with ``-inf`` on each side, at most ``kernel_size // 2`` (as in PyTorch; ``padding=`` is
+        accepted for it).
+    dilation : int or (DH, DW), default 1
+        Distance between the pixels a window reads. A window that would read only padding (possible
+        with dilation) is an error: its maximum would be ``-inf``.
+    ceil_mode : bool, default False
+        Keep a last window that reaches past the padded input (if it starts inside the input or its
+        first padding), as PyTorch does.
+    implementation : {None, "fast", "textbook"}
+        The pooling code this layer runs: ``"fast"`` (:mod:`numpycnn.fast_pooling`), ``"textbook"``
+        (:func:`numpycnn.pooling.maxpool2d_forward` / ``maxpool2d_backward``, the code a student
+        writes), or None (default): whatever :class:`use_implementation` chose, ``"fast"`` unless told
+        otherwise. Both compute the same values.
+
+    The plain layer (square kernel, one stride and one padding for both axes, no dilation, no ceil_mode)
+    runs :func:`~numpycnn.fast_pooling.maxpool2d_forward_fast` or :func:`~numpycnn.pooling.maxpool2d_forward`;
+    any other option sets ``self.general`` and runs the ``*_general`` functions of the same modules.
 
     One thread at every :mod:`numpycnn.threads` setting: splitting the batch over threads was measured
     slower at every size tried, up to (128, 32, 32, 32) (benchmarks/README.md).
     """
 
+    def __init__(self, kernel_size=2, stride=None, pad=0, dilation=1, ceil_mode=False, *, padding=None, name=None,
+                 implementation=None):
+        super().__init__(kernel_size, stride, pad, dilation=dilation, ceil_mode=ceil_mode, padding=padding, name=name)
+        self.implementation = _chosen_implementation(implementation, self.display_name())
+        self.implementation_used = None   # that of the last forward pass, which backward must match
+
+    def _check_windows(self, H, W):
+        """A dilated window can straddle the input and read only padding: its maximum would be -inf."""
+        empty = self.geometry.window_in_padding(H, W) if self.dilation != 1 else None
+        if empty is not None:
+            raise ShapeError(f"along the {empty[0]}, window {empty[1]} reads only padding (kernel_size "
+                             f"{self.kernel_size}, dilation {self.dilation}, pad {self.pad}): its maximum would be "
+                             f"-inf; use less padding or dilation")
+
     def forward(self, x):
-        _check_4d(x, self.where())
+        check_4d(x, self.display_name())
         self.output_shape(x.shape[1:])
-        out, self.cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        self.implementation_used = implementation_of(self)
+        if self.general:
+            if self.implementation_used == "textbook":
+                out, self.cache = pooling.maxpool2d_forward_general(x, self.geometry)
+            else:
+                out, self.cache = fast_pooling.maxpool2d_forward_fast_general(x, self.geometry)
+            return out
+        if self.implementation_used == "textbook":
+            out, self.cache = pooling.maxpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        else:
+            out, self.cache = fast_pooling.maxpool2d_forward_fast(x, self.kernel_size, self.stride, self.pad)
         return out
 
     def backward(self, dout):
-        return maxpool2d_backward(dout, self.cache)
+        if self.general:
+            if self.implementation_used == "textbook":
+                return pooling.maxpool2d_backward_general(dout, self.cache)
+            return fast_pooling.maxpool2d_backward_fast_general(dout, self.cache)
+        if self.implementation_used == "textbook":
+            return pooling.maxpool2d_backward(dout, self.cache)
+        return fast_pooling.maxpool2d_backward_fast(dout, self.cache)
+
+    def config(self):
+        cfg = super().config()
+        if self.dilation != 1:
+            cfg["dilation"] = self.dilation
+        if self.implementation is not None:  # only when chosen, as for Conv2D
+            cfg["implementation"] = self.implementation
+        return cfg
 
 
 class AvgPool2D(_Pool):
-    """Average pooling (padding counted in the mean), ``(N, C, H, W) -> (N, C, OH, OW)``."""
+    """Average pooling, ``(N, C, H, W) -> (N, C, OH, OW)`` — ``torch.nn.AvgPool2d``; see :mod:`numpycnn.pooling`.
+
+    Parameters
+    ----------
+    kernel_size : int or (KH, KW)
+    stride : int, (SH, SW) or None
+        Defaults to ``kernel_size``.
+    pad : int or (PH, PW)
+        Zero padding on each side, at most ``kernel_size // 2`` (``padding=`` is accepted for it).
+    ceil_mode : bool, default False
+        Keep a last window that reaches past the padded input, as PyTorch does.
+    count_include_pad : bool, default True
+        Divide by the number of the window's entries inside the padded input (True) or inside the
+        input only (False); :func:`~numpycnn.pooling.avgpool_divisor`.
+
+    The plain layer (square, one stride and padding, no ceil_mode, ``count_include_pad=True``) runs
+    :func:`~numpycnn.pooling.avgpool2d_forward`; any other option sets ``self.general`` and runs
+    :func:`~numpycnn.pooling.avgpool2d_forward_general`.
+    """
+
+    def __init__(self, kernel_size=2, stride=None, pad=0, ceil_mode=False, count_include_pad=True, *, padding=None,
+                 name=None):
+        super().__init__(kernel_size, stride, pad, ceil_mode=ceil_mode, padding=padding, name=name)
+        self.count_include_pad = flag(count_include_pad, "count_include_pad", self.display_name())
+        self.general = self.general or not self.count_include_pad
 
     def forward(self, x):
-        _check_4d(x, self.where())
+        check_4d(x, self.display_name())
         self.output_shape(x.shape[1:])
-        out, self.cache = avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
+        if self.general:
+            out, self.cache = pooling.avgpool2d_forward_general(x, self.geometry, self.count_include_pad)
+            return out
+        out, self.cache = pooling.avgpool2d_forward(x, self.kernel_size, self.stride, self.pad)
         return out
 
     def backward(self, dout):
-        return avgpool2d_backward(dout, self.cache)
+        if self.general:
+            return pooling.avgpool2d_backward_general(dout, self.cache)
+        return pooling.avgpool2d_backward(dout, self.cache)
+
+    def config(self):
+        cfg = super().config()
+        if not self.count_include_pad:
+            cfg["count_include_pad"] = False
+        return cfg
+
+
+class _AdaptivePool(Layer):
+    """Shared code of the adaptive poolings: an output size, and the window that gives it."""
+
+    def __init__(self, output_size, *, name=None):
+        super().__init__(name)
+        where = self.display_name()
+        sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+        if len(sizes) != 2:
+            raise ValueError(f"{where}: output_size must be an integer >= 1, None or a pair (height, width) of "
+                             f"them; got {output_size!r}")
+        sizes = tuple(None if n is None else integer(n, "output_size", where) for n in sizes)
+        #: ``(OH, OW)``; None keeps that axis's input size, as in PyTorch
+        self.output_size = sizes[0] if sizes[0] == sizes[1] else sizes
+        self.cache = None
+
+    def window(self):
+        """None: the window depends on the input's size (global pooling reads every position), so the
+        receptive field is not followed past an adaptive pooling."""
+        return None
+
+    def geometry(self, H, W):
+        """The windows of this layer on an ``(H, W)`` input: :func:`numpycnn.pooling.adaptive_window`."""
+        OH, OW = self.output_size if isinstance(self.output_size, tuple) else (self.output_size,) * 2
+        return pooling.adaptive_window((H, W), (OH or H, OW or W), self.display_name())
+
+    def output_shape(self, input_shape):
+        C, H, W = input_shape
+        return (C,) + self.geometry(H, W).output_shape(H, W)
+
+    def config(self):
+        return {"output_size": self.output_size}
+
+
+class AdaptiveAvgPool2D(_AdaptivePool):
+    """Average pooling to a given output size, ``(N, C, H, W) -> (N, C, OH, OW)`` — ``torch.nn.AdaptiveAvgPool2d``.
+
+    Parameters
+    ----------
+    output_size : int, None or (OH, OW)
+        Each dividing the input's size (None: the input's size). ``AdaptiveAvgPool2D(1)`` is **global
+        average pooling**: one mean per channel, ``(N, C, 1, 1)`` (follow it with :class:`Flatten`).
+
+    Notes
+    -----
+    Pooling with ``kernel = stride = (H/OH, W/OW)`` (:func:`~numpycnn.pooling.adaptive_window`):
+    ``out[n, c, i, j]`` is the mean of the ``(H/OH) x (W/OW)`` block ``(i, j)``; backward gives each
+    pixel of that block ``dout[n, c, i, j] / (H/OH * W/OW)``.
+    """
+
+    def forward(self, x):
+        check_4d(x, self.display_name())
+        out, self.cache = pooling.avgpool2d_forward_general(x, self.geometry(*x.shape[2:]))
+        return out
+
+    def backward(self, dout):
+        return pooling.avgpool2d_backward_general(dout, self.cache)
+
+
+class AdaptiveMaxPool2D(_AdaptivePool):
+    """Max pooling to a given output size, ``(N, C, H, W) -> (N, C, OH, OW)`` — ``torch.nn.AdaptiveMaxPool2d``.
+
+    Parameters
+    ----------
+    output_size : int, None or (OH, OW)
+        Each dividing the input's size (None: the input's size).
+
+    Notes
+    -----
+    Max pooling with ``kernel = stride = (H/OH, W/OW)`` (:func:`~numpycnn.pooling.adaptive_window`), through
+    :func:`~numpycnn.pooling.maxpool2d_forward_general`: the maximum of each block; backward sends
+    ``dout`` to the block's first maximum.
+    """
+
+    def forward(self, x):
+        check_4d(x, self.display_name())
+        out, self.cache = pooling.maxpool2d_forward_general(x, self.geometry(*x.shape[2:]))
+        return out
+
+    def backward(self, dout):
+        return pooling.maxpool2d_backward_general(dout, self.cache)
 
 
 class ReLU(Layer):
     """``y = max(x, 0)``; backward ``dx = dout * (x > 0)``."""
 
     def forward(self, x):
-        _check_float(x, self.where())
+        check_float(x, self.display_name())
         self.positive = x > 0                # the cache backward reads: where the input was positive
         ### BEGIN SOLUTION
         return np.maximum(x, 0)
@@ -395,7 +811,7 @@ class Sigmoid(Layer):
 
     def forward(self, x):
         """``y = σ(x)``; keeps ``self.y`` (the output) for :meth:`backward`."""
-        _check_float(x, self.where())
+        check_float(x, self.display_name())
         ### BEGIN SOLUTION
         self.y = expit(x)
         ### END SOLUTION
@@ -412,7 +828,7 @@ class Tanh(Layer):
     """``y = tanh(x)``; ``dx = dout * (1 - y**2)``."""
 
     def forward(self, x):
-        _check_float(x, self.where())
+        check_float(x, self.display_name())
         self.y = np.tanh(x)
         return self.y
 
@@ -424,7 +840,7 @@ class Flatten(Layer):
     """``(N, C, H, W) -> (N, C*H*W)``; backward reshapes back."""
 
     def forward(self, x):
-        _check_float(x, self.where(), min_ndim=2)
+        check_float(x, self.display_name(), min_ndim=2)
         self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
@@ -433,6 +849,9 @@ class Flatten(Layer):
 
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
+
+    def window(self):
+        return None
 
 
 class LogSoftmax(Layer):
@@ -445,7 +864,7 @@ class LogSoftmax(Layer):
     """
 
     def forward(self, x):
-        _check_float(x, self.where(), min_ndim=2)
+        check_float(x, self.display_name(), min_ndim=2)
         self.y = log_softmax(x)
         return self.y
 
@@ -453,8 +872,8 @@ class LogSoftmax(Layer):
         return dout - np.exp(self.y) * dout.sum(axis=-1, keepdims=True)
 
 
-LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, Dense, MaxPool2D, AvgPool2D, ReLU, Sigmoid, Tanh, Flatten,
-                                             LogSoftmax)}
+LAYER_TYPES = {cls.__name__: cls for cls in (Conv2D, Dense, MaxPool2D, AvgPool2D, AdaptiveAvgPool2D, AdaptiveMaxPool2D,
+                                             ReLU, Sigmoid, Tanh, Flatten, LogSoftmax)}
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
@@ -470,17 +889,11 @@ def register_layer(cls):
 
 def activation(name, **kwargs):
     """An activation layer by name: ``"relu"``, ``"sigmoid"`` or ``"tanh"``."""
-    try:
-        return ACTIVATIONS[name](**kwargs)
-    except KeyError:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {name!r}") from None
+    return ACTIVATIONS[choice(name, "activation", "layers.activation", sorted(ACTIVATIONS))](**kwargs)
 
 
 def layer_from_config(type_name, config, name=None, rng=None, dtype=np.float32):
     """Rebuild a layer from ``(type name, config())`` — used when loading a saved model."""
     if type_name not in LAYER_TYPES:
         raise ValueError(f"unknown layer type {type_name!r}; known: {sorted(LAYER_TYPES)}")
-    cls = LAYER_TYPES[type_name]
-    if cls in (Conv2D, Dense):
-        return cls(**config, rng=rng, dtype=dtype, name=name)
-    return cls.from_config(config, name=name, rng=rng, dtype=dtype)
+    return LAYER_TYPES[type_name].from_config(config, name=name, rng=rng, dtype=dtype)

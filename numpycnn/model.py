@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .errors import CheckpointError, ShapeError
-from .layers import Layer, LogSoftmax, layer_from_config
+from .layers import Conv2D, Layer, LogSoftmax, compose_window, layer_from_config
 from .losses import SoftmaxCrossEntropy
 from .storage import load_arrays, prefixed, save_arrays
 from .validate import check_labels
@@ -133,9 +133,47 @@ class Sequential:
     def num_params(self):
         return sum(layer.num_params for layer in self.layers.values())
 
+    def macs(self):
+        """Multiply-accumulates per layer for **one** input sample: ``{layer name: MACs}`` in order.
+
+        A conv layer ``C → F`` with a ``KH×KW`` kernel, ``groups`` groups and an ``OH×OW`` output costs
+        ``F·OH·OW·(C/groups)·KH·KW`` (every output is a dot product of length ``(C/groups)·KH·KW``), a ``Dense``
+        layer ``in·out``; layers without
+        weights count 0 (:meth:`numpycnn.layers.Layer.macs`). A batch of ``N`` costs ``N`` times the sum;
+        FLOPs ≈ 2 × MACs (a multiply and an add). Masked weights (techniques C and E) are counted too: the
+        dense code multiplies by them.
+        """
+        out, shape = OrderedDict(), self.input_shape
+        for lname, layer in self.layers.items():
+            out[lname] = int(layer.macs(shape))
+            shape = self.shapes[lname]
+        return out
+
+    def receptive_fields(self):
+        """``{layer name: (size, jump)}`` for every layer up to the first that reads every position.
+
+        ``size`` is the side of the square patch of the input that one output position of that layer
+        depends on; ``jump`` is how far apart (in input pixels) two neighbouring output positions are.
+        With ``(k, s)`` the window of a layer (:meth:`numpycnn.layers.Layer.window`):
+
+        ``size_l = size_(l−1) + (k − 1) · jump_(l−1)``,  ``jump_l = jump_(l−1) · s``,  from ``(1, 1)``
+        (:func:`numpycnn.layers.compose_window`; per axis, as pairs, where a window is not square).
+
+        Padding moves the patch but does not change its size (near the border part of it is padding).
+        Layers after a ``Flatten`` or a ``Dense`` are not listed: each of their units sees the whole input.
+        """
+        out, field = OrderedDict(), (1, 1)
+        for lname, layer in self.layers.items():
+            w = layer.window()
+            if w is None:
+                break
+            field = compose_window(field, w)
+            out[lname] = field
+        return out
+
     def conv_layers(self):
         """Names of the Conv2D layers, input to output."""
-        return [n for n, l in self.layers.items() if type(l).__name__ == "Conv2D"]
+        return [n for n, l in self.layers.items() if isinstance(l, Conv2D)]
 
     def astype(self, dtype):
         """Convert every parameter to ``dtype`` (e.g. float64 for gradient checks); returns self."""
@@ -195,7 +233,8 @@ class Sequential:
     def check_input(self, x):
         """Validate a batch ``x: (N, *input_shape)``; returns it in the model's dtype."""
         if not isinstance(x, np.ndarray):
-            raise TypeError(f"{self.name}: x must be a numpy array of shape (N, {', '.join(map(str, self.input_shape))}); "
+            shape = ", ".join(map(str, self.input_shape))
+            raise TypeError(f"{self.name}: x must be a numpy array of shape (N, {shape}); "
                             f"got {type(x).__name__}")
         if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape:
             hint = ""
@@ -261,16 +300,19 @@ class Sequential:
 
     # -- description and persistence ------------------------------------------------
     def summary(self):
-        """A table: layer name, type, output shape, parameter count (and active count when masked)."""
-        rows = [("layer", "type", "output shape", "params")]
+        """A table: layer name, type, output shape, parameter count (and active count when masked),
+        multiply-accumulates per image (:meth:`macs`) and receptive field (:meth:`receptive_fields`)."""
+        rows = [("layer", "type", "output shape", "params", "MACs/image", "receptive field")]
+        macs, fields = self.macs(), self.receptive_fields()
         for lname, layer in self.layers.items():
             n = layer.num_params
             active = sum(int(m.sum()) for m in layer.masks.values()) + sum(
                 p.size for k, p in layer.params.items() if k not in layer.masks)
             count = f"{n:,}" if active == n else f"{n:,} ({active:,} active)"
-            rows.append((lname, type(layer).__name__, str(self.shapes[lname]), count))
-        rows.append(("total", "", f"input {self.input_shape}", f"{self.num_params:,}"))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            field = f"{fields[lname][0]}x{fields[lname][0]}" if lname in fields else "all"
+            rows.append((lname, type(layer).__name__, str(self.shapes[lname]), count, f"{macs[lname]:,}", field))
+        rows.append(("total", "", f"input {self.input_shape}", f"{self.num_params:,}", f"{sum(macs.values()):,}", ""))
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "-" * len(lines[0]))
         lines.insert(len(lines) - 1, "-" * len(lines[0]))

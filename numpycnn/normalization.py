@@ -1,4 +1,6 @@
-"""Batch normalisation (Ioffe & Szegedy, 2015) for dense ``(N, D)`` and spatial ``(N, C, H, W)`` inputs.
+"""Batch normalisation (Ioffe & Szegedy, 2015) for dense ``(N, D)`` and spatial ``(N, C, H, W)`` inputs,
+and layer and group normalisation (:class:`LayerNorm`, :class:`GroupNorm`), which normalise each sample on
+its own.
 
 The functional core works on a 2-D array ``x: (M, C)``: one column per channel, one row per
 value of it. For :class:`BatchNorm1D` the rows are the N samples (``M = N``); for
@@ -14,12 +16,22 @@ averages of them, kept as *buffers* (state that is saved with the model but not 
 The normalisation uses the biased variance (divide by M), the running variance the unbiased
 one (divide by M − 1) — PyTorch's ``BatchNorm1d`` / ``BatchNorm2d`` exactly, with their
 defaults ``momentum = 0.1``, ``eps = 1e-5`` and an affine ``gamma`` (ones), ``beta`` (zeros).
+
+Layer and group normalisation turn the table round: each *row* of an ``(M, D)`` array is one set of
+values normalised together — a sample's every feature (:class:`LayerNorm`, ``M = N``), or a sample's
+channels of one group with all their pixels (:class:`GroupNorm`, ``M = N·G``, ``D = C/G·H·W``) —
+with that row's own mean and biased variance, the same in training and evaluation (no running
+statistics). :func:`standardize_rows` and :func:`standardize_rows_backward` are that core; the
+affine ``gamma``, ``beta`` is applied by the layer, per entry of ``normalized_shape`` (LayerNorm) or
+per channel (GroupNorm).
 """
+import math
+
 import numpy as np
 
 from .errors import ShapeError, describe
-from .layers import Layer, _check_4d, register_layer
-from .validate import integer, number
+from .layers import Layer, register_layer
+from .validate import check_4d, check_float, flag, integer, number
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5):
@@ -138,7 +150,7 @@ class _BatchNorm(Layer):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, *, dtype=np.float32, name=None):
         super().__init__(name)
-        where = self.where()
+        where = self.display_name()
         self.num_features = integer(num_features, "num_features", where)
         self.eps = number(eps, "eps", where, low=0, low_open=True)
         self.momentum = number(momentum, "momentum", where, low=0, high=1,
@@ -171,8 +183,8 @@ class _BatchNorm(Layer):
         if self.training:
             M = cols.shape[0]
             if M < 2:
-                raise ValueError(f"{self.where()}: training mode needs more than one value per channel to estimate "
-                                 f"a variance; got input shape {x.shape}. Use a larger batch, or model.eval()")
+                raise ValueError(f"{self.display_name()}: training mode needs more than one value per channel to "
+                                 f"estimate a variance; got input shape {x.shape}. Use a larger batch, or model.eval()")
             out, self.cache = batchnorm_forward(cols, gamma, beta, self.eps)
             mu, var = self.cache[3], self.cache[4]
             m = self.momentum
@@ -219,10 +231,10 @@ class BatchNorm1D(_BatchNorm):
     def _check(self, x):
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.num_features:
             hint = " For conv feature maps use BatchNorm2D." if isinstance(x, np.ndarray) and x.ndim == 4 else ""
-            raise ShapeError(f"{self.where()}: input x must have shape (N, {self.num_features}); "
+            raise ShapeError(f"{self.display_name()}: input x must have shape (N, {self.num_features}); "
                              f"got {describe(x)}.{hint}")
         if not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"{self.where()}: input x must be floating point; got dtype {x.dtype}")
+            raise TypeError(f"{self.display_name()}: input x must be floating point; got dtype {x.dtype}")
 
     def _to_columns(self, x):
         return x
@@ -232,7 +244,7 @@ class BatchNorm1D(_BatchNorm):
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.num_features,):
-            raise ShapeError(f"{self.where()}: expects input of shape ({self.num_features},); "
+            raise ShapeError(f"{self.display_name()}: expects input of shape ({self.num_features},); "
                              f"the layer below gives {tuple(input_shape)}")
         return tuple(input_shape)
 
@@ -256,7 +268,7 @@ class BatchNorm2D(_BatchNorm):
     """
 
     def _check(self, x):
-        _check_4d(x, self.where(), self.num_features)
+        check_4d(x, self.display_name(), self.num_features)
 
     def _to_columns(self, x):
         return x.transpose(0, 2, 3, 1).reshape(-1, self.num_features)
@@ -267,6 +279,222 @@ class BatchNorm2D(_BatchNorm):
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3 or input_shape[0] != self.num_features:
-            raise ShapeError(f"{self.where()}: expects input of shape ({self.num_features}, H, W); "
+            raise ShapeError(f"{self.display_name()}: expects input of shape ({self.num_features}, H, W); "
                              f"the layer below gives {tuple(input_shape)}")
         return tuple(input_shape)
+
+
+# -- layer and group normalisation: each row normalised on its own -------------------------------------------------
+def standardize_rows(x, eps=1e-5):
+    """Normalise every row of ``x: (M, D)`` with its own mean and biased variance.
+
+    Returns
+    -------
+    x_hat : ndarray (M, D)
+        ``(x − mu) · inv_std`` with ``mu = mean_d x``, ``var = mean_d (x − mu)²``, ``inv_std = 1 / sqrt(var + eps)``
+        (each ``(M, 1)``).
+    cache : tuple ``(x_hat, inv_std)``
+    """
+    mu = x.mean(axis=1, keepdims=True)
+    x_centred = x - mu
+    var = (x_centred * x_centred).mean(axis=1, keepdims=True)
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = x_centred * inv_std
+    return x_hat, (x_hat, inv_std)
+
+
+def standardize_rows_backward(dx_hat, cache):
+    """Backward pass of :func:`standardize_rows`: ``dL/dx`` from ``dL/dx_hat``, both ``(M, D)``.
+
+    Notes
+    -----
+    The transpose of :func:`batchnorm_backward`'s formula (means over a row's D entries, not over a
+    column's M)::
+
+        dx = inv_std · (dx_hat − mean_d(dx_hat) − x_hat · mean_d(dx_hat · x_hat))
+    """
+    x_hat, inv_std = cache
+    return inv_std * (dx_hat - dx_hat.mean(axis=1, keepdims=True)
+                      - x_hat * (dx_hat * x_hat).mean(axis=1, keepdims=True))
+
+
+@register_layer
+class LayerNorm(Layer):
+    """Layer normalisation — ``torch.nn.LayerNorm(normalized_shape)``: each sample normalised over its last axes.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The trailing shape ``S`` normalised together, e.g. ``D`` after a Dense layer or ``(C, H, W)``
+        for a whole feature map.
+    eps : float, default 1e-5
+    elementwise_affine : bool, default True
+        Learn ``gamma`` (ones) and ``beta`` (zeros) of shape ``S``; False: neither.
+    bias : bool, default True
+        With ``elementwise_affine``, learn ``beta`` too (False: ``gamma`` only).
+    dtype : numpy dtype of the parameters.
+
+    Notes
+    -----
+    The input ``(..., *S)`` is viewed as rows ``(M, D)`` with ``D = prod(S)``, one per sample (and per
+    leading position)::
+
+        x_hat = standardize_rows(x)          (x − mu) / sqrt(var + eps), per row
+        y     = gamma · x_hat + beta          gamma, beta of shape S, broadcast over the rows
+
+    Backward: ``dbeta = Σ_rows dy``, ``dgamma = Σ_rows dy · x_hat``, ``dx = standardize_rows_backward(dy · gamma)``.
+    The same in training and evaluation mode.
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *, dtype=np.float32,
+                 name=None):
+        super().__init__(name)
+        where = self.display_name()
+        dims = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
+        if not dims:
+            raise ValueError(f"{where}: normalized_shape must name at least one axis; got {normalized_shape!r}")
+        self.normalized_shape = tuple(integer(d, "normalized_shape", where) for d in dims)
+        self.eps = number(eps, "eps", where, low=0, low_open=True)
+        self.elementwise_affine = flag(elementwise_affine, "elementwise_affine", where)
+        self.bias = flag(bias, "bias", where)
+        if self.elementwise_affine:
+            self.params["gamma"] = np.ones(self.normalized_shape, dtype=dtype)
+            if self.bias:
+                self.params["beta"] = np.zeros(self.normalized_shape, dtype=dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.cache = None
+
+    @classmethod
+    def from_config(cls, config, name=None, rng=None, dtype=np.float32):
+        return cls(**config, dtype=dtype, name=name)
+
+    def _check(self, x):
+        S = self.normalized_shape
+        check_float(x, self.display_name(), min_ndim=len(S) + 1)
+        if x.shape[x.ndim - len(S):] != S:
+            raise ShapeError(f"{self.display_name()}: input x must end with the normalized_shape {S}; got {describe(x)}")
+
+    def forward(self, x):
+        self._check(x)
+        D = math.prod(self.normalized_shape)
+        x_hat, self.cache = standardize_rows(x.reshape(-1, D), self.eps)
+        x_hat = x_hat.reshape(x.shape)
+        self.x_hat = x_hat
+        if not self.elementwise_affine:
+            return x_hat
+        out = x_hat * self.effective("gamma")
+        return out + self.effective("beta") if self.bias else out
+
+    def backward(self, dout):
+        D = math.prod(self.normalized_shape)
+        lead = tuple(range(dout.ndim - len(self.normalized_shape)))     # the axes gamma is broadcast over
+        dx_hat = dout
+        if self.elementwise_affine:
+            self._set_grad("gamma", (dout * self.x_hat).sum(axis=lead))
+            if self.bias:
+                self._set_grad("beta", dout.sum(axis=lead))
+            dx_hat = dout * self.effective("gamma")
+        return standardize_rows_backward(dx_hat.reshape(-1, D), self.cache).reshape(dout.shape)
+
+    def output_shape(self, input_shape):
+        S = self.normalized_shape
+        if tuple(input_shape[len(input_shape) - len(S):]) != S or len(input_shape) < len(S):
+            raise ShapeError(f"{self.display_name()}: expects an input that ends with the normalized_shape {S}; "
+                             f"the layer below gives {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def config(self):
+        S = self.normalized_shape
+        cfg = {"normalized_shape": S[0] if len(S) == 1 else S, "eps": self.eps}
+        if not self.elementwise_affine:
+            cfg["elementwise_affine"] = False
+        if not self.bias:
+            cfg["bias"] = False
+        return cfg
+
+
+@register_layer
+class GroupNorm(Layer):
+    """Group normalisation (Wu & He, 2018) — ``torch.nn.GroupNorm(num_groups, num_channels)``.
+
+    Parameters
+    ----------
+    num_groups : int
+        G, dividing ``num_channels``. ``G = 1`` normalises each sample's whole feature map (LayerNorm
+        over ``(C, H, W)`` with per-channel affine); ``G = C`` each channel on its own (instance norm).
+    num_channels : int
+        C.
+    eps : float, default 1e-5
+    affine : bool, default True
+        Learn ``gamma (C,)`` (ones) and ``beta (C,)`` (zeros); False: neither.
+    dtype : numpy dtype of the parameters.
+
+    Notes
+    -----
+    ``x: (N, C, *)`` (e.g. ``(N, C, H, W)``) is viewed as ``N·G`` rows of ``D = C/G · H·W`` values —
+    sample ``n``'s channels ``g·C/G .. (g+1)·C/G − 1`` with all their pixels::
+
+        x_hat = standardize_rows(x.reshape(N·G, D)) reshaped back to x's shape
+        y[n, c] = gamma[c] · x_hat[n, c] + beta[c]
+
+    Backward: ``dbeta[c] = Σ_{n, pixels} dy[n, c]``, ``dgamma[c] = Σ_{n, pixels} dy[n, c] · x_hat[n, c]``,
+    ``dx = standardize_rows_backward((dy · gamma[c]) as rows)``. The same in training and evaluation mode.
+    """
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, dtype=np.float32, name=None):
+        super().__init__(name)
+        where = self.display_name()
+        self.num_groups = integer(num_groups, "num_groups", where)
+        self.num_channels = integer(num_channels, "num_channels", where)
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"{where}: num_groups must divide num_channels ({self.num_channels}); "
+                             f"got num_groups={self.num_groups}")
+        self.eps = number(eps, "eps", where, low=0, low_open=True)
+        self.affine = flag(affine, "affine", where)
+        if self.affine:
+            self.params = {"gamma": np.ones(self.num_channels, dtype=dtype),
+                           "beta": np.zeros(self.num_channels, dtype=dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.cache = None
+
+    @classmethod
+    def from_config(cls, config, name=None, rng=None, dtype=np.float32):
+        return cls(**config, dtype=dtype, name=name)
+
+    def _per_channel(self, ndim):
+        """Shape that broadcasts a ``(C,)`` vector over ``x: (N, C, *)``."""
+        return (self.num_channels,) + (1,) * (ndim - 2)
+
+    def forward(self, x):
+        check_float(x, self.display_name(), min_ndim=2)
+        if x.shape[1] != self.num_channels:
+            raise ShapeError(f"{self.display_name()}: input x must have {self.num_channels} channels (axis 1); "
+                             f"got {describe(x)}")
+        x_hat, self.cache = standardize_rows(x.reshape(x.shape[0] * self.num_groups, -1), self.eps)
+        self.x_hat = x_hat.reshape(x.shape)
+        if not self.affine:
+            return self.x_hat
+        c = self._per_channel(x.ndim)
+        return self.x_hat * self.effective("gamma").reshape(c) + self.effective("beta").reshape(c)
+
+    def backward(self, dout):
+        dx_hat = dout
+        if self.affine:
+            other = (0,) + tuple(range(2, dout.ndim))                     # every axis but the channels
+            self._set_grad("gamma", (dout * self.x_hat).sum(axis=other))
+            self._set_grad("beta", dout.sum(axis=other))
+            dx_hat = dout * self.effective("gamma").reshape(self._per_channel(dout.ndim))
+        rows = dx_hat.reshape(dout.shape[0] * self.num_groups, -1)
+        return standardize_rows_backward(rows, self.cache).reshape(dout.shape)
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1 or input_shape[0] != self.num_channels:
+            raise ShapeError(f"{self.display_name()}: expects input of shape ({self.num_channels}, ...); "
+                             f"the layer below gives {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def config(self):
+        cfg = {"num_groups": self.num_groups, "num_channels": self.num_channels, "eps": self.eps}
+        if not self.affine:
+            cfg["affine"] = False
+        return cfg

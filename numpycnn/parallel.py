@@ -24,18 +24,21 @@ follows a run at T = 1 to within that rounding, not bit for bit (tests/test_para
 
 When it is used
 ---------------
-:meth:`numpycnn.training.Trainer.compute_gradients` uses it when the number of threads was set
+:meth:`numpycnn.training.Trainer.compute_gradients` uses it instead of tutorial 3's step
+(:meth:`~numpycnn.training.Trainer.forward_backward`) when the number of threads was set
 (``numpycnn.threads.set_threads(T)``, ``limit(T)`` or ``NUMPYCNN_THREADS``; not when it only follows
 BLAS's configuration, so that unless asked, ``Trainer`` gives the same bits as a hand-written loop),
-is above 1, and :func:`eligible` holds: the plain ``Trainer`` and softmax cross-entropy, no callbacks of
-the user's (they may read a layer's cache or the loss's state, which only the main process's shard
-fills), and a network of layers that compute each sample on its own (:data:`PER_SAMPLE_LAYERS`: no
-BatchNorm, no Dropout) with no masks, no hooks and the fast convolution kernel. Anything else trains
-in one process, as before. The worker processes are started at the first such step — each a fresh
-``python`` running :func:`serve` (about a second, once per trainer; unlike ``multiprocessing``'s
-``spawn`` it never re-runs the user's script, so scripts need no ``if __name__ == "__main__"``) — and
-stopped when the trainer is garbage collected or the interpreter exits. The arrays travel through a
-memory-mapped file (in ``/dev/shm`` where it exists); the pipes carry one short line per step.
+is above 1, the trainer allows it (``Trainer.data_parallel``, False for a trainer that changes the
+step) and :func:`eligible` holds: softmax cross-entropy without options (a plain mean over the batch), no
+callbacks of the user's (they may read a layer's cache or the loss's state, which only the main process's
+shard fills), and a network of layers that compute each sample on its own (:data:`PER_SAMPLE_LAYERS`:
+no BatchNorm, no Dropout) with no masks, no hooks and the fast implementation of every Conv2D and MaxPool2D
+(:func:`numpycnn.layers.use_implementation`). Anything else trains in one process, as before.
+The worker processes are started at the first such step — each a fresh ``python`` running
+:func:`serve` (about a second, once per trainer; unlike ``multiprocessing``'s ``spawn`` it never re-runs
+the user's script, so scripts need no ``if __name__ == "__main__"``) — and stopped when the trainer is
+garbage collected or the interpreter exits. The arrays travel through a memory-mapped file (in
+``/dev/shm`` where it exists); the pipes carry one short line per step.
 """
 import json
 import os
@@ -48,8 +51,8 @@ import weakref
 
 import numpy as np
 
-from . import conv, threads
-from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from . import threads
+from .layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh, implementation_of
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 
@@ -60,14 +63,16 @@ PER_SAMPLE_LAYERS = (AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid
 def eligible(trainer, x):
     """Whether ``trainer``'s step on the batch ``x`` can be split over processes (see the module docstring).
 
-    :class:`~numpycnn.training.Trainer` asks only when it is not a subclass (a subclass may change the step).
+    :class:`~numpycnn.training.Trainer` asks only when its ``data_parallel`` is True (a trainer whose step
+    differs from :meth:`~numpycnn.training.Trainer.forward_backward` sets it False).
     """
     model = trainer.model
     return (threads.is_set() and threads.get_threads() > 1 and x.shape[0] >= 2
-            and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy
+            and not trainer.callbacks and type(trainer.loss) is SoftmaxCrossEntropy and trainer.loss.plain
             and isinstance(model, Sequential) and not model.forward_hooks and not model.backward_hooks
             and all(type(layer) in PER_SAMPLE_LAYERS and not layer.masks for layer in model.layers.values())
-            and all((model[name].kernel or conv.default_kernel()) == "fast" for name in model.conv_layers()))
+            and all(implementation_of(layer) == "fast" for layer in model.layers.values()
+                    if isinstance(layer, (Conv2D, MaxPool2D))))
 
 
 class _Shared:

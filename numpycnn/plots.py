@@ -18,7 +18,7 @@ FIGURES_ENV = "NUMPYCNN_FIGURES"
 FIGURES_DPI_ENV = "NUMPYCNN_FIGURES_DPI"
 
 
-def _figure(*args, **kwargs):
+def figure(*args, **kwargs):
     """A ``matplotlib.figure.Figure`` (no pyplot: no global state, no GUI backend).
 
     matplotlib is imported here, when the first figure is drawn: it takes longer to import than
@@ -124,7 +124,7 @@ def show(fig, name, folder=None):
 
 def training_curves(history, title=None):
     """Loss and accuracy per epoch (train and validation) from a :class:`~numpycnn.training.History`."""
-    fig = _figure(figsize=(9, 3.4))
+    fig = figure(figsize=(9, 3.4))
     ax1, ax2 = fig.subplots(1, 2)
     ep = history["epoch"]
     ax1.plot(ep, history["train_loss"], "o-", label="train")
@@ -153,7 +153,7 @@ def filter_grid(w, title="first-layer filters", cols=None):
     F, C = w.shape[:2]
     cols = cols or int(np.ceil(np.sqrt(F)))
     rows = int(np.ceil(F / cols))
-    fig = _figure(figsize=(1.1 * cols, 1.1 * rows + 0.4))
+    fig = figure(figsize=(1.1 * cols, 1.1 * rows + 0.4))
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for i, ax in enumerate(axes):
         ax.axis("off")
@@ -186,7 +186,7 @@ def feature_maps(model, x, layer_names=None, max_channels=8):
         for name in hooks:
             model.forward_hooks[name].pop()
     rows = len(layer_names) + 1
-    fig = _figure(figsize=(1.3 * (max_channels + 1), 1.3 * rows))
+    fig = figure(figsize=(1.3 * (max_channels + 1), 1.3 * rows))
     axes = fig.subplots(rows, max_channels, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
@@ -202,7 +202,7 @@ def feature_maps(model, x, layer_names=None, max_channels=8):
 def gradient_scatter(analytic, numeric, title="analytic vs numeric gradient"):
     """Scatter of analytic against numeric gradient entries (they should lie on the diagonal)."""
     a, n = np.ravel(analytic), np.ravel(numeric)
-    fig = _figure(figsize=(4, 4))
+    fig = figure(figsize=(4, 4))
     ax = fig.subplots()
     ax.scatter(n, a, s=6, alpha=0.6)
     lim = [min(a.min(), n.min()), max(a.max(), n.max())]

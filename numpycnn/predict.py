@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import ShapeError
 from .functional import softmax
+from .layers import LogSoftmax
 from .model import load_model
 from .validate import count
 
@@ -155,7 +156,7 @@ def predict_images(model, paths, top_k=3, invert="auto"):
     channels = int(meta["input_shape"][0])
     x = np.concatenate([preprocess(load_image(f, channels), meta, invert) for f in files]).astype(model.dtype)
     logits = model.predict_logits(x)
-    if type(list(model.layers.values())[-1]).__name__ == "LogSoftmax":
+    if isinstance(list(model.layers.values())[-1], LogSoftmax):
         p = np.exp(logits)
     else:
         p = softmax(logits.astype(np.float64))

@@ -27,7 +27,7 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from .errors import ShapeError
-from .layers import Layer, layer_from_config, register_layer
+from .layers import Layer, compose_window, layer_from_config, register_layer
 
 PROJECTION = "proj"
 
@@ -111,18 +111,20 @@ class ResidualBlock(Layer):
             else:
                 lname, layer = item
             if not isinstance(layer, Layer):
-                raise TypeError(f"{self.where()}: body item {lname!r} is not a Layer; got {type(layer).__name__}")
+                raise TypeError(f"{self.display_name()}: body item {lname!r} is not a Layer; "
+                                f"got {type(layer).__name__}")
             if lname in self.body or lname == PROJECTION:
-                raise ValueError(f"{self.where()}: duplicate or reserved sub-layer name {lname!r} "
+                raise ValueError(f"{self.display_name()}: duplicate or reserved sub-layer name {lname!r} "
                                  f"({PROJECTION!r} is the projection's)")
             if "." in lname:
-                raise ValueError(f"{self.where()}: sub-layer names may not contain '.'; got {lname!r}")
+                raise ValueError(f"{self.display_name()}: sub-layer names may not contain '.'; got {lname!r}")
             layer.name = lname
             self.body[lname] = layer
         if not self.body:
-            raise ValueError(f"{self.where()}: body must hold at least one layer")
+            raise ValueError(f"{self.display_name()}: body must hold at least one layer")
         if projection is not None and not isinstance(projection, Layer):
-            raise TypeError(f"{self.where()}: projection must be a Layer or None; got {type(projection).__name__}")
+            raise TypeError(f"{self.display_name()}: projection must be a Layer or None; "
+                            f"got {type(projection).__name__}")
         self.projection = projection
         self.sublayers = OrderedDict(self.body)
         if projection is not None:
@@ -179,7 +181,7 @@ class ResidualBlock(Layer):
             h = layer.forward(h)
         s = x if self.projection is None else self.projection.forward(x)
         if h.shape != s.shape:
-            raise ShapeError(f"{self.where()}: the body gives shape {h.shape} but the skip path {s.shape}; "
+            raise ShapeError(f"{self.display_name()}: the body gives shape {h.shape} but the skip path {s.shape}; "
                              f"give a projection that maps the input to the body's output shape")
         return h + s
 
@@ -208,9 +210,28 @@ class ResidualBlock(Layer):
         if shape != skip:
             hint = (" (with a projection, e.g. a 1x1 Conv2D with the body's stride, or a Dense)"
                     if self.projection is None else "")
-            raise ShapeError(f"{self.where()}: the body maps {tuple(input_shape)} to {shape} but the skip path gives "
-                             f"{skip}; the two must match{hint}")
+            raise ShapeError(f"{self.display_name()}: the body maps {tuple(input_shape)} to {shape} but the skip "
+                             f"path gives {skip}; the two must match{hint}")
         return shape
+
+    def macs(self, input_shape):
+        """The body's multiply-accumulates plus the projection's (the identity skip and the sum cost none)."""
+        total, shape = 0, tuple(input_shape)
+        for layer in self.body.values():
+            total += layer.macs(shape)
+            shape = tuple(layer.output_shape(shape))
+        return total + (0 if self.projection is None else self.projection.macs(input_shape))
+
+    def window(self):
+        """The body's window, composed layer by layer (the skip path reads a smaller one: its 1×1 or
+        identity). ``None`` when a body layer reads every position."""
+        field = (1, 1)
+        for layer in self.body.values():
+            w = layer.window()
+            if w is None:
+                return None
+            field = compose_window(field, w)
+        return field
 
     def config(self):
         def describe(layer):

@@ -5,15 +5,15 @@ update), so a resumed run continues it exactly from the optimizer's saved ``t``:
 
     lr_t = base_lr · f(t)
 
-=================  =====================================================  ==========================
-schedule           f(t)                                                   PyTorch equivalent
-=================  =====================================================  ==========================
-``constant``       1                                                      (none)
-``step``           γ^⌊t / step_size⌋                                      ``StepLR(step_size, γ)``
-``multistep``      γ^(number of milestones ≤ t)                           ``MultiStepLR(milestones, γ)``
-``exponential``    max(γ^t, floor)                                        ``ExponentialLR(γ)`` (floor 0)
-``cosine``         floor + (1 − floor)·(1 + cos(π·min(t, T)/T))/2         ``CosineAnnealingLR(T, eta_min = floor·base_lr)``
-=================  =====================================================  ==========================
+=================  ==============================================  ==================================================
+schedule           f(t)                                            PyTorch equivalent
+=================  ==============================================  ==================================================
+``constant``       1                                               (none)
+``step``           γ^⌊t / step_size⌋                               ``StepLR(step_size, γ)``
+``multistep``      γ^(number of milestones ≤ t)                    ``MultiStepLR(milestones, γ)``
+``exponential``    max(γ^t, floor)                                 ``ExponentialLR(γ)`` (floor 0)
+``cosine``         floor + (1 − floor)·(1 + cos(π·min(t, T)/T))/2  ``CosineAnnealingLR(T, eta_min = floor·base_lr)``
+=================  ==============================================  ==================================================
 
 Technique B's step decay ``α_t = α0·(1 − β)^t`` is ``exponential`` with ``γ = 1 − β`` (and, in its
 "above" reading, ``floor = threshold / α0``): :class:`~numpycnn.techniques.gradient_direction.GradientDirection`
@@ -27,7 +27,7 @@ its floor after ``T`` updates instead of rising again.
 """
 import math
 
-from .validate import count, number
+from .validate import choice, count, number
 
 
 class Schedule:
@@ -130,8 +130,7 @@ SCHEDULES = {"constant": Constant, "step": StepDecay, "multistep": MultiStep, "e
 
 def make_schedule(name, **kwargs):
     """A schedule by name (see ``SCHEDULES``) with its arguments, e.g. ``make_schedule("cosine", total_steps=3000)``."""
-    if name not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}; got {name!r}")
+    choice(name, "schedule", "make_schedule", sorted(SCHEDULES))
     try:
         return SCHEDULES[name](**kwargs)
     except TypeError as e:

@@ -85,7 +85,14 @@ def load_arrays(path):
     return arrays, meta
 
 
+def with_prefix(prefix, arrays):
+    """``arrays`` with every key written ``prefix + '/' + key``: one group of a flat file (undone by
+    :func:`prefixed`)."""
+    return {f"{prefix}/{k}": v for k, v in arrays.items()}
+
+
 def prefixed(arrays, prefix):
-    """Sub-dict of ``arrays`` whose keys start with ``prefix + '/'`` (prefix stripped)."""
+    """Sub-dict of ``arrays`` whose keys start with ``prefix + '/'`` (prefix stripped): the inverse of
+    :func:`with_prefix`."""
     n = len(prefix) + 1
     return {k[n:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}

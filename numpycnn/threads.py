@@ -6,7 +6,7 @@ The setting::
     numpycnn.threads.set_threads(2)            # from now on (NumPy's BLAS too, when threadpoolctl is installed)
     with numpycnn.threads.limit(1):            # inside the block only; the previous setting comes back after
         trainer.fit(data.train, epochs=1)
-    numpycnn.threads.get_threads()             # the number the kernels use now
+    numpycnn.threads.get_threads()             # the number in force now
     # NUMPYCNN_THREADS=2 python train.py       # the starting value, read when numpycnn is imported
 
 Unset (no call, no ``NUMPYCNN_THREADS``), numpycnn uses what NumPy's BLAS is configured for, read at
@@ -61,6 +61,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import numpy as np
+
 from .validate import integer
 
 try:                      # optional: without it BLAS keeps the threads its environment variables gave it
@@ -105,7 +107,7 @@ def is_set():
 
 
 def get_threads():
-    """The number of threads numpycnn's kernels use now: the setting, or BLAS's when unset."""
+    """The number of threads numpycnn uses now: the setting, or BLAS's when unset."""
     return _state["threads"] or blas_threads()
 
 
@@ -115,7 +117,7 @@ def _set_blas(n):
 
 
 def set_threads(n):
-    """Use ``n`` threads from now on: numpycnn's kernels, and NumPy's BLAS when threadpoolctl is installed.
+    """Use ``n`` threads from now on: numpycnn's own, and NumPy's BLAS when threadpoolctl is installed.
 
     Parameters
     ----------
@@ -132,7 +134,7 @@ def set_threads(n):
 
 @contextmanager
 def limit(n):
-    """Use ``n`` threads inside a ``with`` block (kernels and BLAS); the previous setting comes back after.
+    """Use ``n`` threads inside a ``with`` block (numpycnn's and BLAS's); the previous setting comes back after.
 
     ::
 
@@ -230,14 +232,22 @@ def map_shards(work, n, numbers=None, threads=None):
     With one thread (or a small job) this is ``[work(0, n)]``. Otherwise the first shard runs in the
     calling thread and the others in the pool; an exception raised in any shard is raised here.
     Either way BLAS is pinned to one thread while ``work`` runs, so a product inside ``work`` is the
-    same one-thread BLAS call at every T (the module docstring says why this costs nothing).
+    same one-thread BLAS call at every T (the module docstring says why this costs nothing). The shards
+    in the pool run under the caller's ``np.errstate`` (NumPy keeps it per thread, so a pool thread would
+    otherwise warn about an overflow the caller chose to ignore, or ignore one it chose to raise).
     """
     T = get_threads() if threads is None else threads
     with _blas_single():
         if T <= 1 or n <= 1 or (numbers is not None and numbers < MIN_NUMBERS_TO_SPLIT):
             return [work(0, n)]
         (lo, hi), *rest = shards(n, T)
-        futures = [_executor(T - 1).submit(work, a, b) for a, b in rest]
+        errors = np.geterr()
+
+        def in_callers_errstate(a, b):
+            with np.errstate(**errors):
+                return work(a, b)
+
+        futures = [_executor(T - 1).submit(in_callers_errstate, a, b) for a, b in rest]
         try:
             first = work(lo, hi)
         finally:

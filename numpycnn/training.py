@@ -16,6 +16,10 @@ trainer of several networks replaces)::
     model.backward(loss_fn.backward())        # every layer's grads (and any backward hooks)
     optimizer.step()                          # x <- update(x, grad)
 
+The first three lines are :meth:`Trainer.forward_backward`, and they run in this process unless more than
+one thread was set (``numpycnn.threads.set_threads(T)``): then ``compute_gradients`` splits the batch over T
+processes (:mod:`numpycnn.parallel`; see :attr:`Trainer.data_parallel`).
+
 Techniques plug in through :class:`~numpycnn.callbacks.Callback` methods called at fixed points of
 the step and the epoch (the table is in :mod:`numpycnn.callbacks`), instead of copying the loop; the
 progress bar, periodic evaluation and checkpoints are callbacks too, added by ``fit`` after the
@@ -37,14 +41,14 @@ import time
 import numpy as np
 
 from . import parallel, threads
-from .callbacks import Callback, Checkpoints, PeriodicEvaluation, ProgressBar
+from .callbacks import Checkpoints, PeriodicEvaluation, ProgressBar
 from .errors import CheckpointError, DivergenceError
 from .losses import SoftmaxCrossEntropy
-from .model import EVAL_BATCH
-from .storage import load_arrays, prefixed, save_arrays
+from .model import EVAL_BATCH, Sequential
+from .storage import load_arrays, prefixed, save_arrays, with_prefix
 from .validate import count, integer
 
-__all__ = ["Callback", "History", "Trainer", "batch_indices"]
+__all__ = ["History", "Trainer", "batch_indices"]
 
 
 def batch_indices(n, batch_size, *, seed=0, epoch=0, shuffle=True):
@@ -139,12 +143,18 @@ class Trainer:
 
     Attributes
     ----------
-    step : int — optimizer updates done (see :class:`Callback` for when it is incremented)
+    step : int — optimizer updates done (see :class:`~numpycnn.callbacks.Callback` for when it is incremented)
     epoch : int — whole epochs done; ``batch_in_epoch``: batches done in the current one
     elapsed : float — training seconds so far (the steps only: no evaluation, no checkpoints)
     history : History; ``stop_reason`` : why the last ``fit`` stopped
     checkpoint_written : ``(path, step)`` of the last checkpoint this trainer wrote, or None
     """
+
+    #: Whether :meth:`compute_gradients` may split a step over worker processes when more than one thread is
+    #: set (:mod:`numpycnn.parallel`). Each worker runs the lines of :meth:`forward_backward` on its shard, and
+    #: only the main process's shard fills the layers' caches and the loss's state; a subclass whose step
+    #: differs from that, or that reads those caches, sets this to False.
+    data_parallel = True
 
     def __init__(self, model, optimizer, loss=None, callbacks=(), seed=0, batch_size=64,
                  checkpoint_path=None, checkpoint_every=None, progress=True, guard=True, augment=None,
@@ -152,6 +162,9 @@ class Trainer:
         self.batch_size = count(batch_size, "batch_size", "Trainer")
         self.model, self.optimizer = model, optimizer
         self.loss = loss or SoftmaxCrossEntropy()
+        if getattr(self.loss, "reduction", "mean") == "none":
+            raise ValueError(f"Trainer: loss must reduce the batch to one number (reduction 'mean' or 'sum'); "
+                             f"got {self.loss!r}")
         self.callbacks = list(callbacks)
         self.seed = int(seed)
         self.checkpoint_path = checkpoint_path
@@ -182,17 +195,17 @@ class Trainer:
         loss, logits = self.compute_gradients(x, y)
         self.last_x, self.last_y, self.last_logits = x, y, logits
         for cb in self.callbacks:
-            cb.after_backward(self)
+            cb.on_backward_end(self)
         if self.guard:
             self.check_finite(loss)
         for optimizer in self.trained_optimizers():
             optimizer.step()
         self.step += 1
         for cb in self.callbacks:
-            cb.after_step(self)
+            cb.on_step_end(self)
         return loss, int((logits.argmax(axis=1) == y).sum())
 
-    def view(self, x, stream=None):
+    def augmented(self, x, stream=None):
         """The batch as network ``stream`` sees it: ``augment(x, default_rng([seed, step, stream]))``, or ``x``."""
         if self.augment is None:
             return x
@@ -200,15 +213,22 @@ class Trainer:
         return self.augment(x, np.random.default_rng([self.seed, self.step, stream]))
 
     def compute_gradients(self, x, y):
-        """Forward, loss, backward: fills every parameter's gradient. Returns ``(loss, logits)``.
+        """Forward, loss, backward on the batch as this trainer sees it: fills every parameter's gradient.
+        Returns ``(loss, logits)``.
 
-        When more than one thread was set (``numpycnn.threads.set_threads(T)``) and the network's samples
-        are computed independently, the batch is split over worker processes (:mod:`numpycnn.parallel`);
-        the gradients are the same up to float rounding.
+        Unless threads are set, the step that runs is tutorial 3's, :meth:`forward_backward`, in this process.
+        Only when more than one thread was set (``numpycnn.threads.set_threads(T)``, ``limit(T)``,
+        ``NUMPYCNN_THREADS``, ``--threads``), this trainer allows it (:attr:`data_parallel`) and the network's
+        samples are computed independently (:func:`numpycnn.parallel.eligible`), the batch is split over T
+        processes instead (:class:`numpycnn.parallel.Workers`): the same gradients up to float rounding.
         """
-        x = self.view(x)                                              # the batch as this trainer sees it
-        if type(self) is Trainer and parallel.eligible(self, x):
+        x = self.augmented(x)                                   # the batch as this trainer sees it
+        if self.data_parallel and parallel.eligible(self, x):   # threads set: T processes, 1/T of the batch each
             return self._workers(x.shape[0]).compute_gradients(x, y, self.loss)
+        return self.forward_backward(x, y)                      # tutorial 3's step, in this process
+
+    def forward_backward(self, x, y):
+        """Tutorial 3's step in this process: forward, loss, backward. Returns ``(loss, logits)``."""
         logits = self.model.forward(x, check=False)
         loss = self.loss.forward(logits, y)
         self.model.backward(self.loss.backward(), input_grad=False)   # nothing needs dL/dx of the images
@@ -224,8 +244,10 @@ class Trainer:
         return self._parallel
 
     def check_finite(self, loss):
-        """Divergence guard: raise :class:`DivergenceError` naming the step and the first layer
-        (from the output down, the order backprop computes them) whose gradient is not finite."""
+        """Divergence guard: raise :class:`DivergenceError` naming the step, and — when a gradient is the
+        first value that is not finite — the first layer (from the output down, the order backprop computes
+        them) whose gradient is not finite. The message mentions the last good checkpoint only when the
+        trainer writes checkpoints (``checkpoint_path``)."""
         if not math.isfinite(loss):
             raise DivergenceError(f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): "
                                   f"the loss is {loss}. Lower the learning rate; {self.checkpoint_on_disk()}")
@@ -298,7 +320,8 @@ class Trainer:
         for model in self.trained_models():
             model.train()          # BatchNorm uses batch statistics and Dropout drops, whatever mode came before
         self.stop_reason = None
-        hooks = self.callbacks + self.builtin_callbacks(val, epochs, eval_every, math.ceil(len(train) / self.batch_size))
+        batches_per_epoch = math.ceil(len(train) / self.batch_size)
+        hooks = self.callbacks + self.builtin_callbacks(val, epochs, eval_every, batches_per_epoch)
         for cb in hooks:
             cb.on_train_begin(self)
         try:
@@ -348,7 +371,7 @@ class Trainer:
             self.batch_in_epoch = 0
             self.epoch_sums = np.zeros(3)
         for cb in hooks:
-            cb.after_epoch(self)
+            cb.on_epoch_recorded(self)
         if not whole or (max_steps is not None and self.step >= max_steps):
             return "max_steps"
         if target_loss is not None and logs["train_loss"] <= target_loss:
@@ -381,10 +404,9 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------
     def state_dict(self):
         """Everything needed to resume: arrays (flat dict) and JSON metadata."""
-        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
+        arrays = {**with_prefix("model", self.model.state_dict()), **with_prefix("optim", self.optimizer.state_dict())}
         for cb in self.callbacks:
-            arrays.update({f"cb/{cb.name}/{k}": v for k, v in cb.state_dict().items()})
+            arrays.update(with_prefix(f"cb/{cb.name}", cb.state_dict()))
         arrays["trainer/epoch_sums"] = self.epoch_sums
         meta = {"kind": "checkpoint", "architecture": self.model.config(), "metadata": self.model.metadata,
                 "optimizer": type(self.optimizer).__name__, "step": self.step, "epoch": self.epoch,
@@ -404,7 +426,7 @@ class Trainer:
         arrays, meta = load_arrays(path)
         if meta.get("kind") != "checkpoint":
             raise CheckpointError(f"{path}: is a {meta.get('kind')!r} file, not a training checkpoint")
-        if meta["architecture"]["layers"] != self.model.config()["layers"]:
+        if _layer_configs(meta["architecture"], path) != self.model.config()["layers"]:
             raise CheckpointError(f"{path}: was saved from a different architecture; "
                                   f"use the same --model/--activation options as the original run")
         if meta["optimizer"] != type(self.optimizer).__name__:
@@ -427,3 +449,12 @@ class Trainer:
         self.seed, self.batch_size, self.elapsed = meta["seed"], meta["batch_size"], meta["elapsed"]
         self.history = History(meta["history"])
         return self
+
+
+def _layer_configs(architecture, path):
+    """The layers of a saved architecture as :meth:`Sequential.config` writes them today (a layer's
+    ``from_config`` reads the keys of older files, e.g. ``Conv2D``'s ``"kernel"``)."""
+    try:
+        return Sequential.from_config(architecture).config()["layers"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: architecture description is invalid: {e}") from None

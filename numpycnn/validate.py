@@ -10,7 +10,8 @@ whose message names where the argument was given, the argument, what was given a
 ``TypeError`` when the value is not of the expected kind (a string, a bool, a float where an
 integer is needed), ``ValueError`` when it is of the right kind but outside the allowed range
 (including NaN and infinity). :func:`choice` checks a name against a fixed list;
-:func:`check_labels` checks a batch of class labels against the logits they belong to.
+:func:`check_4d` and :func:`check_float` check a layer's input; :func:`check_labels` checks a batch of
+class labels against the logits they belong to.
 """
 import math
 from collections.abc import Hashable
@@ -27,6 +28,37 @@ def integer(value, name, where, minimum=1):
     if value < minimum:
         raise ValueError(f"{where}: {name} must be an integer >= {minimum}; got {value}")
     return int(value)
+
+
+def pair(value, name, where, minimum=1):
+    """An integer ``>= minimum`` or a pair of them, one per spatial axis, returned as ``(height, width)``.
+
+    ``3 -> (3, 3)``, ``(3, 5) -> (3, 5)`` (a list works too: JSON files store pairs as lists), as
+    PyTorch's ``kernel_size``, ``stride``, ``padding`` and ``dilation`` accept them.
+    """
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{where}: {name} must be an integer >= {minimum} or a pair (height, width) of them; "
+                             f"got {tuple(value)!r} ({len(value)} values)")
+        return (integer(value[0], f"{name}[0]", where, minimum), integer(value[1], f"{name}[1]", where, minimum))
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an integer >= {minimum} or a pair (height, width) of them; "
+                        f"got {value!r} ({type(value).__name__})")
+    value = integer(value, name, where, minimum)
+    return (value, value)
+
+
+def flag(value, name, where):
+    """A bool argument (``bias``, ``ceil_mode``, ``affine``, ...): True or False, nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def compact(hw):
+    """``(a, a) -> a`` and ``(a, b) -> (a, b)``: how a layer shows and saves a per-axis setting (an int when
+    both axes agree, so a square layer's config is what it always was)."""
+    return hw[0] if hw[0] == hw[1] else tuple(hw)
 
 
 def count(value, name, where, meaning=""):
@@ -80,10 +112,45 @@ def number(value, name, where, low=None, high=None, *, low_open=False, high_open
 
 
 def choice(value, name, where, options):
-    """One of a fixed set of ``options`` (e.g. a kernel or a rule name), returned unchanged."""
+    """One of a fixed set of ``options`` (e.g. an implementation or a rule name), returned unchanged."""
     if not isinstance(value, Hashable) or value not in set(options):
         raise ValueError(f"{where}: {name} must be one of {list(options)}; got {value!r}")
     return value
+
+
+def check_4d(x, where, channels=None):
+    """A floating-point batch of images ``x: (N, C, H, W)`` (with ``channels`` channels, when given).
+
+    Raises ``TypeError`` for a non-array or a non-float dtype and :class:`~numpycnn.errors.ShapeError` for
+    another number of dimensions (a 3-d input gets the hint to add a channel axis) or channels.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{where}: input x must be a numpy array of shape (N, C, H, W); got {type(x).__name__}")
+    if x.ndim != 4:
+        hint = " Add a channel axis: x[:, None, :, :]." if x.ndim == 3 else ""
+        raise ShapeError(f"{where}: input x must have 4 dimensions (N, C, H, W); got shape {x.shape}.{hint}")
+    if channels is not None and x.shape[1] != channels:
+        raise ShapeError(f"{where}: input x must have {channels} channels (axis 1); got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{where}: input x must be a floating-point array; got dtype {x.dtype}. "
+            f"Convert images first, e.g. x.astype(np.float32) / 255"
+        )
+
+
+def check_float(x, where, min_ndim=1):
+    """A floating-point array ``x`` with at least ``min_ndim`` dimensions (the batch axis first).
+
+    Raises ``TypeError`` for a non-array or a non-float dtype, :class:`~numpycnn.errors.ShapeError` for too
+    few dimensions.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{where}: input x must be a numpy array; got {type(x).__name__}")
+    if x.ndim < min_ndim:
+        raise ShapeError(f"{where}: input x must have at least {min_ndim} dimensions (a batch axis first); "
+                         f"got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{where}: input x must be floating point; got dtype {x.dtype}")
 
 
 def check_labels(logits, y, where="loss"):

@@ -7,6 +7,7 @@ import numpy as np
 from .errors import ShapeError
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, activation
 from .model import Sequential
+from .validate import choice
 
 
 def _rng(rng, seed):
@@ -126,7 +127,8 @@ def mlp(input_shape=(1, 28, 28), num_classes=10, hidden=(300, 100), activation_n
     n_in = int(np.prod(input_shape))
     layers = [("flatten", Flatten())]
     for i, n in enumerate(hidden, 1):
-        layers += [(f"fc{i}", Dense(n_in, n, init=init, rng=rng, dtype=dtype)), (f"act{i}", activation(activation_name))]
+        layers += [(f"fc{i}", Dense(n_in, n, init=init, rng=rng, dtype=dtype)),
+                   (f"act{i}", activation(activation_name))]
         n_in = n
     layers.append((f"fc{len(hidden) + 1}", Dense(n_in, num_classes, init="xavier", rng=rng, dtype=dtype)))
     return Sequential(layers, input_shape=input_shape, name="mlp")
@@ -137,7 +139,6 @@ MODELS = {"lenet5": lenet5, "small_cnn": small_cnn, "plain_cnn": plain_cnn, "van
 
 def build_model(name, input_shape, num_classes=10, activation_name="relu", seed=0, **kwargs):
     """Build a zoo model by name (see ``MODELS``)."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}; got {name!r}")
+    choice(name, "model", "build_model", sorted(MODELS))
     return MODELS[name](input_shape=tuple(input_shape), num_classes=num_classes, activation_name=activation_name,
                         seed=seed, **kwargs)

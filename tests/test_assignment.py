@@ -82,6 +82,21 @@ def test_tutorial_needs_records_the_exercises_a_tutorial_calls():
     assert not any(c.startswith("techniques.") for c in called)
 
 
+def test_exercises_by_tutorial_table_says_each_tutorial_runs_only_exercises_taught_up_to_it():
+    """The generated table (a measurement: `assignment needs --write`) agrees with the course order. The
+    staged run of tests/test_tutorials.py is the proof; this catches a table written before a change."""
+    import re
+    from numpycnn.lab.assignment import course
+    from numpycnn.lab.assignment.needs import NEEDS_FILE
+    table = (PACKAGE_DIR.parent / NEEDS_FILE).read_text(encoding="utf-8")
+    for path in course.in_order():
+        row = re.search(rf"^\| `{re.escape(path.name)}` \| (.*) \| (.*) \|$", table, re.M)
+        assert row, f"{NEEDS_FILE} has no row for {path.name}"
+        runs = set(re.findall(r"`([^`]+)`", row.group(2)))
+        assert runs <= course.exercises_through(path.stem), (path.name, runs - course.exercises_through(path.stem))
+        assert set(re.findall(r"`([^`]+)`", row.group(1))) == course.exercises_taught([path])
+
+
 def test_exercises_by_tutorial_table_has_a_row_per_tutorial():
     from numpycnn.lab.assignment.needs import NEEDS_FILE
     root = PACKAGE_DIR.parent

@@ -86,3 +86,46 @@ def test_package_writes_the_autograder_zip_without_the_kept_exercises(tmp_path):
     assert "--format gradescope" in run and "--exercise layers.ReLU.backward" in run
     assert "--exercise layers.ReLU.forward " not in run + " " and "layers.ReLU.forward \\" not in run
     assert "do not share it" in proc.stdout
+
+
+def _plant_student_work(hw):
+    """A student's edits in the copy: code in an exercise region of conv.py and a Your-turn cell of a tutorial."""
+    conv = hw / "numpycnn" / "conv.py"
+    conv.write_text(conv.read_text().replace('raise NotImplementedError("exercise conv.conv2d_forward',
+                                             'out = "the student\'s own loop"  # raise NotImplementedError("exercise '
+                                             'conv.conv2d_forward', 1))
+    assert "the student's own loop" in conv.read_text()
+    tutorial = hw / "tutorials" / "01_convolution_by_hand.py"
+    tutorial.write_text(tutorial.read_text() + "\n# the student's answer\n")
+    return {p.relative_to(hw): p.read_bytes() for p in (conv, tutorial)}
+
+
+def test_make_over_an_existing_student_copy_is_one_line_exit_2_and_touches_nothing(tmp_path):
+    """Regression (issue 38.2): it printed a FileExistsError traceback."""
+    assert _cli("make", str(tmp_path / "hw"), cwd=tmp_path).returncode == 0
+    work = _plant_student_work(tmp_path / "hw")
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "hw").rglob("*")}
+    proc = _cli("make", str(tmp_path / "hw"), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: assignment make: OUT ")
+    assert "already holds a student copy" in proc.stderr and "--overwrite" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "hw").rglob("*")} == before
+    assert all((tmp_path / "hw" / rel).read_bytes() == data for rel, data in work.items())
+
+
+def test_make_overwrite_keeps_the_previous_copy_with_the_students_edits_and_says_where(tmp_path):
+    """Regression (issue 38.3): --overwrite deleted a student's filled-in conv.py without a copy."""
+    hw = tmp_path / "hw"
+    assert _cli("make", str(hw), cwd=tmp_path).returncode == 0
+    work = _plant_student_work(hw)
+    (hw / "grade.json").write_text("{}")                       # the student's folder: not part of the copy
+    proc = _cli("make", str(hw), "--overwrite", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    kept = [p for p in hw.iterdir() if p.name.startswith("previous-")]
+    assert len(kept) == 1 and f"kept the previous student copy (it may hold a student's work) in {kept[0]}/" \
+        in proc.stdout
+    assert all((kept[0] / rel).read_bytes() == data for rel, data in work.items())   # every edit, byte for byte
+    assert (kept[0] / "STUDENT_README.md").is_file()
+    assert "the student's own loop" not in (hw / "numpycnn" / "conv.py").read_text()  # a fresh copy in its place
+    assert 'raise NotImplementedError("exercise conv.conv2d_forward' in (hw / "numpycnn" / "conv.py").read_text()
+    assert (hw / "grade.json").read_text() == "{}"

@@ -97,15 +97,16 @@ elif alpha > self.threshold:
     self.alpha = max(alpha * (1.0 - self.beta), self.threshold)
 """
 MAXPOOL_FORWARD = """
-stride = kernel if stride is None else stride
+K = kernel_size
+stride = K if stride is None else stride
 N, C, H, W = x.shape
-OH, OW = (H + 2 * pad - kernel) // stride + 1, (W + 2 * pad - kernel) // stride + 1
+OH, OW = (H + 2 * pad - K) // stride + 1, (W + 2 * pad - K) // stride + 1
 xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
 out = np.empty((N, C, OH, OW), dtype=x.dtype)
 for i in range(OH):
     for j in range(OW):
-        out[:, :, i, j] = xp[:, :, i * stride:i * stride + kernel, j * stride:j * stride + kernel].max(axis=(2, 3))
-return out, (x, out, kernel, stride, pad)
+        out[:, :, i, j] = xp[:, :, i * stride:i * stride + K, j * stride:j * stride + K].max(axis=(2, 3))
+return out, (x, out, K, stride, pad)
 """
 MAXPOOL_BACKWARD_TO_EVERY_MAXIMUM = """
 x, out, K, stride, pad = cache

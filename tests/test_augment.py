@@ -44,6 +44,15 @@ def test_a_shift_moves_each_image_by_at_most_s_pixels_and_fills_with_the_minimum
     assert len({tuple(np.argwhere(img == 1.0)[0]) for img in out[:, 0]}) > 1
 
 
+def test_a_shift_is_a_crop_of_the_padded_image_at_the_offsets_drawn_first_from_the_generator():
+    x, s = batch(N=8, C=2, H=6, W=5), 2
+    out = Augment(s)(x, np.random.default_rng(7))
+    dy, dx = np.random.default_rng(7).integers(0, 2 * s + 1, size=(2, 8))     # the documented draw
+    for n in range(8):
+        padded = np.pad(x[n], ((0, 0), (s, s), (s, s)), constant_values=x[n].min())
+        np.testing.assert_array_equal(out[n], padded[:, dy[n]:dy[n] + 6, dx[n]:dx[n] + 5])
+
+
 def test_a_flip_mirrors_left_right():
     x = batch(N=40)
     out = Augment(0, flip=True)(x, np.random.default_rng(2))

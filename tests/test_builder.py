@@ -27,8 +27,8 @@ def test_options_refuse_an_unknown_name_suggesting_the_close_one():
 
 
 def test_options_refuse_a_value_outside_the_choices_naming_them():
-    with pytest.raises(ValueError, match=r"optimizer must be one of .*'adam'.*; got 'adamw'"):
-        builder.options(optimizer="adamw")
+    with pytest.raises(ValueError, match=r"optimizer must be one of .*'adam'.*; got 'adagrad'"):
+        builder.options(optimizer="adagrad")
 
 
 def test_build_applies_width_activation_seed_and_the_optimizers_options():
@@ -168,7 +168,7 @@ TECHNIQUE_DEFAULTS = {
     "branch_coefficient": 0.01, "branch_schedule": "constant", "branch_loss": "cross_entropy",
     "alpha0": None, "direction_c": 0.0014, "decay": 0.0003, "decay_threshold": 0.0, "decay_mode": "initial",
     "sparsity": None, "sparse_mode": "er", "sparse_sampling": "bernoulli", "dense_layers": "", "mask_candidates": 1,
-    "mask_steps": 100, "mask_stream": None, "networks": 1, "ensemble": "min-logit", "collab_mode": "patent",
+    "mask_steps": 100, "mask_stream": None, "networks": 1, "ensemble": "min-logit", "collab_mode": "ensemble-ce",
     "collab_temperature": 3.0,
     "repr": False, "repr_s1": 200, "repr_s2": 100, "repr_n": 3, "repr_p": 0.3, "repr_ranking": "per-layer",
     "repr_exclude_first": False, "repr_selection": "orthogonality", "repr_reintroduce": "keep"}
@@ -194,3 +194,12 @@ def test_every_technique_choice_flag_refuses_an_unknown_value_listing_the_choice
 def test_numeric_technique_flags_refuse_text(flag, value):
     with pytest.raises(SystemExit):
         builder.train_parser().parse_args([flag, value])
+
+
+def test_optimizer_adamw_builds_adamw_with_its_own_weight_decay_unless_one_is_given():
+    model, opt = builder.build(builder.options(optimizer="adamw", width=4), (1, 8, 8), 10)
+    assert type(opt).__name__ == "AdamW" and opt.weight_decay == 0.01 and opt.decoupled_weight_decay
+    _, opt = builder.build(builder.options(optimizer="adamw", weight_decay=0.1, lr=0.003, width=4), (1, 8, 8), 10)
+    assert (opt.weight_decay, opt.lr) == (0.1, 0.003)
+    _, opt = builder.build(builder.options(optimizer="adam", width=4), (1, 8, 8), 10)
+    assert opt.weight_decay == 0.0

@@ -106,13 +106,13 @@ def digits():
     return nc.datasets.load_dataset("digits", seed=0, train_limit=400)
 
 
-def trainer(digits, rule="min-logit", mode="patent", **kw):
+def trainer(digits, rule="min-logit", mode="ensemble-ce", **kw):
     models = [nc.zoo.small_cnn(digits.input_shape, width=4, seed=s) for s in range(3)]
     return D.CollaborativeTrainer(models, [nc.optim.Adam(m, lr=3e-3) for m in models], rule=rule, mode=mode,
                                   batch_size=32, progress=False, **kw)
 
 
-@pytest.mark.parametrize("rule, mode", [(r, "patent") for r in D.RULES] + [("min-logit", "kdcl")])
+@pytest.mark.parametrize("rule, mode", [(r, "ensemble-ce") for r in D.RULES] + [("min-logit", "kdcl")])
 def test_training_together_lowers_every_networks_loss(digits, rule, mode):
     tr = trainer(digits, rule, mode)
     before = [m.evaluate(digits.train.x, digits.train.y)["loss"] for m in tr.models]
@@ -300,8 +300,8 @@ def test_with_augmentation_each_network_sees_its_own_view_of_the_batch(digits):
     x, y = digits.train.x[:16], digits.train.y[:16]
     trainer.compute_gradients(x, y)
     for i, m in enumerate(models):
-        np.testing.assert_array_equal(seen[i], m["conv1"].forward(trainer.view(x, i)))
-    assert not np.array_equal(trainer.view(x, 0), trainer.view(x, 1))
+        np.testing.assert_array_equal(seen[i], m["conv1"].forward(trainer.augmented(x, i)))
+    assert not np.array_equal(trainer.augmented(x, 0), trainer.augmented(x, 1))
 
 
 def test_the_experiments_independent_arm_is_three_plain_trainers_with_no_ensemble_term(digits, monkeypatch):
@@ -350,7 +350,7 @@ def test_each_networks_gradient_is_that_of_its_own_loss_with_the_teachers_detach
             z = m.forward(x)
             if mode == "dml":
                 return ce(z, y) + sum(D.kd_loss(z, fixed[j], 1.0)[0] for j in range(3) if j != i) / 2
-            return ce(z, y) + 0.25 * D.kd_loss(z, z_ens, tr.T)[0]
+            return ce(z, y) + 0.25 * D.kd_loss(z, z_ens, tr.temperature)[0]
         for name, p, _ in m.named_parameters():
             idx = [tuple(rng.integers(0, s) for s in p.shape) for _ in range(3)]
             numeric = numerical_gradient(own_loss, p, indices=idx)
@@ -409,7 +409,7 @@ def test_train_flags_pass_the_temperature_and_the_loop_settings_to_the_collabora
     args = builder.train_parser().parse_args(["--networks", "2", "--collab-mode", "kdcl", "--collab-temperature", "5",
                                               "--batch-size", "17", "--width", "4"])
     tr = builder.make_trainer(args, digits)
-    assert tr.T == 5.0 and tr.batch_size == 17
+    assert tr.temperature == 5.0 and tr.batch_size == 17
     with pytest.raises(ValueError, match=r"^--networks 2: --repr trains one network's loop .* without --repr$"):
         builder.make_trainer(builder.train_parser().parse_args(["--networks", "2", "--repr"]), digits)
 
@@ -417,7 +417,7 @@ def test_train_flags_pass_the_temperature_and_the_loop_settings_to_the_collabora
 def test_collaborative_errors_say_what_to_give(digits):
     with pytest.raises(ValueError, match="^combine: zero networks — give the logits of at least one network$"):
         D.combine([], np.array([0]), "linear")
-    with pytest.raises(ValueError, match=r"^CollaborativeTrainer: rule must be one of \("):
+    with pytest.raises(ValueError, match=r"^CollaborativeTrainer: rule must be one of \["):
         trainer(digits, rule="average")
     with pytest.raises(ValueError, match=r"validation split; pass one to fit\(train, val\)$"):
         trainer(digits, rule="validation").fit(digits.train, None, epochs=1)

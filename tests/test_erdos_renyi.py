@@ -234,7 +234,7 @@ def test_layer_ratios_follow_the_er_and_erk_formulas_for_dense_and_conv_layers()
     n_out, n_in = model[dense].params["W"].shape
     assert er[dense][0] == erk[dense][0] == (n_in + n_out) / (n_in * n_out)
     assert all(r == 1.0 for r, _ in C.layer_ratios(model, "uniform").values())
-    with pytest.raises(ValueError, match="^layer_ratios: mode must be 'er', 'erk' or 'uniform'; got 'random'"):
+    with pytest.raises(ValueError, match=r"^layer_ratios: mode must be one of \['er', 'erk', 'uniform'\]; got 'random'"):
         C.layer_ratios(model, "random")
 
 

@@ -65,3 +65,47 @@ def test_quick_experiment_writes_its_json_table_figures_and_scorecard(technique,
     assert list(out.glob(f"{technique}_*.png"))
     card = (out / "scorecard.md").read_text()
     assert sum(1 for c in rec["comparisons"] if c.get("scorecard", True)) == card.count(f"compare {technique}")
+
+
+def _without_provenance(rec):
+    """An experiment's record minus what depends on the clock and on which runs were reused (wall time, run counts,
+    seconds per run): the results themselves."""
+    rec = {k: v for k, v in rec.items() if k not in ("wall_minutes", "runs")}
+    rec["arms"] = {name: {k: v for k, v in arm.items() if k != "seconds_per_run"} for name, arm in rec["arms"].items()}
+    return rec
+
+
+@needs_fashion
+def test_compare_with_a_run_file_truncated_to_100_bytes_names_it_keeps_it_and_gives_the_undamaged_result(
+        tmp_path, capsys):
+    """Regression (issue 38.1): a truncated run file stopped compare with a JSON parser's message and no file name."""
+    from numpycnn.lab.cli import main
+    argv = ["compare", "orthogonal_reinit", "--quick", "--workers", "1", "--no-progress",
+            "--runs-dir", str(tmp_path / "runs")]
+    assert main(argv + ["--out", str(tmp_path / "undamaged")]) == 0
+    path = sorted((tmp_path / "runs").rglob("*.json"))[0]
+    path.write_bytes(path.read_bytes()[:100])
+    capsys.readouterr()
+    assert main(argv + ["--out", str(tmp_path / "repaired")]) == 0
+    err = capsys.readouterr().err
+    kept = list(path.parent.glob(path.name + ".damaged-*"))
+    assert len(kept) == 1 and len(kept[0].read_bytes()) == 100
+    assert str(path) in err and str(kept[0]) in err
+    undamaged = json.loads((tmp_path / "undamaged" / "orthogonal_reinit.json").read_text())
+    repaired = json.loads((tmp_path / "repaired" / "orthogonal_reinit.json").read_text())
+    assert repaired["runs"]["ran"] == 1
+    assert _without_provenance(repaired) == _without_provenance(undamaged)
+
+
+@pytest.mark.parametrize("technique,bad", [("branch_supervision", ["--steps", "0"]),
+                                           ("gradient_direction", ["--target", "1.5"]),
+                                           ("orthogonal_reinit", ["--width", "0"])])
+def test_fresh_with_a_bad_experiment_option_deletes_no_stored_run(technique, bad, tmp_path):
+    """The experiment's own options are checked before ``--fresh`` empties the run store."""
+    stored = tmp_path / f"{technique}-quick" / "final" / "arm" / "key.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text("{}")
+    with pytest.raises(ValueError, match=bad[0]):
+        experiment_module(technique).main(["--quick", "--fresh", "--no-progress", "--runs-dir", str(tmp_path),
+                                           "--out", str(tmp_path / "out"), *bad])
+    assert stored.read_text() == "{}"

@@ -99,10 +99,12 @@ def test_unsupported_pytorch_layers_and_options_are_named():
         from_torch(nn.Sequential(nn.GELU()), (1, 8, 8))
     with pytest.raises(ValueError, match="affine=True, track_running_stats=True"):
         from_torch(nn.Sequential(nn.BatchNorm2d(1, affine=False)), (1, 8, 8))
-    with pytest.raises(ValueError, match="kernel_size must be the same along height and width"):
-        from_torch(nn.Sequential(nn.Conv2d(1, 2, (3, 5))), (1, 8, 8))
-    with pytest.raises(ValueError, match="ceil_mode"):
-        from_torch(nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), (1, 8, 8))
+    with pytest.raises(ValueError, match="only zero padding is supported; got padding_mode='reflect'"):
+        from_torch(nn.Sequential(nn.Conv2d(1, 2, 3, padding_mode="reflect")), (1, 8, 8))
+    with pytest.raises(ValueError, match="divisor_override"):
+        from_torch(nn.Sequential(nn.AvgPool2d(2, divisor_override=3)), (1, 8, 8))
+    with pytest.raises(ValueError, match="returns indices"):
+        from_torch(nn.Sequential(nn.MaxPool2d(2, return_indices=True)), (1, 8, 8))
     with pytest.raises(TypeError, match="module must be a torch.nn.Sequential"):
         from_torch(nn.Linear(2, 2), (2,))
 
@@ -151,3 +153,65 @@ def test_exported_batchnorm_in_training_mode_matches_ours_in_training_mode():
         want = t(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model.forward(x), want, rtol=0, atol=1e-10)
     np.testing.assert_allclose(model["bnf"].buffers["running_mean"], t.bnf.running_mean.numpy(), rtol=0, atol=1e-12)
+
+
+# -- PyTorch's options, both ways: one test network per layer kind -----------------------------------------------------
+def _networks(dtype=np.float64):
+    """name -> (model using every option of one layer kind, input). Parameters moved off their initial values."""
+    import numpycnn as nc
+    rng = np.random.default_rng(0)
+    nets = {
+        "conv": (Sequential([("c1", nc.Conv2D(2, 4, (3, 2), (2, 1), (1, 0), (2, 1), 2, bias=False, rng=rng, dtype=dtype)),
+                             ("c2", nc.Conv2D(4, 4, 4, pad="same", dilation=2, groups=4, rng=rng, dtype=dtype)),
+                             ("c3", nc.Conv2D(4, 3, 3, pad="valid", rng=rng, dtype=dtype)), ("flat", nc.Flatten())],
+                            input_shape=(2, 11, 9)), (2, 11, 9)),
+        "pool": (Sequential([("max", nc.MaxPool2D((3, 2), (2, 1), 1, dilation=(1, 2), ceil_mode=True)),
+                             ("avg", nc.AvgPool2D(3, 2, 1, ceil_mode=True, count_include_pad=False)),
+                             ("avg2", nc.AvgPool2D((2, 1), (1, 1), (1, 0))), ("flat", nc.Flatten())],
+                            input_shape=(2, 9, 8)), (2, 9, 8)),
+        "adaptive": (Sequential([("amax", nc.AdaptiveMaxPool2D((4, 3))), ("aavg", nc.AdaptiveAvgPool2D((2, None))),
+                                 ("gap", nc.AdaptiveAvgPool2D(1)), ("flat", nc.Flatten())],
+                                input_shape=(3, 8, 6)), (3, 8, 6)),
+        "dense": (Sequential([("fc1", nc.Dense(6, 5, bias=False, rng=rng, dtype=dtype)), ("act", nc.Tanh()),
+                              ("fc2", nc.Dense(5, 3, rng=rng, dtype=dtype))], input_shape=(6,)), (6,)),
+        "norm": (Sequential([("gn", nc.GroupNorm(2, 4, dtype=dtype)), ("gn1", nc.GroupNorm(4, 4, affine=False)),
+                             ("ln", nc.LayerNorm((4, 3, 3), dtype=dtype)), ("flat", nc.Flatten()),
+                             ("ln2", nc.LayerNorm(36, bias=False, dtype=dtype)),
+                             ("ln3", nc.LayerNorm(36, elementwise_affine=False))], input_shape=(4, 3, 3)), (4, 3, 3)),
+    }
+    for model, _ in nets.values():
+        for _, p, _ in model.named_parameters():
+            p += (0.3 * rng.standard_normal(p.shape)).astype(dtype)
+    return nets
+
+
+@pytest.mark.parametrize("kind", ["conv", "pool", "adaptive", "dense", "norm"])
+def test_every_layer_option_exports_to_the_same_function_and_back_in_float64(kind):
+    model, shape = _networks()[kind]
+    x = np.random.default_rng(1).standard_normal((3, *shape))
+    t = to_torch(model)
+    # forward without the input check: a network without parameters would cast x to its default dtype, float32
+    np.testing.assert_allclose(_torch_out(t, x), model.eval().forward(x, check=False), rtol=0, atol=1e-10)
+    back = from_torch(t, model.input_shape, dtype=np.float64)
+    assert [(n, type(l).__name__, {k: v for k, v in l.config().items() if k != "init"}) for n, l in back.layers.items()] \
+        == [(n, type(l).__name__, {k: v for k, v in l.config().items() if k != "init"}) for n, l in model.layers.items()]
+    np.testing.assert_array_equal(back.predict_logits(x), model.predict_logits(x))
+
+
+def test_from_torch_converts_a_pytorch_network_with_every_option_to_the_same_function():
+    nn = torch.nn
+    torch.manual_seed(0)
+    t = nn.Sequential(nn.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2, bias=False),
+                      nn.GroupNorm(2, 4), nn.ReLU(),
+                      nn.Conv2d(4, 4, 4, padding="same", dilation=2, groups=4), nn.LayerNorm([4, 5, 7]),
+                      nn.MaxPool2d((3, 2), (2, 1), 1, dilation=(1, 2), ceil_mode=True),
+                      nn.AvgPool2d(2, 1, 1, ceil_mode=True, count_include_pad=False), nn.AdaptiveAvgPool2d((2, 1)),
+                      nn.Flatten(), nn.Linear(8, 5, bias=False), nn.Tanh(), nn.Linear(5, 3)).double()
+    with torch.no_grad():
+        for p in t.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    model = from_torch(t, (2, 11, 8), dtype=np.float64)
+    x = np.random.default_rng(2).standard_normal((4, 2, 11, 8))
+    np.testing.assert_allclose(model.predict_logits(x), _torch_out(t, x), rtol=0, atol=1e-10)
+    assert [type(l).__name__ for l in model.layers.values()][:6] == ["Conv2D", "GroupNorm", "ReLU", "Conv2D",
+                                                                     "LayerNorm", "MaxPool2D"]

@@ -40,10 +40,10 @@ class RecordSteps(nc.Callback):
     def __init__(self):
         self.steps = []
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         self.before = (flat_params(trainer.model), flat_grads(trainer.model), trainer.optimizer.alpha)
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         x, g, alpha = self.before
         self.steps.append((x, g, alpha, flat_params(trainer.model)))
 

@@ -17,15 +17,15 @@ PACKAGE = ROOT / "numpycnn"
 FLOORS = [
     ["numpycnn.errors", "numpycnn.functional", "numpycnn.init"],                # no numpycnn imports
     ["numpycnn.validate", "numpycnn.storage", "numpycnn.im2col", "numpycnn.schedules", "numpycnn.augment",
-     "numpycnn.threads"],                                                         # checks, files, the window kernel, threads
-    ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.losses", "numpycnn.optim",
-     "numpycnn.datasets"],                                                        # functional cores, losses, data
+     "numpycnn.threads"],                                                         # checks, files, the sliding windows, threads
+    ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.fast_pooling", "numpycnn.losses",
+     "numpycnn.optim", "numpycnn.datasets"],                                      # functional cores, losses, data
     ["numpycnn.layers", "numpycnn.normalization", "numpycnn.dropout", "numpycnn.residual",
      "numpycnn.gradcheck"],                                                       # layers; gradient checks
     ["numpycnn.model"],                                                          # the container, model files
     ["numpycnn.parallel"],                                                       # data-parallel training steps
     ["numpycnn.zoo", "numpycnn.export", "numpycnn.callbacks", "numpycnn.training", "numpycnn.plots",
-     "numpycnn.predict"],                                                         # what uses models
+     "numpycnn.predict", "numpycnn.interpret"],                                   # what uses models
     ["numpycnn.techniques"],                                                     # the five techniques
     ["numpycnn"],                                                                # the package's face
     # ---- the lab: never imported by the library (test_the_library_never_imports_the_lab) ----

@@ -9,13 +9,38 @@ import pytest
 
 from numpycnn.lab.assignment import find_exercises
 from numpycnn.lab.assignment.checks import CHECKS
-from numpycnn.lab.assignment.guide import BEGIN, END, GUIDE, exercise_table, sync_guide, taught_by
+from numpycnn.lab.assignment import course, written
+from numpycnn.lab.assignment.guide import (BEGIN, END, GUIDE, PLAN_BEGIN, PLAN_END, exercise_table, release_plan,
+                                           sync_guide, taught_by)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_guide_table_is_the_generated_one():
     assert not sync_guide(GUIDE, check=True), "docs/instructor_guide.md is stale: run `python -m numpycnn assignment guide`"
+
+
+def test_the_guide_has_the_generated_release_plan_with_every_week():
+    text = GUIDE.read_text(encoding="utf-8")
+    plan = text[text.index(PLAN_BEGIN) + len(PLAN_BEGIN) + 1:text.index(PLAN_END)]
+    assert plan == release_plan()
+    rows = re.findall(r"^\| (\d+) \|.*\| `(\d\d)` \|$", plan, re.M)
+    assert rows == [(str(w.number), course.week_through(w)) for w in course.WEEKS] and len(rows) == 6
+    assert "the instructor writes" not in text.lower()
+
+
+def test_every_count_of_written_questions_in_the_guide_is_the_current_one():
+    """Each "add N written questions (P points)" the guide shows is what `assignment package` prints for
+    the command above it (all tutorials, or those up to its --through)."""
+    text = GUIDE.read_text(encoding="utf-8")
+    shown = re.findall(r"^\$ python -m numpycnn assignment package (.*)\n.*\nadd (\d+) written questions \((\d+) points\)",
+                       text, re.M)
+    assert len(shown) >= 2, "the guide shows the package's output, with and without --through"
+    for command, n, points in shown:
+        through = re.search(r"--through (\S+)", command)
+        questions = written.all_graded_questions(course.tutorials_through(through.group(1)) if through
+                                                 else course.in_order())
+        assert (int(n), int(points)) == (len(questions), sum(q.points for q in questions)), command
 
 
 def test_every_exercise_has_checks_and_a_tutorial_that_teaches_it():

@@ -3,8 +3,9 @@
 Fast paths under test: the forward gather ``im2col_per_image`` (each image's im2col(x).T, one slice
 copy per kernel offset) and the per-image products of :mod:`numpycnn.fast_conv`; its dx through a GEMM
 laid out as (KH, KW, C, N, OH, OW) (``_col2im_from_gemm``) instead of col2im of ``D @ W2``; skipping dx
-for a model's first layer; max pooling as a running maximum over the kernel offsets (direct writes
-backward when windows do not overlap); the reshape fast path of ``windows_adjoint`` when kernel == stride.
+for a model's first layer; max pooling as a running maximum over the kernel offsets
+(:mod:`numpycnn.fast_pooling`; direct writes backward when windows do not overlap); the reshape fast
+path of ``windows_adjoint`` when kernel == stride.
 """
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from numpycnn.conv import conv2d_backward_naive, conv2d_naive
 from numpycnn.fast_conv import conv2d_backward_fast, conv2d_forward_fast
 from numpycnn.im2col import col2im, im2col, im2col_per_image, offset_slices, pad_input, windows_adjoint
-from numpycnn.pooling import maxpool2d_backward, maxpool2d_forward
+from numpycnn.fast_pooling import maxpool2d_backward_fast, maxpool2d_forward_fast
 
 CONV_CASES = [  # N, C, H, W, F, k, stride, pad (odd sizes, strides 1-3, pads 0-2, non-square inputs)
     (2, 1, 7, 7, 3, 3, 1, 0), (2, 3, 9, 7, 4, 3, 2, 1), (1, 2, 8, 11, 5, 5, 1, 2), (3, 2, 10, 10, 2, 4, 3, 1),
@@ -111,9 +112,9 @@ def test_fast_maxpool_backward_equals_the_loop_reference_in_float64(case):
     N, C, H, W, K, s, p = case
     rng = np.random.default_rng(2)
     x = rng.standard_normal((N, C, H, W))
-    out, cache = maxpool2d_forward(x, K, s, p)
+    out, cache = maxpool2d_forward_fast(x, K, s, p)
     dout = rng.standard_normal(out.shape)
-    np.testing.assert_allclose(maxpool2d_backward(dout, cache), _maxpool_backward_loop(dout, x, K, s, p),
+    np.testing.assert_allclose(maxpool2d_backward_fast(dout, cache), _maxpool_backward_loop(dout, x, K, s, p),
                                rtol=1e-12, atol=1e-12)  # overlapping windows add in a different order
 
 
@@ -122,7 +123,7 @@ def test_fast_maxpool_forward_equals_the_loop_reference_and_stores_a_small_argma
     from numpycnn.pooling import maxpool2d_naive
     N, C, H, W, K, s, p = case
     x = np.random.default_rng(10).standard_normal((N, C, H, W))
-    out, (_, argmax, *_) = maxpool2d_forward(x, K, s, p)
+    out, (_, argmax, *_) = maxpool2d_forward_fast(x, K, s, p)
     np.testing.assert_array_equal(out, maxpool2d_naive(x, K, s, p))
     assert argmax.dtype == np.uint8 and argmax.max() < K * K
 
@@ -130,8 +131,8 @@ def test_fast_maxpool_forward_equals_the_loop_reference_and_stores_a_small_argma
 def test_maxpool_ties_go_to_the_first_maximum_in_raster_order():
     x = np.zeros((1, 1, 4, 4))                      # every window is all ties
     x[0, 0, 3, 3] = -1.0
-    out, cache = maxpool2d_forward(x, 2)
-    dx = maxpool2d_backward(np.ones_like(out), cache)
+    out, cache = maxpool2d_forward_fast(x, 2)
+    dx = maxpool2d_backward_fast(np.ones_like(out), cache)
     np.testing.assert_array_equal(dx[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
 
 
@@ -153,8 +154,8 @@ def test_float32_in_gives_float32_out_on_every_fast_path():
     out, cache = conv2d_forward_fast(x, w, np.zeros(4, np.float32), 1, 1)
     grads = conv2d_backward_fast(np.ones_like(out), cache)
     assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
-    pout, pcache = maxpool2d_forward(x, 2)
-    assert pout.dtype == np.float32 and maxpool2d_backward(np.ones_like(pout), pcache).dtype == np.float32
+    pout, pcache = maxpool2d_forward_fast(x, 2)
+    assert pout.dtype == np.float32 and maxpool2d_backward_fast(np.ones_like(pout), pcache).dtype == np.float32
 
 
 @pytest.mark.parametrize("case", CONV_CASES[:4])
@@ -176,10 +177,10 @@ def test_fast_maxpool_gradients_match_torch(case):
     torch = pytest.importorskip("torch")
     N, C, H, W, K, s, p = case
     x = np.random.default_rng(5).standard_normal((N, C, H, W))
-    out, cache = maxpool2d_forward(x, K, s, p)
+    out, cache = maxpool2d_forward_fast(x, K, s, p)
     dout = np.random.default_rng(6).standard_normal(out.shape)
     xt = torch.tensor(x, requires_grad=True)
     ot = torch.nn.functional.max_pool2d(xt, K, s, p)
     ot.backward(torch.tensor(dout))
     np.testing.assert_array_equal(out, ot.detach().numpy())         # exact anywhere: a max selects, never rounds
-    np.testing.assert_allclose(maxpool2d_backward(dout, cache), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(maxpool2d_backward_fast(dout, cache), xt.grad.numpy(), rtol=1e-12, atol=1e-12)

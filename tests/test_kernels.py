@@ -137,3 +137,66 @@ def test_the_loop_references_default_to_stride_one_no_padding_and_keep_the_dtype
         pooled = naive(x)
         assert pooled.shape == (2, 3, 3, 3) and pooled.dtype == np.float32, naive.__name__
         np.testing.assert_allclose(pooled, fast(x, 2, 2, 0)[0], rtol=1e-6)
+
+
+# -- the general window (every option of PyTorch's layers) --------------------------------------------------------
+from numpycnn.im2col import (Window, col2im_general, im2col_general, im2col_per_image_general,  # noqa: E402
+                             window_output_size)
+
+windows_with_options = st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 7), st.integers(1, 7),
+                                 st.tuples(st.integers(1, 3), st.integers(1, 3)),      # kernel
+                                 st.tuples(st.integers(1, 3), st.integers(1, 3)),      # stride
+                                 st.tuples(st.integers(0, 2), st.integers(0, 2)),      # pad (before = after)
+                                 st.tuples(st.integers(1, 3), st.integers(1, 3)),      # dilation
+                                 st.booleans())                                         # ceil_mode
+
+
+def _general_window(g):
+    N, C, H, W, kernel, stride, pad, dilation, ceil_mode = g
+    assume(all(n + 2 * p >= d * (k - 1) + 1 for n, p, d, k in zip((H, W), pad, dilation, kernel)))
+    return (N, C, H, W), Window(kernel, stride, tuple((p, p) for p in pad), dilation, ceil_mode)
+
+
+def im2col_general_loop(x, window):
+    """One row per output position: entry (c, p, q) of window (i, j) is xp[c, i*SH + p*DH, j*SW + q*DW] (zero
+    outside the input: padding, or past it for a ceil-mode window)."""
+    N, C, H, W = x.shape
+    (KH, KW), (SH, SW), (DH, DW) = window.kernel, window.stride, window.dilation
+    (top, _), (left, _) = window.pad
+    OH, OW = window.output_shape(H, W)
+    rows = []
+    for n in range(N):
+        for i in range(OH):
+            for j in range(OW):
+                row = []
+                for c in range(C):
+                    for p in range(KH):
+                        for q in range(KW):
+                            r, s = i * SH + p * DH - top, j * SW + q * DW - left
+                            row.append(x[n, c, r, s] if 0 <= r < H and 0 <= s < W else 0.0)
+                rows.append(row)
+    return np.array(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(windows_with_options)
+def test_im2col_general_rows_are_the_dilated_windows_and_col2im_general_is_its_adjoint(g):
+    shape, window = _general_window(g)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    cols = im2col_general(x, window)
+    np.testing.assert_array_equal(cols, im2col_general_loop(x, window))
+    Y = rng.standard_normal(cols.shape)
+    assert np.sum(cols * Y) == pytest.approx(np.sum(x * col2im_general(Y, shape, window)), rel=1e-12, abs=1e-12)
+    per_image = im2col_per_image_general(x, window)                  # the fast gather: each image's matrix, transposed
+    OH, OW = window.output_shape(*shape[2:])
+    np.testing.assert_array_equal(per_image, cols.reshape(shape[0], OH * OW, -1).transpose(0, 2, 1))
+
+
+def test_window_output_size_in_floor_mode_is_conv_output_size_of_the_padded_length_and_the_span():
+    for size, k, s, p, d in [(7, 3, 2, 1, 2), (5, 2, 1, 0, 4), (9, 4, 3, 2, 1)]:
+        assert window_output_size(size, k, s, (p, p), d) == conv_output_size(size + 2 * p, d * (k - 1) + 1, s)
+    assert window_output_size(5, 2, 2, (0, 0), ceil_mode=True) == 3          # keeps the last, partial window
+    assert window_output_size(5, 2, 2, (1, 1), ceil_mode=True) == 3          # ... unless it would start in padding
+    with pytest.raises(ShapeError, match=r"kernel size 3 with dilation 3 spans 7 pixels"):
+        window_output_size(5, 3, 1, (0, 0), 3)

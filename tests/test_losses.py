@@ -124,3 +124,157 @@ def test_per_sample_labels_are_checked_naming_the_loss(labels):
     for loss, name in ((SoftmaxCrossEntropy(), "SoftmaxCrossEntropy"), (NLLLoss(), "NLLLoss")):
         with pytest.raises(ValueError, match=rf"^{name}: labels y must"):
             loss.per_sample(z, np.array(labels))
+
+
+# -- PyTorch's options: weight, ignore_index, label_smoothing, reduction --------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from numpycnn.losses import MulticlassHinge, NLLLoss  # noqa: E402
+
+
+def _cross_entropy_loop(z, y, weight, ignore_index, label_smoothing, reduction):
+    """The module docstring's formula, sample by sample: ℓ_n and the mean's divisor Σ w[y_n] over kept samples."""
+    N, K = z.shape
+    losses, total = np.zeros(N), 0.0
+    for n in range(N):
+        if y[n] == ignore_index:
+            continue
+        logp = z[n] - np.log(np.sum(np.exp(z[n] - z[n].max()))) - z[n].max()
+        losses[n] = -(1 - label_smoothing) * weight[y[n]] * logp[y[n]] - label_smoothing / K * np.sum(weight * logp)
+        total += weight[y[n]]
+    return {"none": losses, "sum": losses.sum(), "mean": losses.sum() / total}[reduction]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_with_every_option_follows_the_formula_of_the_module_docstring(reduction):
+    z, y = _batch(N=8, K=5, seed=4, scale=2)
+    y[[1, 6]] = -1
+    w = np.random.default_rng(5).random(5) + 0.5
+    loss = SoftmaxCrossEntropy(weight=w, ignore_index=-1, reduction=reduction, label_smoothing=0.2)
+    np.testing.assert_allclose(loss.forward(z, y), _cross_entropy_loop(z, y, w, -1, 0.2, reduction), rtol=1e-13)
+    np.testing.assert_allclose(loss.per_sample(z, y), _cross_entropy_loop(z, y, w, -1, 0.2, "none"), rtol=1e-13)
+
+
+@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(weight=[1.0, 2.0, 0.5, 1.5], label_smoothing=0.3),
+                                  SoftmaxCrossEntropy(reduction="sum", label_smoothing=0.1),
+                                  NLLLoss(weight=[1.0, 2.0, 0.5, 1.5], reduction="sum"),
+                                  MulticlassHinge(p=2, weight=[1.0, 2.0, 0.5, 1.5]),
+                                  MulticlassHinge(reduction="sum")], ids=repr)
+def test_loss_options_backward_matches_central_differences(loss):
+    z, y = _batch(N=6, K=4, seed=7, scale=2)
+    if isinstance(loss, NLLLoss):
+        z = log_softmax(z)
+    result = check_loss(loss, z, y)
+    assert result.passed, str(result)
+
+
+def test_reduction_none_returns_one_loss_per_sample_and_backward_takes_their_gradients():
+    z, y = _batch(N=5, K=3, seed=8)
+    loss = SoftmaxCrossEntropy(reduction="none")
+    per_sample = loss.forward(z, y)
+    np.testing.assert_allclose(per_sample, SoftmaxCrossEntropy().per_sample(z, y), rtol=1e-14)
+    dout = np.arange(5.0)
+    dz = loss.backward(dout)
+    plain = SoftmaxCrossEntropy()
+    plain.forward(z, y)
+    np.testing.assert_allclose(dz, plain.probability_error() * dout[:, None], rtol=1e-14)
+    with pytest.raises(ValueError, match=r"reduction='none', dout must have shape \(5,\)"):
+        loss.backward(1.0)
+
+
+def test_ignored_samples_take_no_gradient_and_do_not_count_in_the_mean():
+    z, y = _batch(N=6, K=4, seed=9)
+    y_ignored = y.copy()
+    y_ignored[[0, 3]] = -100                                         # PyTorch's default ignore_index
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(z, y_ignored)
+    keep = np.array([1, 2, 4, 5])
+    assert value == pytest.approx(SoftmaxCrossEntropy().forward(z[keep], y[keep]), rel=1e-14)
+    dz = loss.backward()
+    assert np.all(dz[[0, 3]] == 0)
+    reference = SoftmaxCrossEntropy()
+    reference.forward(z[keep], y[keep])
+    np.testing.assert_allclose(dz[keep], reference.backward(), rtol=1e-13)
+
+
+def test_without_options_the_loss_runs_the_plain_lines_bit_for_bit():
+    """Options branch off before the plain lines: with the defaults the value and the gradient are those of
+    ``mean_n [logsumexp(z_n) - z_n[y_n]]`` and ``(softmax - onehot) / N``, computed as before."""
+    z, y = _batch(N=9, K=6, seed=10, scale=3)
+    loss = SoftmaxCrossEntropy()
+    logp = log_softmax(z)
+    assert loss.forward(z, y) == float(-logp[np.arange(9), y].mean()) and loss.plain and not loss.general
+    want = np.exp(logp)
+    want[np.arange(9), y] -= 1
+    np.testing.assert_array_equal(loss.backward(), want / 9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(1, 6), K=st.integers(2, 5), weighted=st.booleans(), smoothing=st.sampled_from([0.0, 0.1, 0.5]),
+       reduction=st.sampled_from(["mean", "sum", "none"]), ignore=st.booleans(), seed=st.integers(0, 1000))
+def test_cross_entropy_and_nll_with_random_options_match_torch_in_float64(N, K, weighted, smoothing, reduction,
+                                                                          ignore, seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    z, y = 3 * rng.standard_normal((N, K)), rng.integers(0, K, N)
+    if ignore:
+        y[0] = -100
+        if N == 1 and reduction == "mean":
+            y[0] = 0                                                 # the mean over no sample is 0/0
+    w = rng.random(K) + 0.2 if weighted else None
+    tw = None if w is None else torch.tensor(w)
+    dout = rng.standard_normal(N) if reduction == "none" else 1.3
+    for ours, theirs, inp in [
+            (SoftmaxCrossEntropy(w, reduction=reduction, label_smoothing=smoothing),
+             lambda t: torch.nn.functional.cross_entropy(t, torch.tensor(y), tw, reduction=reduction,
+                                                         label_smoothing=smoothing), z),
+            (NLLLoss(w, reduction=reduction),
+             lambda t: torch.nn.functional.nll_loss(t, torch.tensor(y), tw, reduction=reduction), log_softmax(z))]:
+        value = ours.forward(inp, y)
+        t = torch.tensor(inp, requires_grad=True)
+        tv = theirs(t)
+        tv.backward(torch.tensor(dout) if reduction == "none" else torch.tensor(dout, dtype=torch.float64))
+        np.testing.assert_allclose(value, tv.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(ours.backward(dout), t.grad.numpy(), rtol=0, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(N=st.integers(1, 6), K=st.integers(2, 5), p=st.sampled_from([1, 2]), margin=st.sampled_from([0.5, 1.0, 2.0]),
+       weighted=st.booleans(), reduction=st.sampled_from(["mean", "sum", "none"]), seed=st.integers(0, 1000))
+def test_hinge_with_random_options_matches_torch_in_float64(N, K, p, margin, weighted, reduction, seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    z, y = 2 * rng.standard_normal((N, K)), rng.integers(0, K, N)
+    w = rng.random(K) + 0.2 if weighted else None
+    loss = MulticlassHinge(p, margin, w, reduction)
+    value = loss.forward(z, y)
+    t = torch.tensor(z, requires_grad=True)
+    tv = torch.nn.functional.multi_margin_loss(t, torch.tensor(y), p, margin, None if w is None else torch.tensor(w),
+                                               reduction=reduction)
+    tv.sum().backward()
+    np.testing.assert_allclose(value, tv.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(loss.backward(), t.grad.numpy(), rtol=0, atol=1e-12)
+
+
+def test_loss_options_keep_the_logits_dtype():
+    z, y = _batch(N=4, K=3, seed=11)
+    for loss in (SoftmaxCrossEntropy(weight=[1, 2, 3], label_smoothing=0.1, reduction="sum"),
+                 MulticlassHinge(weight=[1, 2, 3])):
+        loss.forward(z.astype(np.float32), y)
+        assert loss.backward().dtype == np.float32
+
+
+def test_options_show_in_the_repr_and_the_repr_rebuilds_the_loss():
+    from numpycnn import losses as L
+    loss = SoftmaxCrossEntropy(weight=[1.0, 2.0], ignore_index=3, reduction="sum", label_smoothing=0.1)
+    assert repr(loss) == ("SoftmaxCrossEntropy(weight=[1.0, 2.0], ignore_index=3, reduction='sum', "
+                          "label_smoothing=0.1)")
+    for again in (loss, NLLLoss(weight=[0.5, 1.0], reduction="none"), MulticlassHinge(2, 0.5, [1.0, 3.0], "sum")):
+        assert repr(eval(repr(again), vars(L))) == repr(again)
+
+
+def test_a_trainer_refuses_a_loss_that_does_not_reduce_the_batch():
+    import numpycnn as nc
+    model = nc.zoo.small_cnn(seed=0)
+    with pytest.raises(ValueError, match="reduction='none'"):
+        nc.Trainer(model, nc.optim.SGD(model), loss=SoftmaxCrossEntropy(reduction="none"))

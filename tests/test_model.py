@@ -57,6 +57,63 @@ def test_summary_lists_every_layer_with_its_output_shape_and_parameter_count():
     for name in model.layers:
         assert name in text
     assert "(3, 6, 6)" in text and f"{model.num_params:,}" in text
+    assert "MACs/image" in text and f"{sum(model.macs().values()):,}" in text and "4x4" in text   # pool1 sees 4×4
+
+
+def test_lenet5_macs_per_layer_are_the_hand_counts():
+    macs = lenet5().macs()
+    assert macs["conv1"] == 6 * 28 * 28 * (1 * 5 * 5) and macs["conv2"] == 16 * 10 * 10 * (6 * 5 * 5)
+    assert macs["fc1"] == 400 * 120 and macs["fc2"] == 120 * 84 and macs["fc3"] == 84 * 10
+    assert sum(macs.values()) == 416_520 and macs["act1"] == macs["pool1"] == macs["flatten"] == 0
+
+
+@pytest.mark.parametrize("C, F, k, stride, pad, H", [(3, 4, 3, 1, 1, 7), (2, 5, 5, 2, 2, 9), (1, 2, 1, 1, 0, 4)])
+def test_a_conv_layers_macs_are_the_size_of_its_im2col_gemm(C, F, k, stride, pad, H):
+    from numpycnn.im2col import im2col
+    model = Sequential([("conv", L.Conv2D(C, F, k, stride=stride, pad=pad))], input_shape=(C, H, H))
+    cols = im2col(np.zeros((1, C, H, H)), k, k, stride, pad)          # (OH·OW, C·k·k) for one image
+    assert model.macs()["conv"] == cols.shape[0] * cols.shape[1] * F
+
+
+def test_a_residual_blocks_macs_are_its_body_plus_its_projection_and_its_window_the_bodys():
+    from numpycnn.residual import ResidualBlock
+    body = [("conv1", L.Conv2D(4, 8, 3, stride=2, pad=1)), ("relu", L.ReLU()), ("conv2", L.Conv2D(8, 8, 3, pad=1))]
+    block = ResidualBlock(body, projection=L.Conv2D(4, 8, 1, stride=2))
+    model = Sequential([("res", block)], input_shape=(4, 8, 8))
+    alone = Sequential([(n, l) for n, l in body], input_shape=(4, 8, 8))
+    proj = Sequential([("proj", L.Conv2D(4, 8, 1, stride=2))], input_shape=(4, 8, 8))
+    assert model.macs()["res"] == sum(alone.macs().values()) + proj.macs()["proj"] == 8 * 4 * 4 * (4 * 9 + 8 * 9 + 4)
+    assert model.receptive_fields()["res"] == alone.receptive_fields()["conv2"] == (7, 2)
+
+
+def _gradient_extent(model, H):
+    """Side of the patch of the input that the gradient of one output position in the middle reaches."""
+    for name, p, _ in model.named_parameters():
+        p[...] = 1.0 if name.endswith(".W") else 0.0            # positive weights: no two paths cancel
+    out = model.forward(np.ones((1, 1, H, H)))                 # positive everywhere: every ReLU passes
+    one = np.zeros_like(out)
+    one[0, 0, out.shape[2] // 2, out.shape[3] // 2] = 1.0
+    seen = model.backward(one)[0, 0] != 0
+    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+    assert seen.sum() == (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)      # a full square patch
+    return rows[-1] - rows[0] + 1
+
+
+@pytest.mark.parametrize("stack", [
+    [("c1", L.Conv2D(1, 1, 3)), ("c2", L.Conv2D(1, 1, 3))],
+    [("c1", L.Conv2D(1, 1, 5, stride=2)), ("p1", L.AvgPool2D(2)), ("c2", L.Conv2D(1, 1, 3))],
+    [("c1", L.Conv2D(1, 1, 3)), ("p1", L.AvgPool2D(3, stride=2)), ("r", L.ReLU()), ("c2", L.Conv2D(1, 1, 3, stride=2)),
+     ("c3", L.Conv2D(1, 1, 1))],
+])
+def test_the_receptive_field_is_where_the_gradient_of_one_output_reaches(stack):
+    model = Sequential([(n, l.astype(np.float64)) for n, l in stack], input_shape=(1, 40, 40))
+    size, _ = model.receptive_fields()[stack[-1][0]]
+    assert _gradient_extent(model, 40) == size
+
+
+def test_the_receptive_field_stops_at_the_first_layer_that_reads_every_position():
+    fields = lenet5().receptive_fields()
+    assert list(fields)[-1] == "pool2" and fields["pool2"] == (16, 4) and fields["conv1"] == (5, 1)
 
 
 def test_summary_reports_active_parameters_when_masked():
@@ -257,14 +314,15 @@ def test_evaluation_restores_the_mode_even_when_the_forward_pass_fails():
 def test_trainer_evaluates_in_eval_mode_and_fit_trains_in_training_mode():
     from numpycnn.datasets import Dataset
     from numpycnn.optim import SGD
-    from numpycnn.training import Callback, Trainer
+    from numpycnn.callbacks import Callback
+    from numpycnn.training import Trainer
     x, y = batch(N=12)
     data = Dataset(x, y)
     model = moded()
     seen = []
 
     class Modes(Callback):
-        def after_backward(self, trainer):
+        def on_backward_end(self, trainer):
             seen.append(trainer.model.training)
 
     trainer = Trainer(model, SGD(model, lr=0.1), callbacks=[Modes()], batch_size=4, progress=False)
@@ -274,3 +332,14 @@ def test_trainer_evaluates_in_eval_mode_and_fit_trains_in_training_mode():
     draws = int(model["drop"].buffers["draws"])
     assert trainer.evaluate(data) == trainer.evaluate(data)
     assert model.training and int(model["drop"].buffers["draws"]) == draws
+
+
+def test_receptive_fields_follow_dilation_groups_and_non_square_windows():
+    """A dilated 3x3 conv spans 5 pixels; a (3, 1) pool grows only the height; global pooling ends the field;
+    a grouped conv's MACs count only its group's channels."""
+    model = Sequential([("c1", L.Conv2D(2, 4, 3, dilation=2, pad=2, groups=2)),
+                        ("p1", L.MaxPool2D((3, 1), stride=(2, 1))),
+                        ("gap", L.AdaptiveAvgPool2D(1)), ("flat", L.Flatten())], input_shape=(2, 12, 12))
+    fields = model.receptive_fields()
+    assert fields == {"c1": (5, 1), "p1": ((7, 5), (2, 1))}
+    assert model.macs()["c1"] == 4 * 12 * 12 * (2 // 2) * 3 * 3

@@ -1,8 +1,9 @@
 """BatchNorm1D / BatchNorm2D: the batch statistics, the running statistics, train and eval modes,
-backward vs central differences and vs PyTorch, buffers saved with the model."""
+backward vs central differences and vs PyTorch, buffers saved with the model. LayerNorm and GroupNorm:
+per-sample statistics, the same in both modes, vs PyTorch on generated shapes."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import numpycnn as nc
 from numpycnn.model import load_model, save_model
@@ -306,3 +307,102 @@ def test_a_state_without_the_running_statistics_is_refused():
     state = {k: v for k, v in model.state_dict().items() if k != "bn1.running_var"}
     with pytest.raises(CheckpointError, match="bn1.running_var"):
         bn_model().load_state_dict(state)
+
+
+# -- LayerNorm and GroupNorm: each sample normalised on its own ----------------------------------------------------
+from numpycnn.normalization import GroupNorm, LayerNorm, standardize_rows, standardize_rows_backward  # noqa: E402
+
+
+def test_standardize_rows_backward_matches_central_differences():
+    r = np.random.default_rng(4)
+    x, dout = r.standard_normal((5, 6)), r.standard_normal((5, 6))
+    _, cache = standardize_rows(x)
+    dx = standardize_rows_backward(dout, cache)
+    numeric = nc.gradcheck.numerical_gradient(lambda: float(np.sum(standardize_rows(x)[0] * dout)), x)
+    assert nc.gradcheck.relative_error(dx, numeric) < 1e-8
+
+
+@pytest.mark.parametrize("layer, shape, axes", [
+    (LayerNorm((3, 4, 5), eps=1e-12, dtype=np.float64), (2, 3, 4, 5), (1, 2, 3)),
+    (LayerNorm(5, eps=1e-12, dtype=np.float64), (2, 3, 4, 5), (3,)),
+    (GroupNorm(1, 3, eps=1e-12, dtype=np.float64), (2, 3, 4, 5), (1, 2, 3))], ids=repr)
+def test_layer_and_group_norm_give_each_sample_zero_mean_and_unit_variance_before_gamma_and_beta(layer, shape, axes):
+    x = np.random.default_rng(0).standard_normal(shape) * [[[[1.0]], [[5.0]], [[0.1]]]] + 7
+    out = layer.forward(x)
+    np.testing.assert_allclose(out.mean(axis=axes), 0, atol=1e-12)
+    np.testing.assert_allclose(out.var(axis=axes), 1, atol=1e-9)
+
+
+def test_group_norm_normalises_each_group_of_channels_separately():
+    x = np.random.default_rng(1).standard_normal((2, 4, 3, 3)) * [[[[1.0]], [[2.0]], [[30.0]], [[40.0]]]]
+    out = GroupNorm(2, 4, eps=1e-12, dtype=np.float64).forward(x)
+    for g in range(2):
+        np.testing.assert_allclose(out[:, 2 * g:2 * g + 2].mean(axis=(1, 2, 3)), 0, atol=1e-12)
+        np.testing.assert_allclose(out[:, 2 * g:2 * g + 2].var(axis=(1, 2, 3)), 1, atol=1e-9)
+
+
+@pytest.mark.parametrize("make", [lambda: LayerNorm((2, 3, 3)), lambda: GroupNorm(2, 2)], ids=["layernorm", "groupnorm"])
+def test_layer_and_group_norm_compute_the_same_in_training_and_evaluation_mode(make):
+    layer = make()
+    x = np.random.default_rng(2).standard_normal((3, 2, 3, 3)).astype(np.float32)
+    train = layer.forward(x)
+    layer.training = False
+    np.testing.assert_array_equal(layer.forward(x), train)
+    assert layer.buffers == {}
+
+
+@settings(max_examples=25, deadline=None)
+@given(N=st.integers(1, 3), G=st.integers(1, 3), Cg=st.integers(1, 2), H=st.integers(1, 4), W=st.integers(1, 4),
+       affine=st.booleans(), eps=st.sampled_from([1e-5, 1e-3]), seed=st.integers(0, 100))
+def test_group_norm_matches_torch_in_float64_for_generated_shapes(N, G, Cg, H, W, affine, eps, seed):
+    torch = pytest.importorskip("torch")
+    assume(Cg * H * W > 1)
+    layer = GroupNorm(G, G * Cg, eps=eps, affine=affine, dtype=np.float64)
+    module = torch.nn.GroupNorm(G, G * Cg, eps=eps, affine=affine).double()
+    _check_against_torch(torch, layer, module, (N, G * Cg, H, W), seed)
+
+
+@settings(max_examples=25, deadline=None)
+@given(N=st.integers(1, 3), shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), trailing=st.integers(1, 3),
+       affine=st.booleans(), bias=st.booleans(), seed=st.integers(0, 100))
+def test_layer_norm_matches_torch_in_float64_for_generated_shapes(N, shape, trailing, affine, bias, seed):
+    torch = pytest.importorskip("torch")
+    normalized = tuple(shape[len(shape) - min(trailing, len(shape)):])
+    assume(int(np.prod(normalized)) > 1)
+    layer = LayerNorm(normalized, elementwise_affine=affine, bias=bias, dtype=np.float64)
+    module = torch.nn.LayerNorm(normalized, elementwise_affine=affine, bias=bias).double()
+    _check_against_torch(torch, layer, module, (N, *shape), seed)
+
+
+def _check_against_torch(torch, layer, module, shape, seed):
+    """Same (random) gamma and beta on both sides; forward, dx and every parameter gradient at 1e-10."""
+    r = np.random.default_rng(seed)
+    with torch.no_grad():
+        for ours, theirs in (("gamma", "weight"), ("beta", "bias")):
+            if ours in layer.params:
+                layer.params[ours] = 1 + 0.5 * r.standard_normal(layer.params[ours].shape)
+                getattr(module, theirs).copy_(torch.from_numpy(layer.params[ours]))
+    x = 3 * r.standard_normal(shape) + 1
+    out = layer.forward(x)
+    dout = r.standard_normal(out.shape)
+    dx = layer.backward(dout)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = module(xt)
+    yt.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, yt.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-10)
+    for ours, theirs in (("gamma", "weight"), ("beta", "bias")):
+        if ours in layer.params:
+            np.testing.assert_allclose(layer.grads[ours], getattr(module, theirs).grad.numpy(), rtol=0, atol=1e-10)
+    assert len(layer.params) == len(list(module.parameters()))
+
+
+def test_a_model_with_layer_and_group_norm_passes_the_whole_model_gradient_check():
+    rng = np.random.default_rng(3)
+    model = Sequential([("conv", nc.Conv2D(1, 4, 3, pad=1, rng=rng, dtype=np.float64)),
+                        ("gn", GroupNorm(2, 4, dtype=np.float64)), ("act", nc.Tanh()), ("flat", nc.Flatten()),
+                        ("ln", LayerNorm(64, dtype=np.float64)), ("fc", nc.Dense(64, 3, rng=rng, dtype=np.float64))],
+                       input_shape=(1, 4, 4))
+    x, y = rng.standard_normal((4, 1, 4, 4)), rng.integers(0, 3, 4)
+    result = check_model(model, x, y, max_entries=None)
+    assert result.passed, str(result)

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 from numpycnn import optim
+from numpycnn.schedules import StepDecay
+from numpycnn.techniques import gradient_direction  # noqa: F401  (registers the optimizer "direction")
 from numpycnn.zoo import small_cnn
 
 STEPS = 12
@@ -46,7 +48,40 @@ CONFIGS = {
     "adam": (lambda m: optim.Adam(m, lr=0.01), lambda t, ps: t.optim.Adam(ps, lr=0.01)),
     "adam_wd": (lambda m: optim.Adam(m, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
                 lambda t, ps: t.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)),
+    # torch's options
+    "sgd_dampening": (lambda m: optim.SGD(m, lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01),
+                      lambda t, ps: t.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01)),
+    "nesterov_maximize": (lambda m: optim.SGD(m, lr=0.05, momentum=0.8, nesterov=True, maximize=True, weight_decay=0.1),
+                          lambda t, ps: t.optim.SGD(ps, lr=0.05, momentum=0.8, nesterov=True, maximize=True,
+                                                    weight_decay=0.1)),
+    "rmsprop_centered": (lambda m: optim.RMSprop(m, lr=0.01, alpha=0.9, centered=True),
+                         lambda t, ps: t.optim.RMSprop(ps, lr=0.01, alpha=0.9, centered=True)),
+    "rmsprop_momentum_wd": (lambda m: optim.RMSprop(m, lr=0.01, momentum=0.7, weight_decay=0.1),
+                            lambda t, ps: t.optim.RMSprop(ps, lr=0.01, momentum=0.7, weight_decay=0.1)),
+    "rmsprop_centered_momentum_maximize": (
+        lambda m: optim.RMSprop(m, lr=0.01, momentum=0.5, centered=True, maximize=True),
+        lambda t, ps: t.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True, maximize=True)),
+    "adam_amsgrad_wd": (lambda m: optim.Adam(m, lr=0.01, amsgrad=True, weight_decay=0.1),
+                        lambda t, ps: t.optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=0.1)),
+    "adam_maximize": (lambda m: optim.Adam(m, lr=0.01, maximize=True), lambda t, ps: t.optim.Adam(ps, lr=0.01,
+                                                                                                 maximize=True)),
+    "adamw": (lambda m: optim.AdamW(m, lr=0.01), lambda t, ps: t.optim.AdamW(ps, lr=0.01)),
+    "adamw_amsgrad_wd": (lambda m: optim.AdamW(m, lr=0.02, betas=(0.8, 0.99), weight_decay=0.3, amsgrad=True),
+                         lambda t, ps: t.optim.AdamW(ps, lr=0.02, betas=(0.8, 0.99), weight_decay=0.3, amsgrad=True)),
+    "adamw_scheduled": (lambda m: optim.AdamW(m, lr=0.02, weight_decay=0.2, schedule=StepDecay(3, 0.5)),
+                        lambda t, ps: _torch_scheduled(t, t.optim.AdamW(ps, lr=0.02, weight_decay=0.2), 3, 0.5)),
 }
+
+
+class _torch_scheduled:
+    """A torch optimizer whose ``step`` follows ``StepLR(step_size, gamma)``: update t uses lr·gamma^(t // step_size)."""
+
+    def __init__(self, torch, opt, step_size, gamma):
+        self.opt, self.scheduler = opt, torch.optim.lr_scheduler.StepLR(opt, step_size, gamma)
+
+    def step(self):
+        self.opt.step()
+        self.scheduler.step()
 
 
 def run_numpycnn(make, steps=STEPS):
@@ -125,8 +160,9 @@ def test_a_non_positive_learning_rate_is_rejected_naming_lr(bad):
 
 
 def test_make_optimizer_knows_every_name_and_rejects_others():
-    for name in ("sgd", "momentum", "nesterov", "rmsprop", "adam"):
+    for name in ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"):
         assert isinstance(optim.make_optimizer(name, Params(), lr=0.01), optim.Optimizer)
+    assert type(optim.make_optimizer("adamw", Params())) is optim.AdamW
     with pytest.raises(ValueError, match="optimizer must be one of"):
         optim.make_optimizer("adamw_typo", Params())
 
@@ -164,7 +200,7 @@ def test_the_name_nesterov_builds_momentum_with_nesterov_true():
         np.testing.assert_array_equal(got[k], expected[k])
 
 
-@pytest.mark.parametrize("ours, theirs", [("Adam", "Adam"), ("RMSprop", "RMSprop")])
+@pytest.mark.parametrize("ours, theirs", [("Adam", "Adam"), ("RMSprop", "RMSprop"), ("AdamW", "AdamW")])
 def test_default_hyperparameters_are_pytorchs(ours, theirs):
     """Adam and RMSprop without arguments are torch.optim's defaults (SGD's lr is not: torch 2 made it 1e-3,
     ours stays 0.01, the classic textbook value; ``Momentum`` has no torch twin)."""
@@ -217,10 +253,14 @@ def test_loading_a_state_restores_every_hyperparameter_with_its_type(make, other
 
 
 def test_repr_names_the_class_and_its_hyperparameters():
-    assert repr(optim.SGD(Params(), lr=0.5)) == "SGD(lr=0.5, base_lr=0.5, weight_decay=0.0, momentum=0.0, nesterov=False)"
-    assert repr(optim.Adam(Params())) == ("Adam(lr=0.001, base_lr=0.001, weight_decay=0.0, beta1=0.9, beta2=0.999, "
-                                          "eps=1e-08)")
-    assert repr(optim.RMSprop(Params())) == "RMSprop(lr=0.01, base_lr=0.01, weight_decay=0.0, alpha=0.99, eps=1e-08)"
+    assert repr(optim.SGD(Params(), lr=0.5)) == ("SGD(lr=0.5, base_lr=0.5, weight_decay=0.0, maximize=False, "
+                                                 "momentum=0.0, nesterov=False, dampening=0.0)")
+    assert repr(optim.Adam(Params())) == ("Adam(lr=0.001, base_lr=0.001, weight_decay=0.0, maximize=False, beta1=0.9, "
+                                          "beta2=0.999, eps=1e-08, amsgrad=False)")
+    assert repr(optim.RMSprop(Params())) == ("RMSprop(lr=0.01, base_lr=0.01, weight_decay=0.0, maximize=False, "
+                                             "alpha=0.99, eps=1e-08, momentum=0.0, centered=False)")
+    assert repr(optim.AdamW(Params())) == ("AdamW(lr=0.001, base_lr=0.001, weight_decay=0.01, maximize=False, "
+                                           "beta1=0.9, beta2=0.999, eps=1e-08, amsgrad=False)")
 
 
 def test_mask_state_before_the_first_step_is_a_no_op():
@@ -235,7 +275,7 @@ def test_a_factory_that_is_not_callable_is_refused_naming_the_name_and_the_type(
         optim.register_optimizer("mine", 3)
 
 
-@pytest.mark.parametrize("cls", [optim.SGD, optim.Momentum, optim.RMSprop, optim.Adam])
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Momentum, optim.RMSprop, optim.Adam, optim.AdamW])
 def test_every_optimizer_follows_its_schedule(cls):
     from numpycnn.schedules import StepDecay
     model = Params()
@@ -265,3 +305,62 @@ def test_state_of_parameters_whose_names_contain_a_slash_saves_and_loads():
         assert sorted(restored.state[name]) == ["exp_avg", "exp_avg_sq"]
         for key in st:
             np.testing.assert_array_equal(restored.state[name][key], st[key])
+
+
+# -- torch's options ---------------------------------------------------------------------------------------------
+def test_adamw_decays_the_weights_outside_the_adam_step():
+    """With a zero gradient Adam's step is 0, so one AdamW step is the decay alone: x <- (1 - lr·λ) x; Adam's
+    L2 weight decay instead goes through the normalisation and moves every entry by about lr."""
+    model = Params()
+    before = {k: v.copy() for k, v in model.p.items()}
+    optim.AdamW(model, lr=0.1, weight_decay=0.5).step()
+    for k in before:
+        np.testing.assert_allclose(model.p[k], (1 - 0.1 * 0.5) * before[k], rtol=1e-15)
+    l2 = Params()
+    optim.Adam(l2, lr=0.1, weight_decay=0.5).step()
+    for k in before:
+        np.testing.assert_allclose(np.abs(l2.p[k] - before[k]), 0.1, rtol=1e-6)
+
+
+def test_maximize_climbs_where_the_same_optimizer_descends():
+    up, down = Params().with_unit_gradients(), Params().with_unit_gradients()
+    start = {k: v.copy() for k, v in up.p.items()}
+    optim.SGD(up, lr=0.5, maximize=True).step()
+    optim.SGD(down, lr=0.5).step()
+    for k in start:
+        np.testing.assert_array_equal(up.p[k], start[k] + 0.5)
+        np.testing.assert_array_equal(down.p[k], start[k] - 0.5)
+
+
+def test_amsgrad_keeps_the_largest_second_moment_so_a_smaller_gradient_does_not_enlarge_the_step():
+    model = Params()
+    opt = optim.Adam(model, lr=0.1, betas=(0.0, 0.5), amsgrad=True)
+    for g in (10.0, 0.1):
+        for v in model.g.values():
+            v[...] = g
+        opt.step()
+    np.testing.assert_array_equal(opt.state["a.W"]["max_exp_avg_sq"], np.full((3, 4), 50.0))   # 0.5 * 10², then max
+
+
+@pytest.mark.parametrize("name, options", [
+    ("sgd", {}), ("momentum", {"dampening": 0.2}), ("nesterov", {}), ("rmsprop", {"centered": True, "momentum": 0.5}),
+    ("adam", {"amsgrad": True}), ("adamw", {}), ("adamw", {"amsgrad": True, "maximize": False}), ("direction", {})])
+def test_a_run_resumed_from_a_checkpoint_continues_bit_for_bit_with_every_optimizer(name, options, tmp_path):
+    """Train k steps, checkpoint, resume in a fresh trainer, train on: the weights equal an uninterrupted run's."""
+    import numpycnn as nc
+    data = nc.datasets.load_dataset("digits", seed=0, train_limit=96)
+
+    def trainer():
+        model = nc.zoo.small_cnn(data.input_shape, width=4, seed=0)
+        opt = optim.make_optimizer(name, model, **({"lr": 0.01} if name != "direction" else {}), **options)
+        return nc.Trainer(model, opt, batch_size=32, progress=False)
+    straight = trainer()
+    straight.fit(data.train, epochs=2)
+    first = trainer()
+    first.fit(data.train, max_steps=4)                    # 1⅓ epochs: the checkpoint falls inside an epoch
+    first.save_checkpoint(tmp_path / "ckpt.npz")
+    resumed = trainer().load_checkpoint(tmp_path / "ckpt.npz")
+    assert resumed.optimizer.state_dict().keys() == first.optimizer.state_dict().keys()
+    resumed.fit(data.train, epochs=2)
+    for (n, p, _), (_, q, _) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        np.testing.assert_array_equal(q, p, err_msg=n)

@@ -145,7 +145,7 @@ def test_during_s2_dropped_weights_biases_and_optimizer_state_stay_exactly_zero(
         name = "watch"
         checked = 0
 
-        def after_step(self, trainer):
+        def on_step_end(self, trainer):
             if repr_cb.phase != "S2":
                 return
             for layer_name, idx in repr_cb.dropped.items():
@@ -347,7 +347,7 @@ def test_function_preserving_reintroduction_leaves_the_logits_exactly_unchanged(
     class Around(nc.Callback):                 # logits just before and just after the re-introduction step
         name = "around"
 
-        def after_step(self, trainer):
+        def on_step_end(self, trainer):
             if cb.phase == "S2" and cb.t - cb.phase_start == cb.s2 - 1:
                 seen["before"] = model.forward(x).copy()
     trainer.callbacks.insert(0, Around())
@@ -513,3 +513,22 @@ def test_a_layer_with_nothing_dropped_is_skipped_and_the_next_one_is_still_reint
 
 def test_repr_keeps_at_least_one_filter_per_layer_by_default():
     assert E.RePr(3, 3).min_keep == 1
+
+
+def test_phases_are_the_iteration_intervals_in_which_the_sub_network_trains(digits):
+    """``RePr.phases()``: update t trains the sub-network exactly when start < t <= end for one (start, end)."""
+    model = nc.zoo.vanilla_cnn(digits.input_shape, width=4, seed=0)
+    repr_cb = E.RePr(s1=3, s2=2, n_cycles=2, p=0.3)
+    phase_after = []                                       # the phase RePr left after each update
+
+    class Watch(nc.Callback):
+        name = "watch"
+
+        def on_step_end(self, trainer):
+            phase_after.append((trainer.step, repr_cb.phase))
+
+    nc.Trainer(model, nc.optim.SGD(model, lr=0.01), callbacks=[repr_cb, Watch()], batch_size=32,
+               progress=False).fit(digits.train, epochs=1, max_steps=12)
+    sub_network_updates = {t + 1 for t, phase in phase_after if phase == "S2"}
+    assert repr_cb.phases() == [(3, 5), (8, 10)]
+    assert sub_network_updates == {t for start, end in repr_cb.phases() for t in range(start + 1, end + 1)}

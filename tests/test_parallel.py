@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from numpycnn import conv, optim, threads, zoo
+from numpycnn import layers, optim, threads, zoo
 from numpycnn.callbacks import Callback
 from numpycnn.datasets import Dataset
 from numpycnn.layers import Conv2D, Dense, Flatten, ReLU
@@ -77,6 +77,11 @@ class _Noop(Callback):
     pass
 
 
+class _StepChanged(Trainer):
+    """A trainer whose step differs from tutorial 3's (it says so): never split."""
+    data_parallel = False
+
+
 class _Sub(Trainer):
     pass
 
@@ -112,18 +117,34 @@ def test_threads_that_only_follow_blas_never_split_a_step_so_trainer_equals_a_ha
         assert np.array_equal(p, q), name
 
 
-@pytest.mark.parametrize("setup", ["callback", "batchnorm", "textbook", "subclass", "mask", "one thread"])
+@pytest.mark.parametrize("setup", ["callback", "batchnorm", "textbook", "textbook pooling", "step changed", "mask",
+                                   "one thread", "weighted loss"])
 def test_steps_that_cannot_be_split_run_in_one_process(setup):
     model = _bn_model() if setup == "batchnorm" else zoo.lenet5(seed=0)
     if setup == "mask":
         model["fc1"].set_mask("W", np.ones_like(model["fc1"].params["W"]))
-    cls = _Sub if setup == "subclass" else Trainer
-    trainer = cls(model, optim.SGD(model, lr=0.01), batch_size=32, progress=False,
+    if setup == "textbook pooling":
+        model["pool2"].implementation = "textbook"
+    cls = _StepChanged if setup == "step changed" else Trainer
+    # a class-weighted mean is not the size-weighted mean of the shards' means
+    loss = SoftmaxCrossEntropy(weight=np.linspace(0.5, 2, 10)) if setup == "weighted loss" else None
+    trainer = cls(model, optim.SGD(model, lr=0.01), loss=loss, batch_size=32, progress=False,
                   callbacks=[_Noop()] if setup == "callback" else ())
-    with threads.limit(1 if setup == "one thread" else 2), conv.use_kernel(
+    with threads.limit(1 if setup == "one thread" else 2), layers.use_implementation(
             "textbook" if setup == "textbook" else "fast"):
         trainer.fit(_data(64), epochs=1)
     assert trainer._parallel is None
+
+
+def test_a_subclass_that_keeps_the_step_is_split_like_trainer_and_technique_d_never_is():
+    from numpycnn.techniques.collaborative import CollaborativeTrainer
+    assert Trainer.data_parallel and _Sub.data_parallel and not CollaborativeTrainer.data_parallel
+    model = zoo.lenet5(seed=0)
+    trainer = _Sub(model, optim.SGD(model, lr=0.01), batch_size=32, progress=False)
+    with threads.limit(2):
+        trainer.fit(_data(64), epochs=1)
+    assert trainer._parallel is not None
+    trainer._parallel.close()
 
 
 def test_an_error_in_the_workers_shard_is_raised_with_its_traceback_and_the_next_step_works():

@@ -147,7 +147,8 @@ def test_every_run_uses_one_kernel_thread_and_one_blas_thread_so_workers_never_o
 def test_a_baseline_that_fails_its_trained_check_gets_no_verdict(tmp_path):
     exp = experiment()
     exp.trained = protocol.TrainedCheck("base", max_gain=-1.0)          # cannot hold
-    *_, comparisons, check = protocol.run_protocol(exp, protocol.Runner(protocol.RunStore(str(tmp_path)), workers=1, progress=False))
+    runner = protocol.Runner(protocol.RunStore(str(tmp_path)), workers=1, progress=False)
+    *_, comparisons, check = protocol.run_protocol(exp, runner)
     assert not check["held"] and comparisons[0]["verdict"].startswith("no verdict")
 
 
@@ -209,3 +210,49 @@ def test_fresh_with_a_bad_option_deletes_no_stored_run(tmp_path):
     with pytest.raises(ValueError, match="--workers"):
         protocol.check_args(args, "toy")
     assert list((tmp_path / "toy").rglob("*.json"))
+
+
+def _damaged_bytes(kind, path):
+    """The bytes a run file is replaced with to simulate each kind of damage."""
+    original = path.read_bytes()
+    other = next(p for p in sorted(path.parent.parent.rglob("*.json")) if p != path)
+    return {"truncated_to_100_bytes": original[:100],
+            "not_json": b"\x00\xff garbage from a disk fault",
+            "a_json_list": b"[1, 2, 3]\n",
+            "no_metrics": json.dumps({k: v for k, v in json.loads(original).items() if k != "metrics"}).encode(),
+            "another_runs_record": other.read_bytes()}[kind]
+
+
+@pytest.mark.parametrize("kind", ["truncated_to_100_bytes", "not_json", "a_json_list", "no_metrics",
+                                  "another_runs_record"])
+def test_a_damaged_run_file_is_named_kept_aside_and_its_run_computed_again_to_the_same_result(tmp_path, capsys, kind):
+    exp = experiment()
+    first = protocol.Runner(protocol.RunStore(str(tmp_path)), workers=1, progress=False)
+    *_, arms1, comp1, check1 = protocol.run_protocol(exp, first)
+    path = sorted((tmp_path / "final").rglob("*.json"))[0]
+    original = json.loads(path.read_text())
+    damaged = _damaged_bytes(kind, path)
+    path.write_bytes(damaged)
+    capsys.readouterr()
+    again = protocol.Runner(protocol.RunStore(str(tmp_path)), workers=1, progress=False)
+    *_, arms2, comp2, check2 = protocol.run_protocol(exp, again)
+    err = capsys.readouterr().err
+    kept = list(path.parent.glob(path.name + ".damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == damaged              # kept for inspection, unchanged
+    assert f"run file {path} is damaged" in err and str(kept[0]) in err and "running that run again" in err
+    assert again.ran == 1 and again.reused == first.ran - 1                 # only that run was computed again
+    assert json.loads(path.read_text())["metrics"] == original["metrics"]
+    assert comp2 == comp1 and check2 == check1
+    assert {a: v["per_seed"] for a, v in arms2.items()} == {a: v["per_seed"] for a, v in arms1.items()}
+
+
+@pytest.mark.parametrize("quick,out,want", [(True, None, "figures-quick"), (False, None, "figures"),
+                                            (True, "mine", "mine")])
+def test_quick_results_go_to_figures_quick_unless_out_is_given(tmp_path, quick, out, want):
+    """--quick never overwrites the committed figures/; compare's folder check sees the folder the experiment uses."""
+    args = type("A", (), {"seeds": None, "quick": quick, "workers": 1, "out": out, "runs_dir": str(tmp_path),
+                          "fresh": False, "no_progress": True})()
+    protocol.check_args(args, "toy")
+    assert args.out == want
+    argv = ["--steps", "3"] + (["--quick"] if quick else []) + ([] if out is None else ["--out", out])
+    assert protocol.output_options(argv, "toy") == (want, protocol.DEFAULT_RUNS_DIR)

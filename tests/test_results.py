@@ -31,3 +31,35 @@ def test_a_missing_file_or_an_older_format_is_not_measured_yet(tmp_path):
 def test_an_unknown_technique_is_refused_naming_the_valid_ones():
     with pytest.raises(ValueError, match=r"technique must be one of .*'orthogonal_reinit'.*got 'repr'"):
         load_result("repr")
+
+
+def _comparison(claim, mean, ci, verdict, claimed=1.0, source="a paper", unit="pp", kind="gain", **extra):
+    return {"claim": claim, "arm": "a", "baseline": "b", "mean_diff": mean, "ci95": ci, "verdict": verdict,
+            "claimed_effect": claimed, "source": source, "unit": unit, "relative": unit == "%", "kind": kind, **extra}
+
+
+def test_findings_are_generated_from_the_file_so_a_rerun_changes_the_text(tmp_path):
+    from numpycnn.lab.results import findings
+    result = {"seeds": 5, "comparisons": [
+        _comparison("x beats y", 2.5, [1.0, 4.0], "supported", claimed=0.5),
+        _comparison("x beats y at 0.9", -0.3, [-1.0, 0.4], "contradicted", claimed=4.3, source="RePr"),
+        _comparison("a control", 0.1, [-0.2, 0.4], "inconclusive", source="control")]}
+    (tmp_path / "orthogonal_reinit.json").write_text(json.dumps(result))
+    text = findings("orthogonal_reinit", tmp_path)
+    assert text.splitlines()[0] == "orthogonal_reinit: 3 comparisons over 5 paired seeds: 1 supported, " \
+                                   "1 contradicted, 1 inconclusive."
+    assert "supported: x beats y — a − b = +2.50 pp (95 % CI +1.00 pp to +4.00 pp); claimed +0.50 pp — our " \
+           "interval lies above it (a paper)" in text
+    assert "claimed +4.30 pp — our interval lies below it (RePr)" in text
+    assert "inconclusive: a control — a − b = +0.10 pp (95 % CI -0.20 pp to +0.40 pp)" in text
+    assert "control)" not in text                              # the project's own controls claim nothing
+    result["comparisons"][0].update(mean_diff=0.2, ci95=[-0.5, 0.9], verdict="inconclusive")   # a rerun
+    (tmp_path / "orthogonal_reinit.json").write_text(json.dumps(result))
+    rerun = findings("orthogonal_reinit", tmp_path)
+    assert "0 supported" not in rerun and "2 inconclusive" in rerun and "+2.50" not in rerun
+    assert "claimed +0.50 pp — inside our interval" in rerun
+
+
+def test_findings_without_a_result_say_not_measured_yet(tmp_path):
+    from numpycnn.lab.results import findings
+    assert "not measured yet" in findings("collaborative", tmp_path)

@@ -164,6 +164,22 @@ def test_an_error_in_a_worker_shard_is_raised_in_the_caller():
         threads.map_shards(work, 10)
 
 
+def test_worker_shards_follow_the_callers_errstate():
+    """NumPy's error state is per thread: a pool thread must use the caller's (tutorial 9's sweep once
+    leaked overflow warnings it had silenced)."""
+    import warnings
+
+    def work(lo, hi):
+        if lo > 0:                                   # only the shards that run in the pool overflow
+            np.exp(np.full(3, 1000.0))
+
+    with threads.limit(2), np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        threads.map_shards(work, 10)
+    with threads.limit(2), np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")               # a warning from any thread would be raised here
+        threads.map_shards(work, 10)
+
+
 def _conv_case(N, C, H, F, k, stride, pad, dtype, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, H)).astype(dtype)
@@ -200,6 +216,27 @@ def test_fast_conv_gives_the_same_bits_at_one_and_two_threads(case, split, monke
     one = _fast(x, w, b, 1, stride, pad, T=1)
     two = _fast(x, w, b, 1, stride, pad, T=2)
     for a, c in zip(one, two):
+        assert a.dtype == np.float32 and np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("split", ["split", "not split"])
+def test_the_fast_convolution_with_options_gives_the_same_bits_at_one_and_two_threads(split, monkeypatch):
+    """Dilation, groups, per-axis sizes (:func:`~numpycnn.fast_conv.conv2d_forward_fast_general`): the same
+    contract, per-image products and a weight gradient summed over n = 0 .. N-1 in order."""
+    from numpycnn.fast_conv import conv2d_backward_fast_general, conv2d_forward_fast_general
+    from numpycnn.im2col import Window
+    monkeypatch.setattr(threads, "MIN_NUMBERS_TO_SPLIT", 0 if split == "split" else 10**12)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 4, 12, 11)).astype(np.float32)
+    w, b = rng.standard_normal((6, 2, 3, 2)).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    window = Window((3, 2), (2, 1), ((1, 1), (0, 1)), (2, 1))
+    results = []
+    for T in (1, 2):
+        with threads.limit(T):
+            out, cache = conv2d_forward_fast_general(x, w, b, window, groups=2)
+            dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+            results.append((out, *conv2d_backward_fast_general(dout, cache)))
+    for a, c in zip(*results):
         assert a.dtype == np.float32 and np.array_equal(a, c)
 
 

@@ -7,7 +7,8 @@ from numpycnn.lab.commands.demo import demo_args
 from numpycnn.lab.commands.train import run_training
 from numpycnn.datasets import Dataset, load_dataset
 from numpycnn.errors import CheckpointError
-from numpycnn.training import Callback, Trainer, batch_indices
+from numpycnn.callbacks import Callback
+from numpycnn.training import Trainer, batch_indices
 from numpycnn.zoo import small_cnn
 
 
@@ -81,12 +82,12 @@ class Recorder(Callback):
     def on_batch_begin(self, trainer, x, y):
         self.events.append("batch")
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         # gradients are ready and the parameters not yet updated
         self.events.append("backward")
         self.grads_ready = all(np.any(g != 0) for n, _, g in trainer.model.named_parameters() if n.endswith(".W"))
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         self.events.append("step")
 
     def on_epoch_end(self, trainer, logs):
@@ -105,25 +106,25 @@ class StepCounts(Callback):
     name = "step_counts"
 
     def __init__(self):
-        self.seen = {"on_batch_begin": [], "after_backward": [], "after_step": [], "optimizer_t": []}
+        self.seen = {"on_batch_begin": [], "on_backward_end": [], "on_step_end": [], "optimizer_t": []}
 
     def on_batch_begin(self, trainer, x, y):
         self.seen["on_batch_begin"].append(trainer.step)
 
-    def after_backward(self, trainer):
-        self.seen["after_backward"].append(trainer.step)
+    def on_backward_end(self, trainer):
+        self.seen["on_backward_end"].append(trainer.step)
 
-    def after_step(self, trainer):
-        self.seen["after_step"].append(trainer.step)
+    def on_step_end(self, trainer):
+        self.seen["on_step_end"].append(trainer.step)
         self.seen["optimizer_t"].append(trainer.optimizer.t)
 
 
-def test_after_step_callbacks_see_the_number_of_updates_including_this_one(digits):
-    """Regression (issue 18.7): ``trainer.step`` was incremented after the ``after_step`` callbacks."""
+def test_on_step_end_callbacks_see_the_number_of_updates_including_this_one(digits):
+    """Regression (issue 18.7): ``trainer.step`` was incremented after the ``on_step_end`` callbacks."""
     counts = StepCounts()
     make_trainer(callbacks=[counts]).fit(digits.train, epochs=1, max_steps=3)
-    assert counts.seen["on_batch_begin"] == counts.seen["after_backward"] == [0, 1, 2]   # updates done before
-    assert counts.seen["after_step"] == counts.seen["optimizer_t"] == [1, 2, 3]          # ... and including this one
+    assert counts.seen["on_batch_begin"] == counts.seen["on_backward_end"] == [0, 1, 2]   # updates done before
+    assert counts.seen["on_step_end"] == counts.seen["optimizer_t"] == [1, 2, 3]          # ... and including this one
 
 
 def test_a_training_step_lowers_the_loss_on_its_batch(digits):
@@ -242,3 +243,11 @@ def test_resuming_a_model_with_batchnorm_dropout_and_a_residual_block_is_bit_ide
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert straight.history["val_loss"] == resumed.history["val_loss"]
+
+
+def test_a_callback_defining_a_hook_under_its_old_name_is_refused_naming_the_new_one():
+    """A hook under a name the loop no longer calls (``after_epoch``) would never run: it is a TypeError instead."""
+    with pytest.raises(TypeError, match=r"after_epoch -> on_epoch_recorded"):
+        class Late(nc.Callback):
+            def after_epoch(self, trainer):
+                pass

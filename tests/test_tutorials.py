@@ -1,9 +1,12 @@
-"""Every tutorial runs from start to end in fast mode, is a valid jupytext percent-format notebook that
-converts to .ipynb, and is handed out with the assignment's student copy; the lessons (01-09) have
-Your-turn cells that the student copy leaves to the student, folded answers, and figures in sight."""
+"""Every tutorial runs from start to end in fast mode — in a student copy holding only the exercises of
+the tutorials up to it in the course order —, is a valid jupytext percent-format notebook that converts
+to .ipynb, and is handed out with the assignment's student copy; every lesson has Your-turn cells that
+the student copy leaves to the student, folded answers, and figures in sight."""
 import ast
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,53 +14,111 @@ from pathlib import Path
 import pytest
 
 from numpycnn import techniques
+from numpycnn.lab.assignment import course
 
 ROOT = Path(__file__).resolve().parents[1]
+#: every tutorial present (a new one is checked without editing this file)
 TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
-#: the names the tutorials must have, in the recommended order: 1, 2, 3, 9, 10, then the techniques 4-8
-KNOWN = ["01_convolution_by_hand", "02_pooling_softmax_probability_error", "03_training_a_cnn",
-         "09_initialisation_and_training_dynamics", "10_batchnorm_dropout_residual",
-         "04_branch_supervision", "05_gradient_direction", "06_erdos_renyi_sparsity", "07_collaborative_training",
-         "08_orthogonal_reinit"]
-#: the lessons written with Your-turn solution regions and folded answers
-LESSONS = [p for p in TUTORIALS if p.stem[:2] in {"01", "02", "03", "04", "05", "06", "07", "08", "09"}]
+#: the lessons: every tutorial, each with Your-turn solution regions, folded answers and reference figures
+LESSONS = TUTORIALS
 #: the technique tutorials (their records name them) and the name of their result file in figures/
 TECHNIQUES = {Path(t.tutorial).stem: t.name for t in techniques.TECHNIQUES}
 REFERENCE = ROOT / "tutorials" / "reference_figures"
+#: the markdown line that tells a student to write one of the tutorial's exercises before the next cell runs
+FILL_IN = re.compile(r"\*\*Fill in now:\*\*(?P<body>.*(?:\n# (?!\*\*).+)*)")
 
 
-def test_the_core_tutorials_exist_and_every_tutorial_has_a_known_name():
-    names = [p.stem for p in TUTORIALS]
-    assert set(KNOWN) - {"10_batchnorm_dropout_residual"} <= set(names)
-    assert [n for n in names if n not in KNOWN] == []
+def test_every_tutorial_has_a_place_in_the_course_order():
+    ordered = course.in_order()                       # raises naming a tutorial the order does not place
+    assert sorted(ordered) == [p for p in TUTORIALS if p.stem[:2].isdigit()]
+    assert [p.name[:2] for p in ordered][:5] == ["01", "02", "03", "09", "10"]      # the core lessons first
 
 
-def test_docs_list_every_tutorial_in_the_recommended_order():
+def test_docs_list_every_tutorial_in_the_course_order():
     text = (ROOT / "docs" / "tutorials.md").read_text(encoding="utf-8")
-    positions = [text.find(f"`{name}.py`") for name in KNOWN]
-    assert all(p >= 0 for p in positions), [n for n, p in zip(KNOWN, positions) if p < 0]
-    assert positions == sorted(positions), "docs/tutorials.md must list the tutorials as 1, 2, 3, 9, 10, 4-8"
+    names = [p.stem for p in course.in_order()]
+    positions = [text.find(f"`{name}.py`") for name in names]
+    assert all(p >= 0 for p in positions), [n for n, p in zip(names, positions) if p < 0]
+    assert positions == sorted(positions), f"docs/tutorials.md must list the tutorials in the course order {names}"
+
+
+def _staged_copy(tmp_path, path):
+    """A student copy in which exactly the exercises of the tutorials up to ``path`` in the course order are
+    done (handed out solved) and every later one is still ``raise NotImplementedError``; ``path`` itself is the
+    repository's file (its Your-turn cells written), and the measured results of ``figures/`` are there."""
+    from numpycnn.lab.assignment import make_student_copy
+    out = tmp_path / "copy"
+    make_student_copy(out, keep=sorted(course.exercises_through(path.stem)))
+    shutil.copy(path, out / "tutorials" / path.name)
+    (out / "figures").mkdir()
+    for result in (ROOT / "figures").glob("*.json"):
+        shutil.copy(result, out / "figures" / result.name)
+    return out
+
+
+def _markdown_before(cells, index):
+    """The text of the markdown cells directly before cell ``index`` (up to the previous code cell)."""
+    texts = []
+    for kind, _, source in reversed(cells[:index]):
+        if kind != "markdown":
+            break
+        texts.append(source)
+    return "".join(reversed(texts))
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
-def test_tutorial_runs_to_the_end_in_fast_mode_and_puts_its_figures_in_the_figures_folder(path, tmp_path):
+def test_tutorial_runs_to_the_end_in_fast_mode_with_only_the_exercises_up_to_it_done(path, tmp_path):
+    """The staged release works: a student who has done the exercises of the tutorials up to this one (in the
+    course order) — and none after it — runs it to the end without a NumPy warning; its figures go to the
+    figures folder; the cell where it first calls one of its own exercises is preceded by a "Fill in now"
+    line naming it.
+
+    One run per tutorial proves it for every release N: the copy of release N has the exercises of every
+    tutorial up to N done; a tutorial T up to N that runs with those of the tutorials up to T done calls only
+    those (a call to any other raises), so it runs the same code, and to the end, in the copy of release N.
+    """
+    from numpycnn.lab.assignment.needs import BOOTSTRAP, TAG, percent_cells
+    copy = _staged_copy(tmp_path, path)
     cwd, figures = tmp_path / "cwd", tmp_path / "figures"
     cwd.mkdir()
-    env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(copy),
            "NUMPYCNN_FIGURES": str(figures)}
-    proc = subprocess.run([sys.executable, str(path)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    runner = BOOTSTRAP.replace("TAG", repr(TAG))
+    proc = subprocess.run([sys.executable, "-c", runner, str(copy / "tutorials" / path.name)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    missing = re.findall(r"NotImplementedError: exercise (\S+): not implemented yet", proc.stderr)
+    if proc.returncode != 0 and missing:
+        from numpycnn.lab.assignment.guide import taught_by
+        pytest.fail(f"{path.name} needs exercise {missing[-1]}, which tutorial {taught_by().get(missing[-1])} teaches "
+                    f"after it in the course order {course.ORDER}:\n{proc.stderr[-2000:]}")
     assert proc.returncode == 0, f"{path.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "RuntimeWarning" not in proc.stderr, f"{path.name} leaks NumPy warnings:\n{proc.stderr[-2000:]}"
     assert list(cwd.iterdir()) == [] or all(p.name.startswith(".") for p in cwd.iterdir()), \
         f"{path.name} wrote files into the working directory: {sorted(p.name for p in cwd.iterdir())}"
+    assert f"numpycnn imported from {copy / 'numpycnn' / '__init__.py'}" in proc.stdout
     made = sorted(p.name for p in (figures / path.stem).glob("*.png"))
     for name in made:
         assert f"figure {name[:-4]}: {figures / path.stem / name}" in proc.stdout, f"{name}: path not printed"
-    if path in LESSONS:
-        assert f"numpycnn imported from {ROOT / 'numpycnn' / '__init__.py'}" in proc.stdout
-        shipped = sorted(p.name for p in (REFERENCE / path.stem).glob("*.png"))
-        assert made == shipped, (f"{path.name}: figures made {made}, reference figures shipped {shipped}; run "
-                                 f"`python -m numpycnn tutorials --reference-figures {path.stem[:2]}`")
+    shipped = sorted(p.name for p in (REFERENCE / path.stem).glob("*.png"))
+    assert made == shipped, (f"{path.name}: figures made {made}, reference figures shipped {shipped}; run "
+                             f"`python -m numpycnn tutorials --reference-figures {path.stem[:2]}`")
+    first = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith(TAG))[len(TAG):])
+    own = course.exercises_taught([path])
+    cells = percent_cells(path.read_text(encoding="utf-8"))
+    for exercise, index in first.items():
+        if exercise in own:
+            told = " ".join(m.group("body") for m in FILL_IN.finditer(_markdown_before(cells, index)))
+            assert f"`{exercise}`" in told, (f"{path.name}: cell {index} (line {cells[index][1]}) is the first to "
+                                             f"call {exercise}; the markdown right before it must say "
+                                             f"'**Fill in now:** `{exercise}` in numpycnn/...'")
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
+def test_every_exercise_a_tutorial_teaches_has_a_fill_in_now_line(path):
+    text = path.read_text(encoding="utf-8")
+    told = set(re.findall(r"`([^`]+)`", " ".join(m.group("body") for m in FILL_IN.finditer(text))))
+    assert course.exercises_taught([path]) <= told, \
+        f"{path.name}: no '**Fill in now:**' line names {sorted(course.exercises_taught([path]) - told)}"
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
@@ -158,7 +219,17 @@ def test_the_exercise_source_rule_catches_functions_methods_and_classes():
 def test_technique_tutorial_tells_mechanism_from_benefit_and_reads_the_measured_result(name):
     text = (ROOT / "tutorials" / f"{name}.py").read_text(encoding="utf-8")
     assert "**Mechanism verified**" in text and "**Benefit measured**" in text
-    assert f'describe_result("{TECHNIQUES[name]}")' in text
+    assert f'describe_result("{TECHNIQUES[name]}")' in text and f'findings("{TECHNIQUES[name]}")' in text
+
+
+@pytest.mark.parametrize("name", sorted(TECHNIQUES), ids=str)
+def test_technique_tutorial_types_no_measured_number_after_reading_the_result(name):
+    """What the experiment found is printed from figures/<technique>.json; the prose around it types no
+    effect size (a number in pp or %), which the next rerun would make stale."""
+    text = (ROOT / "tutorials" / f"{name}.py").read_text(encoding="utf-8")
+    after = text[text.index(f'describe_result("{TECHNIQUES[name]}")'):text.lower().index("## check yourself")]
+    typed = re.findall(r"^#.*?[+−-]?\d+(?:\.\d+)?\s*(?:pp\b|%)", after, re.M)
+    assert typed == [], f"{name}: measured numbers typed into the prose: {typed}"
 
 
 def test_student_copy_strips_every_your_turn_and_keeps_the_rest(tmp_path):
@@ -214,3 +285,23 @@ def test_tutorials_command_runs_a_tutorial_with_its_figures_in_the_given_folder(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "05_gradient_direction.py: ok" in proc.stdout
     assert (tmp_path / "figs" / "05_gradient_direction" / "schedule.png").is_file()
+
+
+def test_the_pytorch_bridge_runs_to_the_end_without_pytorch_and_says_how_to_install_it(tmp_path):
+    """PyTorch is optional for students: with it hidden, tutorial 14 prints how to install the CPU build, skips
+    every comparison with a printed message, and still ends with its last line (and draws no figure)."""
+    hidden = tmp_path / "without_torch" / "torch"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError(\"No module named 'torch' (hidden by the test)\")\n")
+    cwd, figures = tmp_path / "cwd", tmp_path / "figures"
+    cwd.mkdir()
+    env = {**os.environ, "NUMPYCNN_FAST": "1", "MPLBACKEND": "Agg", "NUMPYCNN_FIGURES": str(figures),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "without_torch"), str(ROOT)])}
+    proc = subprocess.run([sys.executable, str(ROOT / "tutorials" / "14_pytorch_bridge.py")], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "PyTorch is not installed" in proc.stdout and "pip install torch==2.13.0" in proc.stdout
+    assert "--index-url https://download.pytorch.org/whl/cpu" in proc.stdout
+    assert proc.stdout.count("skipped: PyTorch is not installed") >= 5
+    assert proc.stdout.rstrip().endswith("all checks passed")
+    assert not list(figures.rglob("*.png"))

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from numpycnn.validate import count, integer, number
+from numpycnn.errors import ShapeError
+from numpycnn.validate import check_4d, check_float, choice, count, integer, number
 
 
 def test_integer_returns_a_python_int_and_accepts_numpy_integers():
@@ -51,3 +52,31 @@ def test_count_rejects_anything_but_a_positive_integer_with_a_value_error(bad):
     with pytest.raises(ValueError, match=message):
         count(bad, "K", "select_masks", meaning="number of mask candidates")
     assert count(np.int32(4), "K", "f") == 4
+
+
+def test_choice_returns_the_value_or_names_the_options_and_what_was_given():
+    assert choice("b", "mode", "f", ("a", "b")) == "b"
+    with pytest.raises(ValueError, match=r"^f: mode must be one of \['a', 'b'\]; got 'c'$"):
+        choice("c", "mode", "f", ("a", "b"))
+    with pytest.raises(ValueError, match=r"got \['a'\]"):           # unhashable: refused, not a TypeError
+        choice(["a"], "mode", "f", ("a", "b"))
+
+
+@pytest.mark.parametrize("x, exc, words", [
+    ([[0.0]], TypeError, ["numpy array", "list"]),
+    (np.zeros((2, 3, 4)), ShapeError, ["4 dimensions", "(2, 3, 4)", "x[:, None, :, :]"]),
+    (np.zeros((1, 2, 4, 4)), ShapeError, ["3 channels", "(1, 2, 4, 4)"]),
+    (np.zeros((1, 3, 4, 4), dtype=np.uint8), TypeError, ["floating-point", "uint8", "astype"]),
+])
+def test_check_4d_names_the_layer_the_input_and_what_was_expected(x, exc, words):
+    with pytest.raises(exc) as info:
+        check_4d(x, "Conv2D 'conv1'", channels=3)
+    assert str(info.value).startswith("Conv2D 'conv1': ") and all(w in str(info.value) for w in words)
+
+
+def test_check_float_wants_a_float_array_with_a_batch_axis():
+    check_float(np.zeros((2, 3)), "ReLU", min_ndim=2)
+    with pytest.raises(ShapeError, match=r"^Flatten: input x must have at least 2 dimensions .*got shape \(3,\)"):
+        check_float(np.zeros(3), "Flatten", min_ndim=2)
+    with pytest.raises(TypeError, match=r"^ReLU: input x must be floating point; got dtype int64"):
+        check_float(np.zeros(3, dtype=np.int64), "ReLU")

@@ -36,7 +36,9 @@
 #
 # Data: a Fashion-MNIST subset (28×28 clothes, 10 classes) with LeNet-5 when the data set is
 # installed; the embedded 8×8 digits with a small CNN otherwise, and in fast mode.
-# *Your turn* cells are yours to write (the cell after each checks it); answers are folded.
+# *Your turn* cells are yours to write (the cell after each checks it); answers are folded. A line
+# **Fill in now** says where the tutorial first runs one of the optimizer exercises; the layers come
+# from tutorials 1 and 2, and nothing of a later tutorial is needed.
 # Run it with `python tutorials/03_training_a_cnn.py` (`NUMPYCNN_FAST=1`: seconds, full: a few
 # minutes) or as a notebook. Figures: inline in a notebook, else in
 # `tutorials/figures/03_training_a_cnn/` (reference copies in `tutorials/reference_figures/`).
@@ -207,13 +209,24 @@ print("batch losses:", np.round(losses, 3))
 
 # %% [markdown]
 # `nc.Trainer` runs the same loop and adds what a real run needs: epochs, evaluation, callbacks
-# (the hook points techniques A–E use), checkpoints, a divergence guard. Its inner step:
+# (the hook points techniques A–E use), checkpoints, a divergence guard. Its inner step, and the
+# forward, loss and backward it runs — the three lines above:
 
 # %%
 print(inspect.getsource(nc.Trainer.train_step))
+print(inspect.getsource(nc.Trainer.forward_backward))
 
 # %% [markdown]
-# Same seed, same data order, same steps → the very same weights, bit for bit:
+# (`compute_gradients` runs `forward_backward` in this process unless you set more than one thread,
+# `nc.threads.set_threads(2)`: then it splits each batch over two processes, `numpycnn.parallel` —
+# the same gradients up to float rounding.)
+
+# %% [markdown]
+# Same seed, same data order, same steps → the very same weights, bit for bit.
+#
+# **Fill in now:** `optim.SGD.update` in `numpycnn/optim.py` — your turn 3 for one parameter
+# (`p -= self.lr * g`), plus the momentum buffer its docstring describes (the torch rule, which the grader
+# checks over 10 steps, with and without Nesterov). The Trainer below runs it.
 
 # %%
 model_t = build_model(seed=0)
@@ -238,8 +251,8 @@ assert same
 # ```
 #
 # RMSprop and Adam divide by a running root-mean-square of the gradient: each entry's step is about
-# `lr` whatever the size of its gradient. (Tutorial 2 saw the consequence: Adam moved a layer whose
-# gradient was 1e-5 as far as the others.)
+# `lr` whatever the size of its gradient. (Tutorial 2 saw the consequence with the sign step, which is
+# Adam without its running averages: a layer whose gradient was 1e-5 moved as far as the others.)
 #
 # ### Your turn 4 — Adam's first step
 #
@@ -265,6 +278,10 @@ print("your turn 4: correct — whatever the gradient's size, Adam's first step 
 # %% [markdown]
 # Now the four optimizers train the same network: same initial weights, same data order, `EPOCHS`
 # epochs each. The learning rates are the usual starting points of each method, not tuned here.
+#
+# **Fill in now:** `optim.RMSprop.update` and `optim.Adam.update` in `numpycnn/optim.py` — the rules in
+# the box above, with the running averages kept in `st` under torch's names (the docstrings list them)
+# and Adam's bias correction as in your turn 4 (`self.t` counts the steps from 1).
 
 # %%
 OPTIMIZERS = {"SGD": ("sgd", 0.05), "Momentum": ("momentum", 0.01), "RMSprop": ("rmsprop", 1e-3),
@@ -323,15 +340,30 @@ print(runs[best]["history"].table())
 # %% [markdown]
 # To *see* overfitting, train on a tiny slice of the training set for many epochs. The network
 # memorises it — training loss towards 0, training accuracy 1 — and the validation loss first falls,
-# reaches a minimum, then **rises** while the training loss keeps falling: the network becomes ever
-# more confident on the validation images it gets wrong.
+# reaches a minimum, then **rises** while the training loss keeps falling. Why does the loss rise when
+# the accuracy hardly moves? A callback measures, after every epoch, how confident the network is on the
+# validation images it gets **wrong** (the mean of its largest probability on them).
 
 # %%
+class WrongConfidence(nc.Callback):
+    """After each epoch: the mean of max_k p[k] over the validation images the network gets wrong."""
+
+    def __init__(self, val):
+        self.val, self.per_epoch = val, []
+
+    def on_epoch_recorded(self, trainer):
+        p = nc.losses.softmax(trainer.model.predict_logits(self.val.x).astype(np.float64))
+        wrong = p.argmax(axis=1) != self.val.y
+        self.per_epoch.append(float(p[wrong].max(axis=1).mean()))
+
+
 TINY = 50 if data.input_shape[1] < 28 else 100
 OVERFIT_EPOCHS = 60
 tiny = nc.datasets.Dataset(data.train.x[:TINY], data.train.y[:TINY])
 model = build_model(seed=0)
-trainer = nc.Trainer(model, nc.optim.Adam(model, lr=3e-3), seed=0, batch_size=10, progress=False)
+confidence = WrongConfidence(data.val)
+trainer = nc.Trainer(model, nc.optim.Adam(model, lr=3e-3), callbacks=[confidence], seed=0, batch_size=10,
+                     progress=False)
 overfit = trainer.fit(tiny, data.val, epochs=OVERFIT_EPOCHS)
 val_loss = np.array(overfit["val_loss"])
 best_epoch = int(np.argmin(val_loss)) + 1
@@ -339,10 +371,19 @@ print(f"{TINY} training images, {trainer.epoch} epochs: train loss {overfit['tra
       f"train acc {overfit['train_acc'][-1]:.3f}, val acc {overfit['val_acc'][-1]:.3f}")
 print(f"validation loss: lowest {val_loss.min():.3f} at epoch {best_epoch}, then {val_loss[-1]:.3f} at epoch "
       f"{OVERFIT_EPOCHS} ({100 * (val_loss[-1] / val_loss.min() - 1):.0f} % higher)")
+print(f"validation accuracy at epoch {best_epoch}: {overfit['val_acc'][best_epoch - 1]:.3f}, at the end: "
+      f"{overfit['val_acc'][-1]:.3f}; mean confidence on the wrong validation images: "
+      f"{confidence.per_epoch[best_epoch - 1]:.3f} at epoch {best_epoch}, {confidence.per_epoch[-1]:.3f} at the end")
 nc.plots.show(nc.plots.training_curves(overfit, title=f"overfitting: {TINY} training images"), "curves_overfit")
 assert best_epoch <= OVERFIT_EPOCHS // 2, "the validation loss should reach its minimum in the first half"
 assert val_loss[-1] > 1.1 * val_loss.min(), "and be clearly higher at the end"
 assert overfit["train_acc"][-1] > 0.99 and overfit["train_loss"][-1] < 0.1 * overfit["train_loss"][0]
+assert confidence.per_epoch[-1] > confidence.per_epoch[best_epoch - 1]   # ever more sure of its mistakes
+
+# %% [markdown]
+# The printed numbers answer the question: after the minimum, the network grows more confident on the
+# validation images it gets wrong, and a confident mistake costs a large `−log p(true class)` — so the
+# mean loss climbs although the accuracy barely moves.
 
 # %% [markdown]
 # Every epoch after the minimum only memorises. The remedies: more data, a smaller network,
@@ -417,9 +458,16 @@ for k in np.argsort(per_class)[:3]:
 #
 #    <details><summary>Answer</summary>
 #
+#    <!-- BEGIN GRADED ANSWER -->
 #    The training loss keeps falling (training accuracy 1) while the validation loss, after its
-#    minimum, rises. Stop at the epoch of the lowest validation loss (early stopping) and keep that
-#    epoch's weights.
+#    minimum, rises — the network grows ever more confident on the validation images it gets wrong.
+#    Stop at the epoch of the lowest validation loss (early stopping) and keep that epoch's weights.
+#
+#    Rubric:
+#    - 2 points: training loss still falling while the validation loss rises after its minimum
+#    - 1 point: stop at the epoch of the lowest validation loss (early stopping) and keep its weights
+#    - 1 point: names the mechanism: growing confidence on wrong validation images (or memorising the tiny set)
+#    <!-- END GRADED ANSWER -->
 #
 #    </details>
 #
@@ -436,9 +484,17 @@ for k in np.argsort(per_class)[:3]:
 #
 #    <details><summary>Answer</summary>
 #
+#    <!-- BEGIN GRADED ANSWER -->
 #    No: one seed and untuned learning rates make an anecdote. A fair comparison tunes each
 #    optimizer's learning rate on the validation split and reports the difference over several
 #    paired seeds with a confidence interval.
+#
+#    Rubric:
+#    - 1 point: no — one run on one seed is an anecdote
+#    - 1 point: the learning rates were not tuned, so the ranking reflects which default suited this budget
+#    - 2 points: what a fair comparison needs: each tuned the same way on validation, several paired seeds, an
+#      interval of the differences
+#    <!-- END GRADED ANSWER -->
 #
 #    </details>
 

@@ -66,7 +66,7 @@ from matplotlib.figure import Figure
 
 import numpycnn as nc
 from numpycnn.gradcheck import numerical_gradient, relative_error
-from numpycnn.lab.results import describe_result
+from numpycnn.lab.results import describe_result, findings
 from numpycnn.techniques import branch_supervision as A
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"
@@ -118,6 +118,10 @@ assert profile[conv] < 0.1 * profile[model.conv_layers()[-1]]
 # *main* loss: the backward hook at `h_k` does steps 2, 4 and 5 and keeps the three gradients in
 # `branch.first`, `branch.second`, `branch.third`. We work in float64 so that every comparison can be
 # exact or tight.
+#
+# **Fill in now:** `techniques.branch_supervision.Branch.branch_point_backward` in
+# `numpycnn/techniques/branch_supervision.py` — the hook's steps 2, 4 and 5 as its docstring numbers them
+# (the third gradient is the sum at the fork, first + second).
 
 # %%
 model64 = nc.zoo.plain_cnn(data.input_shape, depth=8, width=8, activation_name="sigmoid", seed=0,
@@ -291,12 +295,20 @@ assert lift > 1
 print(describe_result("branch_supervision"))
 
 # %% [markdown]
-# **What the full run found** (the lines above; the table and curves are in
-# `docs/branch_supervision.md`). In the regime the probe chose — a 4-layer
-# sigmoid CNN under SGD + momentum, alive but slow — companions after every conv layer reached 50 % in
-# about half the iterations of plain training: the one *supported* verdict. No arm's final accuracy was
-# shown to differ, and under Adam the branch changed nothing. The larger low-layer gradient you verified
-# buys speed under SGD, not a better end point.
+# **What the full run found**, in sentences generated from the same file by
+# `numpycnn.lab.results.findings` — nothing below is typed, so it stays true when the experiment is
+# rerun (the tables and curves are in `docs/branch_supervision.md`):
+
+# %%
+print(findings("branch_supervision"))
+
+# %% [markdown]
+# How to read it. The regime was chosen by a probe: a sigmoid CNN under SGD + momentum, alive but
+# slow — where a larger gradient in the low layers *could* show. Three questions: is any *speed* claim
+# (the iterations to an accuracy target) supported — that is what the larger low-layer gradient you
+# verified can buy under SGD; does any *final accuracy* differ; and what does the Adam control say — the
+# branch's effect under an optimizer that already rescales every layer's step? A supported speed claim
+# next to inconclusive end points means the mechanism buys speed, not a better network.
 
 # %% [markdown]
 # ## Check yourself
@@ -305,9 +317,16 @@ print(describe_result("branch_supervision"))
 #
 #    <details><summary>Answer</summary>
 #
+#    <!-- BEGIN GRADED ANSWER -->
 #    `h_k` is used twice — by conv `k+1` and by the branch — so `L = L_main + λ·L_branch` depends on
 #    `h_k` along two paths, and the chain rule adds the derivatives along the paths. G3 is `∂L/∂h_k` for
 #    that total loss (your turn 2 checked it numerically).
+#
+#    Rubric:
+#    - 2 points: h_k feeds two paths (the rest of the trunk and the branch), and the chain rule sums the
+#      derivatives along them
+#    - 2 points: the loss differentiated is the total L = L_main + λ·L_branch (G3 = ∂L/∂h_k of that sum)
+#    <!-- END GRADED ANSWER -->
 #
 #    </details>
 #

@@ -59,7 +59,7 @@ import numpy as np
 
 import numpycnn as nc
 from numpycnn.errors import DatasetNotFoundError
-from numpycnn.lab.results import describe_result
+from numpycnn.lab.results import describe_result, findings
 from numpycnn.techniques import erdos_renyi as C
 from numpycnn.zoo import lenet5, mlp
 
@@ -112,7 +112,10 @@ print("your turn 1: correct — the output layer saturates (p = 1), the other tw
 
 # %% [markdown]
 # The library iterates the same way until no new layer saturates (`solve_sigma` — RigL's procedure);
-# `connection_probabilities` wraps it (the graded exercise):
+# `connection_probabilities` wraps it (the graded exercise).
+#
+# **Fill in now:** `techniques.erdos_renyi.connection_probabilities` in `numpycnn/techniques/erdos_renyi.py`
+# — the per-layer ratio `r_l` of the chosen rule and the call to `solve_sigma`, as its docstring says.
 
 # %%
 print(inspect.getsource(C.solve_sigma))
@@ -160,8 +163,12 @@ for name, Ml in masks.items():
 # ## 3. Training sparse from the start (claim step 4)
 #
 # `apply_masks` uses the core's per-parameter masks: the layer computes with `W ⊙ M`, its gradient is
-# masked, and the optimizer's state at masked positions is set to zero, so momentum cannot bring a
-# removed weight back. Biases are not masked.
+# masked, and the optimizer's state at masked positions is set to zero. Biases are not masked. Here the
+# masks are set before the first step, so there is no optimizer state yet to zero: that step matters
+# when a mask is put on a network that has already trained, whose momentum or Adam moments would keep
+# moving the removed weights. Even then a masked weight that moves changes nothing the network
+# computes — the forward pass uses `W ⊙ M` — until its mask is lifted, as technique E's re-introduction
+# (tutorial 8) lifts it; from then on the stored value counts.
 
 # %%
 print(inspect.getsource(C.apply_masks))
@@ -247,11 +254,19 @@ print("your turn 3: correct — CSR costs 8 bytes per kept weight: it saves memo
 print(describe_result("erdos_renyi"))
 
 # %% [markdown]
-# **What the full run found** (the lines above; tables and figures in
-# `docs/erdos_renyi.md`). Up to 90 % sparsity the Erdős–Rényi densities did no
-# better than the same density in every layer; at 98 % they kept LeNet-5 alive where uniform density
-# starved its small layers (+28 pp). A random mask with the right per-layer densities matched SNIP, and
-# the gap to dense closed as the MLP got wider — not deeper.
+# **What the full run found**, in sentences generated from the same file by
+# `numpycnn.lab.results.findings` — nothing below is typed, so it stays true when the experiment is
+# rerun (the tables and curves are in `docs/erdos_renyi.md`):
+
+# %%
+print(findings("erdos_renyi"))
+
+# %% [markdown]
+# How to read it. Go through the sparsities from 0.8 to 0.98: where do the Erdős–Rényi densities beat
+# the same density in every layer, and where not — and is it where uniform density starves the small
+# layers (the σ-with-saturation arithmetic you did by hand says which layers those are)? Then the
+# structural claims: does a random mask with the right per-layer densities match SNIP, and does the gap
+# to dense close as the MLP gets wider, or deeper?
 
 # %% [markdown]
 # ## Check yourself
@@ -292,8 +307,11 @@ print(describe_result("erdos_renyi"))
 #    <details><summary>Answer</summary>
 #
 #    A momentum buffer (or Adam's moments) built up before the mask was applied would keep moving the
-#    removed weight even with a zero gradient: `b ← μ b + 0` stays non-zero, and `W ← W − lr·b` revives
-#    it. Zeroing the state at masked positions keeps the weight exactly 0.
+#    stored weight even with a zero gradient: `b ← μ b + 0` stays non-zero, and `W ← W − lr·b` moves it.
+#    While the mask is on, the forward pass uses `W ⊙ M` and the moved weight is invisible; the moment the
+#    mask is lifted (technique E's re-introduction) it counts again, with a value nobody chose. Zeroing
+#    the state at masked positions keeps the stored weight exactly 0. (In this tutorial the masks come
+#    before the first step, so there was no state to zero yet.)
 #
 #    </details>
 

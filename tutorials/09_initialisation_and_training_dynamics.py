@@ -20,7 +20,8 @@
 # 3. **the learning rate** — a sweep from too small to divergence, with the divergence guard
 #    stopping the run that blows up;
 # 4. **the batch size** — the noise of a mini-batch gradient, and how it shrinks with the batch;
-# 5. **the update/weight ratio** — `‖ΔW‖/‖W‖ ≈ 1e-3` per step as the diagnostic of a healthy step size;
+# 5. **the update/weight ratio** — `‖ΔW‖/‖W‖` per step and per layer as the diagnostic of the step size
+#    (and what the often-quoted `1e-3` means);
 # 6. **learning-rate schedules** — step and cosine decay, written by you, then `numpycnn.schedules`;
 # 7. **weight decay** — on a run that really overfits (shown first, with numbers).
 #
@@ -116,9 +117,15 @@ assert init_loss[1.0] > LOG_K + 1
 # large — the untrained network is confidently wrong, and the first hundreds of steps go into
 # shrinking the logits instead of learning (scale the output layer down, or check the input
 # normalisation: un-normalised pixels in 0..255 do the same). Much *lower* than `log K` before any
-# training: the network knows something it should not — look for labels leaking into the inputs.
-# NaN: overflow already in the forward pass. (For large `s` the formula no longer holds: the loss
-# then grows like `s`, dominated by the largest wrong logit.)
+# training cannot come from the network: its weights are random, so its logits are zero-mean and
+# exchangeable across the classes whatever the inputs hold (even leaked labels: an untrained network
+# cannot use them), and by Jensen's inequality `E[loss] = E[logsumexp z] − E[z_y] ≥ logsumexp(E z) −
+# E[z_y] = log K`. A value far below `log K` means the *loss or its evaluation* is wrong — a logarithm
+# in base 10 (1.0 instead of 2.30), a mean over `N·K` entries instead of `N`, labels matched to the
+# wrong rows, or weights that are not fresh (a checkpoint loaded by mistake). Leaked labels show up
+# later, as a validation accuracy too good to be true. NaN: overflow already in the forward pass. (For
+# large `s` the formula no longer holds: the loss then grows like `s`, dominated by the largest wrong
+# logit.)
 #
 # ## 2. Variance propagation: Xavier and He, measured layer by layer
 #
@@ -131,8 +138,9 @@ assert init_loss[1.0] > LOG_K + 1
 #
 # If `h = ReLU(a_prev)` with `a_prev` symmetric around 0, half the units are zero: `E[h²] = Var[a_prev]/2`.
 # So `Var[a] = Var[a_prev]` layer after layer exactly when `Var[W] = 2 / fan_in` — **He** initialisation.
-# **Xavier** (Glorot) uses `Var[W] = 2 / (fan_in + fan_out)`, i.e. `1/fan_in` for a square layer: right
-# for tanh (slope 1 around 0, nothing cut away), but with ReLU each layer halves the variance. A
+# **Xavier** (Glorot) uses `Var[W] = 2 / (fan_in + fan_out)`, i.e. `1/fan_in` for a square layer: made
+# for tanh, whose slope is 1 at 0 and nothing is cut away — but the slope is below 1 everywhere else, so
+# with tanh the variance still shrinks, slowly; with ReLU each layer halves it. A
 # fixed small Gaussian (`std = 0.01`, the old default) shrinks it by `fan_in · 1e-4 / 2` per layer.
 #
 # Measure it: a 10-layer MLP of width 256 on a batch of real images, the standard deviation of every
@@ -203,10 +211,12 @@ print({label: f"{r:.2g}" for label, r in ratio.items()})
 assert 0.5 < ratio["ReLU + He"] < 2                                  # He: the scale is kept
 assert 0.02 < ratio["ReLU + Xavier"] < 0.2                            # Xavier + ReLU: ≈ (1/√2)^9 ≈ 0.044
 assert ratio["ReLU + N(0, 0.01²)"] < 1e-6                             # collapses: ≈ 0.113^9
-assert 0.1 < ratio["tanh + Xavier"] < 2                               # tanh: roughly kept
+assert 0.1 < ratio["tanh + Xavier"] < 1                               # tanh: shrinks, slowly
 
 # %% [markdown]
 # He keeps the scale; Xavier with ReLU loses a factor √2 per layer (`(1/√2)^9 ≈ 0.044` after ten layers);
+# Xavier with tanh loses less, but loses (the ratio printed above is below 1: tanh's slope is below 1
+# away from 0);
 # the fixed small Gaussian collapses the signal to almost nothing — the same collapse tutorial 2 saw
 # with eight sigmoid layers, and the gradients shrink with it. numpycnn's zoo uses He for ReLU
 # networks and Xavier for sigmoid/tanh ones (`nc.init`). The backward pass has the same arithmetic
@@ -216,8 +226,9 @@ assert 0.1 < ratio["tanh + Xavier"] < 2                               # tanh: ro
 #
 # The same network (He initialisation, small output layer), plain SGD, the same batches; only the
 # learning rate changes, over four orders of magnitude. The Trainer's **divergence guard** checks the
-# loss and every gradient after each backward pass and stops with a `DivergenceError` naming the step
-# and the layer — instead of training on silently on NaN.
+# loss and every gradient after each backward pass and stops with a `DivergenceError` naming the step —
+# and the layer, when a gradient is the first value that is not finite — instead of training on silently
+# on NaN.
 
 # %%
 LRS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -229,8 +240,8 @@ for lr in LRS:
     try:
         with np.errstate(over="ignore", invalid="ignore"):          # the overflow is the point here
             history = trainer.fit(data.train, epochs=1000, max_steps=SWEEP_STEPS)
-        ce.forward(model.forward(xb), yb)                           # is any gradient left in the hidden layers?
-        model.backward(ce.backward())
+            ce.forward(model.forward(xb), yb)                       # is any gradient left in the hidden layers?
+            model.backward(ce.backward())
         alive = any(np.any(g != 0) for n, _, g in model.named_parameters() if n.startswith("conv"))
         sweep[lr] = ("learns" if alive else "dead", history["train_loss"][-1])
     except DivergenceError as err:
@@ -244,13 +255,16 @@ fig = Figure(figsize=(6, 3.2))
 ax = fig.subplots()
 ok = [lr for lr in LRS if sweep[lr][0] != "diverged"]
 learned = [lr for lr in LRS if sweep[lr][0] == "learns"]
-ax.semilogx(ok, [sweep[lr][1] for lr in ok], "o-", label="training loss")
+dead = [lr for lr in LRS if sweep[lr][0] == "dead"]
+ax.semilogx(ok, [sweep[lr][1] for lr in ok], "-", color="C0", lw=0.8)
+ax.semilogx(learned, [sweep[lr][1] for lr in learned], "o", color="C0", label="learns")
+ax.semilogx(dead, [sweep[lr][1] for lr in dead], "x", color="C3", ms=9, mew=2, label="dead (hidden gradients all 0)")
 for lr in LRS:
     if sweep[lr][0] == "diverged":
         ax.axvline(lr, color="red", ls=":", lw=1)
 ax.axhline(LOG_K, color="k", lw=0.8, ls=":", label="log K")
 ax.set(xlabel="learning rate (SGD)", ylabel=f"training loss after {SWEEP_STEPS} steps",
-       title="red: diverged (DivergenceError)")
+       title="red dotted: diverged (DivergenceError)")
 ax.legend()
 ax.grid(alpha=0.3, which="both")
 nc.plots.show(fig, "learning_rate_sweep")
@@ -338,8 +352,11 @@ print("your turn 2: correct")
 #
 # The learning rate's scale means little on its own (the right value depends on the optimizer, the
 # loss scale, the layer). What the network feels is how much each weight matrix changes per step
-# *relative to its size*. A widely used rule of thumb (CS231n) is `‖ΔW‖/‖W‖ ≈ 1e-3` per step: much
-# smaller and the layer barely learns, much larger and it is being thrown around.
+# *relative to its size*. A widely quoted rule of thumb (CS231n's notes) is `‖ΔW‖/‖W‖ ≈ 1e-3` per step.
+# Read it as an order of magnitude for long runs of large networks, not as a target: the ratio is most
+# useful *comparatively* — across layers, over time — and to catch the two failures it shows at once,
+# exactly 0 (a dead layer) and about 1e-1 or more (a step that throws the weights around, before
+# divergence).
 #
 # ### Your turn 3 — the ratio
 #
@@ -365,7 +382,7 @@ class UpdateRatios(nc.Callback):
     def on_batch_begin(self, trainer, x, y):
         self.before = {n: p.copy() for n, p, _ in trainer.model.named_parameters() if n.endswith(".W")}
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         for n, p, _ in trainer.model.named_parameters():
             if n.endswith(".W"):
                 self.ratios.setdefault(n[:-2], []).append(update_ratio(self.before[n], p))
@@ -400,12 +417,19 @@ assert all(3e-4 < medians["Adam lr 1e-3"][n] < 3e-2 for n in hidden)  # around 1
 assert all(3e-4 < medians[f"SGD lr {best_lr:g}"][n] < 5e-2 for n in hidden)
 output = list(medians["Adam lr 1e-3"])[-1]
 assert medians["Adam lr 1e-3"][output] > max(medians["Adam lr 1e-3"][n] for n in hidden)
+best_hidden = max(medians[f"SGD lr {best_lr:g}"][n] for n in hidden)
+print(f"the sweep's best rate ({best_lr:g}): largest hidden-layer median ratio {best_hidden:.1e}, "
+      f"{best_hidden / 1e-3:.0f}x the rule of thumb's 1e-3")
+assert best_hidden > 1e-3
 
 # %% [markdown]
-# With SGD at `lr = 0.001` the hidden layers move by 1e-5 to 1e-4 of their size per step — the
-# learning rate is far too small, as the sweep said. Adam at `1e-3` and SGD at the sweep's best
-# learning rate sit between about 1e-3 and a few 1e-2. (The output layer's ratio is larger: section 1 started it
-# ten times smaller.) A ratio of exactly 0 for every hidden layer is the "dead" network of section 3.
+# With SGD at `lr = 0.001` the hidden layers move by less than 2e-4 of their size per step (printed) —
+# the learning rate is far too small, as the sweep said. Adam at `1e-3` and SGD at the sweep's best
+# learning rate sit between about 1e-3 and a few 1e-2. The best rate of this short run on a small
+# network moves its hidden layers by *more* than the rule's 1e-3 (the largest hidden median is
+# printed below): the rule is a scale to start from, and the sweep is what decides. (The output
+# layer's ratio is larger still: section 1 started it ten times smaller.) A ratio of exactly 0 for
+# every hidden layer is the "dead" network of section 3.
 # Tracking this ratio during a run costs one copy of the weights per step and tells you, per layer,
 # whether the step size is sane — long before the loss curve does.
 #
@@ -452,7 +476,7 @@ class LearningRates(nc.Callback):
     def __init__(self):
         self.used = []
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         self.used.append(trainer.optimizer.lr)
 
 
@@ -489,14 +513,22 @@ fig.tight_layout()
 nc.plots.show(fig, "schedules")
 first_cut_epoch = int(0.5 * TOTAL) // -(-len(data.train) // BATCH)        # epochs completed before the first cut
 assert scheduled["step"][0]["train_loss"][:first_cut_epoch] == scheduled["constant"][0]["train_loss"][:first_cut_epoch]
+after_cut = {label: scheduled[label][0]["train_loss"][first_cut_epoch] for label in ("constant", "step")}
+print(f"training loss in epoch {first_cut_epoch + 1}, the epoch of the first cut: "
+      f"constant {after_cut['constant']:.4f}, step {after_cut['step']:.4f}; at the end: "
+      f"constant {scheduled['constant'][0]['train_loss'][-1]:.4f}, step {scheduled['step'][0]['train_loss'][-1]:.4f}")
+assert after_cut["step"] < after_cut["constant"]                   # the first cut: a drop
 
 # %% [markdown]
 # Read the curves: the constant and the step run are the same run, bit for bit, until the first
-# milestone (same seed, same batches — checked below); cosine departs from the first step. Look at
-# the epoch after each cut of the step schedule: a smaller rate lets the weights stop bouncing across
-# the bottom of a valley, which shows as a drop of the training loss. Whether a schedule gives a
-# *better network* is a question for the validation split, over several seeds and with each arm's
-# `lr0` tuned; one seed, as here, shows the mechanism, not the benefit.
+# milestone (same seed, same batches — checked above); cosine departs from the first step. In the epoch
+# of the first cut the step run's training loss drops below the constant run's (printed and asserted):
+# a smaller rate lets the weights stop bouncing across the bottom of a valley. The second cut leaves
+# `lr0 · 0.01`, and training all but stops: compare the two runs' final losses (printed) — when the
+# step run ends higher, its second cut came too deep for this budget, a common way for a schedule to
+# go wrong. Whether a schedule gives a *better network* is a question for the validation split, over
+# several seeds and with each arm's `lr0` tuned; one seed, as here, shows the mechanism, not the
+# benefit.
 #
 # ## 7. Weight decay, on a run that really overfits
 #
@@ -530,7 +562,10 @@ assert val_loss.argmin() + 1 <= OVERFIT_EPOCHS // 2 and val_loss[-1] > 1.1 * val
 # memorises the tiny set and grows ever more confident, also on the validation images it gets wrong.
 # **Weight decay** adds `λ·‖W‖²/2` to the loss (`g ← g + λ·W` in every optimizer of numpycnn, as in
 # `torch.optim`): every step also pulls each weight towards 0, so the network cannot grow its weights —
-# and its confidence — without limit. Try a few `λ` and choose on the **validation** split:
+# and its confidence — without limit. Two details: numpycnn decays *every* parameter, biases included
+# (as `torch.optim` does unless told otherwise), and under Adam this is the coupled L2 of the original
+# Adam — the `λ·W` term is divided by Adam's running RMS like the rest of the gradient — not AdamW's
+# decoupled decay. Try a few `λ` and choose on the **validation** split:
 
 # %%
 DECAYS = (1e-3, 1e-2, 3e-2)
@@ -569,20 +604,43 @@ assert test_chosen["loss"] < test_plain["loss"]
 
 # %% [markdown]
 # Weight decay keeps the weights small and the late-training confidence in check, so the loss on
-# unseen images stays lower. The accuracy does not follow: it moves little, either way — choosing `λ`
-# by the validation *loss* rewards calibrated confidence, not more correct answers, and with this
-# little data no regulariser replaces the missing examples. Early stopping (tutorial 3) is the other
-# cheap remedy; tutorial 10 adds Dropout.
+# unseen images stays lower at the end. Two numbers of the table above qualify that. The *lowest*
+# validation loss (the `min` column) is about the same with and without decay: here decay mostly slows
+# the late rise — which early stopping (tutorial 3) would have cut off anyway. And accuracy is a
+# different matter: the largest `λ` shrinks the weights so much that it costs validation accuracy
+# (printed below), whether or not it is the one chosen — choosing `λ` by the validation *loss* rewards
+# calibrated confidence, not more correct answers, and with this little data no regulariser replaces
+# the missing examples. Tutorial 10 adds Dropout.
+
+# %%
+lowest = {wd: min(h["val_loss"]) for wd, (_, h, _) in decayed.items()}
+accuracy = {wd: h["val_acc"][-1] for wd, (_, h, _) in decayed.items()}
+print(f"lowest validation loss: no decay {lowest[0.0]:.3f}, chosen λ = {chosen:g} {lowest[chosen]:.3f}; "
+      f"final validation accuracy: no decay {accuracy[0.0]:.3f}, chosen {accuracy[chosen]:.3f}, "
+      f"λ = {DECAYS[-1]:g} {accuracy[DECAYS[-1]]:.3f}")
+assert abs(lowest[chosen] - lowest[0.0]) < 0.1 * lowest[0.0]           # the minimum: about the same
+assert accuracy[DECAYS[-1]] < accuracy[0.0]                             # the largest λ costs accuracy
 #
 # ## Check yourself
 #
-# 1. A fresh 10-class network starts at loss 9.5. What do you check first?
+# 1. A fresh 10-class network starts at loss 9.5. What do you check first? And if it started at 0.4?
 #
 #    <details><summary>Answer</summary>
 #
+#    <!-- BEGIN GRADED ANSWER -->
 #    The size of the initial logits: `log 10 ≈ 2.30` is expected, 9.5 means large, confidently wrong
 #    logits — an output layer initialised too large, or inputs that are not normalised (pixels in
-#    0..255). Scale the output layer down / normalise the inputs and check again.
+#    0..255). Scale the output layer down / normalise the inputs and check again. A start at 0.4 is
+#    impossible for a fresh network (random logits give at least `log K` on average, by Jensen): the
+#    loss computation is wrong (log base 10, a mean over the wrong count, labels on the wrong rows) or
+#    the weights are not fresh.
+#
+#    Rubric:
+#    - 1 point: 9.5 ≫ log 10 ≈ 2.30 means large, confidently wrong initial logits
+#    - 1 point: the causes to check: an output layer initialised too large, or unnormalised inputs
+#    - 2 points: 0.4 < log K cannot come from an untrained network (≥ log K on average); suspect the loss code or
+#      stale weights
+#    <!-- END GRADED ANSWER -->
 #
 #    </details>
 #
@@ -601,9 +659,10 @@ assert test_chosen["loss"] < test_plain["loss"]
 #
 #    <details><summary>Answer</summary>
 #
-#    `DivergenceError` names the step and the first layer (from the output down) whose gradient is not
-#    finite, and keeps the last good checkpoint. Lower the learning rate (a sweep as in section 3
-#    shows where divergence starts), then look at the update/weight ratio of the layer it named.
+#    `DivergenceError` names the step — and, when a gradient is the first value that is not finite, the
+#    first layer (from the output down) whose gradient it is; if the trainer writes checkpoints
+#    (`checkpoint_path`), the last good one is kept. Lower the learning rate (a sweep as in section 3
+#    shows where divergence starts), then look at the update/weight ratios of the layers.
 #
 #    </details>
 #
@@ -620,9 +679,17 @@ assert test_chosen["loss"] < test_plain["loss"]
 #
 #    <details><summary>Answer</summary>
 #
+#    <!-- BEGIN GRADED ANSWER -->
 #    That layer hardly learns: its gradient is tiny (vanishing gradients, dead ReLUs, a saturated
 #    sigmoid) or its weights are huge. Look at its gradient norm and its activations; a per-layer
 #    step (an adaptive optimizer) or a better initialisation fixes the symptom, but find the cause.
+#
+#    Rubric:
+#    - 2 points: that layer barely learns: its steps are a thousand times smaller relative to its weights than the
+#      others'
+#    - 1 point: a cause: a tiny gradient (vanishing, dead ReLUs, saturated sigmoid) or huge weights
+#    - 1 point: what to look at next: that layer's gradient norm and activations (not just raise the learning rate)
+#    <!-- END GRADED ANSWER -->
 #
 #    </details>
 #
@@ -637,6 +704,7 @@ assert test_chosen["loss"] < test_plain["loss"]
 
 # %%
 assert init_loss[1.0] > LOG_K + 1 and abs(init_loss[0.01] - LOG_K) < 0.05              # 1.
+assert min(init_loss.values()) >= LOG_K - 0.05                                         # 1. never far below log K
 assert 0.5 < ratio["ReLU + He"] < 2 and ratio["ReLU + Xavier"] < 0.2                   # 2.
 assert sweep[LRS[-1]][0] == "diverged"                                                  # 3.
 assert abs(noise[32] / noise[128] / math.sqrt(4 * (POOL - 32) / (POOL - 128)) - 1) < 0.25   # 4.

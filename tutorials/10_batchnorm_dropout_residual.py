@@ -14,7 +14,7 @@
 #
 # ```
 # BatchNorm   x_hat = (x − mu_B) / sqrt(var_B + eps),  y = gamma · x_hat + beta     (mu_B, var_B: the batch's)
-#             dx = (gamma / (M · sqrt(var_B + eps))) · (M · dy − Σ dy − x_hat · Σ dy · x_hat)
+#             dx = (gamma / (M · sqrt(var_B + eps))) · (M · dy − Σ_m dy_m − x_hat · Σ_m (dy_m · x_hat_m))
 # Dropout     y = x · keep / (1 − p),  keep ~ Bernoulli(1 − p)                         dx = dy · keep / (1 − p)
 # Residual    y = F(x) + x                                                             dx = F.backward(dy) + dy
 # ```
@@ -34,16 +34,17 @@
 # `residual.ResidualBlock.backward`.
 #
 # *Your turn* cells are yours to write (the cell after each checks it); answers to the questions
-# are folded. Run it with `python tutorials/10_batchnorm_dropout_residual.py` (`NUMPYCNN_FAST=1` for
-# a quick run) or as a notebook: `jupytext --to ipynb tutorials/10_batchnorm_dropout_residual.py`.
+# are folded. A line **Fill in now** says where the tutorial first runs one of the exercises above; it
+# needs the layers and optimizers of tutorials 1–3, and nothing of a later tutorial. Run it with
+# `python tutorials/10_batchnorm_dropout_residual.py` (`NUMPYCNN_FAST=1` for a quick run) or as a
+# notebook: `jupytext --to ipynb tutorials/10_batchnorm_dropout_residual.py`. Figures: inline in a
+# notebook, else in `tutorials/figures/10_batchnorm_dropout_residual/` (reference copies in
+# `tutorials/reference_figures/`).
 
 # %%
 import copy
 import os
-import tempfile
 
-import matplotlib
-matplotlib.use("Agg")
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -52,14 +53,9 @@ from numpycnn.datasets import Dataset
 from numpycnn.gradcheck import numerical_gradient, relative_error
 
 FAST = os.environ.get("NUMPYCNN_FAST", "0") == "1"
-OUT = tempfile.mkdtemp(prefix="tutorial10-")
 rng = np.random.default_rng(0)
-print("fast mode" if FAST else "full mode", "| figures go to", OUT)
+print("fast mode" if FAST else "full mode")
 print("numpycnn imported from", nc.__file__)
-
-
-def save(fig, name):
-    print("figure:", nc.plots.save_figure(fig, os.path.join(OUT, f"{name}.png")))
 
 
 # %% [markdown]
@@ -167,7 +163,11 @@ print("your turn 2: correct")
 
 # %% [markdown]
 # numpycnn's `BatchNorm2D` passes the same check and agrees with `torch.nn.BatchNorm2d`
-# (tests/test_normalization.py, to 1e-10 in float64):
+# (tests/test_normalization.py, to 1e-10 in float64).
+#
+# **Fill in now:** `normalization.batchnorm_forward` and `normalization.batchnorm_backward` in
+# `numpycnn/normalization.py` — your turns 1 and 2 on `(M, C)` columns, with what the backward pass needs
+# kept in the cache (the docstrings list it). The library's layers call them:
 
 # %%
 bn = nc.BatchNorm2D(3, dtype=np.float64)
@@ -258,15 +258,20 @@ assert abs(yd.mean() - 3.0) < 0.05, "the scaling must keep the mean"
 print("your turn 4: correct")
 
 # %% [markdown]
-# The same in the library, in both modes:
+# The same in the library, in both modes.
+#
+# **Fill in now:** `dropout.dropout_forward` and `dropout.dropout_backward` in `numpycnn/dropout.py` —
+# your turn 4 with the mask the function draws, and its backward pass: the same mask, the same scale.
 
 # %%
 drop = nc.Dropout(0.4, seed=0)
 out_train = drop.forward(xd[:3, :8])
+dx_drop = drop.backward(np.ones_like(out_train))                 # for the mask of that forward pass
 drop.training = False
 out_eval = drop.forward(xd[:3, :8])
 print("training mode:\n", out_train, "\nevaluation mode:\n", out_eval)
 assert np.array_equal(out_eval, xd[:3, :8]) and set(np.unique(out_train)) <= {0.0, 5.0}
+assert np.array_equal(dx_drop, out_train / xd[:3, :8])           # dx = dy · keep / (1 − p)
 
 # %% [markdown]
 # ## 3. The residual block
@@ -313,6 +318,10 @@ print("your turn 5: correct")
 # `ResidualBlock` does this for any body and projection, and it is one layer of a `Sequential`:
 # its sub-layers' parameters appear in the model as `res1.conv1.W`, so every optimizer, mask,
 # checkpoint and gradient check sees them.
+#
+# **Fill in now:** `residual.ResidualBlock.backward` in `numpycnn/residual.py` — the body's layers
+# backwards, then your turn 5's sum at the fork (with the projection's backward pass in place of `dy`
+# when there is one).
 
 # %%
 block = nc.ResidualBlock([("conv1", nc.Conv2D(3, 3, 3, pad=1, dtype=np.float64)), ("relu1", nc.ReLU()),
@@ -417,7 +426,7 @@ for ax in (ax1, ax2):
     ax.set_xlabel("stage k")
     ax.grid(alpha=0.3, which="both")
 ax1.legend()
-save(fig, "spread_and_gradient_per_layer")
+nc.plots.show(fig, "spread_and_gradient_per_layer")
 
 # %%
 collapse = {name: spread[name][8] / spread[name][1] for name in spread}
@@ -471,7 +480,7 @@ ax.set_ylabel("validation accuracy")
 ax.set_title("deep plain sigmoid CNN on digits, Adam lr 1e-3")
 ax.grid(alpha=0.3)
 ax.legend()
-save(fig, "training_plain_batchnorm_residual")
+nc.plots.show(fig, "training_plain_batchnorm_residual")
 
 # %%
 assert final["batchnorm"] > final["plain"] + 0.3 and final["residual+bn"] > final["plain"] + 0.3
@@ -537,23 +546,24 @@ def mlp(p, seed):
     return nc.Sequential(layers, input_shape=(1, 8, 8))
 
 
-runs = {}
+runs, fit = {}, {}
 for seed in seeds:
     for p in (0.0, 0.5):
         m = mlp(p, seed)
         trainer = nc.Trainer(m, nc.optim.Adam(m, lr=1e-3), seed=seed, batch_size=32, progress=False)
         runs[p, seed] = trainer.fit(train_small, held_out, epochs=100)
+        fit[p, seed] = m.evaluate(train_small.x, train_small.y)["loss"]     # evaluation mode: no dropout
         h = runs[p, seed]
         best = int(np.argmin(h["val_loss"]))
-        print(f"seed {seed}, dropout p = {p}: final train loss {h['train_loss'][-1]:.4f}, validation loss "
-              f"{h['val_loss'][-1]:.3f} (lowest {h['val_loss'][best]:.3f} at epoch {best + 1}), "
-              f"validation accuracy {h['val_acc'][-1]:.3f}")
+        print(f"seed {seed}, dropout p = {p}: final training loss {h['train_loss'][-1]:.4f} as trained "
+              f"(training mode), {fit[p, seed]:.4f} in evaluation mode; validation loss {h['val_loss'][-1]:.3f} "
+              f"(lowest {h['val_loss'][best]:.3f} at epoch {best + 1}), validation accuracy {h['val_acc'][-1]:.3f}")
 
 fig = Figure(figsize=(6, 3.4))
 ax = fig.subplots()
 for p, style in ((0.0, "-"), (0.5, "--")):
     h = runs[p, seeds[0]]
-    ax.plot(h["epoch"], h["train_loss"], style, color="C0", label=f"train, p = {p}")
+    ax.plot(h["epoch"], h["train_loss"], style, color="C0", label=f"train (training mode), p = {p}")
     ax.plot(h["epoch"], h["val_loss"], style, color="C1", label=f"validation, p = {p}")
 ax.set_yscale("log")
 ax.set_xlabel("epoch")
@@ -561,15 +571,18 @@ ax.set_ylabel("cross-entropy")
 ax.set_title(f"MLP on 100 digits (seed {seeds[0]})")
 ax.grid(alpha=0.3, which="both")
 ax.legend()
-save(fig, "dropout_overfitting")
+nc.plots.show(fig, "dropout_overfitting")
 
 # %%
 for seed in seeds:
     plain, dropped = runs[0.0, seed], runs[0.5, seed]
     assert plain["train_loss"][-1] < 0.01 and plain["val_loss"][-1] > 0.3          # memorised, not learned
     assert np.argmin(plain["val_loss"]) < 80 and plain["val_loss"][-1] > min(plain["val_loss"])   # turned up
-    gap = {p: runs[p, seed]["val_loss"][-1] - runs[p, seed]["train_loss"][-1] for p in (0.0, 0.5)}
+    gap = {p: runs[p, seed]["val_loss"][-1] - fit[p, seed] for p in (0.0, 0.5)}   # both losses in evaluation mode
+    print(f"seed {seed}: validation − training loss, both in evaluation mode: without dropout {gap[0.0]:.3f}, "
+          f"with {gap[0.5]:.3f}")
     assert gap[0.5] < gap[0.0]                                                      # a smaller gap
+    assert runs[0.5, seed]["train_loss"][-1] > fit[0.5, seed]                      # thinned nets fit worse
 loss_change = [runs[0.5, s]["val_loss"][-1] - runs[0.0, s]["val_loss"][-1] for s in seeds]
 acc_change = [runs[0.5, s]["val_acc"][-1] - runs[0.0, s]["val_acc"][-1] for s in seeds]
 print("final validation loss with dropout minus without, per seed:    ", np.round(loss_change, 3))
@@ -579,9 +592,14 @@ assert np.mean(loss_change) < 0 and max(np.abs(acc_change)) < 0.03
 # %% [markdown]
 # Without dropout the training loss falls below 0.01 — the network has memorised its 100 images —
 # while the validation loss reaches its lowest point before the end (by epoch 80) and then creeps
-# up: overfitting. With dropout the training loss stays higher, the gap between validation and
-# training loss is smaller in every seed, and the final validation loss is lower on average over
-# the seeds run here (per seed: printed above; some differences are small). The validation
+# up: overfitting. With dropout, two training losses must be told apart. The one the Trainer reports
+# is the mean over the epoch's batches *in training mode*: each batch ran through a different thinned
+# network, half of its units dropped, so it is higher than the loss of the network used at test time —
+# the classic "why is my training loss above my validation loss?". The fair comparison evaluates the
+# training images in evaluation mode (dropout off), as the validation images are: printed above. On that
+# footing the gap between validation and training loss is smaller with dropout in every seed, and the
+# final validation loss is lower on average over the seeds run here (per seed: printed above; some
+# differences are small). The validation
 # *accuracy* changes little (under 3 points): a lower cross-entropy (the mean of `−log p(true
 # class)`) at about the same accuracy means that here dropout mostly raises the probability the
 # network gives the true class, not the number of images it gets right. Whether it helps accuracy
@@ -616,11 +634,22 @@ assert np.mean(loss_change) < 0 and max(np.abs(acc_change)) < 0.03
 #
 #    <details><summary>Answer</summary>
 #
+#    <!-- BEGIN GRADED ANSWER -->
 #    For `BatchNorm1D`, one value per feature has no variance: numpycnn (like PyTorch) refuses it.
-#    For `BatchNorm2D`, each image is normalised with its own statistics, not with those the
-#    network was trained with: its logits change with whatever else is in the batch (section 4
-#    measured it), and every such forward pass moves the running statistics towards the test data.
-#    `predict` and `evaluate` switch to evaluation mode for you.
+#    For `BatchNorm2D`, with one image per batch each channel is normalised over that image's own
+#    `H·W` pixels (like instance normalisation), not with the statistics the network was trained
+#    with, so the predictions change; in larger batches they would also depend on the other images
+#    (section 4 measured that). And every such forward pass moves the running statistics. `predict`
+#    and `evaluate` switch to evaluation mode for you.
+#
+#    Rubric:
+#    - 2 points: each image is normalised with its own statistics (its channel's H·W pixels), not the running ones the
+#      network was trained with, so the predictions change
+#    - 1 point: BatchNorm1D refuses a batch of one (no variance); or: in larger batches the output depends on the
+#      other images
+#    - 1 point: the running statistics are updated by these passes; the fix is evaluation mode (predict/evaluate
+#      switch to it)
+#    <!-- END GRADED ANSWER -->
 #
 #    </details>
 #
@@ -650,12 +679,40 @@ assert np.mean(loss_change) < 0 and max(np.abs(acc_change)) < 0.03
 #
 #    <details><summary>Answer</summary>
 #
+#    <!-- BEGIN GRADED ANSWER -->
 #    Its signal does not collapse, but it is not rescaled either: the differences between images stay
 #    at stage 1's small spread while each block adds a common offset of about 0.5. The classifier on
 #    top must amplify small differences on a large shared value. BatchNorm gives every stage inputs
 #    of unit spread.
 #
+#    Rubric:
+#    - 2 points: the skip keeps the signal and the gradient alive, but nothing rescales the signal: the spread stays
+#      small
+#    - 1 point: the growing common offset (≈ 0.5 per block, a sigmoid's mean) that the small differences ride on
+#    - 1 point: BatchNorm re-standardises every stage (unit spread), which makes the signal usable
+#    <!-- END GRADED ANSWER -->
+#
 #    </details>
 
 # %%
+bn2 = nc.BatchNorm2D(3, dtype=np.float64)                             # 1. one mean per channel over N·H·W
+y4 = bn2.forward(x4)
+assert np.allclose(y4.mean(axis=(0, 2, 3)), 0, atol=1e-12) and not np.allclose(y4.mean(axis=(0,)), 0, atol=1e-3)
+conv_bn = nc.Sequential([("conv", nc.Conv2D(3, 4, 3, pad=1, dtype=np.float64)),
+                         ("bn", nc.BatchNorm2D(4, dtype=np.float64)), ("flat", nc.Flatten()),
+                         ("fc", nc.Dense(4 * 5 * 5, 2, dtype=np.float64))], input_shape=(3, 5, 5))
+ce_q = nc.SoftmaxCrossEntropy()                                       # 2. dL/db = 0 before a BatchNorm
+ce_q.forward(conv_bn.forward(x4), np.array([0, 1, 0, 1]))
+conv_bn.backward(ce_q.backward())
+db_conv = conv_bn["conv"].grads["b"]
+print("dL/db of the conv before BatchNorm:", db_conv,
+      "| dL/dW norm:", f"{np.linalg.norm(conv_bn['conv'].grads['W']):.2e}")
+assert np.abs(db_conv).max() < 1e-12 * np.linalg.norm(conv_bn["conv"].grads["W"])
+one_alone = bn_model.forward(x8[:1])                                   # 3. training mode, a batch of one
+assert np.abs(one_alone - bn_model.predict_logits(x8[:1])).max() > 1e-3
+assert abs(yd.mean() - xd.mean()) < 0.05 and np.array_equal(out_eval, xd[:3, :8])     # 4. the mean kept
+skipless = relative_error(body.backward(dyr), numeric)                 # 5. without the skip's gradient
+print(f"your turn 5 without '+ dy': relative error {skipless:.2f} against central differences")
+assert skipless > 0.1
+assert final["residual"] < final["batchnorm"] and 0.5 < collapse["residual"] < 2     # 6. kept, not rescaled
 print("all checks passed")

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import DataFormatError, DatasetNotFoundError, ShapeError, describe
 from ..storage import atomic_write_bytes
+from ..validate import choice
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
@@ -206,6 +207,7 @@ def write_cifar10_batch(path, x, labels, fmt="bin"):
         protocol-2 pickle of ``{b"batch_label", b"labels", b"data", b"filenames"}`` like
         the official files.
     """
+    choice(fmt, "fmt", "write_cifar10_batch", ("bin", "python"))
     x = np.asarray(x)
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (3, 32, 32):
         raise ShapeError(f"write_cifar10_batch: x must be a uint8 array of shape (N, 3, 32, 32); got {describe(x)}")
@@ -218,15 +220,13 @@ def write_cifar10_batch(path, x, labels, fmt="bin"):
         records[:, 0] = labels
         records[:, 1:] = x.reshape(len(x), -1)
         payload = records.tobytes()
-    elif fmt == "python":
+    else:                                                            # "python"
         name = pathlib.Path(path).name
         batch = {b"batch_label": f"{name} written by numpycnn".encode(),
                  b"labels": [int(v) for v in labels],
                  b"data": np.ascontiguousarray(x.reshape(len(x), _CIFAR_PIXELS)),
                  b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(x))]}
         payload = pickle.dumps(batch, protocol=2)
-    else:
-        raise ValueError(f"write_cifar10_batch: fmt must be 'bin' or 'python'; got {describe(fmt)}")
     atomic_write_bytes(path, payload)
 
 

@@ -5,7 +5,8 @@ Nothing is ever downloaded. See :func:`find_dataset_dir`.
 import os
 import pathlib
 
-from ..errors import DatasetNotFoundError, describe
+from ..errors import DatasetNotFoundError
+from ..validate import choice
 from .idx import _MNIST_FILES, _find_mnist_file
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
@@ -47,8 +48,7 @@ def _holds_dataset(name, directory):
 
 
 def _check_name(name):
-    if name not in DATASETS:
-        raise ValueError(f"name must be one of {', '.join(map(repr, DATASETS))}; got {describe(name)}")
+    choice(name, "name", "find_dataset_dir", DATASETS)
 
 
 def _expected(name):

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeError, describe
-from .cifar import CIFAR10_CLASSES, _is_int, read_cifar10_dir, rgb_to_grayscale
+from ..validate import count, integer, number
+from .cifar import CIFAR10_CLASSES, read_cifar10_dir, rgb_to_grayscale
 from .digits import DIGIT_CLASSES, DIGITS_TEST_FRACTION, load_digits
 from .discovery import _check_name, find_dataset_dir
 from .idx import FASHION_MNIST_CLASSES, load_mnist_dir
@@ -112,21 +113,6 @@ class DataSplits:
         return (f"DataSplits(name={self.name!r}, train={len(self.train)}, val={val}, test={len(self.test)}, "
                 f"input_shape={self.input_shape}, num_classes={self.num_classes}, "
                 f"mean={self.mean:.4f}, std={self.std:.4f}, scale={self.scale:g})")
-
-
-def _check_nonneg_int(argname, value):
-    if not _is_int(value) or value < 0:
-        raise ValueError(f"{argname} must be a non-negative integer; got {describe(value)}")
-    return int(value)
-
-
-def _check_limit(argname, value):
-    if value is None:
-        return None
-    if not _is_int(value) or value <= 0:
-        raise ValueError(f"{argname} must be None or a positive integer (the number of examples to keep); "
-                         f"got {describe(value)}")
-    return int(value)
 
 
 def _stratified_pick(labels, k, rng):
@@ -222,18 +208,20 @@ def load_dataset(name="digits", *, data_dir=None, val_fraction=0.1, seed=0, trai
     Raises
     ------
     ValueError
-        Unknown ``name``, ``val_fraction`` outside [0, 1), a limit <= 0, a non-float
-        ``dtype``, an empty split, or a train split with zero pixel variance.
+        Unknown ``name``, ``val_fraction`` outside [0, 1), a seed < 0, a limit that is not a positive
+        integer, a non-float ``dtype``, an empty split, or a train split with zero pixel variance.
+    TypeError
+        A ``seed`` that is not an integer or a ``val_fraction`` that is not a number.
     DatasetNotFoundError, DataFormatError
         Missing or corrupted files.
     """
     _check_name(name)
-    if isinstance(val_fraction, (bool, np.bool_)) or not isinstance(val_fraction, (int, float, np.number)) \
-            or not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number in [0, 1); got {describe(val_fraction)}")
-    seed = _check_nonneg_int("seed", seed)
-    train_limit = _check_limit("train_limit", train_limit)
-    test_limit = _check_limit("test_limit", test_limit)
+    val_fraction = number(val_fraction, "val_fraction", "load_dataset", low=0, high=1, high_open=True)
+    seed = integer(seed, "seed", "load_dataset", minimum=0)
+    train_limit = None if train_limit is None else count(train_limit, "train_limit", "load_dataset",
+                                                         meaning="the number of examples to keep")
+    test_limit = None if test_limit is None else count(test_limit, "test_limit", "load_dataset",
+                                                       meaning="the number of examples to keep")
     try:
         dtype = np.dtype(dtype)
     except TypeError as err:

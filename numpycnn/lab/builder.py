@@ -18,8 +18,9 @@ What :func:`build` applies, in this order:
    can reapply it;
 4. every technique's model preparation (``prepare_model``: technique C's masks — SNIP and
    ``--mask-candidates`` need ``data``);
-5. the optimizer ``--optimizer`` from the optimizer registry, with ``--lr``, ``--momentum`` (sgd, momentum,
-   nesterov) and ``--weight-decay``, and the techniques' options (``optimizer_options``: technique B's
+5. the optimizer ``--optimizer`` from the optimizer registry (``adamw``: AdamW, decoupled weight decay), with
+   ``--lr``, ``--momentum`` (sgd, momentum, nesterov) and ``--weight-decay`` (each left out takes the
+   optimizer's own default), and the techniques' options (``optimizer_options``: technique B's
    ``--alpha0 --direction-c --decay --decay-threshold --decay-mode`` for ``--optimizer direction``);
 6. a learning-rate schedule (:mod:`numpycnn.schedules`) when ``--schedule`` is given: ``constant``,
    ``step`` (``--schedule-step-size``, ``--schedule-gamma``), ``exponential`` (``--schedule-gamma``,
@@ -87,7 +88,9 @@ def add_train_arguments(parser):
     p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's; adam 1e-3)")
     p.add_argument("--momentum", type=float, default=None, help="momentum for sgd/momentum/nesterov")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="weight decay (default: the optimizer's: 0, adamw 0.01); L2 in the gradient, decoupled "
+                        "for adamw")
     p.add_argument("--schedule", default=None, choices=sorted(SCHEDULES),
                    help="learning-rate schedule (default: none; technique B keeps its own step decay)")
     p.add_argument("--schedule-step-size", type=int, default=None, help="step: updates between decays")
@@ -209,7 +212,9 @@ def optimizer_for(opts, model):
     optimizers it applies to, and each technique's :meth:`~numpycnn.techniques.technique.Technique.optimizer_options`
     (technique B's flags for ``--optimizer direction``, ``--alpha0`` replacing ``--lr``).
     """
-    kwargs = {"lr": opts.lr, "weight_decay": opts.weight_decay}
+    kwargs = {"lr": opts.lr}
+    if opts.weight_decay is not None:             # None: the optimizer's own default
+        kwargs["weight_decay"] = opts.weight_decay
     if opts.momentum is not None and opts.optimizer in MOMENTUM_OPTIMIZERS:
         kwargs["momentum"] = opts.momentum
     for technique in techniques.TECHNIQUES:

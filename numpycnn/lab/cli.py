@@ -3,8 +3,8 @@
 Every sub-command is a module of :mod:`numpycnn.lab.commands` (``demo`` — the default —, ``train``,
 ``evaluate``, ``predict``, ``gradcheck``, ``compare``, ``figures``, ``sparsity``, ``tutorials``, ``book``,
 ``assignment``).
-Errors a user can cause (a bad option value, a missing file) are one line on stderr and exit status 2;
-``NUMPYCNN_DEBUG=1`` shows the traceback instead.
+Errors a user can cause (a bad option value, a missing file, a folder that cannot be written) are one line on
+stderr and exit status 2; ``NUMPYCNN_DEBUG=1`` shows the traceback instead.
 """
 import argparse
 import os
@@ -33,7 +33,7 @@ def main(argv=None):
         args = parser.parse_args(["demo"])
     try:
         return args.func(args)
-    except (NumpyCNNError, ValueError, TypeError, FileNotFoundError) as e:
+    except (NumpyCNNError, ValueError, TypeError, OSError) as e:      # OSError: a path (missing, a file, not writable)
         if os.environ.get("NUMPYCNN_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)

@@ -9,9 +9,9 @@ import numpy as np
 
 from ..dropout import Dropout, Dropout2D
 from ..gradcheck import GradcheckResult, away_from_zero, check_layer, check_loss, distinct_values
-from ..layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
-from ..losses import LOSSES
-from ..normalization import BatchNorm1D, BatchNorm2D
+from ..layers import AdaptiveAvgPool2D, AdaptiveMaxPool2D, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from ..losses import LOSSES, MulticlassHinge, NLLLoss, SoftmaxCrossEntropy
+from ..normalization import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 from ..residual import ResidualBlock
 
 
@@ -37,6 +37,19 @@ def cases(rng):
                                      (2, 1, 6, 6, 2, 1, 1, 0), (2, 2, 7, 5, 3, 4, 3, 1)]:
         out.append((f"Conv2D C={C} F={F} k={K} s={s} p={p} x={N}x{C}x{H}x{W}",
                     Conv2D(C, F, K, s, p, rng=rng, dtype=np.float64), rng.standard_normal((N, C, H, W))))
+    for desc, options, (N, C, H, W, F) in [
+            ("k=(3, 2) s=(2, 1) p=(1, 0) dilation=(2, 1) groups=2", dict(kernel_size=(3, 2), stride=(2, 1), pad=(1, 0),
+                                                                       dilation=(2, 1), groups=2), (2, 4, 9, 8, 6)),
+            ("k=4 pad='same' dilation=2 depthwise, no bias", dict(kernel_size=4, pad="same", dilation=2, groups=3,
+                                                                  bias=False), (2, 3, 7, 6, 3))]:
+        out.append((f"Conv2D C={C} F={F} {desc} x={N}x{C}x{H}x{W}",
+                    Conv2D(C, F, rng=rng, dtype=np.float64, **options), rng.standard_normal((N, C, H, W))))
+    out.append(("MaxPool2D k=(3, 2) s=(2, 1) p=1 dilation=(1, 2) ceil_mode x=2x3x8x7",
+                MaxPool2D((3, 2), (2, 1), 1, dilation=(1, 2), ceil_mode=True), distinct_values(rng, (2, 3, 8, 7))))
+    out.append(("AvgPool2D k=3 s=2 p=1 ceil_mode count_include_pad=False x=2x2x8x8",
+                AvgPool2D(3, 2, 1, ceil_mode=True, count_include_pad=False), rng.standard_normal((2, 2, 8, 8))))
+    out.append(("AdaptiveAvgPool2D 1 (global average) x=2x3x4x6", AdaptiveAvgPool2D(1), rng.standard_normal((2, 3, 4, 6))))
+    out.append(("AdaptiveMaxPool2D (2, 3) x=2x3x4x6", AdaptiveMaxPool2D((2, 3)), distinct_values(rng, (2, 3, 4, 6))))
     for (k, s, p, shape) in [(2, 2, 0, (2, 3, 8, 8)), (3, 2, 1, (2, 2, 7, 7)), (3, 1, 0, (1, 2, 5, 6))]:
         out.append((f"MaxPool2D k={k} s={s} p={p} x={'x'.join(map(str, shape))}", MaxPool2D(k, s, p),
                     distinct_values(rng, shape)))
@@ -49,6 +62,12 @@ def cases(rng):
     out.append(("Flatten x=(2, 3, 4, 4)", Flatten(), rng.standard_normal((2, 3, 4, 4))))
     for (i, o) in [(5, 3), (12, 7)]:
         out.append((f"Dense {i}->{o}", Dense(i, o, rng=rng, dtype=np.float64), rng.standard_normal((4, i))))
+    out.append(("Dense 5->3 no bias", Dense(5, 3, bias=False, rng=rng, dtype=np.float64), rng.standard_normal((4, 5))))
+    for desc, layer, shape in [("LayerNorm (3, 4, 4)", LayerNorm((3, 4, 4), dtype=np.float64), (2, 3, 4, 4)),
+                               ("GroupNorm G=2 C=4", GroupNorm(2, 4, dtype=np.float64), (2, 4, 3, 3))]:
+        for key in layer.params:
+            layer.params[key] = layer.params[key] + 0.5 * rng.standard_normal(layer.params[key].shape)
+        out.append((f"{desc} x={shape}", layer, 2 * rng.standard_normal(shape) + 1))
     for training in (True, False):
         mode = "train" if training else "eval"
         for desc, layer, shape in [("BatchNorm1D", BatchNorm1D(5, dtype=np.float64), (6, 5)),
@@ -88,6 +107,13 @@ def gradcheck_table(seed=0, verbose=True, tol=1e-7):
         z = rng.standard_normal((6, 5)) * 3
         y = rng.integers(0, 5, size=6)
         rows.append((f"{cls.__name__} N=6 K=5", _guarded(lambda: check_loss(cls(), z, y, tol=tol), tol)))
+    weight = rng.random(5) + 0.5
+    for desc, loss in [("SoftmaxCrossEntropy weight label_smoothing=0.1", SoftmaxCrossEntropy(weight, label_smoothing=0.1)),
+                       ("NLLLoss weight reduction='sum'", NLLLoss(weight, reduction="sum")),
+                       ("MulticlassHinge p=2 weight", MulticlassHinge(p=2, weight=weight))]:
+        z = rng.standard_normal((6, 5)) * 3
+        y = rng.integers(0, 5, size=6)
+        rows.append((f"{desc} N=6 K=5", _guarded(lambda: check_loss(loss, z, y, tol=tol), tol)))
     if verbose:
         w = max(len(d) for d, _ in rows)
         tw = max([len(", ".join(r.errors)) for _, r in rows] + [len("tensors checked")])

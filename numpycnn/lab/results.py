@@ -75,3 +75,68 @@ def describe_result(technique, folder=None):
         lines.append(f"  {c.get('claim', '?')}: {c.get('arm', '?')} − {c.get('baseline', '?')} = "
                      f"{_number(c.get('mean_diff', '?'))}, 95 % CI {ci_text} → {c.get('verdict', '?')}")
     return "\n".join(lines)
+
+
+def _with_unit(value, c):
+    unit = "%" if c.get("relative") else (" pp" if c.get("unit") == "pp" else f" {c.get('unit', '')}".rstrip())
+    return f"{value:+.2f}{unit}" if isinstance(value, (int, float)) else str(value)
+
+
+def _effect(c):
+    """``+52.78 % (95 % CI +10.68 to +94.88)`` — our effect in the comparison's unit."""
+    ci = c.get("ci95")
+    if not (isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci)):
+        return f"{_with_unit(c.get('mean_diff', '?'), c)} (one seed: no interval)"
+    return f"{_with_unit(c['mean_diff'], c)} (95 % CI {_with_unit(ci[0], c)} to {_with_unit(ci[1], c)})"
+
+
+def _published(c):
+    """What the source claimed and whether our interval contains it; '' for the project's own controls."""
+    source = str(c.get("source", ""))
+    if not source or source.startswith(("analysis", "control")):
+        return ""
+    ci = c.get("ci95")
+    has_ci = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci)
+    if c.get("kind") == "equivalence":
+        claimed = f"no difference (within ±{c.get('margin', 0):g}{'%' if c.get('relative') else ' pp'})"
+    elif isinstance(c.get("claimed_effect"), (int, float)):
+        claimed = _with_unit(c["claimed_effect"], c)
+        if has_ci:
+            claimed += (" — our interval lies above it" if c["claimed_effect"] < ci[0] else
+                        " — our interval lies below it" if c["claimed_effect"] > ci[1] else
+                        " — inside our interval")
+    else:
+        return ""
+    return f"; claimed {claimed} ({source})"
+
+
+#: the order verdicts are reported in
+VERDICTS = ("supported", "contradicted", "inconclusive")
+
+
+def findings(technique, folder=None):
+    """What the experiment found, in sentences generated from ``figures/<technique>.json``.
+
+    One line counting the verdicts, then every comparison grouped by verdict — the claim, our effect
+    (mean of the paired differences, arm − baseline, with its 95 % CI) and, where a published effect
+    is the claim, that effect, its source and whether our interval contains it. A tutorial prints this
+    instead of typing a result into its prose, so the text stays true when the experiment is rerun.
+    Without a result: the "not measured yet" text of :func:`describe_result`.
+    """
+    result = load_result(technique, folder)
+    if result is None:
+        return describe_result(technique, folder)
+    comparisons = result["comparisons"]
+    groups = {}
+    for c in comparisons:
+        verdict = str(c.get("verdict", "?"))
+        groups.setdefault(verdict if verdict in VERDICTS else "no verdict", []).append(c)
+    seeds = result.get("seeds")
+    counts = ", ".join(f"{len(groups[v])} {v}" for v in (*VERDICTS, "no verdict") if v in groups)
+    lines = [f"{technique}: {len(comparisons)} comparisons" + (f" over {seeds} paired seeds" if seeds else "")
+             + f": {counts}."]
+    for verdict in (*VERDICTS, "no verdict"):
+        for c in groups.get(verdict, []):
+            lines.append(f"  {verdict}: {c.get('claim', '?')} — {c.get('arm', '?')} − {c.get('baseline', '?')} = "
+                         f"{_effect(c)}{_published(c)}")
+    return "\n".join(lines)

@@ -12,8 +12,9 @@ Each module ends with its record, ``TECHNIQUE`` (a :class:`~numpycnn.techniques.
 letter, name, title, aliases, where its experiment, tutorial and docs page are, and its hooks into
 ``python -m numpycnn train``). :data:`TECHNIQUES` collects the records in letter order; the builder,
 ``compare``, the scorecard, the result tables and the book all read it (the table above is checked
-against it by a test). Technique B's module also registers its optimizer,
-``make_optimizer("direction", ...)``, so importing this package makes that name available.
+against it by a test). Importing this package imports the five modules; technique B's registers its
+optimizer, ``make_optimizer("direction", ...)``, so importing this package makes that name available
+(``import numpycnn`` imports no technique).
 """
 from . import branch_supervision, collaborative, erdos_renyi, gradient_direction, orthogonal_reinit
 from .technique import Technique

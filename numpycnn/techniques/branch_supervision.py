@@ -32,11 +32,11 @@ below a threshold), and :func:`evaluate_branches`.
 """
 import numpy as np
 
+from ..callbacks import Callback
 from ..layers import AvgPool2D, Dense, Flatten, LogSoftmax, activation as make_activation
 from ..losses import SoftmaxCrossEntropy, get_loss
 from ..model import EVAL_BATCH, Sequential
-from ..training import Callback
-from ..validate import check_labels, number
+from ..validate import check_labels, choice, number
 from .technique import Technique
 
 SCHEDULES = ("constant", "linear")
@@ -52,7 +52,7 @@ def branch_point_after(model, conv_name):
         raise ValueError(f"branch_point_after: {conv_name!r} is not a conv layer; conv layers: {model.conv_layers()}")
     i = names.index(conv_name)
     j = i + 1
-    while j < len(names) and names[j] not in model.conv_layers() and type(model[names[j]]).__name__ != "Flatten":
+    while j < len(names) and names[j] not in model.conv_layers() and not isinstance(model[names[j]], Flatten):
         j += 1
     return names[j - 1]
 
@@ -232,8 +232,7 @@ class BranchSupervision(Callback):
     def __init__(self, branches, schedule="constant", total_steps=None):
         if not branches:
             raise ValueError("BranchSupervision: give at least one Branch")
-        if schedule not in SCHEDULES:
-            raise ValueError(f"BranchSupervision: schedule must be one of {SCHEDULES}; got {schedule!r}")
+        choice(schedule, "schedule", "BranchSupervision", SCHEDULES)
         if schedule == "linear" and not total_steps:
             raise ValueError("BranchSupervision: schedule 'linear' needs total_steps (the step where λ reaches 0)")
         self.branches = list(branches)
@@ -246,11 +245,11 @@ class BranchSupervision(Callback):
             b.set_labels(y)
             b.weight = lambda_at(self.schedule, w0, trainer.step, self.total_steps)
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         for b in self.branches:
             self.branch_losses[b.at].append(b.branch_loss)
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         for b in self.branches:
             b.update()
 
@@ -286,7 +285,7 @@ class GradientFlow(Callback):
         self.layers = layers
         self.norms, self.mean_abs = {}, {}
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         self.record(trainer.model)
 
     def record(self, model):

@@ -28,26 +28,28 @@ Rules (each with its backward through the combination, :func:`combine`):
    split, recomputed once per epoch inside ``fit`` (:meth:`CollaborativeTrainer.epoch_logs`) — never
    from the split :meth:`CollaborativeTrainer.evaluate` scores, so a test score never sets weights.
 
-Modes: ``patent`` (the default: CE of the ensemble vs. the label, gradients through the
-combination) and ``kdcl`` (the ensemble is a *detached teacher*: each network adds
-``λ_t · T² · KL(softmax(z_ens/T) ‖ softmax(z_i/T))`` with a linear ramp-up of ``λ_t``).
+Modes: ``ensemble-ce`` (the claim's, the default: the second loss is the cross-entropy of the ensemble
+vs. the label, its gradients going back through the combination) and ``kdcl`` (the ensemble is a
+*detached teacher*: each network adds ``λ_t · T² · KL(softmax(z_ens/T) ‖ softmax(z_i/T))`` with a linear
+ramp-up of ``λ_t``).
 """
 import numpy as np
 import scipy.optimize
 
 from ..errors import CheckpointError
-from ..storage import load_arrays, prefixed
+from ..storage import load_arrays, prefixed, with_prefix
 from ..functional import log_softmax, softmax
 from ..losses import SoftmaxCrossEntropy
 from ..model import EVAL_BATCH
 from ..training import Trainer
-from ..validate import check_labels
+from ..validate import check_labels, choice
 from .technique import Technique
 
 RULES = ("min-loss", "linear", "min-logit", "validation")
-#: ``patent``: CE of the ensemble; ``kdcl``: distil the detached ensemble; ``dml``: Deep Mutual Learning (each
-#: network distils every other one, no ensemble) — the published peer, for comparison
-MODES = ("patent", "kdcl", "dml")
+#: ``ensemble-ce``: the cross-entropy of the ensemble (the claim's second loss); ``kdcl``: distil the detached
+#: ensemble; ``dml``: Deep Mutual Learning (each network distils every other one, no ensemble) — the published
+#: peers, for comparison
+MODES = ("ensemble-ce", "kdcl", "dml")
 
 
 def _check_logits(zs, y):
@@ -110,8 +112,7 @@ def combine(zs, y, rule, weights=None):
     info : dict — ``"chosen"`` (min-loss: (N,) network index), ``"weights"`` (linear/validation)
     """
     y = _check_logits(zs, y)
-    if rule not in RULES:
-        raise ValueError(f"combine: rule must be one of {RULES}; got {rule!r}")
+    choice(rule, "rule", "combine", RULES)
     m, N = len(zs), zs[0].shape[0]
     rows = np.arange(N)
     ### BEGIN SOLUTION
@@ -175,7 +176,7 @@ class CollaborativeTrainer(Trainer):
     ----------
     models, optimizers : lists of length m (each optimizer built on its model)
     rule : one of ``RULES``
-    mode : ``"patent"``, ``"kdcl"`` or ``"dml"`` (Deep Mutual Learning, Zhang et al. 2018: network i adds
+    mode : ``"ensemble-ce"``, ``"kdcl"`` or ``"dml"`` (Deep Mutual Learning, Zhang et al. 2018: network i adds
         ``1/(m−1) Σ_{j≠i} KL(p_j ‖ p_i)`` with the other networks' ``p_j`` detached, T = 1; no ensemble
         enters the loss — the rule only decides the reported ensemble)
     temperature : float — KDCL's T
@@ -190,22 +191,22 @@ class CollaborativeTrainer(Trainer):
     (weighted average of logits with the last linear/validation weights; uniform for the other rules).
     """
 
-    def __init__(self, models, optimizers, rule="min-logit", mode="patent", temperature=3.0, ramp_steps=100,
+    #: m networks and a combined loss: not the one-network step the worker processes of numpycnn.parallel run
+    data_parallel = False
+
+    def __init__(self, models, optimizers, rule="min-logit", mode="ensemble-ce", temperature=3.0, ramp_steps=100,
                  data_split="same", **kwargs):
         if len(models) < 1:
             raise ValueError("CollaborativeTrainer: zero networks — give at least one model")
         if len(optimizers) != len(models):
             raise ValueError(f"CollaborativeTrainer: {len(models)} models but {len(optimizers)} optimizers")
-        if rule not in RULES:
-            raise ValueError(f"CollaborativeTrainer: rule must be one of {RULES}; got {rule!r}")
-        if mode not in MODES:
-            raise ValueError(f"CollaborativeTrainer: mode must be one of {MODES}; got {mode!r}")
-        if data_split not in ("same", "halves"):
-            raise ValueError(f"CollaborativeTrainer: data_split must be 'same' or 'halves'; got {data_split!r}")
+        choice(rule, "rule", "CollaborativeTrainer", RULES)
+        choice(mode, "mode", "CollaborativeTrainer", MODES)
+        choice(data_split, "data_split", "CollaborativeTrainer", ("same", "halves"))
         super().__init__(models[0], optimizers[0], **kwargs)
         self.models, self.optimizers = list(models), list(optimizers)
-        self.rule, self.mode, self.T, self.ramp_steps, self.data_split = rule, mode, float(temperature), int(
-            ramp_steps), data_split
+        self.rule, self.mode, self.data_split = rule, mode, data_split
+        self.temperature, self.ramp_steps = float(temperature), int(ramp_steps)
         self.weights = np.full(len(models), 1.0 / len(models))
         self.ce = [SoftmaxCrossEntropy() for _ in models]
         self.last = {}
@@ -215,10 +216,10 @@ class CollaborativeTrainer(Trainer):
 
         The batch goes through the m networks (first predictions); each first loss's gradient (on the
         network's half of the batch with ``data_split="halves"``) plus the second loss's gradient
-        through the combination (``patent``) or the distillation gradient (``kdcl``) is
+        through the combination (``ensemble-ce``) or the distillation gradient (``kdcl``) is
         back-propagated through that network. ``self.last`` keeps the first losses and the second.
         """
-        zs = [m.forward(self.view(x, i), check=False) for i, m in enumerate(self.models)]   # first predictions
+        zs = [m.forward(self.augmented(x, i), check=False) for i, m in enumerate(self.models)]   # first predictions
         first = [ce.forward(z, y) for ce, z in zip(self.ce, zs)]                  # first losses
         dzs = [ce.backward() for ce in self.ce]
         if self.data_split == "halves":                                           # network i learns from its half
@@ -237,7 +238,7 @@ class CollaborativeTrainer(Trainer):
                         value, g = kd_loss(zs[i], zs[j], 1.0)
                         second += value / (m - 1)
                         dzs[i] = dzs[i] + g / (m - 1)
-        elif self.mode == "patent":
+        elif self.mode == "ensemble-ce":
             second = ens_ce.forward(z_ens, y)                                     # second loss
             extra = back(ens_ce.backward())                                       # through the combination
             dzs = [d + e for d, e in zip(dzs, extra)]
@@ -245,7 +246,7 @@ class CollaborativeTrainer(Trainer):
             second = 0.0
             lam = min(1.0, self.step / max(self.ramp_steps, 1))
             for i, z in enumerate(zs):
-                value, g = kd_loss(z, z_ens, self.T)                              # detached teacher
+                value, g = kd_loss(z, z_ens, self.temperature)                              # detached teacher
                 second += lam * value
                 dzs[i] = dzs[i] + lam * g
         if self.rule == "linear":
@@ -297,8 +298,8 @@ class CollaborativeTrainer(Trainer):
         arrays, meta = super().state_dict()
         arrays = {k: v for k, v in arrays.items() if not k.startswith(("model/", "optim/"))}
         for i, (m, o) in enumerate(zip(self.models, self.optimizers)):
-            arrays.update({f"net{i}/model/{k}": v for k, v in m.state_dict().items()})
-            arrays.update({f"net{i}/optim/{k}": v for k, v in o.state_dict().items()})
+            arrays.update(with_prefix(f"net{i}/model", m.state_dict()))
+            arrays.update(with_prefix(f"net{i}/optim", o.state_dict()))
         arrays["collab/weights"] = self.weights
         meta.update({"networks": [m.config() for m in self.models], "rule": self.rule, "mode": self.mode})
         return arrays, meta
@@ -323,8 +324,9 @@ class CollaborativeTechnique(Technique):
         g.add_argument("--networks", type=int, default=1,
                        help="train this many networks together (technique D if > 1)")
         g.add_argument("--ensemble", choices=RULES, default="min-logit", help="the ensemble (second prediction) rule")
-        g.add_argument("--collab-mode", choices=MODES, default="patent",
-                       help="patent: CE of the ensemble; kdcl: distil the detached ensemble into each network")
+        g.add_argument("--collab-mode", choices=MODES, default="ensemble-ce",
+                       help="ensemble-ce: add the cross-entropy of the ensemble (the claim); kdcl: distil the "
+                            "detached ensemble into each network; dml: deep mutual learning")
         g.add_argument("--collab-temperature", type=float, default=3.0, help="KDCL temperature T")
 
     def build_trainer(self, opts, build, **trainer_kwargs):

@@ -25,16 +25,17 @@ masks with the most accurate kept (``select_masks``), and SNIP as a baseline (``
 import numpy as np
 import scipy.sparse
 
+from ..callbacks import Callback
 from ..errors import CheckpointError
 from ..functional import softmax
 from ..layers import Conv2D, Dense
 from ..losses import SoftmaxCrossEntropy
 from ..model import Sequential
 from ..optim import Adam
-from ..plots import _figure
+from ..plots import figure
 from ..storage import load_arrays, save_arrays
-from ..training import Callback, Trainer
-from ..validate import count, number
+from ..training import Trainer
+from ..validate import choice, count, number
 from .technique import Technique
 
 MODES = ("er", "erk", "uniform", "snip")
@@ -53,8 +54,7 @@ def layer_ratios(model, mode="er"):
     ER on channels ``(c_in + c_out) / (c_in c_out)``; ERK ``(c_in + c_out + k_h + k_w) / (c_in c_out k_h k_w)``.
     ``N_l`` is the number of weights of the layer.
     """
-    if mode not in ("er", "erk", "uniform"):
-        raise ValueError(f"layer_ratios: mode must be 'er', 'erk' or 'uniform'; got {mode!r}")
+    choice(mode, "mode", "layer_ratios", ("er", "erk", "uniform"))
     out = {}
     for name in masked_layers(model):
         W = model[name].params["W"]
@@ -63,7 +63,10 @@ def layer_ratios(model, mode="er"):
             r = (n_in + n_out) / (n_in * n_out)
         else:
             c_out, c_in, kh, kw = W.shape
-            r = (c_in + c_out + kh + kw) / (c_in * c_out * kh * kw) if mode == "erk" else (c_in + c_out) / (c_in * c_out)
+            if mode == "erk":
+                r = (c_in + c_out + kh + kw) / (c_in * c_out * kh * kw)
+            else:
+                r = (c_in + c_out) / (c_in * c_out)
         out[name] = (1.0 if mode == "uniform" else r, int(W.size))
     return out
 
@@ -135,8 +138,7 @@ def sample_masks(model, p, rng, sampling="bernoulli"):
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"sample_masks: rng must be a numpy.random.Generator; got {type(rng).__name__}")
-    if sampling not in SAMPLING:
-        raise ValueError(f"sample_masks: sampling must be one of {SAMPLING}; got {sampling!r}")
+    choice(sampling, "sampling", "sample_masks", SAMPLING)
     masks = {}
     for name, p_l in p.items():
         shape = model[name].params["W"].shape
@@ -189,8 +191,7 @@ def apply_masks(model, masks, optimizer=None):
 def sparsify(model, sparsity, mode="er", rng=None, sampling="bernoulli", dense=(), data=None):
     """Sample masks for ``model`` and apply them; returns ``(masks, p, sigma)`` (``p``/``sigma`` None for SNIP)."""
     rng = np.random.default_rng(0) if rng is None else rng
-    if mode not in MODES:
-        raise ValueError(f"sparsify: mode must be one of {MODES}; got {mode!r}")
+    choice(mode, "mode", "sparsify", MODES)
     if mode == "snip":
         if data is None:
             raise ValueError("sparsify: mode 'snip' needs data=(x, y), one batch to measure the saliency")
@@ -249,7 +250,7 @@ def format_report(rows):
 
 def report_figure(rows, title="structure of the sparse network"):
     layers = [r for r in rows if r["layer"] != "total"]
-    fig = _figure(figsize=(7, 3.4))
+    fig = figure(figsize=(7, 3.4))
     ax = fig.subplots()
     x = np.arange(len(layers))
     ax.bar(x - 0.2, [r["dense"] for r in layers], 0.4, label="dense weights", color="0.7")
@@ -342,7 +343,7 @@ class ConsistencyTraining(Callback):
     noise : float >= 0 — std of the Gaussian perturbation added to each pass
     batch_size : int — unlabelled images per step
     seed : int — perturbations and unlabelled batches come from ``default_rng([seed, step])``, ``step`` the
-        updates done before this one (``trainer.step`` in ``after_backward``)
+        updates done before this one (``trainer.step`` in ``on_backward_end``)
 
     Notes
     -----
@@ -353,7 +354,7 @@ class ConsistencyTraining(Callback):
         ∂L_c/∂p_a = 2w (p_a − p_b) / N
         ∂L_c/∂z_a = p_a ⊙ (g − Σ_c g_c p_a[c])        softmax Jacobian, g = ∂L_c/∂p_a
 
-    Run in ``after_backward``: the supervised gradients are kept, the consistency pass is
+    Run in ``on_backward_end``: the supervised gradients are kept, the consistency pass is
     back-propagated (masks apply as usual) and the two are added before the optimizer step.
     """
 
@@ -383,7 +384,7 @@ class ConsistencyTraining(Callback):
         model.backward(dz.astype(u.dtype))
         return L
 
-    def after_backward(self, trainer):
+    def on_backward_end(self, trainer):
         if self.weight == 0:
             return
         model = trainer.model

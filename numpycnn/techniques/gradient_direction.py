@@ -31,7 +31,7 @@ import numpy as np
 
 from ..optim import Optimizer, register_optimizer
 from ..schedules import Constant, Exponential
-from ..validate import count, number
+from ..validate import choice, count, number
 from .technique import Technique
 
 #: the text's empirical constant in ``α0 = c·√N`` ("0.0014是一个经验值")
@@ -193,9 +193,7 @@ class GradientDirection(Optimizer):
         if self.beta >= 1:
             raise ValueError(f"{where}: beta (step decay value) must be in [0, 1); got {beta}")
         self.threshold = number(threshold, "threshold", where, low=0)
-        if decay_mode not in DECAY_MODES:
-            raise ValueError(f"{where}: decay_mode must be one of {DECAY_MODES}; got {decay_mode!r}")
-        self.decay_mode = str(decay_mode)
+        self.decay_mode = str(choice(decay_mode, "decay_mode", where, DECAY_MODES))
         self.decaying = decays(self.alpha0, self.threshold)
         if schedule is None:
             schedule = step_decay(self.alpha0, self.beta, self.threshold, self.decay_mode)

@@ -37,8 +37,8 @@ What each piece is here
   relaxed, and when even the kept filters span too much, the filters fall back to a random
   initialisation. Which of the three happened is returned, stored in the cycle log and logged
   (``logging.getLogger("numpycnn.techniques.orthogonal_reinit")``; fallbacks as warnings).
-- :class:`RePr`: the training :class:`~numpycnn.training.Callback` that runs the S1/S2/N schedule
-  from ``after_step`` and logs every cycle. Its ``state_dict`` holds the schedule position, the
+- :class:`RePr`: the training :class:`~numpycnn.callbacks.Callback` that runs the S1/S2/N schedule
+  from ``on_step_end`` and logs every cycle. Its ``state_dict`` holds the schedule position, the
   dropped sets, the old values and the log, so a run checkpointed in the middle of an S2 phase
   resumes bit for bit.
 
@@ -64,9 +64,11 @@ import math
 import numpy as np
 import scipy.linalg
 
+from ..callbacks import Callback
 from ..datasets import Dataset
-from ..training import Callback
-from ..validate import integer, number
+from ..layers import Conv2D, Dense, Flatten
+from ..storage import prefixed, with_prefix
+from ..validate import choice, integer, number
 from .technique import Technique
 
 logger = logging.getLogger(__name__)
@@ -86,9 +88,7 @@ _PHASES = ("S1", "S2", "done")
 # argument checks
 # ----------------------------------------------------------------------------------------
 def _check_ranking(ranking, where):
-    if ranking not in RANKINGS:
-        raise ValueError(f"{where}: ranking must be one of {list(RANKINGS)}; got {ranking!r}")
-    return ranking
+    return choice(ranking, "ranking", where, RANKINGS)
 
 
 def _as_filters(W, where):
@@ -508,20 +508,19 @@ def consumer_of(model, name):
     shape = None
     for later in names[names.index(name) + 1:]:
         layer = model[later]
-        kind = type(layer).__name__
-        if kind == "Conv2D":
+        if isinstance(layer, Conv2D):
             return later, "conv", None
-        if kind == "Flatten":
+        if isinstance(layer, Flatten):
             shape = tuple(model.shapes[names[names.index(later) - 1]])
             continue
-        if kind == "Dense":
+        if isinstance(layer, Dense):
             if shape is None:
                 break
             return later, "dense", shape
         if layer.params:
-            raise ValueError(f"consumer_of: {later!r} ({kind}) has parameters and sits between {name!r} and the layer "
-                             f"that reads its channels; function-preserving re-introduction supports only "
-                             f"parameter-free layers in between")
+            raise ValueError(f"consumer_of: {later!r} ({type(layer).__name__}) has parameters and sits between "
+                             f"{name!r} and the layer that reads its channels; function-preserving re-introduction "
+                             f"supports only parameter-free layers in between")
     raise ValueError(f"consumer_of: no Conv2D or Flatten→Dense reads the channels of {name!r}")
 
 
@@ -609,11 +608,8 @@ class RePr(Callback):
                         meaning="the fraction of filters dropped")
         self.ranking = _check_ranking(ranking, where)
         self.exclude_first = bool(exclude_first)
-        if selection not in SELECTIONS:
-            raise ValueError(f"{where}: selection must be one of {SELECTIONS}; got {selection!r}")
-        if reintroduce not in REINTRODUCTIONS:
-            raise ValueError(f"{where}: reintroduce must be one of {REINTRODUCTIONS}; got {reintroduce!r}")
-        self.selection, self.reintroduce = selection, reintroduce
+        self.selection = choice(selection, "selection", where, SELECTIONS)
+        self.reintroduce = choice(reintroduce, "reintroduce", where, REINTRODUCTIONS)
         self.layers = None if layers is None else list(layers)
         self.min_keep = integer(min_keep, "min_keep", where, minimum=1)
         self.seed = integer(seed, "seed", where, minimum=0)
@@ -656,7 +652,7 @@ class RePr(Callback):
         if not self.eligible_layers(trainer.model) and self.n_cycles > 0:
             raise ValueError("RePr: the model has no eligible conv layer (check layers= and exclude_first=)")
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         self.t += 1
         if self.phase == "S1" and self.t - self.phase_start == self.s1:
             self._drop(trainer)
@@ -718,8 +714,8 @@ class RePr(Callback):
         if self.verbose:
             mean_O = ", ".join(f"{n}: {np.mean(entry['O_before'].get(n, [np.nan])):.3f} -> "
                                f"{np.mean(O_after[n]):.3f}" for n in names)
-            print(f"RePr cycle {entry['cycle']}: step {self.t}: re-introduced ({', '.join(f'{n}: {m}' for n, m in modes.items())}); "
-                  f"mean O {mean_O}"
+            reintroduced = ", ".join(f"{n}: {m}" for n, m in modes.items())
+            print(f"RePr cycle {entry['cycle']}: step {self.t}: re-introduced ({reintroduced}); mean O {mean_O}"
                   + ("" if acc_before is None else f"; monitor accuracy {acc_before:.4f} -> {acc_after:.4f}"))
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -727,12 +723,9 @@ class RePr(Callback):
         state = {"t": np.array(self.t), "cycle": np.array(self.cycle),
                  "phase": np.array(_PHASES.index(self.phase)), "phase_start": np.array(self.phase_start),
                  "log": np.frombuffer(json.dumps({"log": self.log, "current": self._current}).encode(), np.uint8)}
-        for n, idx in self.dropped.items():
-            state[f"dropped/{n}"] = np.asarray(idx, dtype=np.int64)
-        for n, v in self.old.items():
-            state[f"old/{n}"] = v
-        for n, v in self.prior.items():
-            state[f"prior/{n}"] = v
+        state.update(with_prefix("dropped", {n: np.asarray(idx, dtype=np.int64) for n, idx in self.dropped.items()}))
+        state.update(with_prefix("old", self.old))
+        state.update(with_prefix("prior", self.prior))
         return state
 
     def load_state_dict(self, state):
@@ -742,10 +735,9 @@ class RePr(Callback):
         self.phase_start = int(state["phase_start"])
         saved = json.loads(np.asarray(state["log"], dtype=np.uint8).tobytes().decode())
         self.log, self._current = saved["log"], saved["current"]
-        self.dropped = {k.split("/", 1)[1]: np.array(v, dtype=np.int64) for k, v in state.items()
-                        if k.startswith("dropped/")}
-        self.old = {k.split("/", 1)[1]: np.array(v) for k, v in state.items() if k.startswith("old/")}
-        self.prior = {k.split("/", 1)[1]: np.array(v) for k, v in state.items() if k.startswith("prior/")}
+        self.dropped = {n: np.array(v, dtype=np.int64) for n, v in prefixed(state, "dropped").items()}
+        self.old = {n: np.array(v) for n, v in prefixed(state, "old").items()}
+        self.prior = {n: np.array(v) for n, v in prefixed(state, "prior").items()}
 
     def phases(self):
         """``[(start, end)]`` iteration intervals of the sub-network (S2) phases of the schedule."""

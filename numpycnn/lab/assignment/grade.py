@@ -35,6 +35,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
+from ...validate import choice
 from .make import PACKAGE_DIR, exercises_of_package
 
 RESULT_TAG = "@@GRADE@@"
@@ -102,8 +103,7 @@ class StudentContext:
     """
 
     def __init__(self, student_root, exercise, mode="grader", exercise_ids=()):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+        choice(mode, "mode", "StudentContext", MODES)
         self.exercise, self.mode = exercise, mode
         self.student_root = Path(student_root).resolve()
         self.received = []
@@ -337,8 +337,7 @@ def grade(student_root, timeout=120, exercises=None, mode="grader", jobs=1):
     if not (student_root / "numpycnn").is_dir():
         raise FileNotFoundError(f"{student_root} does not contain a numpycnn/ folder (the student copy made by "
                                 f"`python -m numpycnn assignment make`)")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    choice(mode, "mode", "grade", MODES)
     package_dir = PACKAGE_DIR if mode == "grader" else student_root / "numpycnn"
     all_ids = [e.id for e in exercises_of_package(package_dir)]
     known = [e.id for e in exercises_of_package(package_dir, kept=True)]

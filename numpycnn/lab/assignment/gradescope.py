@@ -24,6 +24,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ...validate import choice
+from . import course, written
 from .make import PACKAGE_DIR, exercises_of_package
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -58,7 +60,9 @@ PYTHONPATH="$ROOT/source" MPLBACKEND=Agg "$PY" -m numpycnn assignment grade "$RO
   --visibility {visibility} --stdout-visibility {stdout_visibility}{exercises}
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then     # never leave Gradescope without a result
-  printf '{{"score": 0, "output": "The autograder failed (exit status %s) before it could grade; the instructor can see its output.", "stdout_visibility": "hidden", "tests": []}}\\n' "$status" > "$ROOT/results/results.json"
+  printf '{{"score": 0, "output": "The autograder failed (exit status %s) before it could grade; '\\
+'the instructor can see its output.", "stdout_visibility": "hidden", "tests": []}}\\n' "$status" \\
+    > "$ROOT/results/results.json"
 fi
 """
 
@@ -72,7 +76,7 @@ run_autograder  grades each submission: `python -m numpycnn assignment grade /au
                 --format gradescope`, one Gradescope test per exercise
 Students submit their numpycnn/ folder (zipped, or the .py files they changed); see the instructor guide.
 Exercises graded: {exercises}
-"""
+{written}"""
 
 
 def find_submission_root(submission, exercises=None):
@@ -130,8 +134,7 @@ def exercise_output(exercise_report):
 def results_json(report, execution_time=None, visibility="visible", stdout_visibility="hidden", note=""):
     """Gradescope's ``results.json`` (a dict) from a :func:`~numpycnn.lab.assignment.grade.grade` report."""
     for name, value in (("visibility", visibility), ("stdout_visibility", stdout_visibility)):
-        if value not in VISIBILITIES:
-            raise ValueError(f"{name} must be one of {VISIBILITIES}; got {value!r}")
+        choice(value, name, "results_json", VISIBILITIES)
     tests = []
     for i, r in enumerate(report["exercises"], 1):
         tests.append({"name": r["exercise"], "number": str(i), "score": float(r["points"]),
@@ -152,17 +155,25 @@ def results_json(report, execution_time=None, visibility="visible", stdout_visib
 
 
 def package(out, exercises=None, keep=(), timeout=120, visibility="visible", stdout_visibility="hidden",
-            package_dir=PACKAGE_DIR):
+            package_dir=PACKAGE_DIR, through=None):
     """Write the Gradescope autograder zip ``out``; returns its path.
+
+    Besides the autograder, the zip holds the graded written questions (``written_questions.md`` and
+    ``.json``: text, points, reference answer and rubric of each; see
+    :mod:`~numpycnn.lab.assignment.written`), which the instructor adds to the assignment's outline as
+    manually graded questions.
 
     Parameters
     ----------
     out : path
         The zip to write (``.zip`` is added if missing).
     exercises : list of str or None
-        The exercises to grade (default: every exercise of the package) ...
+        The exercises to grade (default: every exercise of the package, or of the release ``through``) ...
     keep : iterable of str
         ... minus these: the exercises handed out solved (the ``--keep`` of ``assignment make``).
+    through : str or int or None
+        A staged release (the ``--through`` of ``assignment make``): grade the exercises, and list the
+        written questions, of the tutorials up to this one in the course order only.
     timeout : float
         Seconds per exercise.
     visibility, stdout_visibility : str
@@ -173,15 +184,21 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
     if unknown:
         raise ValueError(f"unknown exercise ids {unknown}; see `python -m numpycnn assignment list`")
     for name, value in (("visibility", visibility), ("stdout_visibility", stdout_visibility)):
-        if value not in VISIBILITIES:
-            raise ValueError(f"{name} must be one of {VISIBILITIES}; got {value!r}")
-    graded = [e for e in (exercises or all_ids) if e not in set(keep)]
+        choice(value, name, "package", VISIBILITIES)
+    tutorials_dir = Path(package_dir).parent / "tutorials"
+    candidates = list(exercises or all_ids)
+    if through is not None:
+        released = course.exercises_through(through, tutorials_dir)
+        candidates = [e for e in candidates if e in released]
+        questions = written.all_graded_questions(course.tutorials_through(through, tutorials_dir))
+    else:
+        questions = written.all_graded_questions(course.in_order(tutorials_dir)) if tutorials_dir.is_dir() else []
+    graded = [e for e in candidates if e not in set(keep)]
     if not graded:
-        raise ValueError("no exercise left to grade (every exercise is in --keep)")
-    out = Path(out)
-    if out.suffix != ".zip":
-        out = out.with_name(out.name + ".zip")
-    flags = "".join(f" \\\n  --exercise {e}" for e in graded) if exercises or keep else ""
+        raise ValueError("no exercise left to grade (every exercise is in --keep"
+                         + (f" or taught after tutorial {through}" if through is not None else "") + ")")
+    out = zip_path(out)
+    flags = "".join(f" \\\n  --exercise {e}" for e in graded) if exercises or keep or through is not None else ""
     run = RUN_AUTOGRADER.format(timeout=timeout, visibility=visibility, stdout_visibility=stdout_visibility,
                                 exercises=flags)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +212,12 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
         add_text("setup.sh", SETUP_SH, 0o755)
         add_text("run_autograder", run, 0o755)
         add_text("requirements.txt", "\n".join(REQUIREMENTS) + "\n")
-        add_text("README.txt", README.format(exercises=", ".join(graded)))
+        listed = (f"Written questions graded by hand ({len(questions)}, {sum(q.points for q in questions)} points): "
+                  f"{', '.join(q.id for q in questions)}; see written_questions.md (add them to the outline).\n"
+                  if questions else "No written question is graded by hand.\n")
+        add_text("README.txt", README.format(exercises=", ".join(graded), written=listed))
+        add_text("written_questions.md", written.outline(questions))
+        add_text("written_questions.json", written.outline_json(questions))
         for path in sorted(Path(package_dir).rglob("*")):
             rel = path.relative_to(Path(package_dir).parent)
             if path.is_dir() or "__pycache__" in rel.parts or path.suffix == ".pyc":
@@ -203,6 +225,21 @@ def package(out, exercises=None, keep=(), timeout=120, visibility="visible", std
             add_text(rel.as_posix(), path.read_bytes())
     os.replace(tmp, out)
     return out
+
+
+def zip_path(out):
+    """The zip :func:`package` writes for ``out``: ``out`` itself if it ends in ``.zip``, else ``out.zip``."""
+    out = Path(out)
+    return out if out.suffix == ".zip" else out.with_name(out.name + ".zip")
+
+
+def is_autograder_zip(path):
+    """True if ``path`` is a zip holding ``setup.sh`` and ``run_autograder`` (what :func:`package` writes)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return {"setup.sh", "run_autograder"} <= set(z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def write_results(path, results):

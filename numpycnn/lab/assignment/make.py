@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import PACKAGE_DIR
+from .written import ANSWERS_FILE, strip_graded_answers
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
@@ -92,7 +93,7 @@ MANIFEST = "exercises.json"
 
 def exercises_of_package(package_dir=PACKAGE_DIR, kept=False):
     """The exercises of a package: its marked regions, or — in a student copy, where the regions are
-    gone — the list ``numpycnn/lab/assignment/exercises.json`` written by :func:`make_student_copy`
+    gone — the list ``<student copy>/numpycnn/lab/assignment/exercises.json`` written by :func:`make_student_copy`
     (with the exercises handed out solved only if ``kept``)."""
     package_dir = Path(package_dir)
     found = find_exercises(package_dir)
@@ -101,8 +102,13 @@ def exercises_of_package(package_dir=PACKAGE_DIR, kept=False):
     manifest = package_dir / "lab" / "assignment" / MANIFEST
     if not manifest.is_file():
         return []
-    return [Exercise(e["id"], e["module"], e["qualname"], package_dir / e["file"], e["line"], e["line"])
-            for e in json.loads(manifest.read_text(encoding="utf-8"))["exercises"] if kept or not e.get("kept")]
+    try:
+        return [Exercise(e["id"], e["module"], e["qualname"], package_dir / e["file"], e["line"], e["line"])
+                for e in json.loads(manifest.read_text(encoding="utf-8"))["exercises"] if kept or not e.get("kept")]
+    except (ValueError, KeyError, TypeError) as e:      # truncated, not JSON, not UTF-8, or the wrong shape
+        raise ValueError(f"{manifest}: not a readable list of exercises ({type(e).__name__}: {e}); it is written by "
+                         f"`python -m numpycnn assignment make`: make the student copy again, or restore this "
+                         f"file from it") from None
 
 
 def strip_solutions(source, exercise_ids_by_line=None, keep=()):
@@ -135,31 +141,43 @@ def student_tutorial(source, filename):
 
     Tutorials mark the lines a student writes with the same ``### BEGIN SOLUTION`` / ``### END SOLUTION``
     lines as the library's exercises; the ``k``-th region of ``01_convolution_by_hand.py`` is named
-    ``your turn k of tutorials/01_convolution_by_hand.py`` in the error it raises.
+    ``your turn k of tutorials/01_convolution_by_hand.py`` in the error it raises. The folded answer of
+    each graded written question (:mod:`~numpycnn.lab.assignment.written`) is left out too.
     """
     begins = []
     for i, line in enumerate(source.splitlines(), 1):
         if BEGIN.match(line):
             begins.append(i)
     names = {line: f"your turn {k} of tutorials/{filename}" for k, line in enumerate(begins, 1)}
-    return strip_solutions(source, names)
+    return strip_graded_answers(strip_solutions(source, names), filename)
 
 
-def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, overwrite=False, keep=()):
-    """Write the student tree ``out_dir/numpycnn`` (+ ``out_dir/tutorials``); returns the exercises.
+#: what :func:`make_student_copy` writes into its ``out_dir`` (nothing else there is touched)
+STUDENT_COPY = ("numpycnn", "tutorials", "STUDENT_README.md", ANSWERS_FILE)
 
-    ``keep``: exercise ids handed out already solved. Raises ``FileExistsError`` if
-    ``out_dir/numpycnn`` exists and ``overwrite`` is False.
-    """
+
+def check_keep(keep, package_dir=PACKAGE_DIR):
+    """Raise ``ValueError`` naming the ids of ``keep`` that are not exercises of the package."""
     unknown = set(keep) - {e.id for e in find_exercises(package_dir)}
     if unknown:
-        raise ValueError(f"keep: unknown exercise ids {sorted(unknown)}; see `python -m numpycnn assignment list`")
+        raise ValueError(f"--keep: unknown exercise ids {sorted(unknown)}; see `python -m numpycnn assignment list`")
+
+
+def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, keep=()):
+    """Write the student tree ``out_dir/numpycnn`` (+ ``out_dir/tutorials``, ``out_dir/STUDENT_README.md``);
+    returns the exercises.
+
+    ``keep``: exercise ids handed out already solved. A student copy may hold a student's work, so this
+    never replaces one: it raises ``FileExistsError`` if any entry of :data:`STUDENT_COPY` exists in
+    ``out_dir`` (``assignment make --overwrite`` first moves them aside, keeping them).
+    """
+    check_keep(keep, package_dir)
     out_dir, package_dir = Path(out_dir), Path(package_dir)
     target = out_dir / "numpycnn"
-    if target.exists():
-        if not overwrite:
-            raise FileExistsError(f"{target} already exists; choose another OUT folder or pass --overwrite")
-        shutil.rmtree(target)
+    existing = [name for name in STUDENT_COPY if (out_dir / name).exists()]
+    if existing:
+        raise FileExistsError(f"{out_dir} already holds a student copy ({', '.join(existing)}); choose another "
+                              f"folder, or move it away first")
     exercises = find_exercises(package_dir)
     by_file = {}
     for e in exercises:
@@ -172,8 +190,6 @@ def make_student_copy(out_dir, package_dir=PACKAGE_DIR, tutorials_dir=None, over
     tutorials_dir = Path(tutorials_dir) if tutorials_dir else package_dir.parent / "tutorials"
     if tutorials_dir.is_dir():
         dest = out_dir / "tutorials"
-        if dest.exists():
-            shutil.rmtree(dest)
         shutil.copytree(tutorials_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "_out", "*.ipynb",
                                                                            "figures"))
         for path in sorted(dest.glob("*.py")):

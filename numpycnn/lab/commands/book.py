@@ -19,6 +19,9 @@ Equations are rendered by MathJax 3, served from the site itself (copied from th
 write their figures to PNG files; the book shows each PNG a tutorial saves right under the cell
 that saves it (unless that cell displays the figure itself).
 
+``--out`` must be a new or empty folder, or a book built before: a rebuild replaces only the book's own
+entries (:data:`BOOK_OUTPUTS`), and a folder holding anything else is refused before anything runs.
+
 Install the tools with ``pip install -e ".[docs]"``. ``--fast`` runs the tutorials in their fast
 mode (``NUMPYCNN_FAST=1``: small data, seconds each), as CI does.
 """
@@ -38,8 +41,9 @@ from pathlib import Path
 
 from ... import __version__, techniques
 from .. import REPO_ROOT
-from ...validate import integer
+from ...validate import integer, number
 from .figures import INCLUDE            # the include-block markers ``figures --readme-only`` refreshes
+from .outputs import output_folder, remove_own
 
 NAME = "book"
 HELP = "build the course book: README, docs/ and every tutorial executed, as a static site (default site/)"
@@ -75,6 +79,14 @@ def _numpycnn_book_show_saved_pngs():
 _numpycnn_book_show_saved_pngs()
 del _numpycnn_book_show_saved_pngs
 '''
+
+#: what a built book holds (Sphinx's HTML output and the executed notebooks): ``--out`` must be a new or empty
+#: folder or one holding only these (anything else, and every dot-entry but ``.buildinfo``, is left alone)
+#: what the book stages in its build folder (``--build-dir``); removed and rewritten at every build
+BUILD_OUTPUTS = ("src", "doctrees")
+BOOK_OUTPUTS = (".buildinfo", "_downloads", "_images", "_sources", "_static", "benchmarks", "docs",
+                "notebooks", "tutorials", "genindex.html", "index.html", "search.html",
+                "searchindex.js", "objects.inv")
 
 MATHJAX_PARTS = ["tex-chtml.js", "input/tex", "output/chtml", "ui", "a11y"]
 
@@ -137,6 +149,8 @@ def add_arguments(p):
 
 def run(args):
     jobs = integer(args.jobs, "--jobs", "book")
+    if args.timeout is not None:
+        number(args.timeout, "--timeout", "book", low=0, low_open=True, meaning="seconds per notebook cell")
     result = build_book(args.root, args.out, fast=args.fast, jobs=jobs, timeout=args.timeout,
                         build_dir=args.build_dir)
     for w in result.warnings:
@@ -154,7 +168,10 @@ def repository_root(root=None):
     for c in candidates:
         if (c / "README.md").is_file() and (c / "tutorials").is_dir():
             return c.resolve()
-    raise FileNotFoundError(f"root: no README.md and tutorials/ in {', '.join(str(c) for c in candidates)}; "
+    if root:
+        raise FileNotFoundError(f"book: --root (root) {root} holds no README.md and tutorials/; expected a clone of "
+                                f"the numpycnn repository")
+    raise FileNotFoundError(f"book: no README.md and tutorials/ in {', '.join(str(c) for c in candidates)}; "
                             f"build the book from a clone of the repository (or pass --root DIR)")
 
 
@@ -168,7 +185,7 @@ LINK = re.compile(r"(\]\()([^)\s#]+?)(#[^)\s]*)?(\))")
 
 
 def rewrite_links(text, page_dir):
-    """Point links to ``tutorials/NAME.py`` at the tutorial's page (``.ipynb``) of the book.
+    """Point links to ``tutorials/<name>.py`` at the tutorial's page (``.ipynb``) of the book.
 
     ``page_dir`` is the page's folder relative to the repository root (``""`` for the README).
     Every other relative link already resolves, because the book keeps the repository's layout.
@@ -448,7 +465,8 @@ def build_book(root=None, out="site", fast=False, jobs=1, timeout=None, build_di
     root : path or None
         The repository (README.md, docs/, tutorials/, figures/); default :func:`repository_root`.
     out : path
-        Folder of the site (replaced if it exists). Open ``out/index.html``.
+        Folder of the site: new, empty, or a book built before (its pages are replaced; a folder holding anything
+        else is refused, see :data:`BOOK_OUTPUTS`). Open ``out/index.html``.
     fast : bool
         Execute the tutorials with ``NUMPYCNN_FAST=1``.
     jobs : int
@@ -463,6 +481,10 @@ def build_book(root=None, out="site", fast=False, jobs=1, timeout=None, build_di
     RuntimeError
         A tutorial raised (its name and error are given) or Sphinx failed.
     """
+    root = repository_root(root)                # the arguments first: a wrong folder is named before anything runs
+    output_folder(out, "--out", "book", BOOK_OUTPUTS, "a course book built before")
+    if build_dir is not None:               # a folder the user named: staged pages and doctrees only
+        output_folder(build_dir, "--build-dir", "book", BUILD_OUTPUTS, "the book's staging folder")
     missing = [m for m in ("sphinx", "myst_nb", "sphinx_book_theme", "jupytext", "nbclient", "ipykernel")
                if importlib.util.find_spec(m) is None]
     if missing:
@@ -472,14 +494,12 @@ def build_book(root=None, out="site", fast=False, jobs=1, timeout=None, build_di
     from sphinx.util.console import nocolor
     from sphinx.util.docutils import docutils_namespace
     t0 = time.perf_counter()
-    root = repository_root(root)
     out = Path(out).resolve()
     build = Path(build_dir).resolve() if build_dir else root / "build" / "book"
     timeout = timeout or (600 if fast else 3600)
     src = build / "src"
-    for d in (src, build / "doctrees", out):
-        if d.exists():
-            shutil.rmtree(d)
+    remove_own(build, BUILD_OUTPUTS)            # the previous build's staging; nothing else there is touched
+    remove_own(out, BOOK_OUTPUTS)               # the previous book's pages; nothing else in ``out`` is touched
     src.mkdir(parents=True)
     names = execute_tutorials(root, src, fast, timeout, jobs)
     stage_pages(root, src, names)

@@ -10,7 +10,7 @@ import numpy as np
 from ...datasets import DATASETS, load_dataset
 from ...functional import softmax
 from ...model import load_model
-from ...plots import _figure, save_figure
+from ...plots import figure, save_figure
 
 NAME = "evaluate"
 HELP = "evaluate a saved model on a dataset's test split: accuracy, per-class precision/recall, figures"
@@ -37,11 +37,12 @@ def precision_recall(M):
     """Per-class precision ``M[j,j] / sum_i M[i,j]`` and recall ``M[i,i] / sum_j M[i,j]`` (0 when undefined)."""
     d = np.diag(M).astype(np.float64)
     col, row = M.sum(axis=0), M.sum(axis=1)
-    return np.divide(d, col, out=np.zeros_like(d), where=col > 0), np.divide(d, row, out=np.zeros_like(d), where=row > 0)
+    return (np.divide(d, col, out=np.zeros_like(d), where=col > 0),
+            np.divide(d, row, out=np.zeros_like(d), where=row > 0))
 
 
 def confusion_figure(M, classes, title):
-    fig = _figure(figsize=(6, 5.5))
+    fig = figure(figsize=(6, 5.5))
     ax = fig.subplots()
     ax.imshow(M, cmap="Blues")
     K = len(classes)
@@ -64,7 +65,7 @@ def confident_errors_figure(x, y, pred, conf, classes, n=16):
     wrong = wrong[np.argsort(-conf[wrong], kind="stable")][:n]
     cols = 4
     rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig = _figure(figsize=(cols * 1.8, rows * 2.0))
+    fig = figure(figsize=(cols * 1.8, rows * 2.0))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")

@@ -5,7 +5,8 @@ then every experiment of :mod:`numpycnn.lab.experiments` (``compare NAME``) with
 seeds, writing PNGs (no timestamps in their metadata) and Markdown/JSON tables into
 ``--out`` (default ``figures/``). ``--quick`` runs everything on tiny data in a
 temporary-looking folder for CI; it never overwrites the committed figures unless
-``--out figures`` is given explicitly.
+``--out figures`` is given explicitly. ``--out`` must be a new or empty folder, or one holding only
+figures and tables (:data:`FIGURE_OUTPUTS`, checked by :mod:`numpycnn.lab.commands.outputs` before anything runs).
 """
 import glob
 import os
@@ -24,6 +25,7 @@ from ...plots import feature_maps, filter_grid, gradient_scatter, save_figure, t
 from ...storage import atomic_write_bytes
 from ...training import Trainer
 from ...zoo import lenet5, small_cnn
+from .outputs import output_folder
 
 NAME = "figures"
 HELP = "regenerate every figure and table (figures/); --quick for a fast smoke run"
@@ -35,11 +37,18 @@ def add_arguments(p):
     p.add_argument("--only", action="append", default=None,
                    help="only these parts: core or an experiment name (repeatable)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--readme", default="README.md",
-                   help="README whose include blocks are refreshed after a full run (default README.md)")
+    p.add_argument("--readme", default=None,
+                   help="README whose include blocks are refreshed after a full run into figures/ (default README.md, "
+                        "if there is one)")
     p.add_argument("--readme-only", action="store_true",
                    help="only refresh the include blocks of the README and docs/*.md from the files already written")
 
+
+#: what ``figures`` and ``compare`` write into their output folder (fnmatch patterns): a folder holding anything
+#: else is not one of theirs (:func:`numpycnn.lab.commands.outputs.check_owned`)
+FIGURE_OUTPUTS = ("core_*.png", "scorecard.md", *(f"{t}{tail}" for t in techniques.names()
+                                                  for tail in (".json", ".md", ".png", "_*.png")))
+FIGURE_KIND = "figures and tables (what figures and compare write)"
 
 #: ``<!-- BEGIN include figures/x.md -->`` ... ``<!-- END include figures/x.md -->`` in the README
 INCLUDE = re.compile(r"(<!-- BEGIN include (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- END include (?P=path) -->)", re.S)
@@ -55,8 +64,11 @@ def sync_includes(readme, root=None):
     and only when something changed.
     """
     root = root or os.path.dirname(os.path.abspath(readme))
-    with open(readme, encoding="utf-8") as f:
-        text = f.read()
+    try:
+        with open(readme, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{readme}: not a UTF-8 text file ({e}); expected a Markdown document") from None
     included = []
 
     def body(m):
@@ -122,17 +134,34 @@ def core_figures(out, quick=False, data_dir=None):
 
 
 def run(args):
+    readme = args.readme or "README.md"
+    if (args.readme is not None or args.readme_only) and not os.path.isfile(readme):
+        state = "is not a file" if os.path.exists(readme) else "does not exist"
+        raise FileNotFoundError(f"figures: --readme {readme} {state}; expected the README whose include blocks "
+                                f"to refresh")
+    if os.path.isfile(readme):
+        try:
+            with open(readme, encoding="utf-8") as f:
+                f.read()
+        except UnicodeDecodeError as e:
+            raise ValueError(f"figures: --readme {readme} is not a UTF-8 text file ({e}); expected the README "
+                             f"(Markdown) whose include blocks to refresh") from None
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        state = "is not a folder" if os.path.exists(args.data_dir) else "does not exist"
+        raise FileNotFoundError(f"figures: --data-dir {args.data_dir} {state}; expected the folder holding the "
+                                f"dataset's files")
     if args.readme_only:
-        report_synced(sync_documents(args.readme))
+        report_synced(sync_documents(readme))
         return 0
-    out = args.out or ("figures-quick" if args.quick else "figures")
-    os.makedirs(out, exist_ok=True)
     parts = ["core", *techniques.names()]
     if args.only:
         unknown = set(args.only) - set(parts)
         if unknown:
-            raise ValueError(f"--only: unknown parts {sorted(unknown)}; choose from {parts}")
+            raise ValueError(f"figures: --only: unknown parts {sorted(unknown)}; choose from {parts}")
         parts = [p for p in parts if p in args.only]
+    out = args.out or ("figures-quick" if args.quick else "figures")
+    output_folder(out, "--out", "figures", FIGURE_OUTPUTS, FIGURE_KIND)
+    os.makedirs(out, exist_ok=True)
     status = 0
     for part in parts:
         t0 = time.perf_counter()
@@ -147,6 +176,6 @@ def run(args):
             status = status or (rc or 0)
         print(f"== {part}: {time.perf_counter() - t0:.0f} s ==", flush=True)
     print(f"figures written to {out}/")
-    if not args.quick and os.path.normpath(out) == "figures" and os.path.exists(args.readme):
-        report_synced(sync_documents(args.readme))
+    if not args.quick and os.path.normpath(out) == "figures" and os.path.isfile(readme):
+        report_synced(sync_documents(readme))
     return status

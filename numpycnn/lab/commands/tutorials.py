@@ -5,7 +5,8 @@ nothing there), with this package first on ``PYTHONPATH``. Its figures go where
 :func:`numpycnn.plots.show` puts them: ``tutorials/figures/<tutorial>/`` (git-ignored) or the folder
 given by ``--figures``. ``--reference-figures`` runs every tutorial in fast mode and writes its
 figures at 72 dpi to ``tutorials/reference_figures/<tutorial>/`` — the copies students compare with —
-after deleting the old ones.
+after deleting the old ones. A ``--figures`` folder must be new, empty, or hold only tutorials' figure
+folders (:mod:`numpycnn.lab.commands.outputs`).
 """
 import os
 import shutil
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from .. import REPO_ROOT
+from .outputs import output_folder
 
 NAME = "tutorials"
 HELP = "run the tutorials (or some) as scripts; --reference-figures remakes tutorials/reference_figures/"
@@ -63,6 +65,12 @@ def run_tutorial(path, fast=False, figures=None, dpi=None, timeout=3600):
 
 def run(args):
     files = select(args.names)
+    if args.figures is not None and args.reference_figures:
+        raise ValueError(f"tutorials: --figures {args.figures} and --reference-figures both say where the figures go; "
+                         f"expected one of them")
+    if args.figures is not None:
+        output_folder(args.figures, "--figures", "tutorials", ("[0-9][0-9]_*",),
+                      "the tutorials' figures (one folder per tutorial)")
     fast, figures, dpi = args.fast, args.figures, None
     if args.reference_figures:
         fast, figures, dpi = True, REFERENCE, 72

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from ...plots import _figure
+from ...plots import figure
 from ...techniques.branch_supervision import (Branch, BranchSupervision, GradientFlow, branch_point_after,
                                              choose_branch_point, evaluate_branches, measure_gradient_profile)
 from .. import builder
@@ -146,6 +146,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None,
                    help=f"iterations per run of the main comparison (default {2 * PROBE_STEPS}: twice the probe's)")
     args = p.parse_args(argv)
+    protocol.check_positive(args, NAME, "steps")
     runner = protocol.check_args(args, NAME)
     quick = args.quick
     data = protocol.DataSpec(train=800 if quick else 12_000, val=200 if quick else 1_500,
@@ -248,7 +249,7 @@ def intro(data, probe_rows, probe_steps, regime, base, seeds):
 
 
 def curves_figure(finals):
-    fig = _figure(figsize=(11, 3.8))
+    fig = figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
     for a, recs in finals.items():
         curve = np.array([r["metrics"]["curve"] for r in recs], dtype=np.float64)
@@ -267,7 +268,7 @@ def curves_figure(finals):
 
 
 def gradient_figure(finals):
-    fig = _figure(figsize=(7.5, 3.8))
+    fig = figure(figsize=(7.5, 3.8))
     ax = fig.subplots()
     for a in ("plain", "branch_auto", "companions"):
         g = finals[a][0]["metrics"]["grad_norm"]
@@ -286,7 +287,7 @@ def gradient_figure(finals):
 
 
 def probe_figure(curves, regime):
-    fig = _figure(figsize=(7.5, 3.8))
+    fig = figure(figsize=(7.5, 3.8))
     ax = fig.subplots()
     for c in curves:
         s = c["settings"]

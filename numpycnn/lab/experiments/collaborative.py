@@ -10,7 +10,7 @@ validation:
 
 * **independent** — three plain :class:`~numpycnn.training.Trainer` s (no ensemble term), with the same
   augmentation streams as the networks trained together;
-* the text's four rules in ``patent`` mode — loss ``Σ_i CE(network i) + CE(ensemble)``: min-loss (per
+* the text's four rules in ``ensemble-ce`` mode — loss ``Σ_i CE(network i) + CE(ensemble)``: min-loss (per
   sample), linear (simplex weights), min-logit (target-subtracted), validation (weights from validation
   accuracy, recomputed each epoch);
 * **KDCL** — the inventors' published version: the min-logit ensemble as a detached teacher, T = 2, λ = 1
@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from ...plots import _figure
+from ...plots import figure
 from ...techniques.collaborative import CollaborativeTrainer
 from .. import builder
 from . import protocol
@@ -101,6 +101,7 @@ def main(argv=None):
     p = protocol.parser(NAME, __doc__)
     p.add_argument("--steps", type=int, default=None, help="iterations per run (default 1000)")
     args = p.parse_args(argv)
+    protocol.check_positive(args, NAME, "steps")
     runner = protocol.check_args(args, NAME)
     quick = args.quick
     steps = args.steps or (30 if quick else 1000)
@@ -136,7 +137,7 @@ def arms(base, quick):
     lrs = (2e-3,) if quick else (1e-3, 2e-3)
     fixed = {"independent": {**base, "mode": "independent"}}
     for rule in ("min-loss", "linear", "min-logit", "validation"):
-        fixed[rule] = {**base, "mode": "patent", "rule": rule}
+        fixed[rule] = {**base, "mode": "ensemble-ce", "rule": rule}
     fixed["kdcl"] = {**base, "mode": "kdcl", "rule": "min-logit"}
     fixed["dml"] = {**base, "mode": "dml", "rule": "min-logit"}
     hetero = {**base, "model": "small_cnn", "widths": [4, 8, 16]}
@@ -171,7 +172,7 @@ def extra_columns(finals, train_seconds):
 
 
 def curves_figure(finals):
-    fig = _figure(figsize=(8, 3.8))
+    fig = figure(figsize=(8, 3.8))
     ax = fig.subplots()
     for k, (a, recs) in enumerate(finals.items()):
         curve = np.array([r["metrics"]["curve"] for r in recs], dtype=np.float64)

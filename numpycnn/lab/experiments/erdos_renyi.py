@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from ...datasets import Dataset
-from ...plots import _figure
+from ...plots import figure
 from ...techniques import erdos_renyi
 from ...zoo import lenet5
 from .. import builder
@@ -162,6 +162,7 @@ def main(argv=None):
     p = protocol.parser(NAME, __doc__)
     p.add_argument("--steps", type=int, default=None, help="iterations per LeNet-5 run (default 1500)")
     args = p.parse_args(argv)
+    protocol.check_positive(args, NAME, "steps")
     runner = protocol.check_args(args, NAME)
     quick = args.quick
     steps_lenet = args.steps or (40 if quick else 1500)
@@ -274,7 +275,7 @@ def tables(arms, growth, quick):
 
 def accuracy_figure(arms, quick):
     sparsities = (0.9, 0.95) if quick else SPARSITIES
-    fig = _figure(figsize=(10, 3.6))
+    fig = figure(figsize=(10, 3.6))
     for ax, net in zip(fig.subplots(1, 2), ("lenet5", "mlp")):
         ax.axhline(arms[f"{net}/dense"]["mean"], color="k", ls="--", label="dense")
         for m, color in zip(METHODS, ("C2", "C0", "C9", "C1")):
@@ -300,7 +301,7 @@ def structure_figure(data):
 
 
 def growth_figure(growth):
-    fig = _figure(figsize=(10, 3.4))
+    fig = figure(figsize=(10, 3.4))
     for ax, (kind, g) in zip(fig.subplots(1, 2), growth["gaps"].items()):
         sizes = list(g)
         mean = [g[s]["mean"] for s in sizes]

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from ...plots import _figure
+from ...plots import figure
 from ...schedules import Cosine, decay_to
 from ...techniques.gradient_direction import DEFAULT_BETA, DEFAULT_C, initial_step
 from ...zoo import lenet5
@@ -136,6 +136,8 @@ def main(argv=None):
                    help="iterations per run in the text's setting (default 4000: α decays to 0.30·α0)")
     p.add_argument("--target", type=float, default=None, help="validation accuracy for time-to-target (default 0.85)")
     args = p.parse_args(argv)
+    protocol.check_positive(args, NAME, "steps", "text_steps")
+    protocol.check_fraction(args, NAME, "target")
     runner = protocol.check_args(args, NAME)
     quick = args.quick
     steps = args.steps or (40 if quick else 2000)
@@ -253,7 +255,7 @@ def _curves(finals):
 
 
 def curves_figure(finals, t_finals, target):
-    fig = _figure(figsize=(11, 3.8))
+    fig = figure(figsize=(11, 3.8))
     axes = fig.subplots(1, 2)
     for ax, fin, title in ((axes[0], finals, "fair: every optimizer tuned on validation"),
                            (axes[1], t_finals, "as the text says (lr 1e-3 baselines)")):
@@ -275,7 +277,7 @@ def curves_figure(finals, t_finals, target):
 
 
 def schedule_figure(beta, steps, text_steps, tuning):
-    fig = _figure(figsize=(7, 3.6))
+    fig = figure(figsize=(7, 3.6))
     ax = fig.subplots()
     t = np.arange(max(steps, text_steps))
     ax.semilogy(t[:text_steps], (1 - DEFAULT_BETA) ** t[:text_steps], color="C3", ls="--",

@@ -27,7 +27,7 @@ import numpy as np
 
 from ...callbacks import Callback
 from ...datasets import Dataset
-from ...plots import _figure
+from ...plots import figure
 from ...techniques.orthogonal_reinit import RePr, layer_measures
 from .. import builder
 from . import protocol
@@ -58,7 +58,7 @@ class MeasureAt(Callback):
         self.steps, self.measures = set(steps), {}
         self.t = 0
 
-    def after_step(self, trainer):
+    def on_step_end(self, trainer):
         self.t += 1
         if self.t in self.steps:
             self.measures[self.t] = {n: O.tolist() for n, O in
@@ -118,6 +118,7 @@ def main(argv=None):
                         "30-minute budget on 2 cores; --quick 4)")
     p.add_argument("--s1-epochs", type=int, default=None, help="epochs of normal training per cycle (default 8)")
     args = p.parse_args(argv)
+    protocol.check_positive(args, NAME, "width", "s1_epochs")
     runner = protocol.check_args(args, NAME)
     quick = args.quick
     s1 = args.s1_epochs or (1 if quick else 8)
@@ -220,11 +221,12 @@ def _modes(records):
 
 
 def curves_figure(finals, s1, s2):
-    fig = _figure(figsize=(9, 3.8))
+    """Every arm's mean validation curve, the sub-network phases of the schedule (:meth:`RePr.phases`) in grey."""
+    fig = figure(figsize=(9, 3.8))
     ax = fig.subplots()
     n = finals["text"][0]["metrics"]["schedule"]["n"]
-    for c in range(n):
-        ax.axvspan(c * (s1 + s2) + s1, (c + 1) * (s1 + s2), color="0.9", lw=0)
+    for start, end in RePr(s1, s2, n).phases():
+        ax.axvspan(start, end, color="0.9", lw=0)
     for a, recs in finals.items():
         curve = np.array([r["metrics"]["curve"] for r in recs], dtype=np.float64)
         ax.plot(curve[0, :, 0], 100 * curve[:, :, 1].mean(axis=0), color=COLORS[a], lw=1.4, label=LABELS[a])
@@ -244,7 +246,7 @@ def histogram_figure(finals):
     first, last = pooled(log[0]["O_before"]), pooled(log[-1]["O_after"])
     steps = sorted(int(k) for k in std)
     base_last = pooled({k: v for k, v in std[str(steps[-1])].items() if k in log[-1]["O_after"]})
-    fig = _figure(figsize=(9, 3.4))
+    fig = figure(figsize=(9, 3.4))
     ax1, ax2 = fig.subplots(1, 2, sharey=True)
     bins = np.linspace(0, max(first.max(), last.max(), base_last.max()) * 1.05, 25)
     ax1.hist(first, bins=bins, color="C3", alpha=0.8)

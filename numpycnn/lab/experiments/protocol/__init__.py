@@ -30,7 +30,8 @@ come out either way, so every experiment here follows the same rules:
    thread with ``threadpoolctl``; a run's result does not depend on the number of workers (tested:
    bit-identical to a serial run). Each finished run is stored as one JSON file with the commit and the
    hash of the code that computed it, and is reused only by the same code, so an interrupted ``compare``
-   continues where it stopped and a changed one starts afresh.
+   continues where it stopped and a changed one starts afresh; a damaged run file (truncated, not JSON,
+   the wrong shape) is named, moved aside and its run computed again (:class:`RunStore`).
 7. **Provenance.** ``figures/<technique>.json`` records the command, commit, code hash, whether the tree
    was clean (``figures/`` is written only from a clean tree; ``--allow-dirty`` marks the record),
    machine, wall time, budget, the three seed sets, every arm's settings, tuning grid, per-seed results,
@@ -52,16 +53,17 @@ The rooms of this package, one job each:
 ===================  ====================================================================================
 :mod:`.spec`         what an experiment declares: DataSpec, Arm, Claim, TrainedCheck, Experiment; a RunSpec
 :mod:`.measures`     what a run function measures (fit_and_score, first_reaching)
-:mod:`.store`        finished runs on disk (RunStore); JSON writing
+:mod:`.store`        finished runs on disk (RunStore; damaged files kept aside); JSON writing
 :mod:`.runner`       where runs execute: Runner, the Executor interface, InProcess and ProcessPool
 :mod:`.stats`        confidence intervals, verdicts, comparisons, the trained check
 :mod:`.stages`       tune, final, summarize, run_protocol
 :mod:`.provenance`   git commit, machine, the reproducing command line
 :mod:`.report`       the JSON record, the Markdown tables, the scorecard
-:mod:`.cli`          the options every ``compare`` experiment shares
+:mod:`.cli`          the options every ``compare`` experiment shares, and their checks
 ===================  ====================================================================================
 """
-from .cli import add_arguments, check_args, parser, rerun_cell
+from .cli import (DEFAULT_OUT, DEFAULT_QUICK_OUT, add_arguments, check_args, check_fraction, check_positive,
+                  output_options, parser, rerun_cell)
 from .measures import eval_curve, first_reaching, fit_and_score, seconds_reaching
 from .provenance import code_hash, command_line, git_commit, is_dirty, machine
 from .report import (HIDDEN_SETTINGS, PROTOCOL_VERSION, arms_table, comparisons_table, fmt_ci, fmt_claimed,
@@ -74,12 +76,12 @@ from .stats import (CONTROL_VERDICTS, CONVERSIONS, VERDICTS, adjust, compare, co
                     paired_t, trained_check)
 from .store import DEFAULT_RUNS_DIR, RunStore, dumps
 
-__all__ = ["Arm", "CONTROL_VERDICTS", "CONVERSIONS", "Claim", "DEFAULT_RUNS_DIR", "DataSpec", "Executor",
+__all__ = ["Arm", "CONTROL_VERDICTS", "CONVERSIONS", "Claim", "DEFAULT_OUT", "DEFAULT_QUICK_OUT", "DEFAULT_RUNS_DIR", "DataSpec", "Executor",
            "Experiment", "FINAL_SEED0", "HIDDEN_SETTINGS", "InProcess", "PRIMARY_SEEDS", "PROBE_SEED0",
            "PROTOCOL_VERSION", "ProcessPool", "RunContext", "RunSpec", "RunStore", "Runner", "SEEDS", "STAGES",
-           "TUNE_SEED0", "TrainedCheck", "VERDICTS", "add_arguments", "adjust", "arms_table", "check_args",
+           "TUNE_SEED0", "TrainedCheck", "VERDICTS", "add_arguments", "adjust", "arms_table", "check_args", "check_fraction", "check_positive",
            "code_hash", "command_line", "compare", "comparisons_table", "confidence_interval", "decide", "dumps",
            "eval_curve", "execute", "final", "first_reaching", "fit_and_score", "fmt_ci", "fmt_claimed",
-           "git_commit", "holm", "is_dirty", "load_data", "machine", "mde", "paired_t", "parser",
+           "git_commit", "holm", "is_dirty", "load_data", "machine", "mde", "output_options", "paired_t", "parser",
            "provenance_line", "publish", "record", "require_data", "rerun_cell", "run_protocol", "scorecard",
            "seconds_reaching", "summarize", "trained_check", "tune", "write_results", "write_scorecard"]

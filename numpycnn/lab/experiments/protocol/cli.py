@@ -5,10 +5,15 @@ import os
 from pathlib import Path
 
 from ... import REPO_ROOT
+from ....validate import integer, number
 from .provenance import is_dirty
 from .runner import InProcess, Runner
 from .spec import DataSpec, RunSpec
 from .store import DEFAULT_RUNS_DIR, RunStore
+
+#: where the JSON, the table and the figures go unless ``--out`` says otherwise (``--quick`` never overwrites the
+#: committed figures: it writes to ``figures-quick/``, as ``python -m numpycnn figures --quick`` does)
+DEFAULT_OUT, DEFAULT_QUICK_OUT = "figures", "figures-quick"
 
 
 def parser(name, doc, seeds=5):
@@ -25,7 +30,8 @@ def add_arguments(p, seeds=5):
     p.add_argument("--seeds", type=int, default=None,
                    help=f"final paired seeds of every arm but the primary claim's (default {seeds}; --quick 2)")
     p.add_argument("--workers", type=int, default=2, help="worker processes, one BLAS thread each (default 2)")
-    p.add_argument("--out", default="figures", help="folder for the JSON, table and figures (default figures/)")
+    p.add_argument("--out", default=None, help=f"folder for the JSON, table and figures (default {DEFAULT_OUT}/, "
+                                               f"or {DEFAULT_QUICK_OUT}/ with --quick)")
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
                    help=f"where finished runs are stored, so an interrupted compare resumes "
                         f"(default {DEFAULT_RUNS_DIR})")
@@ -41,11 +47,39 @@ def add_arguments(p, seeds=5):
     p.add_argument("--seed", type=int, default=None, help="the final seed of --only")
 
 
+def output_options(argv, name):
+    """``(out, runs_dir)`` as the experiment ``name`` will use them with the command line ``argv`` (its own options
+    are skipped), so the ``compare`` command can check both folders before the experiment runs."""
+    p = argparse.ArgumentParser(prog=f"python -m numpycnn compare {name}", add_help=False)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default=None)
+    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    args, _ = p.parse_known_args(argv)
+    return args.out or (DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT), args.runs_dir
+
+
+def check_positive(args, name, *options):
+    """Each of ``options`` (attribute names such as ``"steps"``) that was given must be an integer >= 1."""
+    for option in options:
+        value = getattr(args, option)
+        if value is not None:
+            integer(value, "--" + option.replace("_", "-"), f"compare {name}")
+
+
+def check_fraction(args, name, option):
+    """The option ``option`` (an attribute name), if given, must be a number in (0, 1]."""
+    value = getattr(args, option)
+    if value is not None:
+        number(value, "--" + option.replace("_", "-"), f"compare {name}", low=0, high=1, low_open=True,
+               meaning="a validation accuracy")
+
+
 def check_args(args, name, seeds=5):
     """Check the shared options and return the :class:`Runner` they describe.
 
     Fills in ``args.seeds`` when it was not given (``seeds``, or 2 with ``--quick``) and checks that
-    it is at least 2; the :class:`Runner` checks ``--workers``. Refuses to write the repository's
+    it is at least 2; the :class:`Runner` checks ``--workers``; then fills in ``args.out`` when it was
+    not given (``figures/``, or ``figures-quick/`` with ``--quick``), and refuses to write the repository's
     ``figures/`` from uncommitted code unless ``--allow-dirty``. The runs are stored under
     ``<--runs-dir>/<name>`` (``<name>-quick`` with ``--quick``), emptied first with ``--fresh``.
     """
@@ -54,13 +88,15 @@ def check_args(args, name, seeds=5):
     if isinstance(args.seeds, bool) or args.seeds < 2:
         raise ValueError(f"--seeds must be an integer >= 2 (a confidence interval needs two paired seeds); "
                          f"got {args.seeds}")
-    if (Path(args.out).resolve() == (REPO_ROOT / "figures").resolve() and not args.quick and is_dirty()
-            and not args.allow_dirty and args.only is None):
-        raise ValueError(f"compare {name}: numpycnn/ has uncommitted changes, and figures/ is written only from a "
-                         f"committed tree (its record names the commit); commit first, or pass --allow-dirty "
-                         f"(the record is then marked \"dirty\": true), or write elsewhere with --out")
     store = RunStore(os.path.join(args.runs_dir, name + ("-quick" if args.quick else "")))
     runner = Runner(store, workers=args.workers, progress=not args.no_progress)     # checked before --fresh clears
+    if args.out is None:
+        args.out = DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT
+    if (Path(args.out).resolve() == (REPO_ROOT / DEFAULT_OUT).resolve() and is_dirty() and not args.allow_dirty
+            and args.only is None):
+        raise ValueError(f"compare {name}: numpycnn/ has uncommitted changes, and {DEFAULT_OUT}/ is written only from "
+                         f"a committed tree (its record names the commit); commit first, pass --allow-dirty (the "
+                         f"record is then marked \"dirty\": true), or write elsewhere with --out")
     if args.fresh:
         store.clear()
     return runner

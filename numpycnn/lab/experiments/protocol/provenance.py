@@ -9,7 +9,17 @@ from functools import lru_cache
 import numpy as np
 
 from ... import REPO_ROOT
-from .runner import require_threadpoolctl
+
+def require_threadpoolctl():
+    """The ``threadpoolctl`` module, or a RuntimeError saying how to install it."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        raise RuntimeError("compare: the experiments pin each worker to one BLAS thread with threadpoolctl, "
+                           "which is not installed; run `pip install threadpoolctl` (or "
+                           "`pip install -e \".[experiments]\"`)") from None
+    return threadpoolctl
+
 
 #: options that say where files go or how many processes run, not what is computed: left out of the command
 OUTPUT_OPTIONS = ("--out", "--runs-dir", "--data-dir", "--workers")

@@ -16,18 +16,8 @@ from multiprocessing import get_context
 from .... import threads
 from ....datasets import load_dataset
 from ....errors import DatasetNotFoundError
+from .provenance import require_threadpoolctl
 from .spec import RunContext
-
-
-def require_threadpoolctl():
-    """The ``threadpoolctl`` module, or a RuntimeError saying how to install it."""
-    try:
-        import threadpoolctl
-    except ImportError:
-        raise RuntimeError("compare: the experiments pin each worker to one BLAS thread with threadpoolctl, "
-                           "which is not installed; run `pip install threadpoolctl` (or "
-                           "`pip install -e \".[experiments]\"`)") from None
-    return threadpoolctl
 
 
 @lru_cache(maxsize=4)

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import product
 
 from ....validate import choice
+from .provenance import code_hash
 from .stats import CONVERSIONS
 
 STAGES = ("probe", "tune", "final")
@@ -167,10 +168,13 @@ class RunSpec:
     quick: bool = False
 
     def key(self):
-        """A stable identifier: the same spec always maps to the same stored file."""
+        """A stable identifier: the same spec, computed by the same code (:func:`~.provenance.code_hash`), always
+        maps to the same stored file — and a change of the code to another, so a run is never reused by code
+        that did not compute it."""
         blob = json.dumps({"fn": f"{self.fn.__module__}.{self.fn.__qualname__}", "stage": self.stage,
                            "arm": self.arm, "settings": self.settings, "seed": self.seed,
-                           "data": asdict(self.data), "quick": self.quick}, sort_keys=True, default=str)
+                           "data": asdict(self.data), "quick": self.quick, "code": code_hash()},
+                          sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

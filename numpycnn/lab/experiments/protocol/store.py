@@ -1,38 +1,95 @@
-"""Finished runs on disk, one JSON file each, so an interrupted ``compare`` continues where it stopped;
-and the JSON writing every protocol file shares."""
+"""Finished runs on disk, one JSON file each, so an interrupted ``compare`` continues where it stopped (a damaged
+file is named, kept aside and its run computed again); and the JSON writing every protocol file shares."""
 import glob
 import json
 import math
 import os
+import sys
+import time
 from dataclasses import asdict
 
 import numpy as np
 
 from ....storage import atomic_write_bytes
+from .provenance import code_hash, git_commit
 
 #: where finished runs are stored (one JSON file per run) unless ``--runs-dir`` says otherwise
 DEFAULT_RUNS_DIR = os.path.join("runs", "compare")
 
 
 class RunStore:
-    """Finished runs as JSON files ``<root>/<stage>/<arm>/<key>.json`` (written atomically)."""
+    """Finished runs as JSON files ``<root>/<stage>/<arm>/<key>.json`` (written atomically), each with the commit
+    and the code hash it was computed by; the key includes the code hash, so changed code never reuses a run
+    (and the older run stays on disk under its own key).
+
+    A run file that cannot be read back as the run it stands for — truncated or otherwise not JSON, or
+    JSON of the wrong shape (not an object with ``metrics`` and ``seconds``, or the record of another
+    stage, arm, setting, seed or data) — is **damaged**: :meth:`get` names it on stderr, moves it aside to
+    ``<key>.json.damaged-<YYYYmmdd-HHMMSS>`` in the same folder (kept for inspection; no ``*.json`` pattern
+    of the store matches it) and returns None, so the run is computed again. Runs are deterministic, so the
+    comparison comes out as if the file had never been damaged.
+    """
 
     def __init__(self, root):
         self.root = root
+        self.damaged = []             # [(damaged path, where it was moved, what was wrong)]
 
     def path(self, spec):
         return os.path.join(self.root, spec.stage, spec.arm, f"{spec.key()}.json")
 
     def get(self, spec):
+        """The stored record of ``spec``; None if it was never run or its file was damaged (then moved aside)."""
         path = self.path(spec)
         if not os.path.exists(path):
             return None
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                record = json.load(f)
+        except ValueError as e:        # truncated, not JSON, not UTF-8 (JSONDecodeError, UnicodeDecodeError)
+            problem = f"not readable as JSON: {e}"
+        else:
+            problem = self.mismatch(record, spec)
+        if problem is None:
+            return record
+        kept = self.set_aside(path)
+        self.damaged.append((path, kept, problem))
+        print(f"warning: run file {path} is damaged ({problem}); moved it to {kept} and running that run again",
+              file=sys.stderr, flush=True)
+        return None
+
+    @staticmethod
+    def mismatch(record, spec):
+        """What is wrong with a stored ``record`` for ``spec`` (a short phrase), or None if it is that run's."""
+        if not isinstance(record, dict):
+            return f"a JSON {type(record).__name__}, not a run record (an object)"
+        if not isinstance(record.get("metrics"), dict):
+            return "no 'metrics' object"
+        seconds = record.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            return "no 'seconds' number"
+        expected = json.loads(json.dumps({"stage": spec.stage, "arm": spec.arm, "settings": spec.settings,
+                                          "seed": spec.seed, "data": asdict(spec.data), "quick": spec.quick},
+                                         default=json_default))
+        wrong = [k for k, v in expected.items() if record.get(k) != v]
+        if wrong:
+            return f"the record of another run: its {', '.join(wrong)} differ from the run this file name stands for"
+        return None
+
+    @staticmethod
+    def set_aside(path):
+        """Move a damaged run file to ``<path>.damaged-<timestamp>`` (a free name); returns the new path."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept, n = f"{path}.damaged-{stamp}", 1
+        while os.path.exists(kept):
+            n += 1
+            kept = f"{path}.damaged-{stamp}-{n}"
+        os.replace(path, kept)
+        return kept
 
     def put(self, spec, result):
         record = {"stage": spec.stage, "arm": spec.arm, "settings": spec.settings, "seed": spec.seed,
-                  "data": asdict(spec.data), "quick": spec.quick, **result}
+                  "data": asdict(spec.data), "quick": spec.quick, "commit": git_commit(), "code_hash": code_hash(),
+                  **result}
         path = self.path(spec)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True, default=json_default) + "\n")
