@@ -124,10 +124,19 @@ def paired(finals, names, metric):
     return {k: [r["metrics"][metric] for r in v[:n]] for k, v in runs.items()}
 
 
-def comparisons_of(claims, finals):
-    """The comparison records of ``claims`` on the final runs, Holm-adjusted and verdicted."""
+def comparisons_of(claims, finals, derived=None):
+    """The comparison records of ``claims`` on the final runs, Holm-adjusted and verdicted.
+
+    ``derived``: ``{claim text: (arm values, baseline values, reference values or None, headroom or None)}`` for
+    a claim about a quantity computed from several arms per seed (e.g. the gap to dense at two widths); its
+    ``arm`` and ``baseline`` then only name it.
+    """
     out = []
     for c in claims:
+        if derived and c.claim in derived:
+            arm_values, base_values, reference_values, headroom = derived[c.claim]
+            out.append(compare(c, arm_values, base_values, reference_values, headroom=headroom))
+            continue
         values = paired(finals, (c.arm, c.baseline, c.reference), c.metric)
         quantum = None
         if c.quantum is not None:
@@ -136,7 +145,7 @@ def comparisons_of(claims, finals):
     return adjust(out)
 
 
-def summarize(exp, tuning, finals, claims, metric="test_acc"):
+def summarize(exp, tuning, finals, claims, metric="test_acc", derived=None):
     """The ``arms`` and ``comparisons`` sections of the experiment's JSON.
 
     Every arm records its selected setting, its tuning grid, its per-seed ``metric`` and its trained check;
@@ -144,7 +153,8 @@ def summarize(exp, tuning, finals, claims, metric="test_acc"):
     """
     arms = {}
     for a in exp.arms:
-        metrics = sorted({c.metric for c in claims if a.name in (c.arm, c.baseline, c.reference)} - {metric})
+        metrics = sorted({c.metric for c in claims if a.name in (c.arm, c.baseline, c.reference)
+                          and not (derived and c.claim in derived)} - {metric})
         v = 100 * np.asarray([r["metrics"][metric] for r in finals[a.name]], dtype=np.float64)
         arms[a.name] = {"label": a.label or a.name, "settings": tuning[a.name]["selected"],
                         "tuning": tuning[a.name]["grid"], "extended": tuning[a.name]["extended"],
@@ -155,18 +165,22 @@ def summarize(exp, tuning, finals, claims, metric="test_acc"):
                         "seconds_per_run": float(np.mean([r["seconds"] for r in finals[a.name]])),
                         "trained_check": trained_check(exp.trained, finals[a.name]) if exp.trained else None,
                         "curves": [r["metrics"]["curve"] for r in finals[a.name] if "curve" in r["metrics"]]}
-    comparisons = comparisons_of(claims, finals)
+    comparisons = comparisons_of(claims, finals, derived)
     for c in comparisons:
         failed = [role for role, name in (("arm", c["arm"]), ("baseline", c["baseline"]))
-                  if arms[name]["trained_check"] is not None and not arms[name]["trained_check"]["held"]]
+                  if name in arms and arms[name]["trained_check"] is not None and not arms[name]["trained_check"]["held"]]
         c["trained_note"] = (f"{' and '.join(failed)} still rising at the end (trained check)" if failed else None)
     return arms, comparisons
 
 
-def run_protocol(exp, runner):
-    """Tune, run the final seeds, summarise: ``(tuning, finals, claims, arms, comparisons)``."""
+def run_protocol(exp, runner, derive=None):
+    """Tune, run the final seeds, summarise: ``(tuning, finals, claims, arms, comparisons)``.
+
+    ``derive(finals) -> {claim text: (arm values, baseline values, reference values, headroom)}``: the values of
+    the claims about quantities computed from several arms (:func:`comparisons_of`).
+    """
     tuning = tune(exp, runner)
     claims = claims_of(exp, tuning)
     finals = final(exp, runner, tuning, claims)
-    arms, comparisons = summarize(exp, tuning, finals, claims)
+    arms, comparisons = summarize(exp, tuning, finals, claims, derived=derive(finals) if derive else None)
     return tuning, finals, claims, arms, comparisons

@@ -200,18 +200,20 @@ def oriented_differences(claim, arm_values, base_values):
     return d * claim.scale
 
 
-def compare(claim, arm_values, base_values, reference_values=None, quantum=None):
+def compare(claim, arm_values, base_values, reference_values=None, quantum=None, headroom=None):
     """The comparison record of a :class:`~.spec.Claim`, before multiplicity (``p_holm`` and the verdict of a
     secondary claim come from :func:`adjust`).
 
     ``reference_values``: the reference arm's per-seed values on the same seeds (headroom, gap conversion);
     ``quantum``: the measure's grid step in the metric's raw unit (time claims), checked against a tenth of
-    the baseline's mean value.
+    the baseline's mean value; ``headroom``: given explicitly instead (a derived claim, e.g. a gap that can
+    shrink by no more than its starting size), in display units.
     """
     d = oriented_differences(claim, arm_values, base_values)
     base = float(np.mean(base_values)) * claim.scale
     ref = None if reference_values is None else float(np.mean(reference_values)) * claim.scale
-    headroom = None if ref is None else (base - ref if claim.lower_is_better else ref - base)
+    if headroom is None and ref is not None:
+        headroom = base - ref if claim.lower_is_better else ref - base
     claimed = (convert(claim.published, claim.conversion, base, ref) if claim.kind == "gain" else
                (0.0 if claim.kind == "control" else None))
     if claim.kind == "equivalence":
