@@ -183,7 +183,7 @@ class RecordingExecutor(protocol.Executor):
     def __init__(self):
         self.seen = []
 
-    def run(self, specs, done):
+    def run(self, specs, done, failed):
         for i, spec in reversed(list(enumerate(specs))):            # finishing out of order is allowed
             self.seen.append(spec.arm)
             done(i, protocol.execute(spec))

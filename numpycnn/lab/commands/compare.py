@@ -7,12 +7,18 @@
 ``figures/<technique>.json`` (``figures-quick/`` with ``--quick``). Before anything runs, ``--out`` and
 ``--runs-dir`` are checked (:mod:`numpycnn.lab.commands.outputs`): each must be a new or empty folder, or one
 holding only what compare writes.
+
+Runs that raise do not stop the others: every other run finishes and is stored, then compare prints one line
+per failed run (stage, arm, seed, the error, where its traceback is kept) and exits with status 1; a lost Dask
+scheduler (``--scheduler``/``--cluster``) is one line and status 1 too. Re-running the same command computes
+only what is missing.
 """
 import argparse
+import sys
 
 from ... import techniques
 from ..experiments import experiment_module, resolve
-from ..experiments.protocol import output_options
+from ..experiments.protocol import ExecutorLost, RunsFailed, output_options
 from .figures import FIGURE_KIND, FIGURE_OUTPUTS
 from .outputs import output_folder
 
@@ -39,9 +45,31 @@ def run(args):
         output_folder(out, "--out", f"compare {name}", FIGURE_OUTPUTS, FIGURE_KIND)
         output_folder(runs_dir, "--runs-dir", f"compare {name}", run_stores(), "compare's run stores (one folder "
                       "per experiment)")
-    status = 0
-    for name in names:
-        if len(names) > 1:
-            print(f"== compare {name} ==", flush=True)
-        status = status or (experiment_module(name).main(args.rest) or 0)
+    return run_guarded([(name, experiment_module(name).main) for name in names], args.rest)
+
+
+def run_guarded(experiments, argv):
+    """Run ``main(argv)`` of each ``(name, main)`` of ``experiments``; the exit status.
+
+    A :class:`~numpycnn.lab.experiments.protocol.RunsFailed` is one line per failed run on stderr and status 1 (the
+    next experiment still runs); a lost Dask scheduler (:class:`~numpycnn.lab.experiments.protocol.ExecutorLost`) is
+    one line and status 1. Any Dask client or LocalCluster opened meanwhile is closed at the end.
+    """
+    status, name = 0, None
+    try:
+        for name, main in experiments:
+            if len(experiments) > 1:
+                print(f"== compare {name} ==", flush=True)
+            try:
+                status = main(argv) or status
+            except RunsFailed as e:                      # the other experiments of `compare all` still run
+                print(f"error: compare {name}: {e}", file=sys.stderr, flush=True)
+                status = 1
+    except ExecutorLost as e:
+        print(f"error: compare {name}: {e}", file=sys.stderr, flush=True)
+        status = 1
+    finally:
+        cluster = sys.modules.get("numpycnn.lab.experiments.protocol.cluster")
+        if cluster is not None:                          # Dask was used: close the clients and LocalClusters
+            cluster.close_all()
     return status

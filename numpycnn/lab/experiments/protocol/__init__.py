@@ -26,7 +26,8 @@ come out either way, so every experiment here follows the same rules:
    evaluations (per seed, then the mean with its 95 % CI, in pp per 1,000 iterations); the check holds
    when the CI ends below a stated threshold (:class:`TrainedCheck`). A comparison whose arm or baseline
    fails it says so next to its verdict. (The docs say "flat over the last 40 %", not "converged".)
-6. **Both cores.** Runs go through a pool of worker processes (default 2), each pinned to one BLAS
+6. **Both cores, or a cluster.** Runs go through a pool of worker processes (default 2), or through Dask
+   (``--cluster local:N``, ``--scheduler tcp://HOST:PORT``: :mod:`.cluster`, docs/cluster.md), each pinned to one BLAS
    thread with ``threadpoolctl``; a run's result does not depend on the number of workers (tested:
    bit-identical to a serial run). Each finished run is stored as one JSON file with the commit and the
    hash of the code that computed it, and is reused only by the same code, so an interrupted ``compare``
@@ -54,7 +55,8 @@ The rooms of this package, one job each:
 :mod:`.spec`         what an experiment declares: DataSpec, Arm, Claim, TrainedCheck, Experiment; a RunSpec
 :mod:`.measures`     what a run function measures (fit_and_score, first_reaching)
 :mod:`.store`        finished runs on disk (RunStore; damaged files kept aside); JSON writing
-:mod:`.runner`       where runs execute: Runner, the Executor interface, InProcess and ProcessPool
+:mod:`.runner`       where runs execute: Runner, the Executor interface, InProcess and ProcessPool; failed runs
+:mod:`.cluster`      runs as Dask tasks (DaskExecutor, --cluster / --scheduler); the one module importing Dask
 :mod:`.stats`        confidence intervals, verdicts, comparisons, the trained check
 :mod:`.stages`       tune, final, summarize, run_protocol
 :mod:`.provenance`   git commit, machine, the reproducing command line
@@ -68,7 +70,8 @@ from .measures import eval_curve, first_reaching, fit_and_score, seconds_reachin
 from .provenance import code_hash, command_line, git_commit, is_dirty, machine
 from .report import (HIDDEN_SETTINGS, PROTOCOL_VERSION, arms_table, comparisons_table, fmt_ci, fmt_claimed,
                      provenance_line, publish, record, scorecard, write_results, write_scorecard)
-from .runner import Executor, InProcess, ProcessPool, Runner, execute, load_data, require_data
+from .runner import (Executor, ExecutorLost, InProcess, ProcessPool, Runner, RunsFailed, execute, load_data,
+                     require_data)
 from .spec import (FINAL_SEED0, PRIMARY_SEEDS, PROBE_SEED0, SEEDS, STAGES, TUNE_SEED0, Arm, Claim, DataSpec,
                    Experiment, RunContext, RunSpec, TrainedCheck)
 from .stages import final, run_protocol, summarize, tune
@@ -76,9 +79,9 @@ from .stats import (CONTROL_VERDICTS, CONVERSIONS, VERDICTS, adjust, compare, co
                     paired_t, trained_check)
 from .store import DEFAULT_RUNS_DIR, RunStore, dumps
 
-__all__ = ["Arm", "CONTROL_VERDICTS", "CONVERSIONS", "Claim", "DEFAULT_OUT", "DEFAULT_QUICK_OUT", "DEFAULT_RUNS_DIR", "DataSpec", "Executor",
+__all__ = ["Arm", "CONTROL_VERDICTS", "CONVERSIONS", "Claim", "DEFAULT_OUT", "DEFAULT_QUICK_OUT", "DEFAULT_RUNS_DIR", "DataSpec", "Executor", "ExecutorLost",
            "Experiment", "FINAL_SEED0", "HIDDEN_SETTINGS", "InProcess", "PRIMARY_SEEDS", "PROBE_SEED0",
-           "PROTOCOL_VERSION", "ProcessPool", "RunContext", "RunSpec", "RunStore", "Runner", "SEEDS", "STAGES",
+           "PROTOCOL_VERSION", "ProcessPool", "RunContext", "RunSpec", "RunStore", "Runner", "RunsFailed", "SEEDS", "STAGES",
            "TUNE_SEED0", "TrainedCheck", "VERDICTS", "add_arguments", "adjust", "arms_table", "check_args", "check_fraction", "check_positive",
            "code_hash", "command_line", "compare", "comparisons_table", "confidence_interval", "decide", "dumps",
            "eval_curve", "execute", "final", "first_reaching", "fit_and_score", "fmt_ci", "fmt_claimed",

@@ -35,7 +35,17 @@ def add_arguments(p, seeds=5):
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
                    help=f"where finished runs are stored, so an interrupted compare resumes "
                         f"(default {DEFAULT_RUNS_DIR})")
-    p.add_argument("--fresh", action="store_true", help="ignore stored runs and run everything again")
+    fresh = p.add_mutually_exclusive_group()
+    fresh.add_argument("--fresh", action="store_true", help="ignore stored runs and run everything again")
+    fresh.add_argument("--resume", action="store_true",
+                       help="reuse every stored run and compute only the rest (the default; said explicitly after an "
+                            "interrupted or failed run)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--cluster", metavar="local:N", default=None,
+                       help="run on a Dask LocalCluster of N single-threaded worker processes (needs the cluster "
+                            "extra: pip install -e \".[cluster]\"; docs/cluster.md)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                       help="run on the Dask cluster of a running scheduler (docs/cluster.md)")
     p.add_argument("--data-dir", default=None, help="folder with Fashion-MNIST (else $NUMPYCNN_DATA, then the "
                                                     "Debian package's folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -81,7 +91,9 @@ def check_args(args, name, seeds=5):
     it is at least 2; the :class:`Runner` checks ``--workers``; then fills in ``args.out`` when it was
     not given (``figures/``, or ``figures-quick/`` with ``--quick``), and refuses to write the repository's
     ``figures/`` from uncommitted code unless ``--allow-dirty``. The runs are stored under
-    ``<--runs-dir>/<name>`` (``<name>-quick`` with ``--quick``), emptied first with ``--fresh``.
+    ``<--runs-dir>/<name>`` (``<name>-quick`` with ``--quick``), emptied first with ``--fresh``. With
+    ``--cluster local:N`` or ``--scheduler ADDRESS`` the runs execute as Dask tasks (:mod:`.cluster`, imported
+    only then); ``runner.workers`` is then the cluster's worker threads.
     """
     if args.seeds is None:
         args.seeds = 2 if args.quick else seeds
@@ -90,6 +102,10 @@ def check_args(args, name, seeds=5):
                          f"got {args.seeds}")
     store = RunStore(os.path.join(args.runs_dir, name + ("-quick" if args.quick else "")))
     runner = Runner(store, workers=args.workers, progress=not args.no_progress)     # checked before --fresh clears
+    if getattr(args, "cluster", None) or getattr(args, "scheduler", None):
+        from . import cluster                    # Dask is imported only here: the default compare never needs it
+        runner.executor = cluster.connect(args.cluster, args.scheduler)
+        runner.workers = runner.executor.workers()
     if args.out is None:
         args.out = DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT
     if (Path(args.out).resolve() == (REPO_ROOT / DEFAULT_OUT).resolve() and is_dirty() and not args.allow_dirty

@@ -22,8 +22,8 @@ def require_threadpoolctl():
 
 
 #: options that say where files go or how many processes run, not what is computed: left out of the command
-OUTPUT_OPTIONS = ("--out", "--runs-dir", "--data-dir", "--workers")
-OUTPUT_FLAGS = ("--no-progress", "--fresh")
+OUTPUT_OPTIONS = ("--out", "--runs-dir", "--data-dir", "--workers", "--cluster", "--scheduler")
+OUTPUT_FLAGS = ("--no-progress", "--fresh", "--resume")
 
 
 #: the sources a run's result depends on (the library, the builder, the experiments), relative to the package

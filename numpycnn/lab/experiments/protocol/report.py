@@ -23,7 +23,7 @@ def record(exp, command, t0, runner, arms, comparisons, **extra):
             "commit": git_commit(), "code_hash": code_hash(), "dirty": is_dirty(), "machine": machine(),
             "wall_minutes": (time.perf_counter() - t0) / 60,
             "runs": {"ran": runner.ran, "reused": runner.reused, "workers": runner.workers,
-                     "run_minutes": runner.busy_seconds / 60},
+                     "executor": runner.executor.describe(), "run_minutes": runner.busy_seconds / 60},
             "data": {**asdict(exp.data), "description": exp.data.describe()},
             "budget": exp.budget, "seeds": exp.seed_sets(), "select": exp.select, "quick": exp.quick,
             "trained_check_rule": exp.trained.describe() if exp.trained else None,

@@ -28,6 +28,11 @@ class RunStore:
     ``<key>.json.damaged-<YYYYmmdd-HHMMSS>`` in the same folder (kept for inspection; no ``*.json`` pattern
     of the store matches it) and returns None, so the run is computed again. Runs are deterministic, so the
     comparison comes out as if the file had never been damaged.
+
+    A run that **raised** leaves ``<key>.failed-<YYYYmmdd-HHMMSS>.json`` in the same folder (:meth:`put_failed`):
+    the run's identity and its traceback. It is never read back as a result (:meth:`get` reads ``<key>.json``
+    only), so re-running the command tries the run again; it is never deleted (``--fresh`` neither), so every
+    failure stays on disk for inspection.
     """
 
     def __init__(self, root):
@@ -96,9 +101,42 @@ class RunStore:
                            .encode("utf-8"))
         return record
 
+    def put_failed(self, spec, tb):
+        """Record that ``spec`` raised: ``<key>.failed-<timestamp>.json`` with the run's identity and the traceback
+        ``tb`` (text); returns its path. A later failure of the same run gets a file of its own."""
+        record = {"stage": spec.stage, "arm": spec.arm, "settings": spec.settings, "seed": spec.seed,
+                  "data": asdict(spec.data), "quick": spec.quick, "commit": git_commit(), "code_hash": code_hash(),
+                  "failed": True, "error": error_line(tb), "traceback": tb,
+                  "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+        folder = os.path.dirname(self.path(spec))
+        os.makedirs(folder, exist_ok=True)
+        stamp, n = time.strftime("%Y%m%d-%H%M%S"), 1
+        path = os.path.join(folder, f"{spec.key()}.failed-{stamp}.json")
+        while os.path.exists(path):
+            n += 1
+            path = os.path.join(folder, f"{spec.key()}.failed-{stamp}-{n}.json")
+        atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True, default=json_default) + "\n")
+                           .encode("utf-8"))
+        return path
+
+    def failures(self):
+        """Every failed-run record in the store (the paths), oldest name first."""
+        return sorted(glob.glob(os.path.join(self.root, "*", "*", "*.failed-*.json")))
+
     def clear(self):
+        """Delete every stored run (``--fresh``); failed-run records and damaged files are kept."""
         for path in glob.glob(os.path.join(self.root, "*", "*", "*.json")):
-            os.remove(path)
+            if ".failed-" not in os.path.basename(path):
+                os.remove(path)
+
+
+def error_line(tb):
+    """The first line of the error a traceback ends with (``ValueError: lr must be > 0``): the first line after
+    the last indented one (the frames are indented; the error's message follows them)."""
+    lines = [line for line in tb.strip().splitlines() if line.strip()]
+    indented = [k for k, line in enumerate(lines) if line.startswith(" ")]
+    k = indented[-1] + 1 if indented and indented[-1] + 1 < len(lines) else 0
+    return lines[k].strip() if lines else "(no traceback)"
 
 
 def json_default(o):
