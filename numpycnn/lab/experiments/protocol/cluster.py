@@ -91,10 +91,17 @@ class DaskExecutor(Executor):
                 fut.release()
 
     def lost(self, why):
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)   # its reconnect attempts: not the user's news
+        quiet_distributed()                     # its failed reconnect attempts: not news to the user after this
         return ExecutorLost(f"lost the Dask scheduler ({self.where}) during the runs ({why}); every run that "
                             f"finished is stored, so running the same command again (or with --resume) computes "
                             f"only the rest")
+
+
+def quiet_distributed():
+    """Silence Dask's own loggers (each ``distributed.*`` logger has its own level) below CRITICAL."""
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name.split(".")[0] == "distributed":
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def connect(cluster=None, scheduler=None):
