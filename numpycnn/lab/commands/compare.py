@@ -18,7 +18,7 @@ import sys
 
 from ... import techniques
 from ..experiments import experiment_module, resolve
-from ..experiments.protocol import ExecutorLost, RunsFailed, output_options
+from ..experiments.protocol import DryRun, ExecutorLost, RunsFailed, output_options
 from .figures import FIGURE_KIND, FIGURE_OUTPUTS
 from .outputs import output_folder
 
@@ -62,6 +62,8 @@ def run_guarded(experiments, argv):
                 print(f"== compare {name} ==", flush=True)
             try:
                 status = main(argv) or status
+            except DryRun:                               # --dry-run printed the plan; nothing ran
+                pass
             except RunsFailed as e:                      # the other experiments of `compare all` still run
                 print(f"error: compare {name}: {e}", file=sys.stderr, flush=True)
                 status = 1

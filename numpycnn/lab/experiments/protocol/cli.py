@@ -55,6 +55,16 @@ def add_arguments(p, seeds=5):
                    help="re-run one cell of the published table: the final run of ARM (with --seed) at its selected "
                         "setting, printed beside the value stored in <out>/NAME.json; nothing is written")
     p.add_argument("--seed", type=int, default=None, help="the final seed of --only")
+    p.add_argument("--regime", choices=("default", "paper"), default="default",
+                   help="default: the experiment's own regime (sized for 2 cores); paper: the published setting (CIFAR-10 "
+                        "from --data-dir, the published network, epochs, batch and seeds; see --dry-run)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the runs of --regime paper and their estimated CPU-hours and memory per worker; train "
+                        "nothing")
+
+
+class DryRun(Exception):
+    """``--dry-run``: the plan was printed; nothing runs (``compare`` exits 0)."""
 
 
 def output_options(argv, name):
@@ -93,8 +103,20 @@ def check_args(args, name, seeds=5):
     ``figures/`` from uncommitted code unless ``--allow-dirty``. The runs are stored under
     ``<--runs-dir>/<name>`` (``<name>-quick`` with ``--quick``), emptied first with ``--fresh``. With
     ``--cluster local:N`` or ``--scheduler ADDRESS`` the runs execute as Dask tasks (:mod:`.cluster`, imported
-    only then); ``runner.workers`` is then the cluster's worker threads.
+    only then); ``runner.workers`` is then the cluster's worker threads. ``args.preset`` is the
+    :class:`~numpycnn.lab.experiments.regimes.Regime` of ``--regime paper`` (None by default): its seeds become
+    ``args.seeds``, and the experiment reads its data, network and budget (:func:`preset_data`). ``--dry-run``
+    prints the preset's runs and cost and raises :class:`DryRun`.
     """
+    from .. import regimes                        # the presets read the protocol's DataSpec: imported when used
+    args.preset = regimes.preset(name, getattr(args, "regime", "default"), args.quick)
+    if getattr(args, "dry_run", False):
+        if args.preset is None:
+            raise ValueError(f"compare {name}: --dry-run describes a preset; give --regime paper")
+        print(regimes.dry_run(args.preset, args.data_dir), flush=True)
+        raise DryRun(name)
+    if args.preset is not None and args.seeds is None:
+        args.seeds = args.preset.seeds
     if args.seeds is None:
         args.seeds = 2 if args.quick else seeds
     if isinstance(args.seeds, bool) or args.seeds < 2:
@@ -116,6 +138,21 @@ def check_args(args, name, seeds=5):
     if args.fresh:
         store.clear()
     return runner
+
+
+def preset_data(args, default):
+    """The experiment's :class:`DataSpec`: ``default`` (``--regime default``), or the paper preset's data set and
+    split, read from ``--data-dir``."""
+    preset = getattr(args, "preset", None)
+    if preset is None:
+        return default
+    return DataSpec(**{**preset.data.__dict__, "data_dir": args.data_dir})
+
+
+def preset_iterations(args, default):
+    """Iterations per run: ``default``, or the paper preset's ``epochs × ⌈training images / batch⌉``."""
+    preset = getattr(args, "preset", None)
+    return default if preset is None else preset.iterations()
 
 
 def rerun_cell(args, name, run):
