@@ -31,7 +31,7 @@ try:
     from distributed import Client, LocalCluster, as_completed
 except ImportError:                          # pragma: no cover - the extra is installed in CI
     raise ImportError("compare --cluster / --scheduler run the protocol's runs on Dask distributed, which is not "
-                      "installed; run `pip install -e \".[cluster]\"` (or `pip install \"distributed>=2026.7,<2027\"`)"
+                      "installed; run `pip install -e \".[cluster]\"` (or `pip install \"distributed>=2026.8.0,<2026.9\"`)"
                       ) from None
 
 #: ``local:N``: a LocalCluster of N single-threaded worker processes on this machine
