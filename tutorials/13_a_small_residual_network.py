@@ -386,8 +386,8 @@ if FASHION:
 # The same builder takes colour images: `small_resnet((3, 32, 32))` — only the stem's weights change
 # shape (`3·8·9`), the rest of the network, and thanks to the global pooling its head, are as before.
 # Pass `--data-dir FOLDER` with the CIFAR-10 batches (`data_batch_1` … `test_batch`, binary or Python
-# version) in `FOLDER`; the run uses 5 000 training images (fast: 1 000) for 4 epochs (fast: 1) — its
-# budget is printed. CIFAR-10 is much harder than Fashion-MNIST: expect far lower accuracy from so
+# version) in `FOLDER`; the run loads 5 000 training images (fast: 1 000; a tenth held out for validation)
+# for 4 epochs (fast: 1) — its budget is printed. CIFAR-10 is much harder than Fashion-MNIST: expect far lower accuracy from so
 # small a budget (chance is 0.10).
 
 # %%
