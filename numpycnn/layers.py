@@ -742,15 +742,23 @@ class AdaptiveAvgPool2D(_AdaptivePool):
     -----
     Pooling with ``kernel = stride = (H/OH, W/OW)`` (:func:`~numpycnn.pooling.adaptive_window`):
     ``out[n, c, i, j]`` is the mean of the ``(H/OH) x (W/OW)`` block ``(i, j)``; backward gives each
-    pixel of that block ``dout[n, c, i, j] / (H/OH * W/OW)``.
+    pixel of that block ``dout[n, c, i, j] / (H/OH * W/OW)``. A ``1 × 1`` output (global average
+    pooling) runs :func:`~numpycnn.pooling.global_avgpool_forward` / :func:`~numpycnn.pooling.global_avgpool_backward`.
     """
 
     def forward(self, x):
         check_4d(x, self.display_name())
-        out, self.cache = pooling.avgpool2d_forward_general(x, self.geometry(*x.shape[2:]))
+        window = self.geometry(*x.shape[2:])
+        self.is_global = window.output_shape(*x.shape[2:]) == (1, 1)
+        if self.is_global:
+            out, self.cache = pooling.global_avgpool_forward(x)
+        else:
+            out, self.cache = pooling.avgpool2d_forward_general(x, window)
         return out
 
     def backward(self, dout):
+        if self.is_global:
+            return pooling.global_avgpool_backward(dout, self.cache)
         return pooling.avgpool2d_backward_general(dout, self.cache)
 
 

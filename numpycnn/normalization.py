@@ -288,23 +288,48 @@ class BatchNorm2D(_BatchNorm):
 def standardize_rows(x, eps=1e-5):
     """Normalise every row of ``x: (M, D)`` with its own mean and biased variance.
 
+    Parameters
+    ----------
+    x : ndarray (M, D)
+        M rows — one per sample (LayerNorm) or per sample and group (GroupNorm) — of D values each.
+    eps : float
+        Added to the variance before the square root.
+
     Returns
     -------
     x_hat : ndarray (M, D)
         ``(x − mu) · inv_std`` with ``mu = mean_d x``, ``var = mean_d (x − mu)²``, ``inv_std = 1 / sqrt(var + eps)``
         (each ``(M, 1)``).
     cache : tuple ``(x_hat, inv_std)``
+
+    Notes
+    -----
+    :func:`batchnorm_forward` with the axes swapped: the statistics run along a row (axis 1, ``keepdims``),
+    not down a column. Nothing is averaged over the batch, so a sample's output never depends on the
+    other samples, in training as in evaluation.
     """
+    ### BEGIN SOLUTION
     mu = x.mean(axis=1, keepdims=True)
     x_centred = x - mu
     var = (x_centred * x_centred).mean(axis=1, keepdims=True)
     inv_std = 1 / np.sqrt(var + eps)
     x_hat = x_centred * inv_std
+    ### END SOLUTION
     return x_hat, (x_hat, inv_std)
 
 
 def standardize_rows_backward(dx_hat, cache):
     """Backward pass of :func:`standardize_rows`: ``dL/dx`` from ``dL/dx_hat``, both ``(M, D)``.
+
+    Parameters
+    ----------
+    dx_hat : ndarray (M, D)
+        ``dL/dx_hat``.
+    cache : tuple ``(x_hat (M, D), inv_std (M, 1))`` from :func:`standardize_rows`
+
+    Returns
+    -------
+    dx : ndarray (M, D)
 
     Notes
     -----
@@ -314,8 +339,11 @@ def standardize_rows_backward(dx_hat, cache):
         dx = inv_std · (dx_hat − mean_d(dx_hat) − x_hat · mean_d(dx_hat · x_hat))
     """
     x_hat, inv_std = cache
-    return inv_std * (dx_hat - dx_hat.mean(axis=1, keepdims=True)
-                      - x_hat * (dx_hat * x_hat).mean(axis=1, keepdims=True))
+    ### BEGIN SOLUTION
+    dx = inv_std * (dx_hat - dx_hat.mean(axis=1, keepdims=True)
+                    - x_hat * (dx_hat * x_hat).mean(axis=1, keepdims=True))
+    ### END SOLUTION
+    return dx
 
 
 @register_layer
@@ -470,8 +498,10 @@ class GroupNorm(Layer):
         if x.shape[1] != self.num_channels:
             raise ShapeError(f"{self.display_name()}: input x must have {self.num_channels} channels (axis 1); "
                              f"got {describe(x)}")
+        ### BEGIN SOLUTION
         x_hat, self.cache = standardize_rows(x.reshape(x.shape[0] * self.num_groups, -1), self.eps)
         self.x_hat = x_hat.reshape(x.shape)
+        ### END SOLUTION
         if not self.affine:
             return self.x_hat
         c = self._per_channel(x.ndim)

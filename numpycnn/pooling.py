@@ -44,7 +44,8 @@ Average pooling divides each window's sum by a count (:func:`avgpool2d_forward_g
 
 Adaptive pooling to an output size that divides the input (``AdaptiveAvgPool2d`` /
 ``AdaptiveMaxPool2d``) is pooling with ``kernel = stride = (H/OH, W/OW)`` (:func:`adaptive_window`);
-``output_size = 1`` is global average pooling.
+``output_size = 1`` is global average pooling, which :class:`~numpycnn.layers.AdaptiveAvgPool2D` computes
+with :func:`global_avgpool_forward` / :func:`global_avgpool_backward` (the exercise: one mean per channel).
 """
 import numpy as np
 
@@ -153,6 +154,61 @@ def avgpool2d_backward(dout, cache):
     share = dout / (K * K)
     dwin = np.broadcast_to(share[..., None, None], dout.shape + (K, K))
     return windows_adjoint(dwin, x_shape, K, K, stride, pad)
+
+
+def global_avgpool_forward(x):
+    """Global average pooling: the mean of each channel's whole feature map, ``(N, C, H, W) -> (N, C, 1, 1)``.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W)
+
+    Returns
+    -------
+    out : ndarray (N, C, 1, 1), x's dtype
+        ``out[n, c, 0, 0] = (1 / (H·W)) Σ_{i, j} x[n, c, i, j]``
+    cache : tuple ``(x_shape,)``
+        All the backward pass needs: the mean is linear, so no input value is kept.
+
+    Notes
+    -----
+    Average pooling with one window as large as the map (``kernel = stride = (H, W)``). It replaces the
+    flatten → large Dense head of LeNet-style networks: the classifier after it sees ``C`` numbers,
+    whatever ``H × W`` is, and has ``C·K`` weights instead of ``C·H·W·K``.
+    """
+    ### BEGIN SOLUTION
+    out = x.mean(axis=(2, 3), keepdims=True)
+    ### END SOLUTION
+    return out, (x.shape,)
+
+
+def global_avgpool_backward(dout, cache):
+    """Backward pass of :func:`global_avgpool_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray (N, C, 1, 1)
+        ``dL/dout``.
+    cache : tuple from :func:`global_avgpool_forward`
+
+    Returns
+    -------
+    dx : ndarray (N, C, H, W), dout's dtype
+
+    Notes
+    -----
+    Every pixel of channel ``c`` enters the mean with weight ``1/(H·W)``::
+
+        dx[n, c, i, j] = dout[n, c, 0, 0] / (H·W)        for every (i, j)
+
+    — the gradient is spread evenly over the map (a broadcast, then a copy: ``dx`` owns its memory).
+    """
+    (x_shape,) = cache
+    ### BEGIN SOLUTION
+    H, W = x_shape[2:]
+    dx = np.broadcast_to(dout / (H * W), x_shape).copy()
+    ### END SOLUTION
+    return dx
 
 
 def maxpool2d_naive(x, kernel_size=2, stride=None, pad=0):

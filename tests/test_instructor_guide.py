@@ -107,3 +107,27 @@ def test_the_guide_command_checks_and_rewrites(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "numpycnn", "assignment", "guide", "--check"], cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "up to date" in proc.stdout, proc.stdout + proc.stderr
+
+
+#: what the review found an instructor would still have to write; the generated unit must need none of it
+LEFT_TO_WRITE = re.compile(r"instructor (?:still )?(?:writes|must write|has to write|needs to write|would write)", re.I)
+
+
+def test_the_six_weeks_teach_every_tutorial_up_to_the_last_release_and_leave_nothing_for_the_instructor_to_write():
+    """Six weeks, each with its tutorials, together every tutorial of the course order up to the last week's
+    ``--through`` (the rest are the optional technique lessons); neither the generated plan, nor the weeks'
+    topics and notes, nor any page of docs/ says what the instructor writes."""
+    assert [w.number for w in course.WEEKS] == [1, 2, 3, 4, 5, 6] and all(w.tutorials for w in course.WEEKS)
+    covered = [n for w in course.WEEKS for n in w.tutorials]
+    last = course.ORDER.index(course.week_through(course.WEEKS[-1]))
+    assert covered == list(course.ORDER[:last + 1]), "a tutorial before the last release belongs to no week"
+    texts = {"the generated release plan": release_plan(), "course.WEEKS": " ".join(w.topic + w.note for w in course.WEEKS)}
+    texts.update({f"docs/{p.name}": p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))})
+    found = {where: m.group(0) for where, text in texts.items() for m in [LEFT_TO_WRITE.search(text)] if m}
+    assert found == {}
+
+
+def test_the_left_to_write_rule_catches_the_phrases_of_the_review():
+    for phrase in ("What the instructor writes", "the instructor still has to write a sheet", "The Instructor must write"):
+        assert LEFT_TO_WRITE.search(phrase), phrase
+    assert not LEFT_TO_WRITE.search("the instructor grades with the autograder")

@@ -24,7 +24,7 @@
 # 4. **the test set, read once**, at the very end.
 #
 # **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
-# tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 14, then the techniques 4–8).
+# tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 13, 14, then the techniques 4–8).
 #
 # Data: a small Fashion-MNIST training set with LeNet-5 when the data set is installed, else the
 # embedded 8×8 digits with a small CNN (on digits the flip is wrong — a mirrored 2 is no digit — and

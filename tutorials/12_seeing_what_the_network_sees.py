@@ -25,10 +25,11 @@
 #    size does not come close to.
 #
 # The library function is `numpycnn.interpret.input_gradient(model, x, target, of="score" | "loss")`;
-# you write its core first.
+# you write its core first, here and then in the library.
 #
-# **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
-# tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 14, then the techniques 4–8).
+# **Assignment exercises taught here:** `interpret.input_gradient` — besides it, this lesson uses the
+# layers and optimizers of tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 13, 14, then the
+# techniques 4–8).
 #
 # Data: LeNet-5 trained here on a Fashion-MNIST subset when the data set is installed (else a small
 # CNN on the embedded 8×8 digits). *Your turn* cells are yours to write (the cell after each checks
@@ -132,7 +133,6 @@ def score_gradient(model, x, c):
 x8, c8 = x_test[:8], 3
 mine = score_gradient(model, x8, c8)
 assert mine.shape == x8.shape, f"∂z_c/∂x has the images' shape {x8.shape}; got {mine.shape}"
-assert np.allclose(mine, input_gradient(model, x8, c8), rtol=1e-5, atol=1e-7), "compare with input_gradient"
 model64 = copy.deepcopy(model).astype(np.float64)                  # central differences need float64
 x64 = x_test[:1].astype(np.float64) + 0.01 * np.random.default_rng(1).standard_normal(x_test[:1].shape)  # no ties
 analytic = score_gradient(model64, x64, c8)
@@ -144,6 +144,24 @@ picked = tuple(np.array(i) for i in zip(*pixels))
 gradcheck_error = relative_error(analytic[picked], numeric[picked])
 print(f"your turn 1: correct — relative error against central differences (40 pixels, float64): {gradcheck_error:.1e}")
 assert gradcheck_error < 1e-6
+
+# %% [markdown]
+# **Fill in now:** `interpret.input_gradient` in `numpycnn/interpret.py` — the library's version of your
+# turn 1, used by the rest of this lesson. The function already puts the model in evaluation mode, runs the
+# forward pass and turns `target` into labels `t`; you write the start of the backward pass, `dz = ∂s/∂z`
+# (`onehot(t)` for `of="score"`, `softmax(z) − onehot(t)` for `of="loss"`, as its docstring says), and
+# the backward pass itself. The cell below compares it with your function.
+
+# %%
+library = input_gradient(model, x8, c8)
+assert np.allclose(mine, library, rtol=1e-5, atol=1e-7), \
+    f"input_gradient differs from your turn 1 by up to {np.abs(mine - library).max():.1e}"
+loss_gradient = input_gradient(model64, x64, c8, of="loss")
+with model64.evaluation_mode():
+    numeric_loss = numerical_gradient(lambda: float(-np.log(softmax(model64.forward(x64))[0, c8])), x64,
+                                      indices=pixels)
+assert relative_error(loss_gradient[picked], numeric_loss[picked]) < 1e-6, "of='loss': the gradient of −log p_c"
+print("input_gradient: the same as your turn 1, and of='loss' matches central differences of −log p_c")
 
 # %% [markdown]
 # The check adds a little noise to the image first (`0.01·N(0, 1)`). On the real image the flat black

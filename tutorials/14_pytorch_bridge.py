@@ -26,7 +26,7 @@
 # 5. the one place where PyTorch behaves differently: gradients **accumulate**.
 #
 # **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
-# tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 14, then the techniques 4–8).
+# tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 13, 14, then the techniques 4–8).
 #
 # **PyTorch is optional.** numpycnn never needs it; this lesson does. Install the CPU build with
 # `pip install torch==2.13.0` (the version numpycnn is tested against), or on your own machine from

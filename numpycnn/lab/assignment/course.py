@@ -3,7 +3,7 @@
 Two facts live here and nowhere else:
 
 * :data:`ORDER` — the tutorials in the order a course teaches them (their number prefixes). It is
-  not the numeric order: the core lessons 1, 2, 3, 9 and 10 come first, the technique lessons 4–8
+  not the numeric order: the core lessons 1, 2, 3 and 9–14 come first, the technique lessons 4–8
   after them. ``python -m numpycnn assignment make OUT --through N`` hands out the exercises of the
   tutorials up to ``N`` *in this order*, and ``tests/test_tutorials.py`` checks that every tutorial
   runs with the exercises of the tutorials up to it and no later ones.
@@ -28,12 +28,12 @@ from . import written
 from .make import PACKAGE_DIR, find_exercises, make_student_copy
 
 #: the tutorials by their number prefix, in the order a course teaches them
-ORDER = ("01", "02", "03", "09", "10", "11", "12", "14", "04", "05", "06", "07", "08")
+ORDER = ("01", "02", "03", "09", "10", "11", "12", "13", "14", "04", "05", "06", "07", "08")
 
 #: one week of the plan: its number, its topic, the tutorials it teaches (number prefixes, in ``ORDER``) and a note
 Week = namedtuple("Week", "number topic tutorials note")
 
-#: the six-week plan for the existing tutorials (the guide's release table is generated from it)
+#: the six-week plan (the guide's release table is generated from it)
 WEEKS = (
     Week(1, "Convolution by hand: the loop, im2col, the GEMM and the backward pass", ("01",),
          "the last cell trains a conv → flatten → dense network on the student's own convolution"),
@@ -41,13 +41,15 @@ WEEKS = (
          "the deep sigmoid network trains with plain and sign steps written in the tutorial; no optimizer "
          "exercise is needed yet"),
     Week(3, "Training a CNN: the loop, the optimizers, the curves, overfitting", ("03",), ""),
-    Week(4, "Initialisation and training dynamics: the numbers to check", ("09",),
-         "no new library exercise: four Your-turn cells and its graded written questions"),
-    Week(5, "BatchNorm, Dropout and residual blocks; data augmentation and hyperparameter search", ("10", "11"),
+    Week(4, "Making deep networks train: initialisation and training dynamics; BatchNorm, Dropout and residual "
+            "blocks", ("09", "10"),
+         "tutorial 9 adds no library exercise: four Your-turn cells and its graded written questions"),
+    Week(5, "Data augmentation and hyperparameter search; seeing what the network sees", ("11", "12"),
          "tutorial 11 adds no library exercise: three Your-turn cells and its graded written questions"),
-    Week(6, "Seeing what the network sees, the PyTorch bridge, and testing a claimed method", ("12", "14", "04"),
-         "tutorials 12 and 14 add no library exercise (14 needs PyTorch and skips its comparisons without it); "
-         "technique A follows tutorial 10 as the non-standard fix for depth; tutorials 5–8 are optional and run "
+    Week(6, "A small residual network (global pooling, counting, LayerNorm and GroupNorm), the PyTorch bridge, "
+            "and testing a claimed method", ("13", "14", "04"),
+         "tutorial 14 adds no library exercise (it needs PyTorch and skips its comparisons without it); "
+         "technique A follows the ResNet as the non-standard fix for depth; tutorials 5–8 are optional and run "
          "with their exercises solved in this release"),
 )
 

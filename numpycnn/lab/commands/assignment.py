@@ -34,7 +34,7 @@ def add_arguments(p):
                    help="hand out this exercise already solved (repeatable; ids from `assignment list`)")
     m.add_argument("--through", default=None, metavar="N",
                    help="a staged release: leave to the student only the exercises of the tutorials up to tutorial "
-                        "N in the course order (1, 2, 3, 9, 10, 4-8); later ones are handed out solved")
+                        "N in the course order (1, 2, 3, 9-14, 4-8); later ones are handed out solved")
     g = sub.add_parser("grade", help="grade the student copy (or Gradescope submission) in PATH; points per exercise")
     g.add_argument("path", metavar="PATH")
     g.add_argument("--json", default=None,
