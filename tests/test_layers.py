@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from numpycnn import layers as L
+from numpycnn.layers import Dense
 from numpycnn.gradcheck import check_layer
 from numpycnn.dropout import Dropout
 from numpycnn.normalization import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
@@ -217,3 +218,13 @@ def test_a_dense_config_without_the_bias_key_has_a_bias_and_bias_false_has_none(
     assert sorted(none.params) == sorted(none.grads) == ["W"] and none.config()["bias"] is False
     x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
     np.testing.assert_array_equal(none.forward(x), x @ none.params["W"].T)
+
+
+def test_dense_forward_uses_the_masked_bias():
+    layer = Dense(3, 2, rng=np.random.default_rng(0), dtype=np.float64)
+    layer.params["b"] = np.array([1.5, -2.0])
+    layer.set_mask("b", np.array([1.0, 0.0]))
+    layer.params["b"][1] = 7.0          # a masked entry written to by hand must not reach the output
+    x = np.ones((1, 3))
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out, x @ layer.params["W"].T + np.array([1.5, 0.0]))
