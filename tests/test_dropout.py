@@ -12,6 +12,8 @@ from numpycnn.gradcheck import check_layer
 from numpycnn.layers import layer_from_config
 from numpycnn.model import Sequential
 
+from conftest import LAYER_CASES, make_x
+
 
 class FixedMask:
     """Mixin: every forward pass re-uses one mask, so central differences see a single function of x."""
@@ -30,16 +32,8 @@ class FixedMaskDropout2D(FixedMask, Dropout2D):
     pass
 
 
-CASES = {
-    "dropout_p0.5": (lambda: Dropout(0.5, seed=1), (4, 6)),
-    "dropout_p0.2_maps": (lambda: Dropout(0.2, seed=2), (2, 3, 4, 4)),
-    "dropout2d_p0.5": (lambda: Dropout2D(0.5, seed=3), (3, 4, 3, 3)),
-    "dropout_p0": (lambda: Dropout(0.0), (3, 5)),
-}
-
-
-def make_x(shape, dtype=np.float64, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+#: the dropout layers of the layer contract's table (tests/conftest.py): id -> (factory, input shape)
+CASES = {case: (factory, shape) for case, (factory, shape, _) in LAYER_CASES.items() if case.startswith("dropout")}
 
 
 def test_training_output_is_zero_or_the_input_scaled_by_one_over_one_minus_p():
@@ -144,34 +138,7 @@ def test_forward_and_backward_match_pytorch_for_the_same_mask_in_float64(kind):
     np.testing.assert_array_equal(layer.forward(x), module(torch.from_numpy(x)).numpy())   # both return x as is
 
 
-# -- the layer contract --------------------------------------------------------------------
-
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_and_backward_preserve_the_dtype(case, dtype, training):
-    factory, shape = CASES[case]
-    layer = factory()
-    layer.training = training
-    out = layer.forward(make_x(shape, dtype))
-    assert out.dtype == dtype and layer.backward(np.ones_like(out)).dtype == dtype
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_never_mutates_its_inputs_and_accepts_read_only_arrays(case):
-    factory, shape = CASES[case]
-    layer = factory()
-    x = make_x(shape)
-    x_before = x.copy()
-    x.flags.writeable = False
-    out = layer.forward(x)
-    dout = make_x(out.shape, seed=3)
-    dout_before = dout.copy()
-    dout.flags.writeable = False
-    layer.backward(dout)
-    np.testing.assert_array_equal(x, x_before)
-    np.testing.assert_array_equal(dout, dout_before)
-
+# -- beyond the layer contract (tests/test_layers.py): the mask and the repr -------------------
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_backward_is_idempotent_and_uses_the_mask_of_the_last_forward(case):

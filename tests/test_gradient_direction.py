@@ -14,6 +14,7 @@ from numpycnn.losses import SoftmaxCrossEntropy
 from numpycnn.optim import make_optimizer
 from numpycnn.techniques.gradient_direction import (GradientDirection, count_trainable, global_gradient_norm,
                                                     initial_step)
+from numpycnn.zoo import mlp
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +281,11 @@ def test_loading_the_state_restores_every_hyperparameter(digits64):
     restored = GradientDirection(small_model(digits64)).load_state_dict(
         {k: np.array(v) for k, v in saved.state_dict().items()})
     assert restored.hyperparameters() == saved.hyperparameters()
+
+
+def test_technique_b_N_excludes_masked_bias_entries():
+    model = mlp((1, 4, 4), 3, hidden=(5,), seed=0)
+    mask = np.array([1, 0, 1, 0, 0], dtype=np.float32)
+    model["fc1"].set_mask("b", mask)
+    assert count_trainable(model) == model.num_params - 3
+    assert GradientDirection(model).N == model.num_params - 3

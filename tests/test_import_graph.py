@@ -1,4 +1,5 @@
-"""The package's import graph, read from the source with ``ast``: no circles, no upward imports, imports at the top.
+"""The package's import graph, read from the source with ``ast``: no circles, no upward imports, imports at the top;
+and no module longer than a reader can hold (:data:`MAX_LINES`).
 
 The floors are stated here as data, from the ground up; a module may import from its own floor or
 below, never above. Every ``import`` statement counts, wherever it stands in the file, so a circle
@@ -20,6 +21,8 @@ FLOORS = [
      "numpycnn.threads"],                                                         # checks, files, the sliding windows, threads
     ["numpycnn.conv", "numpycnn.fast_conv", "numpycnn.pooling", "numpycnn.fast_pooling", "numpycnn.losses",
      "numpycnn.optim", "numpycnn.datasets"],                                      # functional cores, losses, data
+    ["numpycnn.layer_base"],                                                     # the layer contract, the switch
+    ["numpycnn.conv_layer", "numpycnn.pool_layers"],                             # Conv2D; the pooling layers
     ["numpycnn.layers", "numpycnn.normalization", "numpycnn.dropout", "numpycnn.residual",
      "numpycnn.gradcheck"],                                                       # layers; gradient checks
     ["numpycnn.model"],                                                          # the container, model files
@@ -138,7 +141,8 @@ def test_imports_stand_at_the_top_of_the_module(module):
 
 def test_the_reader_resolves_relative_imports_to_the_modules_they_name():
     edges = graph()
-    assert "numpycnn.im2col" in edges["numpycnn.conv"] and "numpycnn.fast_conv" in edges["numpycnn.layers"]
+    assert "numpycnn.im2col" in edges["numpycnn.conv"] and "numpycnn.fast_conv" in edges["numpycnn.conv_layer"]
+    assert "numpycnn.conv_layer" in edges["numpycnn.layers"]
     assert "numpycnn.datasets.idx" in edges["numpycnn.datasets.discovery"]
     assert floor_of("numpycnn.techniques.collaborative") > floor_of("numpycnn.training")
 
@@ -157,3 +161,29 @@ def test_the_boundary_rule_sees_an_import_of_the_lab(tmp_path, monkeypatch):
     monkeypatch.setitem(MODULES, "numpycnn.layers", fake)
     targets = [t for t, _, _ in imports("numpycnn.layers")]
     assert any(t.startswith(LAB) for t in targets)
+
+
+#: the longest a module of the package may be: beyond it, split the module by job into rooms of their own
+MAX_LINES = 600
+
+
+def too_long(paths, limit=MAX_LINES):
+    """``["path (N lines)"]`` for each file of ``paths`` longer than ``limit`` lines."""
+    found = []
+    for path in paths:
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        if n > limit:
+            found.append(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({n} lines)")
+    return found
+
+
+def test_no_module_of_the_package_is_longer_than_600_lines():
+    assert too_long(MODULES.values()) == []
+
+
+def test_the_length_rule_names_a_long_module_and_its_length(tmp_path):
+    long = tmp_path / "long.py"
+    long.write_text("x = 1\n" * (MAX_LINES + 1))
+    short = tmp_path / "short.py"
+    short.write_text("x = 1\n" * MAX_LINES)
+    assert too_long([long, short]) == [f"{long} ({MAX_LINES + 1} lines)"]

@@ -1,103 +1,61 @@
 """Every layer: backward vs central differences (float64), vs PyTorch, dtype, purity, idempotence.
 
-The layer cases are listed once in ``CASES`` (a factory and an input shape) and every
-property below runs over all of them, so adding a layer type means adding one line.
+The layer cases are listed once, in ``LAYER_CASES`` of ``tests/conftest.py`` (a factory, an input shape and
+kind), and every property below runs over all of them, in training and in evaluation mode, so adding a layer
+type means adding one line there.
 """
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from numpycnn import layers as L
-from numpycnn.gradcheck import away_from_zero, check_layer, distinct_values
-from numpycnn.normalization import GroupNorm, LayerNorm
+from numpycnn.layers import Dense
+from numpycnn.gradcheck import check_layer
+from numpycnn.dropout import Dropout
+from numpycnn.normalization import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
+from numpycnn.residual import ResidualBlock
+
+from conftest import LAYER_CASES, hold_the_first_draw, make_input
 
 
-def _conv(C, F, k, s=1, p=0, implementation=None, **options):
-    return lambda: L.Conv2D(C, F, k, stride=s, pad=p, rng=np.random.default_rng(1), dtype=np.float64,
-                            implementation=implementation, **options)
+#: every layer type and its options, in training and in evaluation mode (a layer whose forward pass does not
+#: differ between the two runs the same code twice): tests/conftest.py
+CASES = LAYER_CASES
+MODES = pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 
 
-def _affine(layer):
-    """A normalisation layer whose gamma and beta are not the initial ones / zeros, so every term counts."""
-    rng = np.random.default_rng(6)
-    for key, p in layer.params.items():
-        layer.params[key] = p + 0.5 * rng.standard_normal(p.shape)
-    return layer
-
-
-#: id -> (layer factory, input shape, input kind); "distinct" keeps max-pool windows tie-free,
-#: "away" keeps ReLU inputs away from the kink at 0 (numpycnn.gradcheck's kink-free inputs).
-CASES = {
-    "conv3x3_s1_p0": (_conv(2, 3, 3), (2, 2, 5, 6), "normal"),
-    "conv3x3_s2_p1": (_conv(3, 4, 3, 2, 1), (2, 3, 7, 6), "normal"),
-    "conv3x3_s2_p1_textbook": (_conv(3, 4, 3, 2, 1, "textbook"), (2, 3, 7, 6), "normal"),
-    "conv1x1": (_conv(3, 2, 1), (2, 3, 4, 4), "normal"),
-    "conv5x5_p2": (_conv(1, 2, 5, 1, 2), (1, 1, 6, 6), "normal"),
-    "conv4x4_s3_p2": (_conv(2, 2, 4, 3, 2), (2, 2, 8, 7), "normal"),
-    "conv_kernel_equals_input": (_conv(2, 3, 4), (2, 2, 4, 4), "normal"),
-    "dense": (lambda: L.Dense(7, 4, rng=np.random.default_rng(2), dtype=np.float64), (3, 7), "normal"),
-    "conv_dilated_grouped_nonsquare": (_conv(4, 6, (3, 2), (2, 1), (1, 0), dilation=(2, 1), groups=2, bias=False),
-                                       (2, 4, 9, 8), "normal"),
-    "conv_depthwise_same_textbook": (_conv(3, 3, 4, 1, "same", "textbook", dilation=2, groups=3), (2, 3, 7, 6),
-                                     "normal"),
-    "dense_no_bias": (lambda: L.Dense(7, 4, bias=False, rng=np.random.default_rng(2), dtype=np.float64), (3, 7),
-                      "normal"),
-    "maxpool2": (lambda: L.MaxPool2D(2), (2, 3, 6, 6), "distinct"),
-    "maxpool_options": (lambda: L.MaxPool2D((3, 2), (2, 1), 1, dilation=(1, 2), ceil_mode=True), (2, 3, 8, 7),
-                        "distinct"),
-    "maxpool_options_textbook": (lambda: L.MaxPool2D((3, 2), (2, 1), 1, (1, 2), True, implementation="textbook"),
-                                 (2, 3, 8, 7), "distinct"),
-    "avgpool_ceil_without_pad": (lambda: L.AvgPool2D((3, 2), 2, 1, ceil_mode=True, count_include_pad=False),
-                                 (2, 2, 8, 7), "normal"),
-    "adaptive_avgpool": (lambda: L.AdaptiveAvgPool2D((2, None)), (2, 3, 4, 6), "normal"),
-    "global_avgpool": (lambda: L.AdaptiveAvgPool2D(1), (2, 3, 4, 6), "normal"),
-    "adaptive_maxpool": (lambda: L.AdaptiveMaxPool2D((2, 3)), (2, 3, 4, 6), "distinct"),
-    "layernorm": (lambda: _affine(LayerNorm((3, 4, 5), dtype=np.float64)), (2, 3, 4, 5), "normal"),
-    "layernorm_dense_gamma_only": (lambda: _affine(LayerNorm(6, bias=False, dtype=np.float64)), (4, 6), "normal"),
-    "groupnorm": (lambda: _affine(GroupNorm(2, 4, dtype=np.float64)), (3, 4, 3, 2), "normal"),
-    # (not "normal": check_layer's upstream gradient would equal x, and dL/dx of sum(x_hat * x) is ~0 without gamma)
-    "groupnorm_no_affine": (lambda: GroupNorm(3, 3, affine=False, dtype=np.float64), (2, 3, 4, 4), "distinct"),
-    "maxpool3_s2_p1": (lambda: L.MaxPool2D(3, 2, 1), (2, 2, 7, 5), "distinct"),
-    "maxpool_odd_input": (lambda: L.MaxPool2D(2), (1, 2, 5, 7), "distinct"),
-    "maxpool3_s2_p1_textbook": (lambda: L.MaxPool2D(3, 2, 1, implementation="textbook"), (2, 2, 7, 5), "distinct"),
-    "avgpool2": (lambda: L.AvgPool2D(2), (2, 3, 6, 6), "normal"),
-    "avgpool3_s1_p1": (lambda: L.AvgPool2D(3, 1, 1), (2, 2, 5, 4), "normal"),
-    "relu": (L.ReLU, (3, 4, 5), "away"),
-    "sigmoid": (L.Sigmoid, (3, 4, 5), "normal"),
-    "tanh": (L.Tanh, (3, 4, 5), "normal"),
-    "flatten": (L.Flatten, (2, 3, 4, 5), "normal"),
-}
-
-
-def make_input(shape, kind, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    make = {"distinct": distinct_values, "away": away_from_zero, "normal": lambda r, s: r.standard_normal(s)}[kind]
-    return make(rng, shape).astype(dtype)
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_backward_matches_central_differences_in_float64(case):
+def build(case, training=True, dtype=None):
+    """The layer of ``case`` in the given mode (and dtype), and its input."""
     make, shape, kind = CASES[case]
-    result = check_layer(make(), make_input(shape, kind))
+    layer = make() if dtype is None else make().astype(dtype)
+    layer.training = training
+    return layer, make_input(shape, kind, dtype=dtype or np.float64)
+
+
+@MODES
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_backward_matches_central_differences_in_float64(case, training):
+    layer, x = build(case, training)
+    result = check_layer(hold_the_first_draw(layer), x)
     assert result.passed, f"{case}: {result}"
 
 
+@MODES
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_and_backward_preserve_the_input_dtype(case, dtype):
-    make, shape, kind = CASES[case]
-    layer = make().astype(dtype)
-    out = layer.forward(make_input(shape, kind, dtype=dtype))
+def test_forward_and_backward_preserve_the_input_dtype(case, dtype, training):
+    layer, x = build(case, training, dtype)
+    out = layer.forward(x)
     dx = layer.backward(np.ones_like(out))
     assert out.dtype == dtype and dx.dtype == dtype
     assert all(g.dtype == dtype for g in layer.grads.values())
+    assert all(b.dtype == dtype for b in layer.buffers.values() if np.issubdtype(b.dtype, np.floating))
 
 
+@MODES
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_layers_never_mutate_their_inputs_and_accept_read_only_arrays(case):
-    make, shape, kind = CASES[case]
-    layer = make()
-    x = make_input(shape, kind)
+def test_layers_never_mutate_their_inputs_and_accept_read_only_arrays(case, training):
+    layer, x = build(case, training)
     x_before = x.copy()
     x.flags.writeable = False
     out = layer.forward(x)
@@ -109,12 +67,12 @@ def test_layers_never_mutate_their_inputs_and_accept_read_only_arrays(case):
     np.testing.assert_array_equal(dout, dout_before)
 
 
+@MODES
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_backward_is_idempotent(case):
+def test_backward_is_idempotent(case, training):
     """Calling backward twice with the same dout gives the same dx and overwrites (not accumulates) grads."""
-    make, shape, kind = CASES[case]
-    layer = make()
-    out = layer.forward(make_input(shape, kind))
+    layer, x = build(case, training)
+    out = layer.forward(x)
     dout = np.random.default_rng(4).standard_normal(out.shape)
     dx1 = layer.backward(dout).copy()
     grads1 = {k: g.copy() for k, g in layer.grads.items()}
@@ -124,11 +82,11 @@ def test_backward_is_idempotent(case):
         np.testing.assert_array_equal(grads1[k], layer.grads[k])
 
 
+@MODES
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_output_shape_predicts_the_forward_shape(case):
-    make, shape, kind = CASES[case]
-    layer = make()
-    assert layer.forward(make_input(shape, kind)).shape[1:] == tuple(layer.output_shape(shape[1:]))
+def test_output_shape_predicts_the_forward_shape(case, training):
+    layer, x = build(case, training)
+    assert layer.forward(x).shape[1:] == tuple(layer.output_shape(x.shape[1:]))
 
 
 @settings(max_examples=25, deadline=None)
@@ -198,7 +156,13 @@ def _torch_module(torch, layer):
 _TORCH_NAMES = {"W": "weight", "b": "bias", "gamma": "weight", "beta": "bias"}
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+#: the cases compared with PyTorch here: one torch module each (batch normalisation, dropout and the residual
+#: block are compared in their own files, with running statistics, a shared mask and a module of modules)
+TORCH_CASES = sorted(c for c in CASES if not isinstance(CASES[c][0](), (BatchNorm1D, BatchNorm2D, Dropout,
+                                                                         ResidualBlock)))
+
+
+@pytest.mark.parametrize("case", TORCH_CASES)
 def test_forward_and_gradients_match_pytorch_in_float64(case):
     torch = pytest.importorskip("torch")
     make, shape, kind = CASES[case]
@@ -254,3 +218,13 @@ def test_a_dense_config_without_the_bias_key_has_a_bias_and_bias_false_has_none(
     assert sorted(none.params) == sorted(none.grads) == ["W"] and none.config()["bias"] is False
     x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
     np.testing.assert_array_equal(none.forward(x), x @ none.params["W"].T)
+
+
+def test_dense_forward_uses_the_masked_bias():
+    layer = Dense(3, 2, rng=np.random.default_rng(0), dtype=np.float64)
+    layer.params["b"] = np.array([1.5, -2.0])
+    layer.set_mask("b", np.array([1.0, 0.0]))
+    layer.params["b"][1] = 7.0          # a masked entry written to by hand must not reach the output
+    x = np.ones((1, 3))
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out, x @ layer.params["W"].T + np.array([1.5, 0.0]))

@@ -278,3 +278,14 @@ def test_a_trainer_refuses_a_loss_that_does_not_reduce_the_batch():
     model = nc.zoo.small_cnn(seed=0)
     with pytest.raises(ValueError, match="reduction='none'"):
         nc.Trainer(model, nc.optim.SGD(model), loss=SoftmaxCrossEntropy(reduction="none"))
+
+
+@pytest.mark.parametrize("make", [SoftmaxCrossEntropy, NLLLoss, lambda: MulticlassHinge(p=1),
+                                  lambda: MulticlassHinge(p=2)], ids=["ce", "nll", "hinge", "squared_hinge"])
+def test_every_loss_backward_keeps_float32_logits_float32(make):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 3, 0])
+    loss = make()
+    loss.forward(z, y)
+    assert loss.backward().dtype == np.float32

@@ -13,7 +13,10 @@ from numpycnn.layers import layer_from_config
 from numpycnn.model import Sequential
 from numpycnn.normalization import BatchNorm1D, BatchNorm2D, batchnorm_backward, batchnorm_forward
 
-#: id -> (layer factory, input shape); gamma/beta made non-trivial so every term of the backward counts.
+from conftest import make_x
+
+#: id -> (layer factory, input shape) of the batch normalisations' own tests (their layer contract runs over
+#: tests/conftest.py's LAYER_CASES); gamma/beta made non-trivial so every term of the backward counts.
 #: (Two values per channel normalise to ±sqrt(var / (var + eps)) whatever they are: dL/dx is of the
 #: order of eps there, and a relative error of rounding noise means nothing — so at least three.)
 CASES = {
@@ -35,7 +38,7 @@ def make(case, dtype=np.float64, training=True):
         layer.buffers["running_mean"] = r.standard_normal(layer.num_features).astype(dtype)
         layer.buffers["running_var"] = (0.5 + r.random(layer.num_features)).astype(dtype)
     # the input's seed differs from check_layer's (seed 0): with dout == x the check would be degenerate
-    x = (2 * np.random.default_rng(12).standard_normal(shape) + 1).astype(dtype)
+    x = (2 * make_x(shape, seed=12) + 1).astype(dtype)
     return layer, x
 
 
@@ -54,14 +57,6 @@ def test_training_output_has_zero_mean_and_unit_variance_per_channel_before_gamm
     out = BatchNorm2D(3, eps=1e-12, dtype=np.float64).forward(x)
     np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(out.var(axis=(0, 2, 3)), 1, atol=1e-9)
-
-
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_backward_matches_central_differences_in_float64(case, training):
-    layer, x = make(case, training=training)
-    result = check_layer(layer, x)
-    assert result.passed, f"{case}: {result}"
 
 
 def test_functional_backward_matches_central_differences_on_columns():
@@ -152,47 +147,7 @@ def test_train_steps_running_statistics_and_eval_match_pytorch_in_float64(case):
     np.testing.assert_allclose(layer.grads["gamma"], module.weight.grad.numpy(), rtol=0, atol=1e-10)
 
 
-# -- the layer contract --------------------------------------------------------------------
-
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_backward_and_buffers_preserve_the_dtype(case, dtype, training):
-    layer, x = make(case, dtype=dtype, training=training)
-    out = layer.forward(x)
-    dx = layer.backward(np.ones_like(out))
-    assert out.dtype == dtype and dx.dtype == dtype
-    assert all(g.dtype == dtype for g in layer.grads.values())
-    assert all(b.dtype == dtype for b in layer.buffers.values())
-
-
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_never_mutates_its_inputs_and_accepts_read_only_arrays(case, training):
-    layer, x = make(case, training=training)
-    x_before = x.copy()
-    x.flags.writeable = False
-    out = layer.forward(x)
-    dout = np.random.default_rng(3).standard_normal(out.shape)
-    dout_before = dout.copy()
-    dout.flags.writeable = False
-    layer.backward(dout)
-    np.testing.assert_array_equal(x, x_before)
-    np.testing.assert_array_equal(dout, dout_before)
-
-
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_backward_is_idempotent(case, training):
-    layer, x = make(case, training=training)
-    out = layer.forward(x)
-    dout = np.random.default_rng(4).standard_normal(out.shape)
-    dx1 = layer.backward(dout).copy()
-    grads1 = {k: g.copy() for k, g in layer.grads.items()}
-    np.testing.assert_array_equal(layer.backward(dout), dx1)
-    for k in grads1:
-        np.testing.assert_array_equal(layer.grads[k], grads1[k])
-
+# -- beyond the layer contract (tests/test_layers.py): config in another dtype, the repr ---------
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_output_shape_config_and_repr(case):

@@ -1,5 +1,7 @@
 """ResidualBlock: y = F(x) + x (or + P(x)); its backward is the sum at a fork; its parameters live in the
 model under "<block>.<sub-layer>.<key>" for optimizers, masks, saving, checkpoints and gradient checks."""
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -13,37 +15,14 @@ from numpycnn.layers import layer_from_config
 from numpycnn.model import Sequential
 from numpycnn.residual import ResidualBlock
 
+from conftest import conv, dense_block, identity_block, make_x, projection_block
+
 F64 = np.float64
-
-
-def conv(c_in, c_out, k=3, stride=1, pad=1, seed=0, dtype=F64):
-    return nc.Conv2D(c_in, c_out, k, stride=stride, pad=pad, rng=np.random.default_rng(seed), dtype=dtype)
-
-
-def identity_block(C=3, dtype=F64):
-    return ResidualBlock([("conv1", conv(C, C, seed=1, dtype=dtype)), ("tanh1", nc.Tanh()),
-                          ("conv2", conv(C, C, seed=2, dtype=dtype))])
-
-
-def projection_block(c_in=3, c_out=4, stride=2, dtype=F64):
-    return ResidualBlock([("conv1", conv(c_in, c_out, stride=stride, seed=3, dtype=dtype)), ("tanh1", nc.Tanh()),
-                          ("bn1", nc.BatchNorm2D(c_out, dtype=dtype)),
-                          ("conv2", conv(c_out, c_out, seed=4, dtype=dtype))],
-                         projection=conv(c_in, c_out, k=1, stride=stride, pad=0, seed=5, dtype=dtype))
-
-
-def dense_block(dtype=F64):
-    return ResidualBlock([nc.Dense(5, 7, rng=np.random.default_rng(6), dtype=dtype), nc.Tanh(),
-                          nc.Dense(7, 3, rng=np.random.default_rng(7), dtype=dtype)],
-                         projection=nc.Dense(5, 3, rng=np.random.default_rng(8), dtype=dtype))
-
-
+#: the blocks of the residual block's own tests (the layer contract runs over tests/conftest.py's LAYER_CASES)
 CASES = {"identity": (identity_block, (2, 3, 5, 5)), "projection_conv": (projection_block, (2, 3, 6, 5)),
          "projection_dense": (dense_block, (4, 5))}
-
-
-def make_x(shape, dtype=F64, seed=10):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+#: this file's inputs: standard normal, seed 10 unless a test says otherwise
+make_x = functools.partial(make_x, seed=10)
 
 
 def test_forward_is_the_body_plus_the_input():
@@ -136,46 +115,7 @@ def test_forward_and_every_gradient_match_an_equivalent_pytorch_module_in_float6
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
 
 
-# -- the layer contract --------------------------------------------------------------------
-
-@pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_and_backward_preserve_the_dtype(case, dtype):
-    make, shape = CASES[case]
-    block = make(dtype=dtype)
-    out = block.forward(make_x(shape, dtype))
-    assert out.dtype == dtype and block.backward(np.ones_like(out)).dtype == dtype
-    assert all(g.dtype == dtype for g in block.grads.values())
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_never_mutates_its_inputs_and_accepts_read_only_arrays(case):
-    make, shape = CASES[case]
-    block = make()
-    x = make_x(shape)
-    x_before = x.copy()
-    x.flags.writeable = False
-    out = block.forward(x)
-    dout = make_x(out.shape, seed=3)
-    dout_before = dout.copy()
-    dout.flags.writeable = False
-    block.backward(dout)
-    np.testing.assert_array_equal(x, x_before)
-    np.testing.assert_array_equal(dout, dout_before)
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_backward_is_idempotent(case):
-    make, shape = CASES[case]
-    block = make()
-    out = block.forward(make_x(shape))
-    dout = make_x(out.shape, seed=4)
-    dx1 = block.backward(dout).copy()
-    grads1 = {k: g.copy() for k, g in block.grads.items()}
-    np.testing.assert_array_equal(block.backward(dout), dx1)
-    for k in grads1:
-        np.testing.assert_array_equal(block.grads[k], grads1[k])
-
+# -- beyond the layer contract (tests/test_layers.py): the config of the sub-layers, the repr ------
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_output_shape_config_and_repr(case):

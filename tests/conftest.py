@@ -1,0 +1,156 @@
+"""What the tests share: the input makers, and the one table of layer cases that every layer joins.
+
+``LAYER_CASES`` lists every layer type of the library (and its options) once: ``id -> (factory, input shape,
+input kind)``. ``tests/test_layers.py`` runs the layer contract over all of it — backward vs central differences
+in float64, the dtype kept, inputs never written, backward idempotent, ``output_shape`` and the forward shape
+agreeing, config and model files rebuilding the layer, PyTorch as an oracle where it has the layer — in training
+and in evaluation mode. A new layer joins the contract with one line here; its own test file keeps only what is
+particular to it (running statistics, mask draws, the sum at a fork).
+"""
+import numpy as np
+
+import numpycnn as nc
+from numpycnn import layers as L
+from numpycnn.dropout import Dropout, Dropout2D
+from numpycnn.gradcheck import away_from_zero, distinct_values
+from numpycnn.normalization import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
+from numpycnn.residual import ResidualBlock
+
+F64 = np.float64
+
+
+# -- the input makers ----------------------------------------------------------------------
+
+def make_input(shape, kind="normal", seed=0, dtype=np.float64):
+    """A seeded input: ``"normal"`` (standard normal), ``"distinct"`` (no ties: max-pool windows have one
+    maximum), ``"away"`` (away from 0: ReLU's kink) — :mod:`numpycnn.gradcheck`'s kink-free inputs."""
+    rng = np.random.default_rng(seed)
+    make = {"distinct": distinct_values, "away": away_from_zero, "normal": lambda r, s: r.standard_normal(s)}[kind]
+    return make(rng, shape).astype(dtype)
+
+
+def make_x(shape, dtype=np.float64, seed=0):
+    """A seeded standard-normal input of ``shape`` in ``dtype`` (``make_input(shape, "normal", seed, dtype)``)."""
+    return make_input(shape, "normal", seed, dtype)
+
+
+# -- layer builders the table and the layers' own tests share --------------------------------
+
+def _conv(C, F, k, s=1, p=0, implementation=None, **options):
+    return lambda: L.Conv2D(C, F, k, stride=s, pad=p, rng=np.random.default_rng(1), dtype=np.float64,
+                            implementation=implementation, **options)
+
+
+def _affine(layer):
+    """A normalisation layer whose gamma and beta are not the initial ones / zeros, so every term counts."""
+    rng = np.random.default_rng(6)
+    for key, p in layer.params.items():
+        layer.params[key] = p + 0.5 * rng.standard_normal(p.shape)
+    return layer
+
+
+def _with_running_statistics(layer):
+    """A batch normalisation whose gamma, beta and running statistics are not the initial ones, so both modes
+    use every term."""
+    r = np.random.default_rng(11)
+    layer.params["gamma"] = 1 + 0.5 * r.standard_normal(layer.num_features)
+    layer.params["beta"] = r.standard_normal(layer.num_features)
+    layer.buffers["running_mean"] = r.standard_normal(layer.num_features)
+    layer.buffers["running_var"] = 0.5 + r.random(layer.num_features)
+    return layer
+
+
+def conv(c_in, c_out, k=3, stride=1, pad=1, seed=0, dtype=F64):
+    return nc.Conv2D(c_in, c_out, k, stride=stride, pad=pad, rng=np.random.default_rng(seed), dtype=dtype)
+
+
+def identity_block(C=3, dtype=F64):
+    return ResidualBlock([("conv1", conv(C, C, seed=1, dtype=dtype)), ("tanh1", nc.Tanh()),
+                          ("conv2", conv(C, C, seed=2, dtype=dtype))])
+
+
+def projection_block(c_in=3, c_out=4, stride=2, dtype=F64):
+    return ResidualBlock([("conv1", conv(c_in, c_out, stride=stride, seed=3, dtype=dtype)), ("tanh1", nc.Tanh()),
+                          ("bn1", nc.BatchNorm2D(c_out, dtype=dtype)),
+                          ("conv2", conv(c_out, c_out, seed=4, dtype=dtype))],
+                         projection=conv(c_in, c_out, k=1, stride=stride, pad=0, seed=5, dtype=dtype))
+
+
+def dense_block(dtype=F64):
+    return ResidualBlock([nc.Dense(5, 7, rng=np.random.default_rng(6), dtype=dtype), nc.Tanh(),
+                          nc.Dense(7, 3, rng=np.random.default_rng(7), dtype=dtype)],
+                         projection=nc.Dense(5, 3, rng=np.random.default_rng(8), dtype=dtype))
+
+
+# -- the layer contract's table --------------------------------------------------------------
+
+#: id -> (layer factory, input shape, input kind); "distinct" keeps max-pool windows tie-free,
+#: "away" keeps ReLU inputs away from the kink at 0 (numpycnn.gradcheck's kink-free inputs).
+LAYER_CASES = {
+    "conv3x3_s1_p0": (_conv(2, 3, 3), (2, 2, 5, 6), "normal"),
+    "conv3x3_s2_p1": (_conv(3, 4, 3, 2, 1), (2, 3, 7, 6), "normal"),
+    "conv3x3_s2_p1_textbook": (_conv(3, 4, 3, 2, 1, "textbook"), (2, 3, 7, 6), "normal"),
+    "conv1x1": (_conv(3, 2, 1), (2, 3, 4, 4), "normal"),
+    "conv5x5_p2": (_conv(1, 2, 5, 1, 2), (1, 1, 6, 6), "normal"),
+    "conv4x4_s3_p2": (_conv(2, 2, 4, 3, 2), (2, 2, 8, 7), "normal"),
+    "conv_kernel_equals_input": (_conv(2, 3, 4), (2, 2, 4, 4), "normal"),
+    "dense": (lambda: L.Dense(7, 4, rng=np.random.default_rng(2), dtype=np.float64), (3, 7), "normal"),
+    "conv_dilated_grouped_nonsquare": (_conv(4, 6, (3, 2), (2, 1), (1, 0), dilation=(2, 1), groups=2, bias=False),
+                                       (2, 4, 9, 8), "normal"),
+    "conv_depthwise_same_textbook": (_conv(3, 3, 4, 1, "same", "textbook", dilation=2, groups=3), (2, 3, 7, 6),
+                                     "normal"),
+    "dense_no_bias": (lambda: L.Dense(7, 4, bias=False, rng=np.random.default_rng(2), dtype=np.float64), (3, 7),
+                      "normal"),
+    "maxpool2": (lambda: L.MaxPool2D(2), (2, 3, 6, 6), "distinct"),
+    "maxpool_options": (lambda: L.MaxPool2D((3, 2), (2, 1), 1, dilation=(1, 2), ceil_mode=True), (2, 3, 8, 7),
+                        "distinct"),
+    "maxpool_options_textbook": (lambda: L.MaxPool2D((3, 2), (2, 1), 1, (1, 2), True, implementation="textbook"),
+                                 (2, 3, 8, 7), "distinct"),
+    "avgpool_ceil_without_pad": (lambda: L.AvgPool2D((3, 2), 2, 1, ceil_mode=True, count_include_pad=False),
+                                 (2, 2, 8, 7), "normal"),
+    "adaptive_avgpool": (lambda: L.AdaptiveAvgPool2D((2, None)), (2, 3, 4, 6), "normal"),
+    "global_avgpool": (lambda: L.AdaptiveAvgPool2D(1), (2, 3, 4, 6), "normal"),
+    "adaptive_maxpool": (lambda: L.AdaptiveMaxPool2D((2, 3)), (2, 3, 4, 6), "distinct"),
+    "layernorm": (lambda: _affine(LayerNorm((3, 4, 5), dtype=np.float64)), (2, 3, 4, 5), "normal"),
+    "layernorm_dense_gamma_only": (lambda: _affine(LayerNorm(6, bias=False, dtype=np.float64)), (4, 6), "normal"),
+    "groupnorm": (lambda: _affine(GroupNorm(2, 4, dtype=np.float64)), (3, 4, 3, 2), "normal"),
+    # (not "normal": check_layer's upstream gradient would equal x, and dL/dx of sum(x_hat * x) is ~0 without gamma)
+    "groupnorm_no_affine": (lambda: GroupNorm(3, 3, affine=False, dtype=np.float64), (2, 3, 4, 4), "distinct"),
+    "maxpool3_s2_p1": (lambda: L.MaxPool2D(3, 2, 1), (2, 2, 7, 5), "distinct"),
+    "maxpool_odd_input": (lambda: L.MaxPool2D(2), (1, 2, 5, 7), "distinct"),
+    "maxpool3_s2_p1_textbook": (lambda: L.MaxPool2D(3, 2, 1, implementation="textbook"), (2, 2, 7, 5), "distinct"),
+    "avgpool2": (lambda: L.AvgPool2D(2), (2, 3, 6, 6), "normal"),
+    "avgpool3_s1_p1": (lambda: L.AvgPool2D(3, 1, 1), (2, 2, 5, 4), "normal"),
+    "relu": (L.ReLU, (3, 4, 5), "away"),
+    "sigmoid": (L.Sigmoid, (3, 4, 5), "normal"),
+    "tanh": (L.Tanh, (3, 4, 5), "normal"),
+    "flatten": (L.Flatten, (2, 3, 4, 5), "normal"),
+    # (at least three values per channel: two normalise to ±sqrt(var / (var + eps)) whatever they are, and
+    # dL/dx is then of the order of eps — a relative error of rounding noise)
+    "bn1d": (lambda: _with_running_statistics(BatchNorm1D(5, dtype=np.float64)), (6, 5), "distinct"),
+    "bn1d_three_samples": (lambda: _with_running_statistics(BatchNorm1D(3, dtype=np.float64)), (3, 3), "distinct"),
+    "bn2d": (lambda: _with_running_statistics(BatchNorm2D(3, dtype=np.float64)), (2, 3, 4, 5), "distinct"),
+    "bn2d_one_image": (lambda: _with_running_statistics(BatchNorm2D(2, eps=1e-3, momentum=0.3, dtype=np.float64)),
+                       (1, 2, 3, 3), "distinct"),
+    "dropout_p0.5": (lambda: Dropout(0.5, seed=1), (4, 6), "normal"),
+    "dropout_p0.2_maps": (lambda: Dropout(0.2, seed=2), (2, 3, 4, 4), "normal"),
+    "dropout2d_p0.5": (lambda: Dropout2D(0.5, seed=3), (3, 4, 3, 3), "normal"),
+    "dropout_p0": (lambda: Dropout(0.0), (3, 5), "normal"),
+    "residual_identity": (identity_block, (2, 3, 5, 5), "normal"),
+    "residual_projection_conv": (projection_block, (2, 3, 6, 5), "normal"),
+    "residual_projection_dense": (dense_block, (4, 5), "normal"),
+}
+
+
+def hold_the_first_draw(layer):
+    """Make a layer that draws a random mask in training mode (``draw_mask``: dropout) re-use its first draw, so
+    central differences see one function of x; other layers are returned as they are."""
+    if hasattr(layer, "draw_mask"):
+        draw, held = layer.draw_mask, {}
+
+        def draw_once(x_shape):
+            if "mask" not in held:
+                held["mask"] = draw(x_shape)
+            return held["mask"]
+        layer.draw_mask = draw_once
+    return layer
