@@ -81,8 +81,12 @@ def check_args(args, name, seeds=5):
     it is at least 2; the :class:`Runner` checks ``--workers``; then fills in ``args.out`` when it was
     not given (``figures/``, or ``figures-quick/`` with ``--quick``), and refuses to write the repository's
     ``figures/`` from uncommitted code unless ``--allow-dirty``. The runs are stored under
-    ``<--runs-dir>/<name>`` (``<name>-quick`` with ``--quick``), emptied first with ``--fresh``.
+    ``<--runs-dir>/<name>`` (``<name>-quick`` with ``--quick``), emptied first with ``--fresh``. ``--seed``
+    belongs to ``--only`` (one re-run cell): alone it is an error.
     """
+    if getattr(args, "seed", None) is not None and getattr(args, "only", None) is None:
+        raise ValueError(f"compare {name}: --seed {args.seed} picks the final seed of the one cell --only ARM re-runs; "
+                         f"give --only ARM too (or leave --seed out: a whole compare runs every seed)")
     if args.seeds is None:
         args.seeds = 2 if args.quick else seeds
     if isinstance(args.seeds, bool) or args.seeds < 2:
@@ -129,6 +133,9 @@ def rerun_cell(args, name, run):
           f"{result['seconds']:.1f} s:")
     for metric in sorted(stored):
         now = result["metrics"].get(metric)
-        same = "same" if now == stored[metric] else "differs"
+        if metric == "test_acc":       # stored as per cent: compared in that unit (x·100/100 is not always x)
+            same = "same" if now is not None and 100 * now == arm["per_seed"][i] else "differs"
+        else:
+            same = "same" if now == stored[metric] else "differs"
         print(f"  {metric:<22} now {now!r:<24} stored {stored[metric]!r:<24} {same}")
     return 0
