@@ -1,6 +1,7 @@
 """Every technique's experiment runs through the protocol in --quick mode (seconds to a minute) and writes
 figures/<technique>.json in the protocol's schema, its Markdown table, its figures and the scorecard."""
 import json
+import math
 
 import pytest
 
@@ -98,7 +99,8 @@ def test_compare_with_a_run_file_truncated_to_100_bytes_names_it_keeps_it_and_gi
 
 @pytest.mark.parametrize("technique,bad", [("branch_supervision", ["--steps", "0"]),
                                            ("gradient_direction", ["--target", "1.5"]),
-                                           ("orthogonal_reinit", ["--width", "0"])])
+                                           ("orthogonal_reinit", ["--width", "0"]),
+                                           ("orthogonal_reinit", ["--s1-epochs", "1"])])
 def test_fresh_with_a_bad_experiment_option_deletes_no_stored_run(technique, bad, tmp_path):
     """The experiment's own options are checked before ``--fresh`` empties the run store."""
     stored = tmp_path / f"{technique}-quick" / "final" / "arm" / "key.json"
@@ -200,6 +202,18 @@ def test_e_every_arm_has_its_trained_check_and_trains_as_many_iterations(e_quick
         assert check["window"] == 0.4
         assert [curve[-1][0] for curve in arm["curves"]] == [iterations] * len(arm["seeds"]), name
     assert "Trained check (" in (e_quick[1] / "orthogonal_reinit.md").read_text()
+
+
+@needs_fashion
+def test_e_trained_checks_window_lies_in_the_final_phase_after_the_last_reintroduction(e_quick):
+    """The check reads the end of training, not the recovery from a drop or a re-introduction."""
+    rec, _ = e_quick
+    b = rec["budget"]
+    last_event = b["n"] * (b["s1"] + b["s2"])
+    for name, arm in rec["arms"].items():
+        for curve in arm["curves"]:
+            window = max(3, math.ceil(arm["trained_check"]["window"] * len(curve)))
+            assert curve[-window][0] > last_event, name
 
 
 @needs_fashion
