@@ -1,5 +1,7 @@
-"""Technique E tested: does dropping the most redundant filters and re-introducing them orthogonally beat
-standard training, in an over-parameterised CNN?
+"""Technique E tested: orthogonality-guided drop and QR re-initialisation against standard training, over-parameterised.
+
+Does dropping the most redundant filters and re-introducing them orthogonally beat standard training, in an
+over-parameterised CNN?
 
 ``python -m numpycnn compare orthogonal_reinit`` (alias ``compare repr``) ``[--quick] [--seeds 5]``
 ``[--only ARM --seed S]``
@@ -20,10 +22,12 @@ there reads 86 → 62 % at its second drop and 70 % after its second re-introduc
 read the recovery from a drop as "still rising" for every technique arm. The final phase is therefore twice
 S1 (10 of 24 epochs, the last 40 %), and S1 = 5, S2 = 2 keep the run at the design's 1,512 iterations (a final
 phase of 12 epochs after S1 = 6, S2 = 3 would take the run to 1,890 iterations and the experiment past 32
-minutes; 3,000 training images instead cost 38 pp at the first drop on one seed). Each arm's table row reports
-its dips (the monitor's accuracy just after minus just before each drop and each re-introduction, mean over
-seeds and events): they vary from event to event — the text's per-layer ranking also drops 9 of conv1's 32
-filters, whose 9-dimensional null space is full, so they come back as random filters.
+minutes; 3,000 training images instead cost about 38 pp at the first drop on one seed). Each arm's table row
+reports its dips (the monitor's accuracy just after minus just before each drop and each re-introduction, mean
+over seeds and events). "A few pp" is RePr's ranking, which leaves conv1 alone; the text's per-layer ranking
+also drops 9 of conv1's 32 filters, whose 9-dimensional null space is full, so they come back as random filters
+under conv2's old weights: measured in this schedule (seeds 0 and 1000), its drops cost 7, 21, 21 and 36 pp and
+its re-introductions 12 to 68 pp, each recovered within an epoch or two — the text as written, reported as it is.
 
 **Arms**, each with its own 3-point learning-rate grid {0.003, 0.01, 0.03} (equal tuning; an optimum at an
 edge extends the grid once), tuned on 2 seeds:
@@ -58,13 +62,17 @@ remove), so the CI's upper end lies about 1.7 above the mean slope with 5 seeds 
 would call flat arms rising. An arm that holds rose, at the CI's upper end, by less than 1.4 pp over its last
 567 iterations — less than the primary claim's converted effect (15.4 % of a ≈ 14 % error ≈ 2.2 pp).
 
-**Budget** (design ≤ 32 min on 2 cores, 2 workers). Runs: tuning 4 arms × 3 learning rates × 2 seeds = 24,
-plus at most 4 × 2 = 8 when grids extend at an edge; final 8 + 8 seeds (text, standard) + 5 + 5 (repr,
-random) = 26; at most 58 runs. One run's CPU time, one BLAS thread, measured here with
-``/work/notes/explore/curve.py`` (final stage, seed 0, lr 0.01, 4,000 training images, 24 epochs):
-standard TBD s, text TBD s (the drops, re-introductions and the monitor's 8
-evaluations cost little). Estimate: 58 runs × TBD s / 2 workers ≈ TBD min (TBD min
-without grid extensions).
+**Budget** (designed for ≤ 32 min on 2 cores, 2 workers). Runs: tuning 4 arms × 3 learning rates × 2 seeds =
+24, plus at most 4 × 2 = 8 when grids extend at an edge; final 8 + 8 seeds (text, standard) + 5 + 5 (repr,
+random) = 26; at most 58 runs. One run's CPU time (``time.process_time``, one BLAS thread), measured here with
+``python /work/notes/explore/curve.py orthogonal_reinit '{"variant": V, "width": 32, "s1_epochs": 5,
+"s2_epochs": 2, "n": 2, "final_epochs": 10, "lr": 0.01}' SEED 5000,1000,10000 STAGE`` on a shared machine
+(load 10–16 on its 2 cores, so these are upper ends): standard, final stage, seed 0: 64 s; text, final stage,
+seed 0: 73 s (68 s for the same run at the design's first schedule); text, tuning stage (no test set read),
+seed 1000: 68 s — a technique run costs ~10 % more than a standard one (the monitor's 8 evaluations, the QR),
+a final run ~5 s more than a tuning run (two passes over 10,000 test images). Estimate: tuning 8 standard runs
+× 60 s + 24 technique runs × 66 s, final 8 × 64 s + 18 × 70 s: 3,836 CPU-seconds / 2 workers ≈ 32 min if every
+grid extends, ≈ 28 min if none does (24 tuning runs).
 
 Measures: final test accuracy, and the test accuracy at the epoch of best validation accuracy; validation
 accuracy every epoch (the curves, the trained check); the monitor's accuracy just before and after each drop
@@ -254,7 +262,7 @@ def main(argv=None):
         budget={"iterations": total, "epochs": total // steps_per_epoch, "batch": 64, "s1": s1_steps,
                 "s2": s2_steps, "n": base["n"], "p": 0.3, "width": base["width"],
                 "optimizer": "SGD + momentum 0.9", "lr_grid": list(LRS)})
-    tuning, finals, claim_list, arm_rows, comparisons = protocol.run_protocol(exp, runner)
+    tuning, finals, _, arm_rows, comparisons = protocol.run_protocol(exp, runner)
     technique_arms = [a for a in VARIANTS if a != "standard"]
     dips = {a: _dips(finals[a]) for a in technique_arms}
     modes = {a: _modes(finals[a]) for a in technique_arms}
