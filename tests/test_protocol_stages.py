@@ -98,3 +98,28 @@ def test_claims_may_be_chosen_from_the_tuning_runs_and_exactly_one_is_primary(ru
     with pytest.raises(ValueError, match="exactly one claim is the primary"):
         protocol.run_protocol(experiment(claims=[Claim("x", "arm", "base", published=0.5,
                                                        conversion="threshold (ours)")]), runner)
+
+
+#: a test accuracy (25 of 300 images) that ``100 * x / 100`` does not give back exactly
+ODD_ACCURACY = 25 / 300
+
+
+def run_scoring_odd_accuracy(settings, seed, ctx):
+    """A run whose test accuracy is :data:`ODD_ACCURACY`."""
+    return {"val_acc": 0.5, "test_acc": ODD_ACCURACY}
+
+
+def test_rerunning_one_cell_compares_test_accuracy_in_the_unit_it_was_stored_in(tmp_path, capsys):
+    """The record keeps test accuracy in per cent, and per cent / 100 is not always the accuracy it came from: the
+    re-run of the very same run must still read "same"."""
+    assert 100 * ODD_ACCURACY / 100 != ODD_ACCURACY
+    import argparse
+    import json
+    rec = {"quick": True, "data": {"name": "digits", "train": 200, "val": 50, "test": 50, "data_dir": None, "seed": 0,
+                                   "description": "digits"},
+           "arms": {"arm": {"settings": {"lr": 0.1}, "seeds": [0, 1], "per_seed": [100 * ODD_ACCURACY, 100 * ODD_ACCURACY]}}}
+    (tmp_path / "synthetic.json").write_text(json.dumps(rec))
+    args = argparse.Namespace(out=str(tmp_path), only="arm", seed=1, data_dir=None)
+    assert protocol.rerun_cell(args, "synthetic", run_scoring_odd_accuracy) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("test_acc"))
+    assert line.rstrip().endswith("same")

@@ -106,8 +106,12 @@ def check_args(args, name, seeds=5):
     only then); ``runner.workers`` is then the cluster's worker threads. ``args.preset`` is the
     :class:`~numpycnn.lab.experiments.regimes.Regime` of ``--regime paper`` (None by default): its seeds become
     ``args.seeds``, and the experiment reads its data, network and budget (:func:`preset_data`). ``--dry-run``
-    prints the preset's runs and cost and raises :class:`DryRun`.
+    prints the preset's runs and cost and raises :class:`DryRun`. ``--seed`` belongs to ``--only`` (one re-run
+    cell): alone it is an error.
     """
+    if getattr(args, "seed", None) is not None and getattr(args, "only", None) is None:
+        raise ValueError(f"compare {name}: --seed {args.seed} picks the final seed of the one cell --only ARM re-runs; "
+                         f"give --only ARM too (or leave --seed out: a whole compare runs every seed)")
     from .. import regimes                        # the presets read the protocol's DataSpec: imported when used
     args.preset = regimes.preset(name, getattr(args, "regime", "default"), args.quick)
     if getattr(args, "dry_run", False):
@@ -182,6 +186,9 @@ def rerun_cell(args, name, run):
           f"{result['seconds']:.1f} s:")
     for metric in sorted(stored):
         now = result["metrics"].get(metric)
-        same = "same" if now == stored[metric] else "differs"
+        if metric == "test_acc":       # stored as per cent: compared in that unit (x·100/100 is not always x)
+            same = "same" if now is not None and 100 * now == arm["per_seed"][i] else "differs"
+        else:
+            same = "same" if now == stored[metric] else "differs"
         print(f"  {metric:<22} now {now!r:<24} stored {stored[metric]!r:<24} {same}")
     return 0
