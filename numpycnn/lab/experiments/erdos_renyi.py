@@ -245,11 +245,12 @@ def main(argv=None):
     dense, uniform = arm_rows["lenet5/dense"]["mean"], arm_rows["lenet5/uniform@0.95"]["mean"]
     protocol.publish(
         exp, runner, argv, t0, args.out, arm_rows, comparisons,
-        intro=f"**Technique C — Erdős–Rényi sparse networks, tested (in the regime tested: LeNet-5 at sparsity 0.95, "
-              f"where uniform density trails dense by {dense - uniform:.2f} pp).** {data.describe()}; Adam, batch 64, "
-              f"LeNet-5 {steps_lenet:,} and MLP {steps_mlp:,} iterations with the learning rate cosine-annealed to 0, every network sparse from the start (masks "
-              f"fixed); every arm its own learning-rate grid ({', '.join(f'{lr:g}' for lr in LRS)}) tuned on "
-              f"validation on {exp.tune_seeds} tuning seed(s); {exp.primary_seeds} paired seeds for the primary "
+        intro=f"**Technique C — Erdős–Rényi sparse networks, tested (in the regime tested: LeNet-5 at sparsity "
+              f"0.95, where uniform density trails dense by {dense - uniform:.2f} pp).** {data.describe()}; Adam, "
+              f"batch 64, LeNet-5 {steps_lenet:,} and MLP {steps_mlp:,} iterations with the learning rate "
+              f"cosine-annealed to 0, every network sparse from the start (masks fixed); every arm its own "
+              f"learning-rate grid ({', '.join(f'{lr:g}' for lr in LRS)}) tuned on validation on {exp.tune_seeds} "
+              f"tuning seed(s); {exp.primary_seeds} paired seeds for the primary "
               f"claim's arms (LeNet-5 dense, uniform and ER/ERK at 0.95), {exp.seeds} for the others. Test "
               f"accuracy %:",
         body=tables(arm_rows, gaps, densities),
@@ -273,7 +274,8 @@ def tables(arms_, gaps, densities):
              "|---|---|" + "---|" * len(SPARSITIES)]
     for net in ("lenet5", "mlp"):
         d = arms_[f"{net}/dense"]
-        lines.append(f"| {net} | dense (sparsity 0) | {d['mean']:.2f} ± {d['std']:.2f} |" + " |" * (len(SPARSITIES) - 1))
+        lines.append(f"| {net} | dense (sparsity 0) | {d['mean']:.2f} ± {d['std']:.2f} |"
+                     + " |" * (len(SPARSITIES) - 1))
         for m in ("uniform", "er", "snip"):
             if not any(f"{net}/{m}@{sp}" in arms_ for sp in SPARSITIES):
                 continue
