@@ -53,7 +53,7 @@ def test_a_name_or_an_alias_resolves_to_one_technique():
 
 
 @needs_fashion
-@pytest.mark.parametrize("technique", ["branch_supervision", "gradient_direction", "erdos_renyi", "collaborative"])
+@pytest.mark.parametrize("technique", ["branch_supervision", "gradient_direction"])
 def test_quick_experiment_writes_its_json_table_figures_and_scorecard(technique, tmp_path):
     mod = experiment_module(technique)
     out, runs = tmp_path / "figures", tmp_path / "runs"
@@ -99,6 +99,8 @@ def test_compare_with_a_run_file_truncated_to_100_bytes_names_it_keeps_it_and_gi
 
 @pytest.mark.parametrize("technique,bad", [("branch_supervision", ["--steps", "0"]),
                                            ("gradient_direction", ["--target", "1.5"]),
+                                           ("erdos_renyi", ["--steps", "0"]),
+                                           ("collaborative", ["--steps", "0"]),
                                            ("orthogonal_reinit", ["--width", "0"]),
                                            ("orthogonal_reinit", ["--s1-epochs", "1"])])
 def test_fresh_with_a_bad_experiment_option_deletes_no_stored_run(technique, bad, tmp_path):
@@ -227,3 +229,217 @@ def test_e_reports_the_dip_of_every_technique_arm_and_the_best_epoch_accuracy_of
     assert {a: len(v) for a, v in rec["best_epoch_test_acc"].items()} == {
         a: len(arm["seeds"]) for a, arm in rec["arms"].items()}
     assert "mean dip at drop / re-introduction (pp)" in (out / "orthogonal_reinit.md").read_text()
+# technique C (erdos_renyi) on protocol v2: one --quick run, read by the tests below
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def er_quick(tmp_path_factory):
+    """The --quick record of technique C and the folder it was written to (run once for this module)."""
+    tmp = tmp_path_factory.mktemp("er_quick")
+    out = tmp / "figures"
+    mod = experiment_module("erdos_renyi")
+    assert mod.main(["--quick", "--out", str(out), "--runs-dir", str(tmp / "runs"), "--no-progress"]) == 0
+    return json.loads((out / "erdos_renyi.json").read_text()), out
+
+
+@needs_fashion
+def test_erdos_renyi_quick_writes_a_v2_record_its_table_four_figures_and_its_scorecard_rows(er_quick):
+    from numpycnn.lab.experiments.protocol import CONTROL_VERDICTS, PROTOCOL_VERSION, VERDICTS
+    from numpycnn.lab.experiments.protocol.report import on_scorecard
+    rec, out = er_quick
+    assert rec["protocol"] == PROTOCOL_VERSION and rec["quick"] and "--quick" in rec["command"]
+    assert {"code_hash", "dirty", "seeds", "growth", "densities"} <= set(rec)
+    for c in rec["comparisons"]:
+        assert {"p_value", "p_holm", "primary", "claimed_effect_here", "conversion", "headroom", "mde",
+                "verdict"} <= set(c), c["claim"]
+        assert c["verdict"] in VERDICTS + CONTROL_VERDICTS
+    assert (out / "erdos_renyi.md").read_text().count("|") > 50
+    assert sorted(p.name for p in out.glob("erdos_renyi_*.png")) == [
+        "erdos_renyi_accuracy.png", "erdos_renyi_curves.png", "erdos_renyi_growth.png", "erdos_renyi_structure.png"]
+    card = (out / "scorecard.md").read_text()
+    assert card.count("compare erdos_renyi") == sum(on_scorecard(c) for c in rec["comparisons"]) >= 1
+
+
+@needs_fashion
+def test_erdos_renyi_has_one_primary_claim_er_over_uniform_at_095_as_a_fraction_of_the_gap_to_dense(er_quick):
+    rec, _ = er_quick
+    primary = [c for c in rec["comparisons"] if c["primary"]]
+    assert len(primary) == 1
+    c = primary[0]
+    assert (c["arm"], c["baseline"], c["reference"]) == ("lenet5/er@0.95", "lenet5/uniform@0.95", "lenet5/dense")
+    arms = rec["arms"]
+    headroom = arms["lenet5/dense"]["mean"] - arms["lenet5/uniform@0.95"]["mean"]
+    assert c["headroom"] == pytest.approx(headroom)
+    assert c["conversion"] == "fraction of gap closed" and c["published"] == 0.17
+    assert c["claimed_effect_here"] == pytest.approx(0.17 * headroom)
+
+
+@needs_fashion
+def test_erdos_renyi_every_gain_claim_carries_its_published_effect_conversion_and_source(er_quick):
+    rec, _ = er_quick
+    gains = [c for c in rec["comparisons"] if c["kind"] == "gain"]
+    assert len(gains) == 6                  # ER vs uniform: LeNet-5 and MLP at 0.95 and 0.98; width and depth growth
+    for c in gains:
+        assert c["published"] is not None and c["conversion"] and c["source"], c["claim"]
+        assert c["conversion"] != "threshold (ours)" or "threshold (ours)" in c["source"], c["claim"]
+    snip = [c for c in rec["comparisons"] if c["kind"] == "equivalence"]
+    assert [(c["arm"], c["baseline"], c["margin"]) for c in snip] == [("lenet5/er@0.95", "lenet5/snip@0.95", 1.0)]
+
+
+@needs_fashion
+def test_erdos_renyi_every_arm_is_tuned_on_its_own_grid_of_the_same_three_learning_rates(er_quick):
+    from numpycnn.lab.experiments import erdos_renyi
+    rec, _ = er_quick
+    assert len(rec["arms"]) == 19
+    for name, arm in rec["arms"].items():
+        lrs = [g["settings"]["lr"] for g in arm["tuning"]]
+        assert lrs[:3] == list(erdos_renyi.LRS), name
+        assert len(lrs) == 3 + (arm["extended"] is not None), name        # an edge extends the grid once
+        assert arm["settings"] in [g["settings"] for g in arm["tuning"]], name
+
+
+@needs_fashion
+def test_erdos_renyi_seed_sets_are_disjoint_and_the_primary_claims_three_arms_run_the_primary_seeds(er_quick):
+    rec, _ = er_quick
+    seeds = rec["seeds"]
+    assert not (set(seeds["tuning"]) & set(seeds["final"])) and not (set(seeds["probe"]) & set(seeds["final"]))
+    assert seeds["tuning"] == [1000]                                   # --quick: one tuning seed
+    for name, arm in rec["arms"].items():
+        assert arm["seeds"] == seeds["final"][:len(arm["seeds"])] and len(arm["seeds"]) >= 2, name
+
+
+@needs_fashion
+def test_erdos_renyi_every_arm_records_its_trained_check_and_validation_curves(er_quick):
+    rec, _ = er_quick
+    for name, arm in rec["arms"].items():
+        check = arm["trained_check"]
+        assert {"slope_pp_per_1k", "ci", "held", "threshold", "per_seed"} <= set(check), name
+        assert check["threshold"] == 1.0 and check["window"] == 0.4
+        assert len(arm["curves"]) == len(arm["seeds"]) and len(check["per_seed"]) == len(arm["seeds"])
+
+
+@needs_fashion
+def test_erdos_renyi_growth_claims_are_the_shrinkage_of_the_gap_with_the_starting_gap_as_headroom(er_quick):
+    rec, _ = er_quick
+    for kind, (small, large) in (("width", ("100", "1000")), ("depth", ("1", "4"))):
+        c = next(c for c in rec["comparisons"] if c["arm"] == f"{kind}/{small}")
+        g = rec["growth"][kind]
+        assert c["baseline"] == f"{kind}/{large}" and c["conversion"] == "threshold (ours)"
+        assert c["diffs_per_seed"] == pytest.approx([a - b for a, b in zip(g[small]["gap_per_seed"],
+                                                                           g[large]["gap_per_seed"])])
+        assert c["headroom"] == pytest.approx(g[small]["mean"])
+        dense = rec["arms"][f"{kind}/{small}/dense"]["per_seed"]
+        er = rec["arms"][f"{kind}/{small}/er"]["per_seed"]
+        assert g[small]["gap_per_seed"] == pytest.approx([d - e for d, e in zip(dense, er)])
+
+
+
+def test_erdos_renyi_primary_claims_three_arms_run_eight_final_seeds_and_the_others_five():
+    from numpycnn.lab.experiments import erdos_renyi
+    from numpycnn.lab.experiments.protocol import Experiment
+    from numpycnn.lab.experiments.protocol.stages import check_equal_tuning, claims_of, primary_arms
+    exp = Experiment(name="erdos_renyi", title="", run=erdos_renyi.run, data=None, arms=erdos_renyi.arms(10, 10, 2),
+                     claims=erdos_renyi.claims())
+    check_equal_tuning(exp)                                            # raises on unequal grids or one tuning seed
+    chosen = primary_arms(claims_of(exp, tuning=None))
+    assert chosen == {"lenet5/er@0.95", "lenet5/uniform@0.95", "lenet5/dense"}
+    seeds = {a.name: len(exp.final_seeds(a.name, chosen)) for a in exp.arms}
+    assert seeds == {name: 8 if name in chosen else 5 for name in seeds} and len(seeds) == 19
+
+# ----------------------------------------------------------------------------------------------
+# technique D (collaborative) on protocol v2: one --quick run, read by the tests below
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def collab_quick(tmp_path_factory):
+    """The --quick record of technique D and the folder it was written to (run once for this module)."""
+    tmp = tmp_path_factory.mktemp("collab_quick")
+    out = tmp / "figures"
+    mod = experiment_module("collaborative")
+    assert mod.main(["--quick", "--out", str(out), "--runs-dir", str(tmp / "runs"), "--no-progress"]) == 0
+    return json.loads((out / "collaborative.json").read_text()), out
+
+
+@needs_fashion
+def test_collaborative_quick_writes_a_v2_record_its_table_its_curves_and_its_scorecard_rows(collab_quick):
+    from numpycnn.lab.experiments.protocol import CONTROL_VERDICTS, PROTOCOL_VERSION, VERDICTS
+    from numpycnn.lab.experiments.protocol.report import on_scorecard
+    rec, out = collab_quick
+    assert rec["protocol"] == PROTOCOL_VERSION and rec["quick"] and "--quick" in rec["command"]
+    assert {"code_hash", "dirty", "seeds", "ensemble", "best_network", "networks"} <= set(rec)
+    for c in rec["comparisons"]:
+        assert {"p_value", "p_holm", "primary", "claimed_effect_here", "conversion", "headroom", "mde",
+                "verdict"} <= set(c), c["claim"]
+        assert c["verdict"] in (CONTROL_VERDICTS if c["kind"] == "control" else VERDICTS), c["claim"]
+    text = (out / "collaborative.md").read_text()
+    assert "in the regime tested" in text and text.count("|") > 50
+    assert [p.name for p in out.glob("collaborative_*.png")] == ["collaborative_curves.png"]
+    card = (out / "scorecard.md").read_text()
+    assert card.count("compare collaborative") == sum(on_scorecard(c) for c in rec["comparisons"]) >= 1
+
+
+@needs_fashion
+def test_collaborative_has_one_primary_claim_kdcls_mean_network_over_independent_as_an_error_reduction(
+        collab_quick):
+    rec, _ = collab_quick
+    primary = [c for c in rec["comparisons"] if c["primary"]]
+    assert len(primary) == 1
+    c = primary[0]
+    assert (c["arm"], c["baseline"], c["metric"]) == ("kdcl", "independent", "test_acc")
+    assert "(the inventors' published version of the text): the mean network" in c["claim"]
+    assert c["conversion"] == "relative error reduction" and c["published"] == 0.060
+    assert c["claimed_effect_here"] == pytest.approx(0.060 * (100 - rec["arms"]["independent"]["mean"]))
+
+
+@needs_fashion
+def test_collaborative_every_gain_claim_is_about_the_mean_network_and_carries_published_conversion_source(
+        collab_quick):
+    rec, _ = collab_quick
+    gains = [c for c in rec["comparisons"] if c["kind"] == "gain"]
+    assert sorted(c["arm"] for c in gains) == sorted(["kdcl", "min-loss", "linear", "min-logit", "validation", "dml"])
+    for c in gains:
+        assert "(mean network)" in c["claim"] or "the mean network" in c["claim"], c["claim"]
+        assert c["baseline"] == "independent" and c["metric"] == "test_acc"
+        assert c["published"] is not None and c["conversion"] == "relative error reduction" and c["source"]
+    assert next(c for c in gains if c["arm"] == "dml")["published"] == 0.071
+    controls = [c for c in rec["comparisons"] if c["kind"] == "control"]
+    assert sorted(c["metric"] for c in controls) == ["best_test_acc", "ensemble_test_acc"]
+    assert not any(c["scorecard"] for c in controls)
+
+
+@needs_fashion
+def test_collaborative_every_arm_is_tuned_on_its_own_grid_of_the_same_three_learning_rates(collab_quick):
+    from numpycnn.lab.experiments import collaborative
+    rec, _ = collab_quick
+    assert sorted(rec["arms"]) == sorted(["independent", "min-loss", "linear", "min-logit", "validation", "kdcl",
+                                          "dml"])
+    for name, arm in rec["arms"].items():
+        lrs = [g["settings"]["lr"] for g in arm["tuning"]]
+        assert lrs[:3] == list(collaborative.LRS), name
+        assert len(lrs) == 3 + (arm["extended"] is not None), name
+        assert arm["settings"]["schedule"] == "cosine"                   # the same annealing for every arm
+
+
+@needs_fashion
+def test_collaborative_seed_sets_are_disjoint_and_every_arm_records_its_trained_check(collab_quick):
+    rec, _ = collab_quick
+    seeds = rec["seeds"]
+    assert not set(seeds["tuning"]) & set(seeds["final"]) and seeds["probe"] == []
+    for name, arm in rec["arms"].items():
+        assert arm["seeds"] == seeds["final"][:len(arm["seeds"])], name
+        check = arm["trained_check"]
+        assert {"slope_pp_per_1k", "ci", "held"} <= set(check) and check["threshold"] == 1.0, name
+        assert len(arm["curves"]) == len(arm["seeds"]) == len(rec["networks"][name])
+        assert all(len(n) == 3 for n in rec["networks"][name])            # three networks per seed
+
+
+def test_collaborative_primary_arms_run_eight_final_seeds_and_the_others_five():
+    from numpycnn.lab.experiments import collaborative
+    from numpycnn.lab.experiments.protocol import Experiment
+    from numpycnn.lab.experiments.protocol.stages import check_equal_tuning, claims_of, primary_arms
+    base = {"model": "lenet5", "steps": 10, "augment": "shift:2,flip", "evals": 2, "schedule": "cosine"}
+    exp = Experiment(name="collaborative", title="", run=collaborative.run, data=None, arms=collaborative.arms(base),
+                     claims=collaborative.claims())
+    check_equal_tuning(exp)                                            # raises on unequal grids or one tuning seed
+    chosen = primary_arms(claims_of(exp, tuning=None))
+    assert chosen == {"kdcl", "independent"}
+    assert {a.name: len(exp.final_seeds(a.name, chosen)) for a in exp.arms} == {
+        "independent": 8, "kdcl": 8, "min-loss": 5, "linear": 5, "min-logit": 5, "validation": 5, "dml": 5}
