@@ -98,3 +98,16 @@ def test_claims_may_be_chosen_from_the_tuning_runs_and_exactly_one_is_primary(ru
     with pytest.raises(ValueError, match="exactly one claim is the primary"):
         protocol.run_protocol(experiment(claims=[Claim("x", "arm", "base", published=0.5,
                                                        conversion="threshold (ours)")]), runner)
+
+
+def test_tuning_records_the_experiments_tune_metrics_per_grid_point_for_a_claim_to_choose_from(runner):
+    seen = {}
+
+    def claims(tuning):
+        seen["tuning"] = tuning
+        return [Claim("primary", "arm", "base", published=0.5, conversion="threshold (ours)", primary=True)]
+    protocol.run_protocol(experiment(claims=claims, tune_metrics=("seed_seen",)), runner)
+    for row in seen["tuning"]["arm"]["grid"]:
+        assert row["metrics"] == {"seed_seen": [1000, 1001]}
+    tuning = protocol.tune(experiment(), runner)
+    assert "metrics" not in tuning["arm"]["grid"][0]
