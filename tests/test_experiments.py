@@ -52,8 +52,8 @@ def test_a_name_or_an_alias_resolves_to_one_technique():
 
 
 @needs_fashion
-@pytest.mark.parametrize("technique", ["branch_supervision", "gradient_direction", "erdos_renyi", "collaborative",
-                                       "orthogonal_reinit"])
+@pytest.mark.parametrize("technique", ["erdos_renyi", "collaborative",
+                                       "orthogonal_reinit"])      # A and B: their v2 tests below
 def test_quick_experiment_writes_its_json_table_figures_and_scorecard(technique, tmp_path):
     mod = experiment_module(technique)
     out, runs = tmp_path / "figures", tmp_path / "runs"
@@ -109,3 +109,86 @@ def test_fresh_with_a_bad_experiment_option_deletes_no_stored_run(technique, bad
         experiment_module(technique).main(["--quick", "--fresh", "--no-progress", "--runs-dir", str(tmp_path),
                                            "--out", str(tmp_path / "out"), *bad])
     assert stored.read_text() == "{}"
+
+
+# ----------------------------------------------------------------------------------------------
+# techniques A and B on protocol v2: what their --quick records promise
+# ----------------------------------------------------------------------------------------------
+def _quick_v2(technique, tmp_path_factory):
+    """Run ``compare technique --quick`` once; returns (record, out folder, runs folder)."""
+    root = tmp_path_factory.mktemp(technique)
+    out, runs = root / "figures", root / "runs"
+    assert experiment_module(technique).main(["--quick", "--out", str(out), "--runs-dir", str(runs),
+                                              "--no-progress"]) == 0
+    return json.loads((out / f"{technique}.json").read_text()), out, runs
+
+
+def check_v2_record(rec, technique, primary_arm, primary_baseline):
+    """The v2 promises every experiment of A and B keeps: one primary claim, published effects with their
+    conversion and source, equal grids, disjoint seed sets, a trained check and curves per arm."""
+    from numpycnn.lab.experiments.protocol import CONTROL_VERDICTS, PROTOCOL_VERSION, VERDICTS
+    from numpycnn.lab.experiments.protocol.report import on_scorecard
+    assert rec["protocol"] == PROTOCOL_VERSION and rec["technique"] == technique and rec["quick"]
+    primary = [c for c in rec["comparisons"] if c["primary"]]
+    assert len(primary) == 1 and (primary[0]["arm"], primary[0]["baseline"]) == (primary_arm, primary_baseline)
+    for c in rec["comparisons"]:
+        assert c["verdict"] in (CONTROL_VERDICTS if c["kind"] == "control" else VERDICTS), c
+        assert {"p_value", "p_holm", "mde", "claimed_effect_here", "headroom"} <= set(c)
+        if c["kind"] == "gain":
+            assert c["published"] is not None and c["conversion"] and c["source"], c
+    grids = {name: len(a["tuning"]) - (1 if a["extended"] else 0) for name, a in rec["arms"].items() if a["tuning"]}
+    assert len(set(grids.values())) == 1 and min(grids.values()) >= 3, grids
+    seeds = rec["seeds"]
+    assert not (set(seeds["probe"]) & set(seeds["tuning"]) or set(seeds["probe"]) & set(seeds["final"])
+                or set(seeds["tuning"]) & set(seeds["final"]))
+    primary_arms = {primary_arm, primary_baseline}
+    for name, arm in rec["arms"].items():
+        assert {"slope_pp_per_1k", "ci", "held"} <= set(arm["trained_check"]), name
+        assert len(arm["curves"]) == len(arm["seeds"]) == len(arm["per_seed"])
+        assert len(arm["seeds"]) > 2 if name in primary_arms else len(arm["seeds"]) == 2
+    return sum(on_scorecard(c) for c in rec["comparisons"])
+
+
+@pytest.fixture(scope="module")
+def quick_a(tmp_path_factory):
+    if not HAVE_FASHION:
+        pytest.skip("Fashion-MNIST is not installed")
+    return _quick_v2("branch_supervision", tmp_path_factory)
+
+
+@needs_fashion
+def test_branch_supervision_quick_record_has_one_primary_speed_claim_equal_grids_and_checks_every_arm(quick_a):
+    rec, out, _ = quick_a
+    rows = check_v2_record(rec, "branch_supervision", "branch_auto", "plain")
+    primary = next(c for c in rec["comparisons"] if c["primary"])
+    assert primary["metric"] == "iters_to_50" and primary["lower_is_better"] and primary["relative"]
+    assert primary["conversion"] == "threshold (ours)" and primary["resolution"] is not None
+    assert set(rec["arms"]) == {"plain", "branch_auto", "companions", "adam_plain", "adam_branch"}
+    assert {c["kind"] for c in rec["comparisons"] if c["arm"] == "adam_branch"} == {"control"}
+    for name in ("curves", "gradient_flow", "probe"):
+        assert (out / f"branch_supervision_{name}.png").exists()
+    assert (out / "scorecard.md").read_text().count("compare branch_supervision") == rows >= 1
+
+
+@needs_fashion
+def test_branch_supervision_probe_runs_on_its_own_seeds_and_its_rows_and_curves_are_recorded(quick_a):
+    rec, _, runs = quick_a
+    probe = rec["probe"]
+    assert probe["seeds"] == rec["seeds"]["probe"] and len(probe["seeds"]) == 2
+    assert len(probe["curves"]) == 2 * len(probe["rows"])
+    assert {c["seed"] for c in probe["curves"]} == set(rec["seeds"]["probe"])
+    assert all(len(r["iters_to_50"]) == 2 for r in probe["rows"])
+    stored = {json.loads(p.read_text())["seed"] for p in (runs / "branch_supervision-quick" / "probe").rglob("*.json")}
+    assert stored == set(rec["seeds"]["probe"])
+    assert {"median_iters_to_50", "slow", "slow_threshold"} <= set(rec["baseline_slow"])
+
+
+@needs_fashion
+def test_branch_supervision_reads_validation_densely_early_in_the_final_runs_only(quick_a):
+    rec, _, runs = quick_a
+    every, until = rec["budget"]["dense_evaluation"]["every"], rec["budget"]["dense_evaluation"]["until"]
+    final_steps = [s for s, _ in rec["arms"]["plain"]["curves"][0]]
+    assert set(range(every, until + 1, every)) <= set(final_steps)
+    tune = [json.loads(p.read_text()) for p in (runs / "branch_supervision-quick" / "tune" / "plain").glob("*.json")]
+    assert tune and all(len(r["metrics"]["curve"]) == r["settings"]["evals"] for r in tune)
+    assert rec["arms"]["plain"]["trained_check"]["span"] == "iterations"
