@@ -178,9 +178,13 @@ def test_branch_supervision_probe_runs_on_its_own_seeds_and_its_rows_and_curves_
     assert len(probe["curves"]) == 2 * len(probe["rows"])
     assert {c["seed"] for c in probe["curves"]} == set(rec["seeds"]["probe"])
     assert all(len(r["iters_to_50"]) == 2 for r in probe["rows"])
-    stored = {json.loads(p.read_text())["seed"] for p in (runs / "branch_supervision-quick" / "probe").rglob("*.json")}
+    probe_runs = (runs / "branch_supervision-quick" / "probe").rglob("*.json")
+    stored = {json.loads(p.read_text())["seed"] for p in probe_runs}
     assert stored == set(rec["seeds"]["probe"])
     assert {"median_iters_to_50", "slow", "slow_threshold"} <= set(rec["baseline_slow"])
+    for name, arm in rec["arms"].items():                 # iterations and seconds to 50 %, every final seed
+        assert len(rec["time_to_50"][name]["iterations"]) == len(rec["time_to_50"][name]["seconds"]) == len(
+            arm["seeds"])
 
 
 @needs_fashion
@@ -192,3 +196,54 @@ def test_branch_supervision_reads_validation_densely_early_in_the_final_runs_onl
     tune = [json.loads(p.read_text()) for p in (runs / "branch_supervision-quick" / "tune" / "plain").glob("*.json")]
     assert tune and all(len(r["metrics"]["curve"]) == r["settings"]["evals"] for r in tune)
     assert rec["arms"]["plain"]["trained_check"]["span"] == "iterations"
+
+
+@pytest.fixture(scope="module")
+def quick_b(tmp_path_factory):
+    if not HAVE_FASHION:
+        pytest.skip("Fashion-MNIST is not installed")
+    return _quick_v2("gradient_direction", tmp_path_factory)
+
+
+@needs_fashion
+def test_gradient_direction_quick_record_has_one_primary_accuracy_claim_and_six_point_grids_for_every_optimizer(
+        quick_b):
+    rec, out, _ = quick_b
+    rows = check_v2_record(rec, "gradient_direction", "direction", "adam")
+    primary = next(c for c in rec["comparisons"] if c["primary"])
+    assert primary["metric"] == "test_acc" and primary["published"] == 0.038
+    assert primary["conversion"] == "relative error reduction"
+    schedules = set()
+    for name in ("direction", "adam", "rmsprop"):
+        points = [g["settings"] for g in rec["arms"][name]["tuning"]][:6]
+        assert len({(p.get("c", p.get("lr")), p["schedule"]) for p in points}) == 6, name
+        schedules.add(frozenset(p["schedule"] for p in points))
+    assert schedules == {frozenset({"constant", "decay"})}               # the same schedule options for all
+    for name in ("text_direction", "text_adam", "text_rmsprop"):
+        assert rec["arms"][name]["tuning"] == []                          # as the text says: nothing tuned
+    assert rec["arms"]["text_adam"]["settings"]["lr"] == 1e-3
+    for name in ("curves", "schedule"):
+        assert (out / f"gradient_direction_{name}.png").exists()
+    assert (out / "scorecard.md").read_text().count("compare gradient_direction") == rows >= 1
+
+
+@needs_fashion
+def test_gradient_direction_time_claims_are_in_seconds_with_the_fair_baseline_chosen_from_the_tuning_runs(quick_b):
+    rec, _, _ = quick_b
+    time_claims = [c for c in rec["comparisons"] if c["metric"] == "seconds_to_target"]
+    assert len(time_claims) == 2 and all(c["published"] == 30.0 and c["conversion"] == "as published (relative)"
+                                         and c["resolution"] is not None for c in time_claims)
+    seconds = {}
+    for name in ("adam", "rmsprop"):
+        arm = rec["arms"][name]
+        row = next(g for g in arm["tuning"] if g["settings"] == arm["settings"])
+        seconds[name] = sum(row["metrics"]["seconds_to_target"]) / len(row["metrics"]["seconds_to_target"])
+    assert rec["choices"]["fastest_classic"] == min(seconds, key=seconds.get)
+    fair, text = time_claims
+    assert (fair["arm"], fair["baseline"]) == ("direction", rec["choices"]["fastest_classic"])
+    assert (text["arm"], text["baseline"]) == ("text_direction", "text_adam")
+    for name in ("direction", "text_direction", "text_adam", rec["choices"]["fastest_classic"]):
+        seeds = rec["arms"][name]["seeds"]
+        assert len(rec["arms"][name]["per_seed_metrics"]["seconds_to_target"]) == len(seeds)
+        assert len(rec["time_to_target"][name]["iterations"]) == len(rec["time_to_target"][name]["seconds"]) == len(
+            seeds)

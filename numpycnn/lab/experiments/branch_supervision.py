@@ -265,6 +265,9 @@ def main(argv=None):
         probe={"rule": PROBE_RULE, "seeds": exp.seed_sets()["probe"], "regime": regime, "rows": probe_rows,
                "curves": probe_curves},
         baseline_slow=baseline_slow(finals, regime),
+        time_to_50={a: {"iterations": [r["metrics"]["iters_to_50"] for r in recs],
+                        "seconds": [r["metrics"]["seconds_to_50"] for r in recs],
+                        "reached": [r["metrics"]["reached_50"] for r in recs]} for a, recs in finals.items()},
         grad_norm={a: [r["metrics"]["grad_norm"] for r in finals[a]] for a in finals},
         branch_points={a: finals[a][0]["metrics"]["branch_points"] for a in finals},
         branch_test_acc={a: [r["metrics"].get("branch_test_acc") for r in finals[a]] for a in finals})
@@ -303,7 +306,8 @@ def extra_columns(finals):
 
     return [("iterations to 50 %, median (reached)", lambda a: reach(a, "50")),
             ("iterations to 75 %, median", lambda a: reach(a, "75")),
-            ("seconds to 50 %, median", lambda a: f"{np.median([r['metrics']['seconds_to_50'] for r in finals[a]]):.1f}"),
+            ("seconds to 50 %, median",
+             lambda a: f"{np.median([r['metrics']['seconds_to_50'] for r in finals[a]]):.1f}"),
             ("branch head test acc. %", branch_acc),
             ("branch point(s)", lambda a: ", ".join(finals[a][0]["metrics"]["branch_points"]) or "–")]
 
