@@ -52,21 +52,6 @@ def test_a_name_or_an_alias_resolves_to_one_technique():
         resolve("nope")
 
 
-@needs_fashion
-@pytest.mark.parametrize("technique", ["branch_supervision", "gradient_direction"])
-def test_quick_experiment_writes_its_json_table_figures_and_scorecard(technique, tmp_path):
-    mod = experiment_module(technique)
-    out, runs = tmp_path / "figures", tmp_path / "runs"
-    assert mod.main(["--quick", "--out", str(out), "--runs-dir", str(runs), "--no-progress"]) == 0
-    rec = json.loads((out / f"{technique}.json").read_text())
-    check_schema(rec, technique)
-    assert rec["quick"] and "--quick" in rec["command"]
-    assert (out / f"{technique}.md").read_text().count("|") > 20
-    assert list(out.glob(f"{technique}_*.png"))
-    card = (out / "scorecard.md").read_text()
-    assert sum(1 for c in rec["comparisons"] if c.get("scorecard", True)) == card.count(f"compare {technique}")
-
-
 def _without_provenance(rec):
     """An experiment's record minus what depends on the clock and on which runs were reused (wall time, run counts,
     seconds per run): the results themselves."""
@@ -229,6 +214,7 @@ def test_e_reports_the_dip_of_every_technique_arm_and_the_best_epoch_accuracy_of
     assert {a: len(v) for a, v in rec["best_epoch_test_acc"].items()} == {
         a: len(arm["seeds"]) for a, arm in rec["arms"].items()}
     assert "mean dip at drop / re-introduction (pp)" in (out / "orthogonal_reinit.md").read_text()
+# ----------------------------------------------------------------------------------------------
 # technique C (erdos_renyi) on protocol v2: one --quick run, read by the tests below
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
@@ -443,3 +429,140 @@ def test_collaborative_primary_arms_run_eight_final_seeds_and_the_others_five():
     assert chosen == {"kdcl", "independent"}
     assert {a.name: len(exp.final_seeds(a.name, chosen)) for a in exp.arms} == {
         "independent": 8, "kdcl": 8, "min-loss": 5, "linear": 5, "min-logit": 5, "validation": 5, "dml": 5}
+
+
+# techniques A and B on protocol v2: what their --quick records promise
+# ----------------------------------------------------------------------------------------------
+def _quick_v2(technique, tmp_path_factory):
+    """Run ``compare technique --quick`` once; returns (record, out folder, runs folder)."""
+    root = tmp_path_factory.mktemp(technique)
+    out, runs = root / "figures", root / "runs"
+    assert experiment_module(technique).main(["--quick", "--out", str(out), "--runs-dir", str(runs),
+                                              "--no-progress"]) == 0
+    return json.loads((out / f"{technique}.json").read_text()), out, runs
+
+
+def check_v2_record(rec, technique, primary_arm, primary_baseline):
+    """The v2 promises every experiment of A and B keeps: one primary claim, published effects with their
+    conversion and source, equal grids, disjoint seed sets, a trained check and curves per arm."""
+    from numpycnn.lab.experiments.protocol import CONTROL_VERDICTS, PROTOCOL_VERSION, VERDICTS
+    from numpycnn.lab.experiments.protocol.report import on_scorecard
+    assert rec["protocol"] == PROTOCOL_VERSION and rec["technique"] == technique and rec["quick"]
+    primary = [c for c in rec["comparisons"] if c["primary"]]
+    assert len(primary) == 1 and (primary[0]["arm"], primary[0]["baseline"]) == (primary_arm, primary_baseline)
+    for c in rec["comparisons"]:
+        assert c["verdict"] in (CONTROL_VERDICTS if c["kind"] == "control" else VERDICTS), c
+        assert {"p_value", "p_holm", "mde", "claimed_effect_here", "headroom"} <= set(c)
+        if c["kind"] == "gain":
+            assert c["published"] is not None and c["conversion"] and c["source"], c
+    grids = {name: len(a["tuning"]) - (1 if a["extended"] else 0) for name, a in rec["arms"].items() if a["tuning"]}
+    assert len(set(grids.values())) == 1 and min(grids.values()) >= 3, grids
+    seeds = rec["seeds"]
+    assert not (set(seeds["probe"]) & set(seeds["tuning"]) or set(seeds["probe"]) & set(seeds["final"])
+                or set(seeds["tuning"]) & set(seeds["final"]))
+    primary_arms = {primary_arm, primary_baseline}
+    for name, arm in rec["arms"].items():
+        assert {"slope_pp_per_1k", "ci", "held"} <= set(arm["trained_check"]), name
+        assert len(arm["curves"]) == len(arm["seeds"]) == len(arm["per_seed"])
+        assert len(arm["seeds"]) > 2 if name in primary_arms else len(arm["seeds"]) == 2
+    return sum(on_scorecard(c) for c in rec["comparisons"])
+
+
+@pytest.fixture(scope="module")
+def quick_a(tmp_path_factory):
+    if not HAVE_FASHION:
+        pytest.skip("Fashion-MNIST is not installed")
+    return _quick_v2("branch_supervision", tmp_path_factory)
+
+
+@needs_fashion
+def test_branch_supervision_quick_record_has_one_primary_speed_claim_equal_grids_and_checks_every_arm(quick_a):
+    rec, out, _ = quick_a
+    rows = check_v2_record(rec, "branch_supervision", "branch_auto", "plain")
+    primary = next(c for c in rec["comparisons"] if c["primary"])
+    assert primary["metric"] == "iters_to_50" and primary["lower_is_better"] and primary["relative"]
+    assert primary["conversion"] == "threshold (ours)" and primary["resolution"] is not None
+    assert set(rec["arms"]) == {"plain", "branch_auto", "companions", "adam_plain", "adam_branch"}
+    assert {c["kind"] for c in rec["comparisons"] if c["arm"] == "adam_branch"} == {"control"}
+    for name in ("curves", "gradient_flow", "probe"):
+        assert (out / f"branch_supervision_{name}.png").exists()
+    assert (out / "scorecard.md").read_text().count("compare branch_supervision") == rows >= 1
+
+
+@needs_fashion
+def test_branch_supervision_probe_runs_on_its_own_seeds_and_its_rows_and_curves_are_recorded(quick_a):
+    rec, _, runs = quick_a
+    probe = rec["probe"]
+    assert probe["seeds"] == rec["seeds"]["probe"] and len(probe["seeds"]) == 2
+    assert len(probe["curves"]) == 2 * len(probe["rows"])
+    assert {c["seed"] for c in probe["curves"]} == set(rec["seeds"]["probe"])
+    assert all(len(r["iters_to_50"]) == 2 for r in probe["rows"])
+    probe_runs = (runs / "branch_supervision-quick" / "probe").rglob("*.json")
+    stored = {json.loads(p.read_text())["seed"] for p in probe_runs}
+    assert stored == set(rec["seeds"]["probe"])
+    assert {"median_iters_to_50", "slow", "slow_threshold"} <= set(rec["baseline_slow"])
+    for name, arm in rec["arms"].items():                 # iterations and seconds to 50 %, every final seed
+        assert len(rec["time_to_50"][name]["iterations"]) == len(rec["time_to_50"][name]["seconds"]) == len(
+            arm["seeds"])
+
+
+@needs_fashion
+def test_branch_supervision_reads_validation_densely_early_in_the_final_runs_only(quick_a):
+    rec, _, runs = quick_a
+    every, until = rec["budget"]["dense_evaluation"]["every"], rec["budget"]["dense_evaluation"]["until"]
+    final_steps = [s for s, _ in rec["arms"]["plain"]["curves"][0]]
+    assert set(range(every, until + 1, every)) <= set(final_steps)
+    tune = [json.loads(p.read_text()) for p in (runs / "branch_supervision-quick" / "tune" / "plain").glob("*.json")]
+    assert tune and all(len(r["metrics"]["curve"]) == r["settings"]["evals"] for r in tune)
+    assert rec["arms"]["plain"]["trained_check"]["span"] == "iterations"
+
+
+@pytest.fixture(scope="module")
+def quick_b(tmp_path_factory):
+    if not HAVE_FASHION:
+        pytest.skip("Fashion-MNIST is not installed")
+    return _quick_v2("gradient_direction", tmp_path_factory)
+
+
+@needs_fashion
+def test_gradient_direction_quick_record_has_one_primary_accuracy_claim_and_six_point_grids_for_every_optimizer(
+        quick_b):
+    rec, out, _ = quick_b
+    rows = check_v2_record(rec, "gradient_direction", "direction", "adam")
+    primary = next(c for c in rec["comparisons"] if c["primary"])
+    assert primary["metric"] == "test_acc" and primary["published"] == 0.038
+    assert primary["conversion"] == "relative error reduction"
+    schedules = set()
+    for name in ("direction", "adam", "rmsprop"):
+        points = [g["settings"] for g in rec["arms"][name]["tuning"]][:6]
+        assert len({(p.get("c", p.get("lr")), p["schedule"]) for p in points}) == 6, name
+        schedules.add(frozenset(p["schedule"] for p in points))
+    assert schedules == {frozenset({"constant", "decay"})}               # the same schedule options for all
+    for name in ("text_direction", "text_adam", "text_rmsprop"):
+        assert rec["arms"][name]["tuning"] == []                          # as the text says: nothing tuned
+    assert rec["arms"]["text_adam"]["settings"]["lr"] == 1e-3
+    for name in ("curves", "schedule"):
+        assert (out / f"gradient_direction_{name}.png").exists()
+    assert (out / "scorecard.md").read_text().count("compare gradient_direction") == rows >= 1
+
+
+@needs_fashion
+def test_gradient_direction_time_claims_are_in_seconds_with_the_fair_baseline_chosen_from_the_tuning_runs(quick_b):
+    rec, _, _ = quick_b
+    time_claims = [c for c in rec["comparisons"] if c["metric"] == "seconds_to_target"]
+    assert len(time_claims) == 2 and all(c["published"] == 30.0 and c["conversion"] == "as published (relative)"
+                                         and c["resolution"] is not None for c in time_claims)
+    seconds = {}
+    for name in ("adam", "rmsprop"):
+        arm = rec["arms"][name]
+        row = next(g for g in arm["tuning"] if g["settings"] == arm["settings"])
+        seconds[name] = sum(row["metrics"]["seconds_to_target"]) / len(row["metrics"]["seconds_to_target"])
+    assert rec["choices"]["fastest_classic"] == min(seconds, key=seconds.get)
+    fair, text = time_claims
+    assert (fair["arm"], fair["baseline"]) == ("direction", rec["choices"]["fastest_classic"])
+    assert (text["arm"], text["baseline"]) == ("text_direction", "text_adam")
+    for name in ("direction", "text_direction", "text_adam", rec["choices"]["fastest_classic"]):
+        seeds = rec["arms"][name]["seeds"]
+        assert len(rec["arms"][name]["per_seed_metrics"]["seconds_to_target"]) == len(seeds)
+        assert len(rec["time_to_target"][name]["iterations"]) == len(rec["time_to_target"][name]["seconds"]) == len(
+            seeds)

@@ -123,3 +123,16 @@ def test_rerunning_one_cell_compares_test_accuracy_in_the_unit_it_was_stored_in(
     assert protocol.rerun_cell(args, "synthetic", run_scoring_odd_accuracy) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("test_acc"))
     assert line.rstrip().endswith("same")
+
+
+def test_tuning_records_the_experiments_tune_metrics_per_grid_point_for_a_claim_to_choose_from(runner):
+    seen = {}
+
+    def claims(tuning):
+        seen["tuning"] = tuning
+        return [Claim("primary", "arm", "base", published=0.5, conversion="threshold (ours)", primary=True)]
+    protocol.run_protocol(experiment(claims=claims, tune_metrics=("seed_seen",)), runner)
+    for row in seen["tuning"]["arm"]["grid"]:
+        assert row["metrics"] == {"seed_seen": [1000, 1001]}
+    tuning = protocol.tune(experiment(), runner)
+    assert "metrics" not in tuning["arm"]["grid"][0]

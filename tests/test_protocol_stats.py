@@ -168,3 +168,26 @@ def test_the_trained_check_flags_a_rising_end_and_holds_a_flat_one():
     assert not trained_check(check, rising)["held"]                    # 10 pp per 1,000 iterations
     got = trained_check(check, flat)
     assert got["held"] and abs(got["slope_pp_per_1k"]) < 1e-9
+
+
+def test_the_trained_check_over_iterations_ignores_dense_early_evaluations():
+    """With validation read every 10 iterations early (a time-to-target) the last 40 % of the *evaluations* reach
+    back into the rise; ``span="iterations"`` reads the last 40 % of the budget only."""
+    from numpycnn.lab.experiments.protocol import TrainedCheck, trained_check
+    steps = sorted(set(range(10, 1010, 10)) | set(range(100, 2100, 100)))
+    rise_then_flat = [{"metrics": {"curve": [[s, min(0.8, 0.3 + 0.0005 * s) + 0.001 * k] for s in steps]}}
+                      for k in range(5)]
+    assert not trained_check(TrainedCheck(1.0, 0.4), rise_then_flat)["held"]
+    got = trained_check(TrainedCheck(1.0, 0.4, span="iterations"), rise_then_flat)
+    assert got["held"] and abs(got["slope_pp_per_1k"]) < 1e-9 and got["span"] == "iterations"
+    with pytest.raises(ValueError, match="span"):
+        TrainedCheck(1.0, 0.4, span="seconds")
+
+
+def test_spacing_at_is_the_evaluation_grid_step_where_the_target_is_first_reached():
+    from numpycnn.lab.experiments.protocol import spacing_at
+    curve = [[10, 0.2], [20, 0.4], [30, 0.6], [110, 0.7], [190, 0.9]]
+    assert spacing_at(curve, 0.5) == 10                   # bracketed by 20 and 30
+    assert spacing_at(curve, 0.8) == 80                   # past the dense part: the coarse grid
+    assert spacing_at(curve, 0.1) == 10                   # at the first evaluation: anywhere before it
+    assert spacing_at(curve, 0.95) == 80                  # never reached: the last spacing

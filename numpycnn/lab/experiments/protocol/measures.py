@@ -75,6 +75,23 @@ def first_reaching(curve, target, budget):
     return float(budget), False
 
 
+def spacing_at(curve, target):
+    """The spacing of the evaluation grid where ``curve`` first reaches ``target``: how finely
+    :func:`first_reaching` was read there (a time claim's ``quantum``).
+
+    ``curve``: ``[[x, val_acc], ...]`` with ``x`` the step (or the training seconds, for a time in seconds).
+    Returns the distance between the two evaluations that bracket the crossing; the first evaluation's ``x``
+    when it is already at the target (the crossing lies anywhere before it); the last spacing when the
+    target is never reached.
+    """
+    previous = 0.0
+    for x, acc in curve:
+        if acc >= target:
+            return float(x - previous)
+        previous = x
+    return float(curve[-1][0] - curve[-2][0]) if len(curve) > 1 else float(curve[-1][0])
+
+
 def seconds_reaching(curve, curve_seconds, target):
     """Training seconds until validation accuracy first reaches ``target``, interpolated between evaluations
     as :func:`first_reaching` (the whole run's if never)."""

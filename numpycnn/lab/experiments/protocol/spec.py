@@ -132,12 +132,20 @@ class TrainedCheck:
     For each arm and final seed, the least-squares slope of validation accuracy over the last ``window``
     fraction of its evaluations (pp per 1,000 iterations); the check *holds* when the 95 % CI of those slopes
     across seeds ends below ``threshold``. Runs report ``metrics["curve"] = [[step, val_acc], ...]``.
+
+    ``span = "iterations"`` takes the window over the last ``window`` fraction of the *iterations* instead
+    (the evaluations at step ≥ (1 − window)·last step): the same for evenly spaced evaluations, and the one
+    that means "the end of the budget" when validation is also read densely early (a time-to-target).
     """
     threshold: float = 1.0
     window: float = 0.4
+    span: str = "evaluations"
+
+    def __post_init__(self):
+        choice(self.span, "span", "TrainedCheck", ("evaluations", "iterations"))
 
     def describe(self):
-        return (f"the slope of validation accuracy over the last {100 * self.window:g} % of the evaluations, "
+        return (f"the slope of validation accuracy over the last {100 * self.window:g} % of the {self.span}, "
                 f"95 % CI across seeds, ends below {self.threshold:g} pp per 1,000 iterations")
 
 
@@ -187,7 +195,9 @@ class Experiment:
     seeds from 2000 — three disjoint sets. ``claims`` is a list of :class:`Claim`, or a function
     ``claims(tuning) -> list`` when a claim's baseline is chosen from the tuning runs (never from the final
     runs). ``select`` is the metric maximised when tuning. ``probe_seeds``: how many seeds the experiment's
-    own probe used (recorded).
+    own probe used (recorded). ``tune_metrics``: metrics of the tuning runs recorded per grid point besides the
+    selection score (``grid[i]["metrics"][name]``, one value per tuning seed), e.g. a time to target from which
+    ``claims(tuning)`` chooses a baseline.
     """
     name: str
     title: str
@@ -201,6 +211,7 @@ class Experiment:
     tune_seeds: int = 2
     probe_seeds: int = 0
     select: str = "val_acc"
+    tune_metrics: tuple = ()
     budget: dict = field(default_factory=dict)
     quick: bool = False
 

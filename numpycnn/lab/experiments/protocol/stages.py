@@ -50,14 +50,19 @@ def _scored(exp, runner, jobs, seeds, desc):
     records = runner.map(specs, desc=desc)
     out = []
     for (name, point), i in zip(jobs, range(0, len(records), len(seeds))):
-        scores = [r["metrics"][exp.select] for r in records[i:i + len(seeds)]]
-        out.append((name, {"settings": point, "scores": scores, "mean": float(np.mean(scores))}))
+        runs = records[i:i + len(seeds)]
+        scores = [r["metrics"][exp.select] for r in runs]
+        row = {"settings": point, "scores": scores, "mean": float(np.mean(scores))}
+        if exp.tune_metrics:
+            row["metrics"] = {m: [r["metrics"][m] for r in runs] for m in exp.tune_metrics}
+        out.append((name, row))
     return out
 
 
 def tune(exp, runner):
     """Run every arm's grid on the tuning seeds (extended once at an edge); returns, per arm,
-    ``{"selected": setting, "grid": [{"settings", "scores", "mean"}, ...], "extended": {...} or None}``."""
+    ``{"selected": setting, "grid": [{"settings", "scores", "mean"(, "metrics")}, ...], "extended": {...} or None}``
+    (``metrics``: the experiment's ``tune_metrics`` per tuning seed)."""
     check_equal_tuning(exp)
     seeds = exp.seed_sets()["tuning"]
     tuned = [a for a in exp.arms if len(a.grid_points()) > 1]

@@ -248,11 +248,14 @@ def adjust(comparisons):
     return comparisons
 
 
-def slope_per_1k(curve, window):
+def slope_per_1k(curve, window, span="evaluations"):
     """The least-squares slope of validation accuracy (pp per 1,000 iterations) over the last ``window``
-    fraction of a curve's evaluations (at least 3 of them)."""
+    fraction of a curve's evaluations (at least 3 of them); with ``span="iterations"``, over the evaluations
+    in the last ``window`` fraction of the iterations (step ≥ (1 − window)·last step; at least 3)."""
     c = np.asarray(curve, dtype=np.float64)
     k = max(3, int(math.ceil(window * len(c))))
+    if span == "iterations":
+        k = max(3, int(np.count_nonzero(c[:, 0] >= (1 - window) * c[-1, 0])))
     steps, acc = c[-k:, 0], 100 * c[-k:, 1]
     return float(np.polyfit(steps / 1000.0, acc, 1)[0])
 
@@ -260,8 +263,9 @@ def slope_per_1k(curve, window):
 def trained_check(check, records):
     """The :class:`~.spec.TrainedCheck` of one arm: the slope over the window per seed, their mean and 95 % CI
     across seeds, and whether it held (the CI's upper end below the threshold); a JSON-able dict."""
-    slopes = [slope_per_1k(r["metrics"]["curve"], check.window) for r in records]
+    slopes = [slope_per_1k(r["metrics"]["curve"], check.window, check.span)
+              for r in records]
     mean, _, ci = confidence_interval(slopes)
     upper = ci[1] if math.isfinite(ci[1]) else mean
     return {"slope_pp_per_1k": mean, "ci": list(ci), "per_seed": slopes, "held": bool(upper < check.threshold),
-            "threshold": check.threshold, "window": check.window}
+            "threshold": check.threshold, "window": check.window, "span": check.span}
