@@ -24,9 +24,9 @@ records it:
 
 **Measures.** Iterations (and training seconds) until validation accuracy first reaches 50 %, read
 between evaluations by linear interpolation; in the final runs validation is read every 10 iterations up to
-twice the probe's slow value (at least 1,000), plus 40 evenly spaced evaluations (the tuning runs, which
-select on the final validation accuracy, read only the 40: evaluation does not change training). The grid
-step at the crossing is the time claims' ``quantum``. Also: final test accuracy, per-layer ‖∂L/∂W‖ over
+twice the probe's slow value (at least 1,000, at most half the budget), plus 40 evenly spaced evaluations
+(the tuning runs, which select on the final validation accuracy, read only the 40: evaluation does not
+change training). The grid step at the crossing is the time claims' ``quantum``. Also: final test accuracy, per-layer ‖∂L/∂W‖ over
 training (the figure shows the mean over the final seeds, never the probe's), the branch heads' own test
 accuracy.
 
@@ -40,17 +40,16 @@ threshold (ours) 10 %: the text gives no size); DSN companions the same; each of
 of the slope ends below 1 pp per 1,000 iterations, small against the ≈ 1 pp accuracy effect tested
 (7.3 % of a ≈ 14 % error) and far below the speed effect.
 
-**Budget.** 3,200 iterations per main run: a run of the plain arm (lr 0.1, tuning seed 1000) still rose
-2.3 pp per 1,000 iterations over the last 40 % of 2,400 iterations, and was flat (+0.0) over the last 40 % of
-3,200 (``python /work/notes/explore/curve.py branch_supervision '{"depth": 4, "width": 8, "gain": 2.0, "lr":
-0.1, "optimizer": "momentum", "branch": "none", "steps": 3200, "coefficient": 0.1, "evals": 40}' 1000
-12000,1000,5000 tune``: 38.6 s CPU). CPU per step with one BLAS thread, 200 iterations of each network
-(``python /tmp/h34ab/cost_a.py``): plain depth 4 10.5 ms, with the automatic branch 11.8, with the
-companions 14.0, depth 5 13.1, depth 2 7.4; one evaluation of the 1,000 validation images ≈ 0.09 s. So a
-tuning run (3,200 iterations, 40 evaluations) ≈ 42 s, a final run (≈ 110 more evaluations) ≈ 52 s, a probe
-run (1,600 iterations, 40 evaluations) ≈ 20 s. Runs: probe 16 · tuning 5 arms × 3 × 2 seeds = 30 (+ at most
-10 for edge extensions) · final 8 + 8 + 3 × 5 = 31. Estimate (16 × 20 + 30 × 42 + 31 × 52) / 2 ≈ 27 min with
-2 workers; ≈ 30 min if every grid extends.
+**Budget.** 3,200 iterations per main run: one run of the plain arm (lr 0.1, tuning seed 1000; the run
+function called directly in one process, one BLAS thread) still rose 2.3 pp per 1,000 iterations over the
+last 40 % of 2,400 iterations and was flat (+0.0) over the last 40 % of 3,200, in 38.6 s of CPU (the
+automatic branch: 41.7 s). CPU time per step (``time.process_time``, one BLAS thread, 200 iterations of each
+network): plain depth 4 10.5 ms, with the automatic branch 11.8, with the companions 14.0, depth 5 13.1,
+depth 2 7.4; one evaluation of the 1,000 validation images ≈ 0.09 s. So a tuning run (3,200 iterations, 40
+evaluations) ≈ 42 s, a final run (≈ 110–140 more evaluations) ≈ 53 s, a probe run (1,600 iterations, 40
+evaluations) ≈ 20 s. Runs: probe 16 · tuning 5 arms × 3 × 2 seeds = 30 (+ at most 10 for edge extensions) ·
+final 8 + 8 + 3 × 5 = 31. Estimate (16 × 20 + 30 × 42 + 31 × 53) / 2 ≈ 27 min with 2 workers; ≈ 30 min if
+every grid extends.
 """
 import time
 
@@ -184,10 +183,10 @@ def probe(exp, runner):
 
 def dense_until(regime, steps, quick):
     """The last iteration read densely: twice the probe's median iterations to 50 % in the regime, at least
-    :data:`DENSE_MIN` (a tenth of the budget in --quick), a multiple of the spacing, within the budget."""
+    :data:`DENSE_MIN`, at most half the budget (half the budget in --quick), a multiple of the spacing."""
     low = steps // 2 if quick else DENSE_MIN
-    until = max(low, 2 * regime["median_iters_to_50"])
-    return int(min(steps, DENSE_EVERY * np.ceil(until / DENSE_EVERY)))
+    until = min(max(low, 2 * regime["median_iters_to_50"]), steps // 2)
+    return int(DENSE_EVERY * np.ceil(until / DENSE_EVERY))
 
 
 def arms(base):

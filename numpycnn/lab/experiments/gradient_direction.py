@@ -34,8 +34,8 @@ relative: the text's "30–40 % less time"); as the text says: a higher test acc
 of the slope ends below 1 pp per 1,000 iterations (the accuracy effect tested is 3.8 % of a ≈ 10 % error,
 ≈ 0.4 pp; a baseline still rising 1 pp per 1,000 iterations at the end would fail it).
 
-**Budget** (CPU seconds measured with one BLAS thread, ``python /tmp/h34ab/cost_b.py``: 200 iterations of
-LeNet-5 per optimizer, 5 evaluations of the 2,000 validation images, one of the 10,000 test images): 8.8 ms
+**Budget** (CPU time, ``time.process_time``, one BLAS thread: 200 iterations of LeNet-5 per optimizer, 5
+evaluations of the 2,000 validation images, one of the 10,000 test images): 8.8 ms
 per step with the direction optimizer, 8.3 with Adam, 8.9 with RMSprop; 0.11 s per evaluation, 0.53 s for
 test. So a tuning run (4,000 iterations, 20 evaluations) ≈ 37 s, a final run (≈ 90 evaluations, test once)
 ≈ 45 s. Runs: tuning 3 × 6 × 2 = 36 (+ at most 6 for extensions) · final 8 + 8 (primary) + 5 (RMSprop) +
