@@ -84,6 +84,11 @@ CASES = [
          ["{t}/fashion/train-images-idx3-ubyte", "magic"], ("idx",)),
     Case("compare_unknown_option", "unknown", "compare --nope", ["compare", "orthogonal_reinit", "--nope"],
          ["unrecognized arguments", "--nope"], ()),
+    Case("compare_seed_without_only", "unknown", "compare --seed", ["compare", "orthogonal_reinit", "--seed", "1"],
+         ["--seed 1", "--only ARM"], ()),
+    Case("compare_only_without_a_published_record", "folder", "compare --only",
+         ["compare", "orthogonal_reinit", "--only", "text", "--seed", "0", "--out", "{t}/nothing-yet"],
+         ["--only", "{t}/nothing-yet/orthogonal_reinit.json does not exist"], ()),
     # compare: each experiment's own options
     *[Case(f"compare_{t}_zero_steps", "range", f"compare {t} --steps", ["compare", t, "--steps", "0"],
            [f"compare {t}", "--steps", "integer >= 1", "got 0"], ())

@@ -46,7 +46,9 @@ ensemble-ce rules, ≈ 57 s validation. Runs: every arm 3 rates × 2 tuning seed
 and independent, 5 for the other five arms): independent 14 × 36 + KDCL 14 × 39 + four arms 11 × 39 + validation
 11 × 57 ≈ 3,390 CPU s / 2 workers ≈ **28 min**; if every arm's best rate sat at an edge (2 more tuning runs
 each, ≈ 570 s) ≈ 33 min. The design's 1,200 iterations would be ≈ 33 min (39 with every grid extended), so
-the run is 1,000 iterations (≈ 21 epochs of 3,000 images), as in the first version.
+the run is 1,000 iterations (≈ 21 epochs of 3,000 images), as in the first version. Two whole runs confirm the
+estimate (exploration, tuning seed 1000, lr 2e-3, 20 evaluations): independent 36.6 s CPU (mean network 83.7 %
+test, ensemble 85.3 %), KDCL 36.7 s (83.1 %, 84.1 %).
 """
 import time
 

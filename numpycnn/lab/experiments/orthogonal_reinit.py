@@ -257,7 +257,7 @@ def main(argv=None):
     exp = protocol.Experiment(
         name=NAME, title="Technique E, tested", run=run, data=data, arms=arms(base), claims=claims(),
         trained=protocol.TrainedCheck(threshold=THRESHOLD, window=WINDOW), seeds=args.seeds,
-        primary_seeds=3 if quick else max(protocol.PRIMARY_SEEDS, args.seeds), tune_seeds=1 if quick else 2,
+        primary_seeds=max(3 if quick else protocol.PRIMARY_SEEDS, args.seeds), tune_seeds=1 if quick else 2,
         quick=quick,
         budget={"iterations": total, "epochs": total // steps_per_epoch, "batch": 64, "s1": s1_steps,
                 "s2": s2_steps, "n": base["n"], "p": 0.3, "width": base["width"],
