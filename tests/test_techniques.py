@@ -115,9 +115,10 @@ def test_compare_all_and_compare_help_pick_up_a_sixth_technique(six):
 
 def test_the_scorecard_orders_and_letters_a_sixth_technique(six, tmp_path):
     for name in ("sixth", "branch_supervision"):
-        claim = protocol.Claim(f"{name} helps", "new", "old", claimed_effect=1.0, source="test")
-        rec = {"technique": name, "command": f"python -m numpycnn compare {name}",
-               "comparisons": [protocol.compare(claim, [0.8, 0.82], [0.79, 0.8])]}
+        claim = protocol.Claim(f"{name} helps", "new", "old", published=1.0, conversion="threshold (ours)",
+                               source="test (ours)", primary=True)
+        rec = {"technique": name, "command": f"python -m numpycnn compare {name}", "protocol": protocol.PROTOCOL_VERSION,
+               "comparisons": protocol.adjust([protocol.compare(claim, [0.8, 0.82], [0.79, 0.8])])}
         (tmp_path / f"{name}.json").write_text(protocol.dumps(rec))
     protocol.write_scorecard(str(tmp_path))
     rows = [line for line in (tmp_path / "scorecard.md").read_text().splitlines() if re.match(r"\| [A-Z] \|", line)]
