@@ -178,7 +178,10 @@ def rerun_cell(args, name, run):
     spec = RunSpec(run, "final", args.only, arm["settings"], args.seed,
                    DataSpec(**{**data, "data_dir": args.data_dir}), rec.get("quick", False))
     results = []
-    InProcess().run([spec], lambda i, result: results.append(result))      # one BLAS thread, as a worker
+
+    def failed(i, traceback):
+        raise RuntimeError(f"{where} {args.only} --seed {args.seed}: the run raised\n{traceback}")
+    InProcess().run([spec], lambda i, result: results.append(result), failed)      # one BLAS thread, as a worker
     result = results[0]
     i = arm["seeds"].index(args.seed)
     stored = {"test_acc": arm["per_seed"][i] / 100, **{m: v[i] for m, v in arm.get("per_seed_metrics", {}).items()}}
