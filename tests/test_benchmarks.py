@@ -3,6 +3,7 @@ import importlib.util
 import pathlib
 
 import numpy as np
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -86,3 +87,43 @@ def test_interleaving_times_every_case_once_per_repetition_in_rotated_order_with
     assert calls[0] == ("T", 1) and calls[2] == ("T", 2)                     # threads set before each call
     assert {k: len(v) for k, v in out.items()} == {"a": 2, "b": 2}
 
+
+
+def _before_after_module():
+    spec = importlib.util.spec_from_file_location("bench_before_after", ROOT / "benchmarks" / "before_after.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_before_after_section_replaces_its_own_lines_and_keeps_the_rest_of_the_file(tmp_path):
+    ba = _before_after_module()
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# results\n\nkept above\n")
+    ba.write_section(path, f"{ba.BEGIN}\nfirst\n{ba.END}")
+    with open(path, "a") as f:
+        f.write("\nkept below\n")
+    ba.write_section(path, f"{ba.BEGIN}\nsecond\n{ba.END}")
+    text = path.read_text()
+    assert "kept above" in text and "kept below" in text and "second" in text
+    assert "first" not in text and text.count(ba.BEGIN) == 1
+
+
+def test_before_after_table_gives_the_median_ratio_and_the_per_round_range():
+    ba = _before_after_module()
+
+    class Args:
+        rounds, reps, epoch_samples = 3, 5, 640
+    before = [{"case": s} for s in (1.0, 2.0, 3.0)]
+    after = [{"case": s} for s in (1.5, 2.0, 3.3)]
+    row = next(line for line in ba.table(before, after, Args, "abc", "def").splitlines() if line.startswith("| case | 2"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:] == ["2000.00", "2000.00", "1.000", "1.000–1.500"]
+
+
+def test_before_after_refuses_a_revision_that_is_not_a_commit(capsys):
+    ba = _before_after_module()
+    with pytest.raises(SystemExit) as exit:
+        ba.main(["--before", "no-such-revision-xyz"])
+    assert exit.value.code == 2
+    assert "--before 'no-such-revision-xyz' is not a commit" in capsys.readouterr().err
