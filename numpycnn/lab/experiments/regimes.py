@@ -168,10 +168,10 @@ PRESETS = {
     "collaborative": Regime(
         "collaborative", cifar10(), Network("lenet5", "three LeNet-5 trained together", copies=3, options={"model": "lenet5"}), batch=64,
         epochs=20,
-        plan=(Stage("tune", ("independent", "min_loss", "linear", "min_logit", "validation", "kdcl", "dml"), TUNE, 4,
+        plan=(Stage("tune", ("independent", "min-loss", "linear", "min-logit", "validation", "kdcl", "dml"), TUNE, 4,
                     2),
               Stage("final", ("independent", "kdcl"), FINAL, 1, 8),
-              Stage("final", ("min_loss", "linear", "min_logit", "validation", "dml"), FINAL, 1, 5)),
+              Stage("final", ("min-loss", "linear", "min-logit", "validation", "dml"), FINAL, 1, 5)),
         sources={"data": "KDCL (Guo et al. 2020) and DML report CIFAR-100 and ImageNet; ours: CIFAR-10 (the data set "
                          "numpycnn reads)", "network": "ours: m = 3 LeNet-5 (KDCL's students are ResNets)",
                  "epochs": "ours: 20", "batch": "ours: 64"}),
