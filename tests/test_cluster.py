@@ -290,7 +290,15 @@ def test_the_default_compare_path_never_imports_dask(tmp_path):
 @pytest.mark.slow
 def test_every_technique_quick_gives_the_same_json_through_cluster_local_2_as_through_the_pool(tmp_path):
     """All five ``compare NAME --quick``: the local pool, then one LocalCluster of 2 workers for the five; the JSON
-    is the same bit for bit apart from provenance (one machine)."""
+    is the same bit for bit apart from provenance (one machine).
+
+    One exception, by design, not by the executor: technique B chooses its fair time claim's baseline (Adam or
+    RMSprop) by the mean *training seconds* to the target in its tuning runs (``choices.fastest_classic``), a wall
+    time that differs from one run to the next on any executor. That choice changes the stripped time row, and
+    through Holm's step-down it changes every B row's ``p_holm`` and so the verdict of every B row but the primary
+    (which reads its own 95 % interval). For B those three (:func:`time_dependent`) are left out; every run's
+    metrics, every arm, selection, mean difference, interval, raw p-value and the primary verdict still must
+    match."""
     names = techniques.names()
     mains = [(name, experiment_module(name).main) for name in names]
     common = ["--quick", "--no-progress", "--allow-dirty"]
@@ -302,4 +310,16 @@ def test_every_technique_quick_gives_the_same_json_through_cluster_local_2_as_th
         pool = json.loads((tmp_path / "pool" / f"{name}.json").read_text())
         dask = json.loads((tmp_path / "dask" / f"{name}.json").read_text())
         assert dask["runs"]["executor"].startswith("Dask"), name
+        if name == "gradient_direction":
+            dask, pool = time_dependent(dask), time_dependent(pool)
         assert numbers(dask) == numbers(pool), name
+
+
+def time_dependent(record):
+    """Technique B's record without what follows from a wall time: the time claim's baseline chosen by tuning
+    seconds (``choices``), the Holm-adjusted p-values it enters, and the verdicts of the rows judged by them (every
+    row but the primary)."""
+    out = {k: v for k, v in record.items() if k != "choices"}
+    out["comparisons"] = [{k: v for k, v in c.items() if k != "p_holm" and not (k == "verdict" and not c["primary"])}
+                          for c in record["comparisons"]]
+    return out

@@ -114,3 +114,28 @@ def test_the_paper_preset_runs_end_to_end_on_a_tiny_cifar10_folder(name, tiny_ci
     rec = json.loads((tmp_path / "out" / f"{name}.json").read_text())
     assert rec["data"]["name"] == "cifar10" and rec["data"]["train"] == 240
     assert "--regime paper" in rec["command"]
+
+
+def test_each_preset_plan_runs_the_arms_grid_sizes_and_seed_counts_of_its_experiment():
+    """The plans were first copied by hand from a design note: each must run what its experiment runs — every tuned
+    arm's grid plus one edge extension (every grid point of the other keys at one more learning rate), every arm in
+    a final stage, 8 seeds exactly for the primary claim's arms (arm, baseline, reference)."""
+    from numpycnn.lab.experiments.protocol.stages import primary_arms
+    a, b, c, d, e = (experiment_module(n) for n in ("branch_supervision", "gradient_direction", "erdos_renyi",
+                                                    "collaborative", "orthogonal_reinit"))
+    seconds = {"selected": {"lr": 1}, "grid": [{"settings": {"lr": 1}, "metrics": {"seconds_to_target": [1.0]}}]}
+    built = {"branch_supervision": (a.arms({}), a.claims()),
+             "gradient_direction": (b.arms({}), b.claims(0.85)({n: seconds for n in b.CLASSIC})),
+             "erdos_renyi": (c.arms(1, 1, 1), c.claims()), "collaborative": (d.arms({}), d.claims()),
+             "orthogonal_reinit": (e.arms({}), e.claims())}
+    for name, (arms, claims) in built.items():
+        plan = regimes.PRESETS[name].plan
+        tuned = {arm.name: len(arm.grid_points()) for arm in arms if arm.grid}
+        extension = {arm.name: len(arm.grid_points()) // len(arm.grid[arm.extend[0]]) for arm in arms if arm.grid}
+        tune = {arm: s.points for s in plan if s.stage == "tune" for arm in s.arms}
+        assert tune == {arm: tuned[arm] + extension[arm] for arm in tuned}, name
+        finals = {arm: s.seeds for s in plan if s.stage == "final" for arm in s.arms}
+        assert sorted(finals) == sorted(arm.name for arm in arms), name
+        primary = primary_arms(claims)
+        assert {arm for arm, seeds in finals.items() if seeds == 8} == primary, name
+        assert all(seeds == 5 for arm, seeds in finals.items() if arm not in primary), name

@@ -136,23 +136,25 @@ def run(settings, seed, ctx):
 
 
 # ------------------------------------------------------------------------------------------------
-def probe_settings(quick):
-    """The probe's grid: ``[(depth, gain, settings), ...]`` (plain nets, SGD + momentum at lr 0.1)."""
+def probe_settings(quick, width=None):
+    """The probe's grid: ``[(depth, gain, settings), ...]`` (plain nets of ``width`` filters, default 8, 4 with
+    ``quick``; SGD + momentum at lr 0.1)."""
     depths, gains = ((2, 3), (1.0,)) if quick else (PROBE_DEPTHS, PROBE_GAINS)
     steps = 40 if quick else PROBE_STEPS
-    return [(depth, gain, {"depth": depth, "width": 4 if quick else 8, "gain": gain, "lr": PROBE_LR,
+    return [(depth, gain, {"depth": depth, "width": width or (4 if quick else 8), "gain": gain, "lr": PROBE_LR,
                            "optimizer": "momentum", "branch": "none", "steps": steps, "evals": 20 if quick else EVALS})
             for gain in gains for depth in depths]
 
 
-def probe(exp, runner):
-    """The regime search on the probe seeds; returns ``(regime, rows, curves)``.
+def probe(exp, runner, width=None):
+    """The regime search on the probe seeds (nets of ``width`` filters: :func:`probe_settings`); returns
+    ``(regime, rows, curves)``.
 
     ``rows``: per (depth, gain) the iterations to 50 % per probe seed, their median, alive and slow;
     ``curves``: every probe run's validation curve with its settings and seed.
     """
     seeds = exp.seed_sets()["probe"]
-    grid = probe_settings(exp.quick)
+    grid = probe_settings(exp.quick, width)
     specs = [s for depth, gain, settings in grid
              for s in exp.specs("probe", f"probe-d{depth}-g{gain:g}", settings, seeds)]
     records = runner.map(specs, desc=f"{NAME}: probe")
@@ -236,21 +238,25 @@ def main(argv=None):
     if args.only:
         return protocol.rerun_cell(args, NAME, run)
     quick = args.quick
-    data = protocol.DataSpec(train=800 if quick else 12_000, val=200 if quick else 1_000,
-                             test=300 if quick else 5_000, data_dir=args.data_dir)
+    # --regime paper: CIFAR-10, the preset's width (32) for the probe and the main runs (the probe still chooses the
+    # depth, up to the preset's 5, and the gain), and its 20 epochs as iterations (epochs × ⌈training images / 64⌉)
+    data = protocol.preset_data(args, protocol.DataSpec(train=800 if quick else 12_000, val=200 if quick else 1_000,
+                                                        test=300 if quick else 5_000, data_dir=args.data_dir))
+    width = protocol.preset_network(args, {"width": 4 if quick else 8})["width"]
     protocol.require_data(data)
     t0 = time.perf_counter()
-    steps = args.steps or (60 if quick else STEPS)
+    steps = args.steps or protocol.preset_iterations(args, 60 if quick else STEPS)
+    primary_seeds, tune_seeds = protocol.preset_seeds(args, 3 if quick else protocol.PRIMARY_SEEDS, 1 if quick else 2)
     exp = protocol.Experiment(name=NAME, title="Technique A, tested", run=run, data=data, arms=[], claims=claims(),
-                              seeds=args.seeds, primary_seeds=3 if quick else protocol.PRIMARY_SEEDS,
-                              tune_seeds=1 if quick else 2, probe_seeds=PROBE_SEEDS, quick=quick,
+                              seeds=args.seeds, primary_seeds=primary_seeds,
+                              tune_seeds=tune_seeds, probe_seeds=PROBE_SEEDS, quick=quick,
                               trained=protocol.TrainedCheck(threshold=1.0, window=0.4, span="iterations"))
-    regime, probe_rows, probe_curves = probe(exp, runner)
+    regime, probe_rows, probe_curves = probe(exp, runner, width)
     until = dense_until(regime, steps, quick)
-    base = {"depth": regime["depth"], "gain": regime["gain"], "width": 4 if quick else 8, "steps": steps,
+    base = {"depth": regime["depth"], "gain": regime["gain"], "width": width, "steps": steps,
             "coefficient": 0.1, "evals": 20 if quick else EVALS, "dense": [DENSE_EVERY if not quick else 2, until]}
     exp.arms = arms(base)
-    exp.budget = {"iterations": steps, "batch": 64, "probe_iterations": probe_settings(quick)[0][2]["steps"],
+    exp.budget = {"iterations": steps, "batch": 64, "probe_iterations": probe_settings(quick, width)[0][2]["steps"],
                   "dense_evaluation": {"every": base["dense"][0], "until": until}, "evaluations": base["evals"]}
     tuning, finals, claim_list, arm_rows, comparisons = protocol.run_protocol(exp, runner)
     table = protocol.arms_table(arm_rows, extra_columns(finals), hide=protocol.HIDDEN_SETTINGS + (

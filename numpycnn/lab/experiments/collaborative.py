@@ -185,9 +185,13 @@ def main(argv=None):
     if args.only:
         return protocol.rerun_cell(args, NAME, run)
     quick = args.quick
-    steps = args.steps or (24 if quick else STEPS)
-    data = protocol.DataSpec(train=600 if quick else 4_000, val=200 if quick else 1_000, test=300 if quick else 5_000,
-                             data_dir=args.data_dir)
+    # --regime paper: CIFAR-10 and 20 epochs at batch 64 as iterations (epochs × ⌈training images / 64⌉); the preset's
+    # network is LeNet-5 (three of them), the one base["model"] builds (3×32×32 input from the data)
+    steps = args.steps or protocol.preset_iterations(args, 24 if quick else STEPS)
+    data = protocol.preset_data(args, protocol.DataSpec(train=600 if quick else 4_000, val=200 if quick else 1_000,
+                                                        test=300 if quick else 5_000, data_dir=args.data_dir))
+    primary_seeds, tune_seeds = protocol.preset_seeds(
+        args, args.seeds if quick else max(protocol.PRIMARY_SEEDS, args.seeds), 1 if quick else 2)
     protocol.require_data(data)
     t0 = time.perf_counter()
     base = {"model": "lenet5", "steps": steps, "augment": "shift:2,flip", "evals": 5 if quick else 20,
@@ -195,7 +199,7 @@ def main(argv=None):
     exp = protocol.Experiment(
         name=NAME, title="Technique D, tested", run=run, data=data, arms=arms(base), claims=claims(),
         trained=protocol.TrainedCheck(threshold=FLAT, window=0.4), seeds=args.seeds,
-        primary_seeds=args.seeds if quick else max(protocol.PRIMARY_SEEDS, args.seeds), tune_seeds=1 if quick else 2,
+        primary_seeds=primary_seeds, tune_seeds=tune_seeds,
         quick=quick, budget={"iterations": steps, "batch": 64, "networks": M, "augment": base["augment"],
                              "evaluations": base["evals"], "optimizer": "adam", "schedule": SCHEDULE,
                              "lr_grid": list(LRS)})

@@ -227,17 +227,21 @@ def main(argv=None):
     if args.only:
         return protocol.rerun_cell(args, NAME, run)
     quick = args.quick
-    steps_lenet = args.steps or (30 if quick else STEPS_LENET)
-    steps_mlp = 30 if quick else STEPS_MLP
+    # --regime paper: CIFAR-10 and 20 epochs at batch 64 as iterations (epochs × ⌈training images / 64⌉) for LeNet-5
+    # and the MLPs alike; the preset's network is LeNet-5, the one train_options builds (3×32×32 input from the data)
+    steps_lenet = args.steps or protocol.preset_iterations(args, 30 if quick else STEPS_LENET)
+    steps_mlp = protocol.preset_iterations(args, 30 if quick else STEPS_MLP)
     evals = 5 if quick else 15
-    data = protocol.DataSpec(train=1000 if quick else 22_000, val=200 if quick else 2_000,
-                             test=300 if quick else 10_000, data_dir=args.data_dir)
+    data = protocol.preset_data(args, protocol.DataSpec(train=1000 if quick else 22_000, val=200 if quick else 2_000,
+                                                        test=300 if quick else 10_000, data_dir=args.data_dir))
+    primary_seeds, tune_seeds = protocol.preset_seeds(
+        args, args.seeds if quick else max(protocol.PRIMARY_SEEDS, args.seeds), 1 if quick else 2)
     protocol.require_data(data)
     t0 = time.perf_counter()
     exp = protocol.Experiment(
         name=NAME, title="Technique C, tested", run=run, data=data, arms=arms(steps_lenet, steps_mlp, evals),
         claims=claims(), trained=protocol.TrainedCheck(threshold=FLAT, window=0.4), seeds=args.seeds,
-        primary_seeds=args.seeds if quick else max(protocol.PRIMARY_SEEDS, args.seeds), tune_seeds=1 if quick else 2,
+        primary_seeds=primary_seeds, tune_seeds=tune_seeds,
         quick=quick, budget={"lenet5_iterations": steps_lenet, "mlp_iterations": steps_mlp, "batch": 64,
                              "evaluations": evals, "optimizer": "adam", "schedule": SCHEDULE,
                              "lr_grid": list(LRS)})

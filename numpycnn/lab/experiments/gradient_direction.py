@@ -185,10 +185,13 @@ def main(argv=None):
     if args.only:
         return protocol.rerun_cell(args, NAME, run)
     quick = args.quick
-    steps = args.steps or (60 if quick else STEPS)
+    # --regime paper: CIFAR-10 and the text's 20 epochs at batch 64 as iterations (epochs × ⌈training images / 64⌉);
+    # the preset's network is the text's LeNet-5, the one train_options builds (3×32×32 input from the data)
+    steps = args.steps or protocol.preset_iterations(args, 60 if quick else STEPS)
     target = args.target or (0.5 if quick else TARGET)
-    data = protocol.DataSpec(train=3_000 if quick else 22_000, val=500 if quick else 2_000,
-                             test=500 if quick else 10_000, data_dir=args.data_dir)
+    data = protocol.preset_data(args, protocol.DataSpec(train=3_000 if quick else 22_000, val=500 if quick else 2_000,
+                                                        test=500 if quick else 10_000, data_dir=args.data_dir))
+    primary_seeds, tune_seeds = protocol.preset_seeds(args, 3 if quick else protocol.PRIMARY_SEEDS, 1 if quick else 2)
     protocol.require_data(data)
     t0 = time.perf_counter()
     dense = [2, steps // 2] if quick else [DENSE_EVERY, min(DENSE_UNTIL, steps)]
@@ -196,7 +199,7 @@ def main(argv=None):
     common = {"steps": steps, "target": target, "dense": dense, "evals": evals}
     exp = protocol.Experiment(
         name=NAME, title="Technique B, tested", run=run, data=data, arms=arms(common), claims=claims(target),
-        seeds=args.seeds, primary_seeds=3 if quick else protocol.PRIMARY_SEEDS, tune_seeds=1 if quick else 2,
+        seeds=args.seeds, primary_seeds=primary_seeds, tune_seeds=tune_seeds,
         quick=quick, tune_metrics=("seconds_to_target", "iters_to_target"),
         trained=protocol.TrainedCheck(threshold=1.0, window=0.4, span="iterations"),
         budget={"iterations": steps, "batch": 64, "target": target,

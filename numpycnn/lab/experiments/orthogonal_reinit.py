@@ -90,7 +90,7 @@ from ...datasets import Dataset
 from ...plots import figure
 from ...techniques.orthogonal_reinit import RePr, layer_measures
 from .. import builder
-from . import protocol
+from . import protocol, regimes
 
 NAME = "orthogonal_reinit"
 #: the regime (the module docstring): training images before the validation split is carved, and the schedule
@@ -196,10 +196,15 @@ def schedule_of(s1_epochs):
     return {"s1_epochs": s1_epochs, "s2_epochs": max(1, s1_epochs // 2), "n": N_CYCLES, "final_epochs": 2 * s1_epochs}
 
 
+def epochs_of(schedule):
+    """The epochs of a schedule: N cycles of S1 + S2, then the final phase."""
+    return schedule["n"] * (schedule["s1_epochs"] + schedule["s2_epochs"]) + schedule["final_epochs"]
+
+
 def check_window(schedule, window, where):
     """The trained check's window (the last ``window`` of the per-epoch evaluations) lies in the final phase: a
     ValueError naming ``where`` (the option that set the schedule) otherwise."""
-    epochs = schedule["n"] * (schedule["s1_epochs"] + schedule["s2_epochs"]) + schedule["final_epochs"]
+    epochs = epochs_of(schedule)
     if math.ceil(window * epochs) > schedule["final_epochs"]:
         raise ValueError(f"{where}: a schedule of {epochs} epochs ending with {schedule['final_epochs']} of normal "
                          f"training leaves a drop or a re-introduction inside the trained check's window (the last "
@@ -244,20 +249,28 @@ def main(argv=None):
     args = p.parse_args(argv)
     protocol.check_positive(args, NAME, "width", "s1_epochs")
     quick = args.quick
-    base = settings_of(quick, args.width, args.s1_epochs)            # checked before --fresh empties the store
+    width, s1_epochs = args.width, args.s1_epochs
+    preset = regimes.preset(NAME, args.regime, quick)               # the Regime check_args puts in args.preset
+    if preset is not None:      # RePr's width (32), and S1 = the largest whose schedule, 5·S1 epochs (S1 even) or
+        width = width or preset.network.options["width"]      # 5·S1 − 1 (odd), fits the preset's (24 → S1 = 5);
+        s1_epochs = s1_epochs or (None if quick else max(     # --quick keeps the quick schedule
+            s1 for s1 in range(2, preset.epochs) if epochs_of(schedule_of(s1)) <= preset.epochs))
+    base = settings_of(quick, width, s1_epochs)                       # checked before --fresh empties the store
     runner = protocol.check_args(args, NAME)
     if args.only:
         return protocol.rerun_cell(args, NAME, run)
-    data = (protocol.DataSpec(train=600, val=200, test=300, data_dir=args.data_dir) if quick else
-            protocol.DataSpec(train=TRAIN, val=VAL, test=TEST, data_dir=args.data_dir))
+    data = protocol.preset_data(args, protocol.DataSpec(train=600, val=200, test=300, data_dir=args.data_dir) if quick
+                                else protocol.DataSpec(train=TRAIN, val=VAL, test=TEST, data_dir=args.data_dir))
     protocol.require_data(data)
     steps_per_epoch = -(-(data.train - data.val) // 64)
     s1_steps, s2_steps, total = schedule_steps(base, steps_per_epoch)
+    primary_seeds, tune_seeds = protocol.preset_seeds(
+        args, 3 if quick else max(protocol.PRIMARY_SEEDS, args.seeds), 1 if quick else 2)
     t0 = time.perf_counter()
     exp = protocol.Experiment(
         name=NAME, title="Technique E, tested", run=run, data=data, arms=arms(base), claims=claims(),
         trained=protocol.TrainedCheck(threshold=THRESHOLD, window=WINDOW), seeds=args.seeds,
-        primary_seeds=max(3 if quick else protocol.PRIMARY_SEEDS, args.seeds), tune_seeds=1 if quick else 2,
+        primary_seeds=max(primary_seeds, args.seeds), tune_seeds=tune_seeds,
         quick=quick,
         budget={"iterations": total, "epochs": total // steps_per_epoch, "batch": 64, "s1": s1_steps,
                 "s2": s2_steps, "n": base["n"], "p": 0.3, "width": base["width"],

@@ -41,11 +41,13 @@ BASE_MB = 120
 
 @dataclass(frozen=True)
 class Network:
-    """A network of :func:`numpycnn.zoo.build_model`: its ``key`` in :data:`STEP_COSTS`, a readable label, and how
-    many copies one run trains (technique D trains 3 networks together)."""
+    """A network of :func:`numpycnn.zoo.build_model`: its ``key`` in :data:`STEP_COSTS`, a readable label, how
+    many copies one run trains (technique D trains 3 networks together), and ``options``: the
+    :func:`numpycnn.lab.builder.options` that build it (the input shape comes from the data: 3×32×32 on CIFAR-10)."""
     key: str
     label: str
     copies: int = 1
+    options: dict = field(default_factory=dict, hash=False)
 
     def step_ms(self):
         return self.copies * STEP_COSTS[self.key][0]
@@ -56,12 +58,14 @@ class Network:
 
 @dataclass(frozen=True)
 class Stage:
-    """Runs of one stage of a preset: ``arms`` each with ``points`` settings, on ``seeds`` seeds."""
+    """Runs of one stage of a preset: ``arms`` each with ``points`` settings, on ``seeds`` seeds; ``iterations`` per
+    run when the stage has its own budget (a probe), else None (the preset's)."""
     stage: str
     arms: tuple
     settings: str
     points: int
     seeds: int
+    iterations: int = None
 
     def runs(self):
         return len(self.arms) * self.points * self.seeds
@@ -99,9 +103,10 @@ class Regime:
         return sum(s.runs() for s in self.plan)
 
     def cpu_hours(self):
-        """Estimated CPU-hours of the whole comparison: runs × iterations × per-step CPU time (training only;
-        evaluation passes add a few per cent)."""
-        return self.runs() * self.iterations() * self.network.step_ms() / 1000 / 3600
+        """Estimated CPU-hours of the whole comparison: runs × iterations × per-step CPU time, summed over the
+        stages (a probe at its own iterations; training only: evaluation passes add a few per cent)."""
+        steps = sum(s.runs() * (s.iterations or self.iterations()) for s in self.plan)
+        return steps * self.network.step_ms() / 1000 / 3600
 
     def memory_mb(self):
         """Estimated memory of one worker: the splits in float32, the raw uint8 files read, one step's peak,
@@ -116,24 +121,35 @@ def cifar10(train=50_000, val=5_000, test=10_000):
     return DataSpec(name="cifar10", train=train, val=val, test=test)
 
 
-LENET = Network("lenet5", "LeNet-5 on RGB 32×32 (62,006 parameters: the text's small CNN)")
+LENET = Network("lenet5", "LeNet-5 on RGB 32×32 (62,006 parameters: the text's small CNN)", options={"model": "lenet5"})
 TUNE, FINAL = "tune (validation, 3-point lr grid + 1 extension)", "final (selected setting)"
+#: C's arms on LeNet-5 and on the MLP (its growth sweeps are MLPs too): the primary claim's three, and the others
+ER_PRIMARY = ("lenet5/dense", "lenet5/uniform@0.95", "lenet5/er@0.95")
+ER_OTHERS = ("lenet5/snip@0.95", "lenet5/uniform@0.98", "lenet5/er@0.98", "mlp/dense", "mlp/uniform@0.95",
+             "mlp/er@0.95", "mlp/uniform@0.98", "mlp/er@0.98", "width/100/dense", "width/100/er", "width/1000/dense",
+             "width/1000/er", "depth/1/dense", "depth/1/er", "depth/4/dense", "depth/4/er")
 
 #: one preset per technique (the arms of each plan are those of its experiment module on protocol v2)
 PRESETS = {
     "branch_supervision": Regime(
-        "branch_supervision", cifar10(), Network("plain_cnn-5x32-sigmoid", "plain sigmoid CNN, 5 conv layers of 32"),
+        "branch_supervision", cifar10(),
+        Network("plain_cnn-5x32-sigmoid", "plain sigmoid CNN of 32 filters, depth ≤ 5 chosen by the probe (costed at 5)",
+                options={"model": "plain_cnn", "depth": 5, "width": 32, "activation": "sigmoid"}),
         batch=64, epochs=20,
-        plan=(Stage("tune", ("plain", "branch_auto", "companions", "adam_plain", "adam_branch"), TUNE, 4, 2),
+        plan=(Stage("probe", ("plain",), "probe (depth 2–5 × gain 1, 2; SGD + momentum, lr 0.1)", 8, 2,
+                    iterations=1600),
+              Stage("tune", ("plain", "branch_auto", "companions", "adam_plain", "adam_branch"), TUNE, 4, 2),
               Stage("final", ("plain", "branch_auto"), FINAL, 1, 8),
               Stage("final", ("companions", "adam_plain", "adam_branch"), FINAL, 1, 5)),
         sources={"data": "Deeply-Supervised Nets (Lee et al. 2015): CIFAR-10, error 10.41 → 9.65 %",
                  "network": "ours: the experiment's deep plain sigmoid CNN (where the text's mechanism can show), "
-                            "widened to 32 filters; DSN's own network is not in our sources",
+                            "widened to 32 filters, its depth chosen by the experiment's probe (≤ 5); DSN's own network "
+                            "is not in our sources",
                  "epochs": "ours: 20 epochs, as the gradient-direction text trains on CIFAR-10", "batch": "ours: 64"}),
     "gradient_direction": Regime(
         "gradient_direction", cifar10(), LENET, batch=64, epochs=20,
-        plan=(Stage("tune", ("direction", "adam", "rmsprop"), "tune (validation, 3 lr × 2 schedules)", 6, 2),
+        plan=(Stage("tune", ("direction", "adam", "rmsprop"),
+                    "tune (validation, 3 lr × 2 schedules + 1 lr extension × 2 schedules)", 8, 2),
               Stage("final", ("direction", "adam"), FINAL, 1, 8), Stage("final", ("rmsprop",), FINAL, 1, 5),
               Stage("final", ("text_direction", "text_adam", "text_rmsprop"), "final (the text's settings, untuned)",
                     1, 5)),
@@ -142,30 +158,32 @@ PRESETS = {
                  "settings": "the text: α0 = 0.34, β = 0.0003; Adam, RMSprop lr 1e-3"}),
     "erdos_renyi": Regime(
         "erdos_renyi", cifar10(), LENET, batch=64, epochs=20,
-        plan=(Stage("tune", ("dense", "uniform@0.9", "er@0.9", "snip@0.9", "uniform@0.8", "er@0.8"), TUNE, 4, 2),
-              Stage("final", ("dense", "uniform@0.9", "er@0.9"), FINAL, 1, 8),
-              Stage("final", ("snip@0.9", "uniform@0.8", "er@0.8"), FINAL, 1, 5)),
+        plan=(Stage("tune", ER_PRIMARY + ER_OTHERS, TUNE, 4, 2),
+              Stage("final", ER_PRIMARY, FINAL, 1, 8), Stage("final", ER_OTHERS, FINAL, 1, 5)),
         sources={"data": "ours: CIFAR-10 (RigL's comparison is ResNet-50 on ImageNet, which numpycnn cannot read)",
-                 "sparsity": "RigL (Evci et al. 2020): 80 % and 90 %, static ERK vs uniform, first layer dense",
-                 "network": "ours: LeNet-5 on RGB", "epochs": "ours: 20", "batch": "ours: 64"}),
+                 "sparsity": "ours: 95 % and 98 %, where uniform trails dense with room for the claim (RigL (Evci et "
+                             "al. 2020): 80 % and 90 %, static ERK vs uniform, first layer dense)",
+                 "network": "ours: LeNet-5 on RGB, and the experiment's MLPs (300-100, the growth sweeps; costed at "
+                            "LeNet-5's step, not measured)", "epochs": "ours: 20", "batch": "ours: 64"}),
     "collaborative": Regime(
-        "collaborative", cifar10(), Network("lenet5", "three LeNet-5 trained together", copies=3), batch=64,
+        "collaborative", cifar10(), Network("lenet5", "three LeNet-5 trained together", copies=3, options={"model": "lenet5"}), batch=64,
         epochs=20,
-        plan=(Stage("tune", ("independent", "min_loss", "linear", "min_logit", "validation", "kdcl", "dml"), TUNE, 4,
+        plan=(Stage("tune", ("independent", "min-loss", "linear", "min-logit", "validation", "kdcl", "dml"), TUNE, 4,
                     2),
               Stage("final", ("independent", "kdcl"), FINAL, 1, 8),
-              Stage("final", ("min_loss", "linear", "min_logit", "validation", "dml"), FINAL, 1, 5)),
+              Stage("final", ("min-loss", "linear", "min-logit", "validation", "dml"), FINAL, 1, 5)),
         sources={"data": "KDCL (Guo et al. 2020) and DML report CIFAR-100 and ImageNet; ours: CIFAR-10 (the data set "
                          "numpycnn reads)", "network": "ours: m = 3 LeNet-5 (KDCL's students are ResNets)",
                  "epochs": "ours: 20", "batch": "ours: 64"}),
     "orthogonal_reinit": Regime(
-        "orthogonal_reinit", cifar10(), Network("vanilla_cnn-32", "RePr's 3-layer vanilla CNN, 32 filters"), batch=64,
+        "orthogonal_reinit", cifar10(), Network("vanilla_cnn-32", "RePr's 3-layer vanilla CNN, 32 filters",
+                                              options={"model": "vanilla_cnn", "width": 32}), batch=64,
         epochs=24,
         plan=(Stage("tune", ("standard", "text", "repr", "random"), TUNE, 4, 2),
               Stage("final", ("standard", "text"), FINAL, 1, 8), Stage("final", ("repr", "random"), FINAL, 1, 5)),
         sources={"data": "RePr (Prakash et al. 2019): CIFAR-10, vanilla CNN 72.1 → 76.4 %",
                  "network": "RePr: a 3-layer vanilla CNN (32 filters per layer as in our experiment)",
-                 "schedule": "RePr: N = 3 drop/re-initialise cycles, p = 30 %; ours: S1 = 6, S2 = 3 epochs, then 6",
+                 "schedule": "RePr: p = 30 %; ours: N = 2 cycles of S1 = 5, S2 = 2 epochs, then 10 (the experiment's)",
                  "epochs": "ours: 24 epochs in all", "batch": "ours: 64"}),
 }
 
@@ -195,9 +213,11 @@ def dry_run(r, data_dir=None):
     lines += [f"  source of the {k}: {v}" for k, v in r.sources.items()]
     lines.append("  runs:")
     for s in r.plan:
+        own = f", {s.iterations:,} iterations each" if s.iterations else ""
         lines.append(f"    {s.stage:<6} {', '.join(s.arms)} — {s.settings}: {s.points} setting(s) × {s.seeds} seed(s) "
-                     f"= {s.runs()} runs")
-    lines.append(f"  estimate: {r.runs()} runs × {r.iterations():,} iterations × {r.network.step_ms():.1f} ms per "
+                     f"= {s.runs()} runs{own}")
+    probe = " (a probe at its own iterations)" if any(s.iterations for s in r.plan) else ""
+    lines.append(f"  estimate: {r.runs()} runs × {r.iterations():,} iterations{probe} × {r.network.step_ms():.1f} ms per "
                  f"step = {r.cpu_hours():,.0f} CPU-hours (per-step CPU time measured on {MEASURED_ON}, one BLAS "
                  f"thread); memory per worker ≈ {r.memory_mb():,.0f} MB")
     return "\n".join(lines)

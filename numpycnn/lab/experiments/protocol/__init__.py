@@ -65,7 +65,8 @@ The rooms of this package, one job each:
 ===================  ====================================================================================
 """
 from .cli import (DEFAULT_OUT, DEFAULT_QUICK_OUT, DryRun, add_arguments, check_args, check_fraction, check_positive,
-                  output_options, parser, preset_data, preset_iterations, rerun_cell)
+                  output_options, parser, preset_data, preset_iterations, preset_network, preset_seeds,
+                  rerun_cell)
 from .measures import eval_curve, first_reaching, fit_and_score, seconds_reaching, spacing_at
 from .provenance import code_hash, command_line, git_commit, is_dirty, machine
 from .report import (HIDDEN_SETTINGS, PROTOCOL_VERSION, arms_table, comparisons_table, fmt_ci, fmt_claimed,
@@ -86,6 +87,6 @@ __all__ = ["Arm", "CONTROL_VERDICTS", "CONVERSIONS", "Claim", "DEFAULT_OUT", "DE
            "code_hash", "command_line", "compare", "comparisons_table", "confidence_interval", "decide", "dumps",
            "eval_curve", "execute", "final", "first_reaching", "fit_and_score", "fmt_ci", "fmt_claimed",
            "git_commit", "holm", "is_dirty", "load_data", "machine", "mde", "output_options", "paired_t", "parser",
-           "preset_data", "preset_iterations",
+           "preset_data", "preset_iterations", "preset_network", "preset_seeds",
            "provenance_line", "publish", "record", "require_data", "rerun_cell", "run_protocol", "scorecard",
            "seconds_reaching", "spacing_at", "summarize", "trained_check", "tune", "write_results", "write_scorecard"]

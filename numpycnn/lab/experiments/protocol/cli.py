@@ -159,6 +159,20 @@ def preset_iterations(args, default):
     return default if preset is None else preset.iterations()
 
 
+def preset_seeds(args, primary, tune):
+    """``(primary_seeds, tune_seeds)``: the experiment's own, or the paper preset's (``args.seeds`` is set by
+    :func:`check_args`)."""
+    preset = getattr(args, "preset", None)
+    return (primary, tune) if preset is None else (preset.primary_seeds, preset.tune_seeds)
+
+
+def preset_network(args, default=None):
+    """The paper preset's network as :func:`numpycnn.lab.builder.options` (``{"model": "vanilla_cnn", "width":
+    32}``), or ``default`` (``--regime default``). The input shape comes from the data (3×32×32 on CIFAR-10)."""
+    preset = getattr(args, "preset", None)
+    return default if preset is None else dict(preset.network.options)
+
+
 def rerun_cell(args, name, run):
     """``compare NAME --only ARM --seed S``: run the final run of one arm and seed again, in this process, and
     print its metrics beside those stored in ``<out>/NAME.json``; returns the exit status (0)."""
