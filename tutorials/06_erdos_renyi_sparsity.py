@@ -262,9 +262,11 @@ print(describe_result("erdos_renyi"))
 print(findings("erdos_renyi"))
 
 # %% [markdown]
-# How to read it. Go through the sparsities from 0.8 to 0.98: where do the Erdős–Rényi densities beat
-# the same density in every layer, and where not — and is it where uniform density starves the small
-# layers (the σ-with-saturation arithmetic you did by hand says which layers those are)? Then the
+# How to read it. The experiment tests sparsities 0.95 and 0.98, where uniform density clearly trails
+# dense (so there is room for the claimed gain): where do the Erdős–Rényi densities beat the same density
+# in every layer, and where not — and is it where uniform density starves the small layers (the
+# σ-with-saturation arithmetic you did by hand says which layers those are)? A row marked *untestable
+# here* had no room for the claim in this regime: that is not evidence against it. Then the
 # structural claims: does a random mask with the right per-layer densities match SNIP, and does the gap
 # to dense close as the MLP gets wider, or deeper?
 

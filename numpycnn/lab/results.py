@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from .. import techniques
+from .experiments.protocol import stats as protocol_verdicts
 from ..validate import choice
 from . import REPO_ROOT
 
@@ -99,19 +100,21 @@ def _published(c):
     has_ci = isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci)
     if c.get("kind") == "equivalence":
         claimed = f"no difference (within ±{c.get('margin', 0):g}{'%' if c.get('relative') else ' pp'})"
-    elif isinstance(c.get("claimed_effect"), (int, float)):
-        claimed = _with_unit(c["claimed_effect"], c)
+    elif isinstance(c.get("claimed_effect_here", c.get("claimed_effect")), (int, float)):
+        effect = c.get("claimed_effect_here", c.get("claimed_effect"))     # version 2 converts it to this regime
+        claimed = _with_unit(effect, c)
         if has_ci:
-            claimed += (" — our interval lies above it" if c["claimed_effect"] < ci[0] else
-                        " — our interval lies below it" if c["claimed_effect"] > ci[1] else
+            claimed += (" — our interval lies above it" if effect < ci[0] else
+                        " — our interval lies below it" if effect > ci[1] else
                         " — inside our interval")
     else:
         return ""
     return f"; claimed {claimed} ({source})"
 
 
-#: the order verdicts are reported in
-VERDICTS = ("supported", "contradicted", "inconclusive")
+#: the order verdicts are reported in: the protocol's labels (version 2 adds "supported, smaller than published",
+#: "worse", "untestable here" and the controls' labels to version 1's three)
+VERDICTS = (*protocol_verdicts.VERDICTS, *protocol_verdicts.CONTROL_VERDICTS)
 
 
 def findings(technique, folder=None):
@@ -132,6 +135,10 @@ def findings(technique, folder=None):
         verdict = str(c.get("verdict", "?"))
         groups.setdefault(verdict if verdict in VERDICTS else "no verdict", []).append(c)
     seeds = result.get("seeds")
+    if isinstance(seeds, dict):       # version 2: seed sets; the final seeds per arm (5, or 8 for the primary claim)
+        counts_per_arm = sorted({len(a.get("seeds", [])) for a in result.get("arms", {}).values()} - {0})
+        seeds = "–".join(str(n) for n in (counts_per_arm[0], counts_per_arm[-1]) if counts_per_arm) \
+            if len(counts_per_arm) > 1 else (counts_per_arm[0] if counts_per_arm else None)
     counts = ", ".join(f"{len(groups[v])} {v}" for v in (*VERDICTS, "no verdict") if v in groups)
     lines = [f"{technique}: {len(comparisons)} comparisons" + (f" over {seeds} paired seeds" if seeds else "")
              + f": {counts}."]
