@@ -63,3 +63,9 @@ def test_findings_are_generated_from_the_file_so_a_rerun_changes_the_text(tmp_pa
 def test_findings_without_a_result_say_not_measured_yet(tmp_path):
     from numpycnn.lab.results import findings
     assert "not measured yet" in findings("collaborative", tmp_path)
+
+
+def test_the_findings_know_every_verdict_label_of_the_protocol():
+    from numpycnn.lab import results
+    from numpycnn.lab.experiments import protocol
+    assert results.VERDICTS == (*protocol.VERDICTS, *protocol.CONTROL_VERDICTS)
