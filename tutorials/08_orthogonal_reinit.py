@@ -335,11 +335,12 @@ print(describe_result("orthogonal_reinit"))
 print(findings("orthogonal_reinit"))
 
 # %% [markdown]
-# How to read it. The networks were trained to convergence first, then compared with standard training
-# of the same budget. Besides the variants against standard training, two controls isolate the
-# mechanism: function-preserving against `keep` re-introduction (section 3 verified that the former
-# removes the accuracy dip exactly — does that change the end point?), and ranking by orthogonality
-# against dropping as many filters at random (is the ranking what matters?).
+# How to read it. Every arm trains the same budget at its own tuned learning rate, and is compared
+# with standard training on paired seeds. Besides the variants against standard training, two controls
+# isolate the mechanism: ranking by orthogonality against dropping as many filters at random (is the
+# ranking what matters?), and the test accuracy at the epoch of best validation accuracy (is a verdict
+# an artefact of where training stopped?). The dip columns say what each drop and re-introduction cost;
+# section 3's function-preserving re-introduction removes the dip at re-introduction exactly.
 
 # %% [markdown]
 # ## Check yourself
