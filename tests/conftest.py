@@ -182,6 +182,22 @@ geometry = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 8), st
                      st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2))
 
 
+def maxpool_backward_loop(dout, x, K, s, p):
+    """Max pooling's backward pass as a loop, the reference of the textbook and fast kernels: each dout value goes
+    to the FIRST maximum of its window (row-major order); padding (-inf) is never chosen."""
+    N, C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
+    dxp = np.zeros_like(xp)
+    for n in range(N):
+        for c in range(C):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    win = xp[n, c, i * s:i * s + K, j * s:j * s + K]
+                    a, b = np.unravel_index(np.argmax(win), win.shape)
+                    dxp[n, c, i * s + a, j * s + b] += dout[n, c, i, j]
+    return dxp[:, :, p:p + H, p:p + W]
+
+
 def fits(H, W, KH, KW, p):
     """True when a KH x KW window fits the H x W input padded by ``p`` on every side."""
     return H + 2 * p >= KH and W + 2 * p >= KW

@@ -6,22 +6,7 @@ import pytest
 
 from numpycnn.fast_pooling import maxpool2d_backward_fast, maxpool2d_forward_fast
 
-from conftest import POOL_SHAPES
-
-
-def _maxpool_backward_loop(dout, x, K, s, p):
-    """Loop reference: each dout goes to the first maximum of its window (padding -inf)."""
-    N, C, H, W = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
-    dxp = np.zeros_like(xp)
-    for n in range(N):
-        for c in range(C):
-            for i in range(dout.shape[2]):
-                for j in range(dout.shape[3]):
-                    win = xp[n, c, i * s:i * s + K, j * s:j * s + K]
-                    a, b = np.unravel_index(np.argmax(win), win.shape)
-                    dxp[n, c, i * s + a, j * s + b] += dout[n, c, i, j]
-    return dxp[:, :, p:p + H, p:p + W]
+from conftest import POOL_SHAPES, maxpool_backward_loop
 
 
 @pytest.mark.parametrize("case", POOL_SHAPES)
@@ -31,7 +16,7 @@ def test_fast_maxpool_backward_equals_the_loop_reference_in_float64(case):
     x = rng.standard_normal((N, C, H, W))
     out, cache = maxpool2d_forward_fast(x, K, s, p)
     dout = rng.standard_normal(out.shape)
-    np.testing.assert_allclose(maxpool2d_backward_fast(dout, cache), _maxpool_backward_loop(dout, x, K, s, p),
+    np.testing.assert_allclose(maxpool2d_backward_fast(dout, cache), maxpool_backward_loop(dout, x, K, s, p),
                                rtol=1e-12, atol=1e-12)  # overlapping windows add in a different order
 
 

@@ -21,7 +21,7 @@ from numpycnn.im2col import Window
 from numpycnn.pooling import (avgpool2d_backward, avgpool2d_forward, avgpool2d_naive, maxpool2d_backward,
                               maxpool2d_forward, maxpool2d_naive)
 
-from conftest import fits, geometry
+from conftest import fits, geometry, maxpool_backward_loop
 
 
 CASES = [  # N, C, H, W, K, stride, pad
@@ -33,21 +33,6 @@ CASES = [  # N, C, H, W, K, stride, pad
     (2, 1, 8, 8, 3, 3, 1),      # kernel == stride, with padding
     (1, 3, 5, 6, 1, 1, 0),      # 1x1 windows: the identity
 ]
-
-
-def _backward_loop(dout, x, K, s, p):
-    """Each dout value goes to the FIRST maximum of its window (row-major order), padding never chosen."""
-    N, C, H, W = x.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
-    dxp = np.zeros_like(xp)
-    for n in range(N):
-        for c in range(C):
-            for i in range(dout.shape[2]):
-                for j in range(dout.shape[3]):
-                    win = xp[n, c, i * s:i * s + K, j * s:j * s + K]
-                    a, b = np.unravel_index(np.argmax(win), win.shape)
-                    dxp[n, c, i * s + a, j * s + b] += dout[n, c, i, j]
-    return dxp[:, :, p:p + H, p:p + W]
 
 
 def _ties(shape, seed):
@@ -71,7 +56,7 @@ def test_fast_textbook_and_loop_max_pooling_give_the_same_output_and_gradient(ca
     dx = maxpool2d_backward(dout, cache)
     assert out.dtype == dx.dtype == dtype
     np.testing.assert_array_equal(maxpool2d_backward_fast(dout, fast_cache), dx)
-    np.testing.assert_allclose(dx, _backward_loop(dout.astype(np.float64), x.astype(np.float64), K, s, p),
+    np.testing.assert_allclose(dx, maxpool_backward_loop(dout.astype(np.float64), x.astype(np.float64), K, s, p),
                                rtol=10 * np.finfo(dtype).eps, atol=0)   # the loop adds overlaps in its own order
 
 
