@@ -209,7 +209,7 @@ class Conv2D(Layer):
         """Rebuild a layer from :meth:`config` (a fresh initialisation from ``rng``, in ``dtype``).
 
         The key ``"kernel"`` is read as ``"implementation"``: it is that argument's name in model files
-        and checkpoints written before it was renamed (``tests/test_conv.py`` loads one). Keys a file
+        and checkpoints written before it was renamed (``tests/test_conv_layer.py`` loads one). Keys a file
         written before an option existed lacks take the option's default.
         """
         config = dict(config)

@@ -27,7 +27,7 @@ each row summed over ``n = 0 .. N-1`` in order, so the results are the same bit 
 any CPU (the contract is in :mod:`numpycnn.threads`).
 (Training steps use the other cores differently: :mod:`numpycnn.parallel`.)
 
-``benchmarks/README.md`` measures each choice; tests/test_kernel_fast_paths.py checks this
+``benchmarks/README.md`` measures each choice; tests/test_fast_conv.py checks this
 implementation against the textbook convolution and the loop references of :mod:`numpycnn.conv`.
 
 The options of ``torch.nn.Conv2d`` (per-axis stride and padding, ``padding="same"``, dilation, groups,

@@ -13,7 +13,7 @@ the window view into. Offset ``(p, q)`` of every window of every image is one st
     dx[offset (p, q)] += dout where argmax == p*K + q      (a plain write when windows do not overlap)
 
 ``argmax`` is stored in the smallest unsigned integer type that holds ``K*K - 1`` (one byte for every
-window up to 16x16). ``tests/test_kernel_fast_paths.py`` checks this implementation against the textbook
+window up to 16x16). ``tests/test_fast_pooling.py`` checks this implementation against the textbook
 pooling and the loop reference of :mod:`numpycnn.pooling`.
 
 With PyTorch's options (per-axis kernel, stride and padding, dilation, ``ceil_mode``):

@@ -1,4 +1,5 @@
-"""What the tests share: the input makers, and the one table of layer cases that every layer joins.
+"""What the tests share: the input makers, the one table of layer cases that every layer joins, the kernels'
+shape tables, and the runner of the bad-input tables.
 
 ``LAYER_CASES`` lists every layer type of the library (and its options) once: ``id -> (factory, input shape,
 input kind)``. ``tests/test_layers.py`` runs the layer contract over all of it — backward vs central differences
@@ -6,8 +7,15 @@ in float64, the dtype kept, inputs never written, backward idempotent, ``output_
 agreeing, config and model files rebuilding the layer, PyTorch as an oracle where it has the layer — in training
 and in evaluation mode. A new layer joins the contract with one line here; its own test file keeps only what is
 particular to it (running statistics, mask draws, the sum at a fork).
+
+Test files are named after the module they test (``tests/test_conv_layer.py`` tests ``numpycnn/conv_layer.py``);
+the files named after a property rather than a module hold what crosses modules: the import graph, lint,
+docstrings, fuzzing, threads, the README, the tutorials. Each module's bad input is a ``BAD_INPUTS`` table in that
+module's test file, run by :func:`assert_bad_input`; ``tests/test_validate.py`` counts the tables.
 """
 import numpy as np
+import pytest
+from hypothesis import strategies as st
 
 import numpycnn as nc
 from numpycnn import layers as L
@@ -154,3 +162,85 @@ def hold_the_first_draw(layer):
             return held["mask"]
         layer.draw_mask = draw_once
     return layer
+
+
+# -- the kernels' shape tables (im2col, the fast convolution and pooling) ----------------------------------------------
+
+#: N, C, H, W, F, k, stride, pad (odd sizes, strides 1-3, pads 0-2, non-square inputs)
+CONV_SHAPES = [
+    (2, 1, 7, 7, 3, 3, 1, 0), (2, 3, 9, 7, 4, 3, 2, 1), (1, 2, 8, 11, 5, 5, 1, 2), (3, 2, 10, 10, 2, 4, 3, 1),
+    (2, 4, 6, 5, 3, 1, 1, 0), (1, 3, 12, 12, 6, 5, 2, 2), (2, 2, 5, 5, 3, 5, 1, 0),
+]
+#: N, C, H, W, K, stride, pad (kernel == stride with even and odd sizes, overlapping windows, stride > kernel
+#: (gaps between windows), kernel == stride with pad)
+POOL_SHAPES = [
+    (2, 3, 8, 8, 2, 2, 0), (2, 2, 9, 7, 2, 2, 0), (1, 3, 11, 10, 3, 3, 0), (2, 2, 7, 7, 3, 2, 1), (1, 1, 6, 6, 2, 1, 0),
+    (1, 2, 11, 9, 2, 3, 0), (2, 1, 8, 8, 3, 3, 1),
+]
+#: hypothesis: (N, C, H, W, KH, KW, stride, pad) of a convolution or pooling window
+geometry = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 8), st.integers(1, 8),
+                     st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2))
+
+
+def maxpool_backward_loop(dout, x, K, s, p):
+    """Max pooling's backward pass as a loop, the reference of the textbook and fast kernels: each dout value goes
+    to the FIRST maximum of its window (row-major order); padding (-inf) is never chosen."""
+    N, C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
+    dxp = np.zeros_like(xp)
+    for n in range(N):
+        for c in range(C):
+            for i in range(dout.shape[2]):
+                for j in range(dout.shape[3]):
+                    win = xp[n, c, i * s:i * s + K, j * s:j * s + K]
+                    a, b = np.unravel_index(np.argmax(win), win.shape)
+                    dxp[n, c, i * s + a, j * s + b] += dout[n, c, i, j]
+    return dxp[:, :, p:p + H, p:p + W]
+
+
+def fits(H, W, KH, KW, p):
+    """True when a KH x KW window fits the H x W input padded by ``p`` on every side."""
+    return H + 2 * p >= KH and W + 2 * p >= KW
+
+
+# -- bad input: one row per case, run the same way in every module's test file ---------------------------------------
+
+#: a row of a ``BAD_INPUTS`` table: (id, call(tmp_path), the documented exception type, substrings the message must
+#: contain — the argument's (or layer's) name, the value given, what was expected)
+BAD_INPUT_FIELDS = "call, exc, needles"
+
+
+def bad_input_cases(rows):
+    """``pytest.param(call, exc, needles, id=id)`` for every row of a ``BAD_INPUTS`` table."""
+    return [pytest.param(call, exc, needles, id=case_id) for case_id, call, exc, needles in rows]
+
+
+def assert_bad_input(call, exc, needles, tmp_path):
+    """``call(tmp_path)`` raises ``exc`` whose message holds every one of ``needles``."""
+    with pytest.raises(exc) as info:
+        call(tmp_path)
+    message = str(info.value)
+    missing = [n for n in needles if n not in message]
+    assert not missing, f"message {message!r} lacks {missing}"
+
+
+def lenet():
+    """LeNet-5 (seed 0): the network most bad-input rows feed."""
+    return nc.zoo.lenet5(seed=0)
+
+
+def img(shape, dtype=np.float32):
+    """Zeros of ``shape`` in ``dtype``: an image batch whose values do not matter."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def fit_quietly(model, x, y, **kw):
+    """``Trainer(model, Adam(model)).fit(Dataset(x, y), **kw)`` without a progress bar."""
+    return nc.Trainer(model, nc.optim.Adam(model), progress=False).fit(nc.datasets.Dataset(x, y), **kw)
+
+
+def write_bytes(tmp_path, name, data):
+    """Write ``data`` to ``tmp_path / name`` and return the path."""
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p

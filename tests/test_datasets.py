@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 from numpycnn import datasets
-from numpycnn.datasets import (DATA_ENV_VAR, DATASETS, DataSplits, Dataset, find_dataset_dir,
-                               load_dataset, load_digits, load_idx_pair, load_mnist_dir, read_cifar10_dir, read_idx,
-                               rgb_to_grayscale, write_cifar10_batch, write_idx)
-from numpycnn.errors import DataFormatError, DatasetNotFoundError
+from numpycnn.datasets import (DATASETS, DATA_ENV_VAR, DataSplits, Dataset, find_dataset_dir, load_dataset, load_digits,
+                               load_idx_pair, load_mnist_dir, read_cifar10_dir, read_idx, rgb_to_grayscale,
+                               write_cifar10_batch, write_idx)
+from numpycnn.errors import DataFormatError, DatasetNotFoundError, ShapeError
+
+from conftest import BAD_INPUT_FIELDS, assert_bad_input, bad_input_cases, img, write_bytes
+
 
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR_NAMES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -546,3 +549,23 @@ def test_load_dataset_with_empty_train_file_raises_value_error(tmp_path):
     write_mnist_dir(tmp_path, n_train=0, n_test=3)
     with pytest.raises(ValueError, match="empty"):
         load_dataset("mnist", data_dir=tmp_path)
+
+
+# -- bad input: data sets and their files ------------------------------------------------------------------------
+#: one row per bad input, in the format of ``BAD_INPUT_FIELDS`` (tests/conftest.py)
+BAD_INPUTS = [
+    ("dataset_labels_length_mismatch", lambda t: Dataset(img((3, 1, 8, 8)), np.zeros(2, np.int64)),
+     ShapeError, ["3", "2"]),
+    ("unknown_dataset", lambda t: load_dataset("imagenet"), ValueError, ["imagenet", "digits"]),
+    ("val_fraction_above_one", lambda t: load_dataset("digits", val_fraction=1.5), ValueError, ["val_fraction", "1.5"]),
+    ("train_limit_zero", lambda t: load_dataset("digits", train_limit=0), ValueError, ["train_limit", "0"]),
+    ("idx_truncated", lambda t: read_idx(write_bytes(t, "trunc-idx1-ubyte", b"\x00\x00\x08\x01\x00\x00\x00\x05ab")),
+     DataFormatError, ["trunc-idx1-ubyte", "5"]),
+    ("idx_wrong_magic", lambda t: read_idx(write_bytes(t, "bad-idx1-ubyte", b"\x12\x34\x08\x01\x00\x00\x00\x01a")),
+     DataFormatError, ["bad-idx1-ubyte", "magic"]),
+]
+
+
+@pytest.mark.parametrize(BAD_INPUT_FIELDS, bad_input_cases(BAD_INPUTS))
+def test_bad_input_raises_the_documented_error_naming_the_argument(call, exc, needles, tmp_path):
+    assert_bad_input(call, exc, needles, tmp_path)

@@ -2,7 +2,7 @@
 check | package | list`` — gets what the training commands give: one line ``error: ...`` that names the argument
 and what was expected, exit code 2, no traceback, nothing run, and no file of the user's changed.
 
-One row per case, like the table of tests/test_bad_inputs.py: ``(id, kind, arg, argv, needles, plants)``.
+One row per case, like the ``BAD_INPUTS`` tables of the library's test files (tests/conftest.py): ``(id, kind, arg, argv, needles, plants)``.
 ``arg`` is the argument the row gets wrong (``test_every_argument_of_the_lab_commands_has_a_row`` checks each
 one has a row); ``kind`` is the kind of bad value (:data:`KINDS`); ``argv`` may hold ``{t}``, the user's folder,
 which is also the working directory; ``plants`` names what is put in that folder first (:data:`PLANTS`);
@@ -12,16 +12,16 @@ rows of :data:`SUBPROCESS` run again as ``python -m numpycnn`` to show the real 
 An error argparse finds (a missing argument, a value of the wrong type, an unknown choice) comes after
 argparse's usage lines, as for ``train``; it is still one ``error:`` line, the last one.
 """
-import argparse
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
-from collections import namedtuple
 from pathlib import Path
 
+import argparse
+import hashlib
 import pytest
+from collections import namedtuple
 
 from numpycnn import techniques
 from numpycnn.lab.cli import main, make_parser

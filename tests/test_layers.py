@@ -6,16 +6,18 @@ type means adding one line there.
 """
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
 
+import numpycnn as nc
 from numpycnn import layers as L
-from numpycnn.layers import Dense
-from numpycnn.gradcheck import check_layer
 from numpycnn.dropout import Dropout
+from numpycnn.errors import ShapeError
+from numpycnn.gradcheck import check_layer
+from numpycnn.layers import Dense, LogSoftmax
 from numpycnn.normalization import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 from numpycnn.residual import ResidualBlock
 
-from conftest import LAYER_CASES, hold_the_first_draw, make_input
+from conftest import (BAD_INPUT_FIELDS, LAYER_CASES, assert_bad_input, bad_input_cases, hold_the_first_draw, img,
+                      make_input)
 
 
 #: every layer type and its options, in training and in evaluation mode (a layer whose forward pass does not
@@ -87,39 +89,6 @@ def test_backward_is_idempotent(case, training):
 def test_output_shape_predicts_the_forward_shape(case, training):
     layer, x = build(case, training)
     assert layer.forward(x).shape[1:] == tuple(layer.output_shape(x.shape[1:]))
-
-
-@settings(max_examples=25, deadline=None)
-@given(N=st.integers(1, 2), C=st.integers(1, 3), F=st.integers(1, 3), H=st.integers(1, 7), W=st.integers(1, 7),
-       k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2))
-def test_conv_backward_matches_central_differences_for_generated_shapes(N, C, F, H, W, k, s, p):
-    assume(H + 2 * p >= k and W + 2 * p >= k)   # a kernel that does not fit: covered by the bad-input tests
-    layer = L.Conv2D(C, F, k, stride=s, pad=p, rng=np.random.default_rng(0), dtype=np.float64)
-    result = check_layer(layer, make_input((N, C, H, W), "normal"))
-    assert result.passed, str(result)
-
-
-@settings(max_examples=25, deadline=None)
-@given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 7), W=st.integers(1, 7),
-       k=st.integers(1, 3), s=st.integers(1, 3), p=st.integers(0, 1), kind=st.sampled_from(["max", "avg"]))
-def test_pool_backward_matches_central_differences_for_generated_shapes(N, C, H, W, k, s, p, kind):
-    assume(p <= k // 2 and H + 2 * p >= k and W + 2 * p >= k)
-    layer = (L.MaxPool2D if kind == "max" else L.AvgPool2D)(k, s, p)
-    result = check_layer(layer, make_input((N, C, H, W), "distinct"))
-    assert result.passed, str(result)
-
-
-def test_masked_weights_take_no_gradient_and_no_part_in_the_forward_pass():
-    layer = L.Conv2D(2, 3, 3, rng=np.random.default_rng(0), dtype=np.float64)
-    mask = (np.random.default_rng(1).random(layer.params["W"].shape) > 0.5).astype(np.float64)
-    layer.set_mask("W", mask)
-    x = make_input((2, 2, 5, 5), "normal")
-    out = layer.forward(x)
-    layer.backward(np.ones_like(out))
-    assert np.all(layer.grads["W"][mask == 0] == 0)
-    assert np.all(layer.params["W"][mask == 0] == 0)
-    result = check_layer(layer, x)
-    assert result.passed, str(result)
 
 
 # -- PyTorch as an oracle (float64, forward and every gradient, <= 1e-10) ---------------------
@@ -228,3 +197,25 @@ def test_dense_forward_uses_the_masked_bias():
     x = np.ones((1, 3))
     out = layer.forward(x)
     np.testing.assert_array_equal(out, x @ layer.params["W"].T + np.array([1.5, 0.0]))
+
+
+def test_logsoftmax_backward_matches_central_differences():
+    z = make_input((6, 5), seed=1) * 3.0         # logits of 6 samples, 5 classes
+    result = check_layer(LogSoftmax(), z)
+    assert result.passed, str(result)
+
+
+# -- bad input: Dense and the activations ------------------------------------------------------------------------
+#: one row per bad input, in the format of ``BAD_INPUT_FIELDS`` (tests/conftest.py)
+BAD_INPUTS = [
+    ("dense_wrong_features", lambda t: Dense(4, 2, name="fc1").forward(img((3, 5))),
+     ShapeError, ["fc1", "(N, 4)", "(3, 5)", "Flatten"]),
+    ("dense_float_features", lambda t: Dense(4.0, 2), TypeError, ["in_features", "4.0"]),
+    ("unknown_activation", lambda t: nc.layers.activation("gelu"), ValueError, ["activation", "gelu", "relu"]),
+    ("dense_bias_not_a_bool", lambda t: Dense(3, 2, bias="no"), TypeError, ["bias", "True or False", "'no'"]),
+]
+
+
+@pytest.mark.parametrize(BAD_INPUT_FIELDS, bad_input_cases(BAD_INPUTS))
+def test_bad_input_raises_the_documented_error_naming_the_argument(call, exc, needles, tmp_path):
+    assert_bad_input(call, exc, needles, tmp_path)

@@ -1,9 +1,17 @@
-"""Softmax cross-entropy: stability, the probability error, gradients, PyTorch agreement."""
+"""Losses: softmax cross-entropy (stability, the probability error, gradients, PyTorch agreement),
+NLL after LogSoftmax, the multiclass hinge and squared hinge, PyTorch's options, and bad input."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
+import numpycnn as nc
+from numpycnn.errors import ShapeError
 from numpycnn.gradcheck import check_loss
-from numpycnn.losses import SoftmaxCrossEntropy, get_loss, log_softmax, onehot, softmax
+from numpycnn.layers import LAYER_TYPES, LogSoftmax
+from numpycnn.losses import (LOSSES, MulticlassHinge, NLLLoss, SoftmaxCrossEntropy, get_loss, log_softmax, onehot,
+                             softmax)
+
+from conftest import BAD_INPUT_FIELDS, assert_bad_input, bad_input_cases
 
 
 def _batch(N=6, K=4, seed=0, scale=1.0):
@@ -127,11 +135,6 @@ def test_per_sample_labels_are_checked_naming_the_loss(labels):
 
 
 # -- PyTorch's options: weight, ignore_index, label_smoothing, reduction --------------------------------------------
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
-from numpycnn.losses import MulticlassHinge, NLLLoss  # noqa: E402
-
-
 def _cross_entropy_loop(z, y, weight, ignore_index, label_smoothing, reduction):
     """The module docstring's formula, sample by sample: ℓ_n and the mean's divisor Σ w[y_n] over kept samples."""
     N, K = z.shape
@@ -289,3 +292,150 @@ def test_every_loss_backward_keeps_float32_logits_float32(make):
     loss = make()
     loss.forward(z, y)
     assert loss.backward().dtype == np.float32
+
+
+# -- NLL (after LogSoftmax), multiclass hinge and squared hinge ---------------------------------------------------------
+
+
+def _scaled_batch(seed=0, N=6, K=5, scale=3.0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((N, K)) * scale, rng.integers(0, K, N)
+
+
+def test_new_losses_are_registered_by_name():
+    assert isinstance(get_loss("nll"), NLLLoss)
+    assert get_loss("hinge").p == 1 and get_loss("squared_hinge").p == 2
+    assert LAYER_TYPES["LogSoftmax"] is LogSoftmax
+    assert {"cross_entropy", "nll", "hinge", "squared_hinge"} <= set(LOSSES)
+
+
+@pytest.mark.parametrize("name", ["nll", "hinge", "squared_hinge"])
+def test_loss_backward_matches_central_differences(name):
+    z, y = _scaled_batch()
+    if name == "nll":
+        z = LogSoftmax().forward(z)
+    result = check_loss(get_loss(name), z, y)
+    assert result.passed, str(result)
+
+
+def test_logsoftmax_then_nll_equals_softmax_cross_entropy_value_and_gradient():
+    z, y = _scaled_batch(2)
+    ls, nll, ce = LogSoftmax(), NLLLoss(), SoftmaxCrossEntropy()
+    L1 = nll.forward(ls.forward(z), y)
+    g1 = ls.backward(nll.backward())
+    L2 = ce.forward(z, y)
+    np.testing.assert_allclose(L1, L2, rtol=1e-14)
+    np.testing.assert_allclose(g1, ce.backward(), atol=1e-15)
+
+
+def test_losses_agree_with_pytorch_values_and_gradients():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    z, y = _scaled_batch(3, N=8, K=7)
+    zt = torch.tensor(z, requires_grad=True)
+    yt = torch.tensor(y)
+    cases = [
+        (NLLLoss(), LogSoftmax().forward(z), lambda t: F.nll_loss(t, yt)),
+        (MulticlassHinge(p=1), z, lambda t: F.multi_margin_loss(t, yt, p=1, margin=1.0)),
+        (MulticlassHinge(p=2), z, lambda t: F.multi_margin_loss(t, yt, p=2, margin=1.0)),
+        (MulticlassHinge(p=1, margin=2.5), z, lambda t: F.multi_margin_loss(t, yt, p=1, margin=2.5)),
+    ]
+    for loss, inp, torch_fn in cases:
+        t = torch.tensor(inp, requires_grad=True)
+        Lt = torch_fn(t)
+        Lt.backward()
+        L = loss.forward(inp, y)
+        np.testing.assert_allclose(L, Lt.item(), rtol=1e-12, err_msg=repr(loss))
+        np.testing.assert_allclose(loss.backward(), t.grad.numpy(), atol=1e-14, err_msg=repr(loss))
+    del zt
+
+
+def test_losses_are_finite_and_exact_at_large_logits():
+    z = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0]])
+    y = np.array([0, 2])
+    logp = LogSoftmax().forward(z)
+    assert np.all(np.isfinite(logp))
+    L = NLLLoss().forward(logp, y)
+    np.testing.assert_allclose(L, (0.0 + (1e4 - 3.0)) / 2, rtol=1e-12)
+    h = MulticlassHinge(p=2)
+    # row 0: true score 1e4 beats all by > margin -> 0; row 1: m = 1 - 3 + 1e4 for j=1, 0 for j=0
+    np.testing.assert_allclose(h.forward(z, y), (1e4 - 2.0) ** 2 / 6, rtol=1e-12)
+    assert np.all(np.isfinite(h.backward()))
+
+
+@pytest.mark.parametrize("kwargs, word", [({"p": 3}, "p must be 1"), ({"margin": 0}, "margin must be"),
+                                          ({"margin": "1"}, "margin must be")])
+def test_hinge_bad_arguments_name_the_argument(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        MulticlassHinge(**kwargs)
+
+
+def test_nll_rejects_labels_out_of_range_naming_labels():
+    with pytest.raises(ValueError, match="labels y"):
+        NLLLoss().forward(np.zeros((2, 3)), np.array([0, 3]))
+
+
+@pytest.mark.parametrize("name", ["nll", "squared_hinge"])
+def test_train_command_accepts_every_loss_and_saves_a_model_predict_can_use(tmp_path, name, capsys):
+    from numpycnn.lab.cli import main
+    from numpycnn.model import load_model
+    out = tmp_path / name
+    assert main(["train", "--dataset", "digits", "--train-limit", "200", "--test-limit", "50", "--epochs", "1",
+                 "--loss", name, "--no-progress", "--out", str(out)]) == 0
+    model = load_model(out / "model.npz")
+    last = type(list(model.layers.values())[-1]).__name__
+    assert (last == "LogSoftmax") == (name == "nll")
+    assert model.metadata["dataset"]["name"] == "digits"
+
+
+@pytest.mark.parametrize("loss", [NLLLoss(), MulticlassHinge(p=1), MulticlassHinge(p=2)], ids=repr)
+def test_per_sample_losses_of_nll_and_hinge_follow_their_formulas_and_average_to_forward(loss):
+    rng = np.random.default_rng(4)
+    z, y = rng.standard_normal((6, 5)), rng.integers(0, 5, 6)
+    if isinstance(loss, NLLLoss):                  # -z[n, y_n]: z are log-probabilities
+        want = [-z[n, y[n]] for n in range(6)]
+    else:                                          # (1/K) Σ_{j≠y} max(0, 1 + z_j − z_y)^p, by loops
+        want = [sum(max(0.0, 1 + z[n, j] - z[n, y[n]]) ** loss.p for j in range(5) if j != y[n]) / 5
+                for n in range(6)]
+    np.testing.assert_allclose(loss.per_sample(z, y), want, rtol=1e-13)
+    assert loss.per_sample(z, y).mean() == pytest.approx(loss.forward(z, y), rel=1e-14)
+
+
+def test_every_loss_repr_rebuilds_it():
+    from numpycnn import losses as L
+    for loss in (SoftmaxCrossEntropy(), NLLLoss(), MulticlassHinge(p=2, margin=0.5)):
+        again = eval(repr(loss), vars(L))
+        assert type(again) is type(loss) and repr(again) == repr(loss)
+
+
+# -- bad input: the losses and their labels ------------------------------------------------------------------------
+#: one row per bad input, in the format of ``BAD_INPUT_FIELDS`` (tests/conftest.py)
+BAD_INPUTS = [
+    ("loss_of_an_empty_batch", lambda t: SoftmaxCrossEntropy().forward(np.zeros((0, 4)), np.zeros(0, np.int64)),
+     ShapeError, ["at least one row", "(0, 4)"]),
+    ("labels_out_of_range", lambda t: SoftmaxCrossEntropy().forward(np.zeros((3, 4)), np.array([0, 1, 4])),
+     ValueError, ["labels y", "[0, 3]", "4"]),
+    ("labels_negative", lambda t: SoftmaxCrossEntropy().forward(np.zeros((3, 4)), np.array([0, -1, 2])),
+     ValueError, ["labels y", "-1"]),
+    ("labels_wrong_length", lambda t: SoftmaxCrossEntropy().forward(np.zeros((3, 4)), np.array([0, 1])),
+     ShapeError, ["labels y", "(3,)", "(2,)"]),
+    ("labels_not_integers", lambda t: SoftmaxCrossEntropy().forward(np.zeros((3, 4)), np.array([0.0, 1.0, 2.0])),
+     TypeError, ["labels y", "integers", "float64"]),
+    ("loss_unknown_reduction", lambda t: SoftmaxCrossEntropy(reduction="avg"), ValueError,
+     ["reduction", "'mean', 'sum', 'none'", "'avg'"]),
+    ("hinge_unknown_reduction", lambda t: nc.losses.MulticlassHinge(reduction="max"), ValueError,
+     ["MulticlassHinge", "reduction", "'max'"]),
+    ("label_smoothing_above_one", lambda t: SoftmaxCrossEntropy(label_smoothing=1.5), ValueError,
+     ["label_smoothing", "[0, 1]", "1.5"]),
+    ("class_weights_of_the_wrong_length",
+     lambda t: SoftmaxCrossEntropy(weight=[1, 2]).forward(np.zeros((2, 3)), np.array([0, 1])), ValueError,
+     ["weight has 2 entries", "K = 3"]),
+    ("class_weight_negative", lambda t: SoftmaxCrossEntropy(weight=[1, -2]), ValueError, ["weight", ">= 0", "-2"]),
+    ("ignore_index_not_an_integer", lambda t: nc.losses.NLLLoss(ignore_index=1.5), TypeError,
+     ["ignore_index", "integer", "1.5"]),
+]
+
+
+@pytest.mark.parametrize(BAD_INPUT_FIELDS, bad_input_cases(BAD_INPUTS))
+def test_bad_input_raises_the_documented_error_naming_the_argument(call, exc, needles, tmp_path):
+    assert_bad_input(call, exc, needles, tmp_path)

@@ -4,11 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from numpycnn import init, layers as L, storage
+import numpycnn as nc
+from numpycnn import Dense, init, layers as L, storage
 from numpycnn.errors import CheckpointError, ShapeError
 from numpycnn.gradcheck import check_model
 from numpycnn.model import Sequential, load_model, save_model
 from numpycnn.zoo import MODELS, build_model, lenet5, plain_cnn, small_cnn
+
+from conftest import BAD_INPUT_FIELDS, assert_bad_input, bad_input_cases, img, lenet, write_bytes
 
 
 def tiny(dtype=np.float64, seed=0):
@@ -343,3 +346,51 @@ def test_receptive_fields_follow_dilation_groups_and_non_square_windows():
     fields = model.receptive_fields()
     assert fields == {"c1": (5, 1), "p1": ((7, 5), (2, 1))}
     assert model.macs()["c1"] == 4 * 12 * 12 * (2 // 2) * 3 * 3
+
+
+def test_with_log_softmax_appends_once_and_keeps_metadata():
+    from numpycnn.model import with_log_softmax
+    from numpycnn.zoo import build_model
+    m = build_model("small_cnn", (1, 8, 8), 10)
+    m.metadata = {"dataset": {"name": "digits"}}
+    m2 = with_log_softmax(m)
+    assert list(m2.layers)[-1] == "log_softmax" and m2.metadata == m.metadata
+    assert with_log_softmax(m2) is m2
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(np.exp(m2.predict_logits(x)).sum(axis=1), 1, rtol=1e-5)
+
+
+# -- bad input: the model, the zoo, initialisers, model files ------------------------------------------------------------------------
+#: one row per bad input, in the format of ``BAD_INPUT_FIELDS`` (tests/conftest.py)
+BAD_INPUTS = [
+    ("model_missing_channel_axis", lambda t: lenet().forward(img((2, 28, 28))),
+     ShapeError, ["(N, 1, 28, 28)", "(2, 28, 28)", "channel axis"]),
+    ("model_single_sample_without_batch_axis", lambda t: lenet().forward(img((1, 28, 28))),
+     ShapeError, ["(N, 1, 28, 28)", "batch axis"]),
+    ("model_integer_images", lambda t: lenet().forward(img((2, 1, 28, 28), np.uint8)), TypeError, ["uint8", "/ 255"]),
+    ("model_nan_input", lambda t: lenet().forward(np.full((2, 1, 28, 28), np.nan, np.float32)), ValueError, ["NaN", "index"]),
+    ("model_inf_input", lambda t: lenet().forward(np.full((2, 1, 28, 28), np.inf, np.float32)), ValueError, ["inf"]),
+    ("model_empty_batch", lambda t: lenet().forward(img((0, 1, 28, 28))), ValueError, ["empty", "N = 0"]),
+    ("model_unknown_layer_name", lambda t: lenet()["conv9"], KeyError, ["conv9", "conv1"]),
+    ("sequential_duplicate_name", lambda t: Sequential([("a", nc.ReLU()), ("a", nc.ReLU())], input_shape=(3,)),
+     ValueError, ["duplicate", "'a'"]),
+    ("sequential_shape_mismatch", lambda t: Sequential([("fc1", Dense(3, 2)), ("fc2", Dense(3, 2))], input_shape=(3,)),
+     ShapeError, ["fc2", "(3,)", "(2,)"]),
+    ("evaluate_labels_wrong_length", lambda t: lenet().evaluate(img((2, 1, 28, 28)), np.array([1])),
+     ShapeError, ["labels y", "(2,)", "(1,)"]),
+    ("unknown_model", lambda t: nc.zoo.build_model("resnet", (1, 28, 28)), ValueError, ["model", "resnet", "lenet5"]),
+    ("lenet_on_8x8_digits", lambda t: nc.zoo.lenet5((1, 8, 8)), ShapeError, ["lenet5", "12x12", "small_cnn"]),
+    ("plain_cnn_zero_depth", lambda t: nc.zoo.plain_cnn(depth=0), ValueError, ["depth", "0"]),
+    ("initializer_with_seed_not_generator", lambda t: nc.init.he_normal((3, 3), rng=0), TypeError,
+     ["rng", "Generator", "int"]),
+    ("mask_of_wrong_shape", lambda t: lenet()["conv1"].set_mask("W", np.ones((2, 2))), ShapeError,
+     ["conv1", "(6, 1, 5, 5)", "(2, 2)"]),
+    ("model_file_garbage", lambda t: nc.model.load_model(write_bytes(t, "model.npz", b"not a zip file at all")),
+     CheckpointError, ["model.npz", "corrupted"]),
+    ("model_file_missing", lambda t: nc.model.load_model(t / "nope.npz"), FileNotFoundError, ["nope.npz"]),
+]
+
+
+@pytest.mark.parametrize(BAD_INPUT_FIELDS, bad_input_cases(BAD_INPUTS))
+def test_bad_input_raises_the_documented_error_naming_the_argument(call, exc, needles, tmp_path):
+    assert_bad_input(call, exc, needles, tmp_path)

@@ -6,14 +6,15 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import numpycnn as nc
-from numpycnn.model import load_model, save_model
 from numpycnn.errors import CheckpointError, ShapeError
 from numpycnn.gradcheck import check_layer, check_model
 from numpycnn.layers import layer_from_config
-from numpycnn.model import Sequential
-from numpycnn.normalization import BatchNorm1D, BatchNorm2D, batchnorm_backward, batchnorm_forward
+from numpycnn.model import Sequential, load_model, save_model
+from numpycnn.normalization import (BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm, batchnorm_backward,
+                                    batchnorm_forward, standardize_rows, standardize_rows_backward)
 
-from conftest import make_x
+from conftest import BAD_INPUT_FIELDS, assert_bad_input, bad_input_cases, img, make_x
+
 
 #: id -> (layer factory, input shape) of the batch normalisations' own tests (their layer contract runs over
 #: tests/conftest.py's LAYER_CASES); gamma/beta made non-trivial so every term of the backward counts.
@@ -265,9 +266,6 @@ def test_a_state_without_the_running_statistics_is_refused():
 
 
 # -- LayerNorm and GroupNorm: each sample normalised on its own ----------------------------------------------------
-from numpycnn.normalization import GroupNorm, LayerNorm, standardize_rows, standardize_rows_backward  # noqa: E402
-
-
 def test_standardize_rows_backward_matches_central_differences():
     r = np.random.default_rng(4)
     x, dout = r.standard_normal((5, 6)), r.standard_normal((5, 6))
@@ -361,3 +359,20 @@ def test_a_model_with_layer_and_group_norm_passes_the_whole_model_gradient_check
     x, y = rng.standard_normal((4, 1, 4, 4)), rng.integers(0, 3, 4)
     result = check_model(model, x, y, max_entries=None)
     assert result.passed, str(result)
+
+
+# -- bad input: LayerNorm and GroupNorm ------------------------------------------------------------------------
+#: one row per bad input, in the format of ``BAD_INPUT_FIELDS`` (tests/conftest.py)
+BAD_INPUTS = [
+    ("layernorm_input_not_ending_with_its_shape", lambda t: nc.LayerNorm((3, 4), name="ln").forward(img((2, 3, 5))),
+     ShapeError, ["'ln'", "normalized_shape (3, 4)", "(2, 3, 5)"]),
+    ("groupnorm_groups_not_dividing_the_channels", lambda t: nc.GroupNorm(3, 4), ValueError,
+     ["num_groups must divide", "num_channels (4)", "num_groups=3"]),
+    ("groupnorm_channel_mismatch", lambda t: nc.GroupNorm(2, 4, name="gn").forward(img((2, 3, 4, 4))), ShapeError,
+     ["'gn'", "4 channels", "(2, 3, 4, 4)"]),
+]
+
+
+@pytest.mark.parametrize(BAD_INPUT_FIELDS, bad_input_cases(BAD_INPUTS))
+def test_bad_input_raises_the_documented_error_naming_the_argument(call, exc, needles, tmp_path):
+    assert_bad_input(call, exc, needles, tmp_path)

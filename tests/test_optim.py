@@ -2,10 +2,15 @@
 import numpy as np
 import pytest
 
+import numpycnn as nc
 from numpycnn import optim
+from numpycnn.optim import Adam, RMSprop, SGD, make_optimizer
 from numpycnn.schedules import StepDecay
 from numpycnn.techniques import gradient_direction  # noqa: F401  (registers the optimizer "direction")
 from numpycnn.zoo import small_cnn
+
+from conftest import BAD_INPUT_FIELDS, assert_bad_input, bad_input_cases, lenet
+
 
 STEPS = 12
 
@@ -364,3 +369,29 @@ def test_a_run_resumed_from_a_checkpoint_continues_bit_for_bit_with_every_optimi
     resumed.fit(data.train, epochs=2)
     for (n, p, _), (_, q, _) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
         np.testing.assert_array_equal(q, p, err_msg=n)
+
+
+# -- bad input: the optimizers ------------------------------------------------------------------------
+#: one row per bad input, in the format of ``BAD_INPUT_FIELDS`` (tests/conftest.py)
+BAD_INPUTS = [
+    ("adam_negative_lr", lambda t: Adam(lenet(), lr=-1), ValueError, ["lr", "-1"]),
+    ("adam_nan_lr", lambda t: Adam(lenet(), lr=float("nan")), ValueError, ["lr", "nan"]),
+    ("adam_beta_one", lambda t: Adam(lenet(), betas=(1.0, 0.9)), ValueError, ["betas[0]", "1.0"]),
+    ("rmsprop_alpha_above_one", lambda t: RMSprop(lenet(), alpha=1.5), ValueError, ["alpha", "1.5"]),
+    ("sgd_nesterov_without_momentum", lambda t: SGD(lenet(), 0.1, nesterov=True), ValueError, ["nesterov", "momentum"]),
+    ("optimizer_given_a_list", lambda t: SGD([1, 2], lr=0.1), TypeError, ["named_parameters", "list"]),
+    ("unknown_optimizer", lambda t: make_optimizer("adagrad", lenet()), ValueError, ["optimizer", "adagrad", "adam"]),
+    ("sgd_nesterov_with_dampening", lambda t: SGD(lenet(), 0.1, momentum=0.9, nesterov=True, dampening=0.1),
+     ValueError, ["nesterov=True", "dampening 0", "0.1"]),
+    ("sgd_dampening_above_one", lambda t: SGD(lenet(), 0.1, dampening=1.5), ValueError, ["dampening", "[0, 1]", "1.5"]),
+    ("adam_amsgrad_not_a_bool", lambda t: Adam(lenet(), amsgrad=1), TypeError, ["amsgrad", "True or False", "1"]),
+    ("rmsprop_negative_momentum", lambda t: RMSprop(lenet(), momentum=-1), ValueError, ["RMSprop", "momentum", "-1"]),
+    ("rmsprop_centered_not_a_bool", lambda t: RMSprop(lenet(), centered="yes"), TypeError, ["centered", "'yes'"]),
+    ("adamw_negative_weight_decay", lambda t: nc.optim.AdamW(lenet(), weight_decay=-0.1), ValueError,
+     ["AdamW", "weight_decay", "-0.1"]),
+]
+
+
+@pytest.mark.parametrize(BAD_INPUT_FIELDS, bad_input_cases(BAD_INPUTS))
+def test_bad_input_raises_the_documented_error_naming_the_argument(call, exc, needles, tmp_path):
+    assert_bad_input(call, exc, needles, tmp_path)

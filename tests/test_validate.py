@@ -1,4 +1,7 @@
 """numpycnn.validate: the one place where argument checks and their messages live."""
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -80,3 +83,24 @@ def test_check_float_wants_a_float_array_with_a_batch_axis():
         check_float(np.zeros(3), "Flatten", min_ndim=2)
     with pytest.raises(TypeError, match=r"^ReLU: input x must be floating point; got dtype int64"):
         check_float(np.zeros(3, dtype=np.int64), "ReLU")
+
+
+def _bad_input_tables():
+    """``{test file: number of rows}`` of every ``BAD_INPUTS = [...]`` table under tests/, read without importing."""
+    tables = {}
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id == "BAD_INPUTS"):
+                tables[path.name] = len(node.value.elts)
+    return tables
+
+
+def test_there_are_at_least_forty_bad_input_rows_across_the_modules_and_every_table_is_run():
+    """Each module's bad input is a ``BAD_INPUTS`` table in its own test file (tests/conftest.py); together at least
+    40, and a table is run only through the shared test, so a file that defines one must also run it."""
+    tables = _bad_input_tables()
+    assert sum(tables.values()) >= 40, tables
+    for name in tables:
+        text = (Path(__file__).parent / name).read_text(encoding="utf-8")
+        assert "bad_input_cases(BAD_INPUTS)" in text and "assert_bad_input(" in text, name
