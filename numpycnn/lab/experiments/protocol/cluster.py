@@ -20,6 +20,7 @@ those two options is given, so ``import numpycnn`` and the default ``compare`` n
 """
 import atexit
 import logging
+import multiprocessing
 import re
 import traceback
 import uuid
@@ -27,6 +28,7 @@ import uuid
 from .runner import Executor, ExecutorLost, execute, pin_one_thread
 
 try:
+    import dask
     import distributed
     from distributed import Client, LocalCluster, as_completed
 except ImportError:                          # pragma: no cover - the extra is installed in CI
@@ -36,6 +38,14 @@ except ImportError:                          # pragma: no cover - the extra is i
 
 #: ``local:N``: a LocalCluster of N single-threaded worker processes on this machine
 LOCAL = re.compile(r"local:(\d+)")
+
+
+def local_start_method():
+    """How ``--cluster local:N`` starts its worker processes: ``fork`` where the platform has it, as the local pool
+    does — a forked worker starts with numpycnn, the experiments and Dask already imported, where a spawned one
+    (Dask's default) imports them again, which is most of a LocalCluster's start-up (benchmarks/cluster_phases.py
+    measures each phase); ``spawn`` where there is no fork (Windows)."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def run_pinned(spec):
@@ -119,7 +129,9 @@ def connect(cluster=None, scheduler=None):
         if not m or int(m.group(1)) < 1:
             raise ValueError(f"compare: --cluster must be local:N with N >= 1 worker processes (e.g. local:2); got "
                              f"{cluster!r} (for a running cluster use --scheduler tcp://HOST:PORT)")
-        local = LocalCluster(n_workers=int(m.group(1)), threads_per_worker=1, processes=True, dashboard_address=None)
+        with dask.config.set({"distributed.worker.multiprocessing-method": local_start_method()}):
+            local = LocalCluster(n_workers=int(m.group(1)), threads_per_worker=1, processes=True,
+                                 dashboard_address=None)
         client = Client(local)
         closers = [client.close, local.close]
     else:
