@@ -42,6 +42,20 @@ def test_docs_list_every_tutorial_in_the_course_order():
     assert positions == sorted(positions), f"docs/tutorials.md must list the tutorials in the course order {names}"
 
 
+def test_docs_give_a_fast_and_a_full_run_time_for_every_tutorial():
+    """docs/tutorials.md's "How long they take" table has one row per tutorial present, each with a time
+    in seconds for both modes, and a total row that is their sum (to the table's rounding)."""
+    text = (ROOT / "docs" / "tutorials.md").read_text(encoding="utf-8")
+    section = text[text.index("**How long they take.**"):text.index("**Reference figures.**")]
+    rows = dict((int(n), (float(fast), float(full))) for n, fast, full in
+                re.findall(r"^\| (\d+) \| ([\d.]+) s \| ([\d.]+) s \|$", section, re.M))
+    assert sorted(rows) == sorted(int(p.name[:2]) for p in TUTORIALS if p.stem[:2].isdigit())
+    total = re.search(r"^\| all \(the sum\) \| ([\d.]+) s \| ([\d.]+) s \|$", section, re.M)
+    assert total, "the table needs an 'all (the sum)' row"
+    for mode, stated in enumerate(map(float, total.groups())):
+        assert abs(sum(r[mode] for r in rows.values()) - stated) <= 0.05 * len(rows), (mode, stated)
+
+
 def _staged_copy(tmp_path, path):
     """A student copy in which exactly the exercises of the tutorials up to ``path`` in the course order are
     done (handed out solved) and every later one is still ``raise NotImplementedError``; ``path`` itself is the

@@ -528,12 +528,13 @@ for opt_name in ("gradient", "sign"):
         moved[opt_name, act] = {n[:-2]: float(np.linalg.norm(p - w0[n]) / np.linalg.norm(w0[n]))
                                 for n, p, _ in model.named_parameters() if n.endswith(".W")}
         curves[opt_name, act], trained[opt_name, act] = trainer.history, model
-        print(f"{opt_name:8s} {act:7s} after {trainer.step} steps: val accuracy {trainer.history['val_acc'][-1]:.3f}; "
+        print(f"{opt_name:8s} {act:7s} after {trainer.step} steps: val accuracy {trainer.history['val_acc'][-1]:.3f}, "
+              f"val loss {trainer.history['val_loss'][-1]:.2f}; "
               f"relative change conv1 {moved[opt_name, act]['conv1']:.1e}, conv8 {moved[opt_name, act]['conv8']:.1e}")
 
 # %% [markdown]
 # Under gradient descent the sigmoid network's `conv1` hardly moves — the small gradient, literally.
-# Under the sign step `conv1` moves about as far as the top layers, thousands of times farther than
+# Under the sign step `conv1` moves at least about as far as the top layers, thousands of times farther than
 # under gradient descent (the ratio is asserted at the end) — and the network still does not learn.
 # Something else is wrong: look at what the network computes. For every sigmoid output, take the
 # standard deviation *across the images* of the batch (averaged over units): how different are the
@@ -564,9 +565,10 @@ print("spread at act8 / at act1:", {label: f"{r:.1e}" for label, r in collapse.i
 # as the gradient — they pass through the same Jacobian, `δh_l = σ'(a_l) ⊙ (W_l δh_{l−1})` — so at
 # `act8` of the untrained network every image produces almost the same features (the ratio of the
 # spread at `act8` to that at `act1` is printed above: far below 1e-3). The classifier on top sees one
-# input for all images and can only learn the class frequencies: the loss stays near `log 10`. After
-# the sign steps the spread at `act8` is still a tiny fraction of `act1`'s (printed, and asserted below
-# 1e-2) and the accuracy is at chance. That **forward signal collapse** is the real failure; a step
+# input for all images and can only learn the class frequencies: the loss stays near `log 10 ≈ 2.30`
+# (the validation loss is printed with the training runs above). After the sign steps the spread at
+# `act8` is still a tiny fraction of `act1`'s (printed, and asserted below 1e-2) and the accuracy is
+# at chance. That **forward signal collapse** is the real failure; a step
 # size that ignores the gradient's size does not undo it (tutorial 10 trains this network with Adam
 # itself and prints how far it gets). The standard fixes change the forward pass:
 # ReLU with He initialisation (tutorial 9), batch normalisation and residual connections

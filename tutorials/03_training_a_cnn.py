@@ -38,9 +38,9 @@
 # installed; the embedded 8×8 digits with a small CNN otherwise, and in fast mode.
 # *Your turn* cells are yours to write (the cell after each checks it); answers are folded. A line
 # **Fill in now** says where the tutorial first runs one of the optimizer exercises; the layers come
-# from tutorials 1 and 2, and nothing of a later tutorial is needed.
-# Run it with `python tutorials/03_training_a_cnn.py` (`NUMPYCNN_FAST=1`: seconds, full: a few
-# minutes) or as a notebook. Figures: inline in a notebook, else in
+# from tutorials 1 and 2, and nothing of a later tutorial is needed. Run it with `python
+# tutorials/03_training_a_cnn.py` (`NUMPYCNN_FAST=1`: seconds, full: under half a minute on 2 cores; each
+# lesson's times are in docs/tutorials.md) or as a notebook. Figures: inline in a notebook, else in
 # `tutorials/figures/03_training_a_cnn/` (reference copies in `tutorials/reference_figures/`).
 
 # %%
@@ -96,11 +96,11 @@ print(f"initial loss {initial:.2f}, log K = {np.log(K):.2f}; the logits' standar
 
 # %% [markdown]
 # Much higher than `log K`. The initial weights are fine for the hidden layers (He initialisation keeps
-# their activations at a healthy size — tutorial 9 measures it), but the last layer turns those
-# activations into logits with a spread of several units: the untrained network is *confidently
-# wrong* on many images, and a confident mistake costs far more than `log K`. The first steps of
-# training then go into shrinking the logits rather than learning features. The usual fix: start
-# the last layer small, so that the initial logits are near 0 and the prediction near uniform.
+# their activations at a healthy size — tutorial 9 measures it), but the last layer turns those activations
+# into logits with a spread of a few units (their standard deviation is printed above): the untrained
+# network is *confidently wrong* on many images, and a confident mistake costs far more than `log K`. The
+# first steps of training then go into shrinking the logits rather than learning features. The usual fix:
+# start the last layer small, so that the initial logits are near 0 and the prediction near uniform.
 #
 # ### Your turn 1 — pass the initial-loss check
 #
@@ -250,9 +250,9 @@ assert same
 #           m̂ = m / (1 − β1^t),  v̂ = v / (1 − β2^t)        (bias correction; t counts the steps from 1)
 # ```
 #
-# RMSprop and Adam divide by a running root-mean-square of the gradient: each entry's step is about
-# `lr` whatever the size of its gradient. (Tutorial 2 saw the consequence with the sign step, which is
-# Adam without its running averages: a layer whose gradient was 1e-5 moved as far as the others.)
+# RMSprop and Adam divide by a running root-mean-square of the gradient: each entry's step is about `lr`
+# whatever the size of its gradient. (Tutorial 2 saw the consequence with the sign step, which is Adam
+# without its running averages: a layer whose gradient was below 1e-5 moved at least as far as the others.)
 #
 # ### Your turn 4 — Adam's first step
 #

@@ -307,8 +307,10 @@ print(findings("branch_supervision"))
 # slow — where a larger gradient in the low layers *could* show. Three questions: is any *speed* claim
 # (the iterations to an accuracy target) supported — that is what the larger low-layer gradient you
 # verified can buy under SGD; does any *final accuracy* differ; and what does the Adam control say — the
-# branch's effect under an optimizer that already rescales every layer's step? A supported speed claim
-# next to inconclusive end points means the mechanism buys speed, not a better network.
+# branch's effect under an optimizer that already rescales every layer's step? Read the speed rows and
+# the accuracy rows apart: a supported speed claim says the mechanism buys speed; only an accuracy row
+# says whether it buys a better network — and the single branch and the DSN companions need not agree
+# (compare their two accuracy rows above).
 
 # %% [markdown]
 # ## Check yourself

@@ -25,14 +25,14 @@
 # α_{t+1} = α_t · (1 − β),  β = 0.0003                            step decay
 # ```
 #
-# This is *normalised gradient descent* (Nesterov; Hazan et al., 2015), with one global norm — not
-# one norm per layer as LARS and LAMB use. The source text (a patent on image classification) states
-# it in four claim steps: **S1031** the initial step from the number of parameters; **S1032** the
-# gradient direction with the total gradient norm and the update; **S1033** the step decay "if the
-# step is above a set threshold" (two readings are possible; both are offered); **S1034** stop after a
-# number of epochs, at a loss value or at a test accuracy. Its formula for `α0` was lost from the copy
-# we have; `α0 = c·√N` is our reconstruction — it reproduces the text's `α0 = 0.34` for its
-# LeNet-size network (`N = 62 006`).
+# This is *normalised gradient descent* (Nesterov; Hazan et al., 2015), with one global norm — not one norm
+# per layer as LARS and LAMB use. The source text (a patent on image classification) states it in four claim
+# steps: **S1031** the initial step from the number of parameters; **S1032** the gradient direction with the
+# total gradient norm and the update; **S1033** the step decay "if the step is above a set threshold" (two
+# readings are possible; both are offered); **S1034** stop after a number of epochs, at a loss value or at a
+# test accuracy. Its formula for `α0` was lost from the copy we have; `α0 = c·√N` is our reconstruction — it
+# reproduces the text's `α0 = 0.34` for its LeNet-size network (`N = 62 006` gives 0.3486, printed below;
+# the text's 0.34 is that value cut to two digits).
 #
 # In this lesson you will
 # 1. write one direction update yourself and see that every step has length `α_t`;

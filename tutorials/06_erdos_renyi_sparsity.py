@@ -262,8 +262,9 @@ print(describe_result("erdos_renyi"))
 print(findings("erdos_renyi"))
 
 # %% [markdown]
-# How to read it. The experiment tests sparsities 0.95 and 0.98, where uniform density clearly trails
-# dense (so there is room for the claimed gain): where do the Erdős–Rényi densities beat the same density
+# How to read it. The experiment tests sparsities 0.95 and 0.98, where the probe found uniform density
+# clearly below dense (so there is room for the claimed gain; the dense and uniform accuracies are in
+# `docs/erdos_renyi.md`): where do the Erdős–Rényi densities beat the same density
 # in every layer, and where not — and is it where uniform density starves the small layers (the
 # σ-with-saturation arithmetic you did by hand says which layers those are)? A row marked *untestable
 # here* had no room for the claim in this regime: that is not evidence against it. Then the

@@ -28,11 +28,11 @@
 # **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
 # tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, then the techniques 4–8).
 #
-# Data: a Fashion-MNIST subset with LeNet-5 when the data set is installed, the embedded 8×8 digits
-# with a small CNN in fast mode (or without it). *Your turn* cells are yours to write (the cell after
-# each checks it); answers are folded. Run it with
-# `python tutorials/09_initialisation_and_training_dynamics.py` (`NUMPYCNN_FAST=1`: well under a
-# minute; full: a few minutes) or as a notebook. Figures: inline in a notebook, else in
+# Data: a Fashion-MNIST subset with LeNet-5 when the data set is installed, the embedded 8×8 digits with a
+# small CNN in fast mode (or without it). *Your turn* cells are yours to write (the cell after each checks
+# it); answers are folded. Run it with `python tutorials/09_initialisation_and_training_dynamics.py`
+# (`NUMPYCNN_FAST=1`: well under a minute; full: about a minute on 2 cores, docs/tutorials.md) or as a
+# notebook. Figures: inline in a notebook, else in
 # `tutorials/figures/09_initialisation_and_training_dynamics/`.
 
 # %%
@@ -214,13 +214,13 @@ assert ratio["ReLU + N(0, 0.01²)"] < 1e-6                             # collaps
 assert 0.1 < ratio["tanh + Xavier"] < 1                               # tanh: shrinks, slowly
 
 # %% [markdown]
-# He keeps the scale; Xavier with ReLU loses a factor √2 per layer (`(1/√2)^9 ≈ 0.044` after ten layers);
-# Xavier with tanh loses less, but loses (the ratio printed above is below 1: tanh's slope is below 1
-# away from 0);
-# the fixed small Gaussian collapses the signal to almost nothing — the same collapse tutorial 2 saw
-# with eight sigmoid layers, and the gradients shrink with it. numpycnn's zoo uses He for ReLU
-# networks and Xavier for sigmoid/tanh ones (`nc.init`). The backward pass has the same arithmetic
-# with `fan_out` in place of `fan_in`; Xavier's `2/(fan_in + fan_out)` is the compromise between the two.
+# He keeps the scale; Xavier with ReLU loses a factor √2 per layer in theory (`(1/√2)^9 ≈ 0.044` after ten
+# layers; the measured ratio, printed above, comes out a little higher — the theory assumes independent
+# inputs); Xavier with tanh loses less, but loses (the ratio printed above is below 1: tanh's slope is below
+# 1 away from 0); the fixed small Gaussian collapses the signal to almost nothing — the same collapse
+# tutorial 2 saw with eight sigmoid layers, and the gradients shrink with it. numpycnn's zoo uses He for
+# ReLU networks and Xavier for sigmoid/tanh ones (`nc.init`). The backward pass has the same arithmetic with
+# `fan_out` in place of `fan_in`; Xavier's `2/(fan_in + fan_out)` is the compromise between the two.
 #
 # ## 3. The learning rate: a sweep, and divergence
 #
@@ -427,7 +427,7 @@ assert best_hidden > 1e-3
 # the learning rate is far too small, as the sweep said. Adam at `1e-3` and SGD at the sweep's best
 # learning rate sit between about 1e-3 and a few 1e-2. The best rate of this short run on a small
 # network moves its hidden layers by *more* than the rule's 1e-3 (the largest hidden median is
-# printed below): the rule is a scale to start from, and the sweep is what decides. (The output
+# printed above): the rule is a scale to start from, and the sweep is what decides. (The output
 # layer's ratio is larger still: section 1 started it ten times smaller.) A ratio of exactly 0 for
 # every hidden layer is the "dead" network of section 3.
 # Tracking this ratio during a run costs one copy of the weights per step and tells you, per layer,
@@ -520,15 +520,15 @@ print(f"training loss in epoch {first_cut_epoch + 1}, the epoch of the first cut
 assert after_cut["step"] < after_cut["constant"]                   # the first cut: a drop
 
 # %% [markdown]
-# Read the curves: the constant and the step run are the same run, bit for bit, until the first
-# milestone (same seed, same batches — checked above); cosine departs from the first step. In the epoch
-# of the first cut the step run's training loss drops below the constant run's (printed and asserted):
-# a smaller rate lets the weights stop bouncing across the bottom of a valley. The second cut leaves
-# `lr0 · 0.01`, and training all but stops: compare the two runs' final losses (printed) — when the
-# step run ends higher, its second cut came too deep for this budget, a common way for a schedule to
-# go wrong. Whether a schedule gives a *better network* is a question for the validation split, over
-# several seeds and with each arm's `lr0` tuned; one seed, as here, shows the mechanism, not the
-# benefit.
+# Read the curves: the constant and the step run are the same run, bit for bit, until the first milestone
+# (same seed, same batches — checked above); cosine departs from the first step. In the epoch of the first
+# cut the step run's training loss drops below the constant run's (printed and asserted): a smaller rate
+# lets the weights stop bouncing across the bottom of a valley. The second cut leaves `lr0 · 0.01`, steps a
+# hundred times smaller: compare the two runs' final losses (printed) — if the step run ends higher, its
+# second cut came too deep for this budget, a common way for a schedule to go wrong; if it ends lower, the
+# cuts were placed where the loss could still gain from smaller steps. Whether a schedule gives a *better
+# network* is a question for the validation split, over several seeds and with each arm's `lr0` tuned; one
+# seed, as here, shows the mechanism, not the benefit.
 #
 # ## 7. Weight decay, on a run that really overfits
 #

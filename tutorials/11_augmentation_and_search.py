@@ -26,11 +26,11 @@
 # **Assignment exercises taught here:** none — this lesson uses the layers and optimizers of
 # tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 13, 14, then the techniques 4–8).
 #
-# Data: a small Fashion-MNIST training set with LeNet-5 when the data set is installed, else the
-# embedded 8×8 digits with a small CNN (on digits the flip is wrong — a mirrored 2 is no digit — and
-# the numbers differ). *Your turn* cells are yours to write (the cell after each checks it); answers
-# are folded. Run it with `python tutorials/11_augmentation_and_search.py` (`NUMPYCNN_FAST=1`: under a
-# minute; full: several minutes) or as a notebook. Figures: inline in a notebook, else in
+# Data: a small Fashion-MNIST training set with LeNet-5 when the data set is installed, else the embedded
+# 8×8 digits with a small CNN (on digits the flip is wrong — a mirrored 2 is no digit — and the numbers
+# differ). *Your turn* cells are yours to write (the cell after each checks it); answers are folded. Run it
+# with `python tutorials/11_augmentation_and_search.py` (`NUMPYCNN_FAST=1`: under a minute; full: a minute
+# or two on 2 cores, docs/tutorials.md) or as a notebook. Figures: inline in a notebook, else in
 # `tutorials/figures/11_augmentation_and_search/` (reference copies in `tutorials/reference_figures/`).
 
 # %%
@@ -257,8 +257,9 @@ if FASHION and not FAST:
 # * **The lowest validation loss** — the one early stopping would keep (section 3) — changes much less
 #   than that: by less than half the climb that the shifts remove (printed above, per seed; in the
 #   full run it was lower with shifts in both seeds, in the fast run the sign can go either way), and
-#   the accuracy at that epoch by under 5 points, in either direction. The augmented runs are also
-#   *slower*: their training accuracy is still climbing when the budget ends.
+#   the accuracy at that epoch by under 5 points, in either direction. The augmented runs also learn
+#   *more slowly*: their lowest validation loss comes many epochs later (the "at epoch" column; in the
+#   full run epochs 13–24 with shifts against 3 and 7 without), so a longer budget would suit them.
 #
 # So augmentation and early stopping are two answers to the same problem. Early stopping takes the
 # weights from before the climb; augmentation removes most of the climb, and with a long enough
@@ -566,8 +567,8 @@ assert test.reads == 1
 #
 #    No: the training loss is measured on the augmented views, a harder and ever-changing task, so it
 #    is no longer comparable with the unaugmented run's. What matters is the validation split, where
-#    the augmented runs ended with a much lower loss. The higher training loss also says the augmented
-#    runs were still learning when the budget ended.
+#    the augmented runs ended with a much lower loss. Their validation loss also reached its minimum
+#    much later (the "at epoch" column): they learn more slowly, and a longer budget would suit them.
 #
 #    </details>
 #

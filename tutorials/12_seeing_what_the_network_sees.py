@@ -31,10 +31,10 @@
 # layers and optimizers of tutorials 1–3 (recommended order: 1, 2, 3, 9, 10, 11, 12, 13, 14, then the
 # techniques 4–8).
 #
-# Data: LeNet-5 trained here on a Fashion-MNIST subset when the data set is installed (else a small
-# CNN on the embedded 8×8 digits). *Your turn* cells are yours to write (the cell after each checks
-# it); answers are folded. Run it with `python tutorials/12_seeing_what_the_network_sees.py`
-# (`NUMPYCNN_FAST=1`: well under a minute; full: a few minutes) or as a notebook. Figures: inline in a
+# Data: LeNet-5 trained here on a Fashion-MNIST subset when the data set is installed (else a small CNN on
+# the embedded 8×8 digits). *Your turn* cells are yours to write (the cell after each checks it); answers
+# are folded. Run it with `python tutorials/12_seeing_what_the_network_sees.py` (`NUMPYCNN_FAST=1`: well
+# under a minute; full: under a minute on 2 cores, docs/tutorials.md) or as a notebook. Figures: inline in a
 # notebook, else in `tutorials/figures/12_seeing_what_the_network_sees/` (reference copies in
 # `tutorials/reference_figures/`).
 

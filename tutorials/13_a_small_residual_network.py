@@ -25,13 +25,13 @@
 # **Assignment exercises taught here:** `pooling.global_avgpool_forward`, `pooling.global_avgpool_backward`,
 # `normalization.standardize_rows`, `normalization.standardize_rows_backward`, `normalization.GroupNorm.forward`
 #
-# Data: Fashion-MNIST when it is installed (else the embedded 8×8 digits, where the numbers differ and
-# the asserts about them are skipped); CIFAR-10 too when you run
-# `python tutorials/13_a_small_residual_network.py --data-dir FOLDER` with the CIFAR-10 batches in
-# `FOLDER` (in a notebook: set `DATA_DIR` in the first code cell). *Your turn* cells are yours to
-# write (the cell after each checks it); answers are folded. `NUMPYCNN_FAST=1`: under a minute; full:
-# several minutes. Figures: inline in a notebook, else in `tutorials/figures/13_a_small_residual_network/`
-# (reference copies in `tutorials/reference_figures/`).
+# Data: Fashion-MNIST when it is installed (else the embedded 8×8 digits, where the numbers differ and the
+# asserts about them are skipped); CIFAR-10 too when you run `python
+# tutorials/13_a_small_residual_network.py --data-dir FOLDER` with the CIFAR-10 batches in `FOLDER` (in a
+# notebook: set `DATA_DIR` in the first code cell). *Your turn* cells are yours to write (the cell after
+# each checks it); answers are folded. `NUMPYCNN_FAST=1`: under a minute; full: about five minutes on 2
+# cores (docs/tutorials.md). Figures: inline in a notebook, else in
+# `tutorials/figures/13_a_small_residual_network/` (reference copies in `tutorials/reference_figures/`).
 
 # %%
 import argparse

@@ -34,11 +34,11 @@
 # Without it, every cell that needs PyTorch prints `skipped: PyTorch is not installed` and the
 # lesson still runs to the end.
 #
-# Data: a Fashion-MNIST subset with LeNet-5 when the data set is installed (else the embedded 8×8
-# digits with a small CNN). *Your turn* cells are yours to write (the cell after each checks it);
-# answers are folded. Run it with `python tutorials/14_pytorch_bridge.py` (`NUMPYCNN_FAST=1`: a few
-# seconds of training) or as a notebook. Figures: inline in a notebook, else in
-# `tutorials/figures/14_pytorch_bridge/` (reference copies in `tutorials/reference_figures/`).
+# Data: a Fashion-MNIST subset with LeNet-5 when the data set is installed (else the embedded 8×8 digits
+# with a small CNN). *Your turn* cells are yours to write (the cell after each checks it); answers are
+# folded. Run it with `python tutorials/14_pytorch_bridge.py` (`NUMPYCNN_FAST=1`: a few seconds of training;
+# full: about half a minute on 2 cores, docs/tutorials.md) or as a notebook. Figures: inline in a notebook,
+# else in `tutorials/figures/14_pytorch_bridge/` (reference copies in `tutorials/reference_figures/`).
 
 # %%
 import os
@@ -330,17 +330,18 @@ else:
     skipped()
 
 # %% [markdown]
-# Read the right panel: in float64 the two implementations stay within 1e-12 of each other for every
-# step of both runs (the largest difference is printed above; asserted below 1e-10) — the same
-# arithmetic, to rounding; the left panel's two curves are one. In float32 the difference starts at the
-# level of float32 rounding, about 1e-7 of the loss, and over a long enough run it grows: compare the
-# first and the last quarter of the run printed above. In the full run (192 steps) the last quarter's
-# difference reaches the size of the loss itself: somewhere the two implementations rounded differently
-# near a decision — a ReLU input at 0, a near-tie in a max-pool window — the next step started from
-# slightly different weights, and training amplified the gap until the float32 runs had become two
-# different runs (the float64 difference grows too, from 1e-16 to about 1e-13, still far below
-# anything a bug would cause). That is why comparisons like this one run in float64, and why two
-# float32 runs on different machines (different BLAS kernels) end up apart without either being wrong.
+# Read the right panel: in float64 the two implementations stay within 1e-12 of each other for every step of
+# both runs (the largest difference is printed above; asserted below 1e-10) — the same arithmetic, to
+# rounding; the left panel's two curves are one. In float32 the difference starts at the level of float32
+# rounding, about 1e-7 of the loss, and over a long enough run it grows: compare the first and the last
+# quarter of the run printed above. In the full run (192 steps) the last quarter's difference reaches about
+# half the loss itself (0.54 against a final loss of 1.08 on a 2-core AMD EPYC; float32's last bits, and
+# so this number, depend on the CPU): somewhere the two implementations rounded
+# differently near a decision — a ReLU input at 0, a near-tie in a max-pool window — the next step started
+# from slightly different weights, and training amplified the gap until the float32 runs had become two
+# different runs (the float64 difference grows too, to about 1e-13 — printed above — still far below
+# anything a bug would cause). That is why comparisons like this one run in float64, and why two float32
+# runs on different machines (different BLAS kernels) end up apart without either being wrong.
 #
 # ## 5. The one difference that bites: gradients accumulate
 #
