@@ -50,8 +50,14 @@ def median_seconds(f, reps):
     return float(np.median(t))
 
 
-def worker(reps, epoch_samples):
-    """Time every case with the ``numpycnn`` on ``sys.path``; print ``{case: seconds}`` as JSON."""
+def wanted(name, cases):
+    """Whether case ``name`` is timed: every case when ``cases`` is empty, else those containing one of them."""
+    return not cases or any(c in name for c in cases)
+
+
+def worker(reps, epoch_samples, cases=()):
+    """Time every case (or those :func:`wanted` by ``cases``) with the ``numpycnn`` on ``sys.path``; print
+    ``{case: seconds}`` as JSON."""
     from numpycnn import optim, threads, zoo
     from numpycnn.datasets import load_dataset
     from numpycnn.fast_conv import conv2d_backward_fast, conv2d_forward_fast
@@ -59,6 +65,10 @@ def worker(reps, epoch_samples):
     from numpycnn.training import Trainer, batch_indices
 
     rng = np.random.default_rng(0)
+    # Loaded even when the epoch is not timed: every case then runs in the state of a training process. In a
+    # fresh process that has made no large allocation yet, glibc hands each freed buffer of a pass back to the
+    # system and the next call faults it in again (measured: the smallest convolution 5.9 ms per call instead
+    # of 1.6), so a case timed without this load would measure the allocator, not numpycnn.
     d = load_dataset("fashion-mnist", train_limit=epoch_samples, test_limit=100, val_fraction=0.0, seed=0)
     x_train, y_train = d.train.x.astype(np.float32), d.train.y
     out = {}
@@ -70,20 +80,26 @@ def worker(reps, epoch_samples):
             b = rng.standard_normal(F, dtype=np.float32)
             dout = rng.standard_normal(conv2d_forward_fast(x, w, b, 1, pad)[0].shape, dtype=np.float32)
             step = lambda: conv2d_backward_fast(dout, conv2d_forward_fast(x, w, b, 1, pad)[1])  # noqa: E731
-            out[f"conv {N}x{C}x{H}x{W}, {F} filters {k}x{k}, T={T}"] = median_seconds(step, reps)
+            name = f"conv {N}x{C}x{H}x{W}, {F} filters {k}x{k}, T={T}"
+            if wanted(name, cases):
+                out[name] = median_seconds(step, reps)
         for N, C, H, W, K in POOL_SHAPES:
             x = rng.standard_normal((N, C, H, W), dtype=np.float32)
             layer = MaxPool2D(K)
             dout = rng.standard_normal(layer.forward(x).shape, dtype=np.float32)
-            out[f"max pool {N}x{C}x{H}x{W} /{K}, T={T}"] = median_seconds(
-                lambda: (layer.forward(x), layer.backward(dout)), reps)
+            name = f"max pool {N}x{C}x{H}x{W} /{K}, T={T}"
+            if wanted(name, cases):
+                out[name] = median_seconds(lambda: (layer.forward(x), layer.backward(dout)), reps)
+        name = f"LeNet-5 epoch of {epoch_samples} images, T={T}"
+        if not wanted(name, cases):
+            continue
         model = zoo.lenet5(seed=0)
         trainer = Trainer(model, optim.SGD(model, lr=0.01), batch_size=64, seed=0, progress=False, guard=False)
 
         def epoch():
             for idx in batch_indices(len(x_train), 64, seed=0, epoch=0):
                 trainer.train_step(x_train[idx], y_train[idx])
-        out[f"LeNet-5 epoch of {epoch_samples} images, T={T}"] = median_seconds(epoch, 1)
+        out[name] = median_seconds(epoch, 1)
     threads.set_threads(1)
     print(json.dumps(out))
 
@@ -93,7 +109,7 @@ def run_worker(root, args):
     """One fresh process timing every case with the code under ``root``."""
     env = dict(os.environ, PYTHONPATH=root)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", root, "--reps", str(args.reps),
-           "--epoch-samples", str(args.epoch_samples)]
+           "--epoch-samples", str(args.epoch_samples)] + [a for c in args.case for a in ("--case", c)]
     done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the worker for {root} failed:\n{done.stderr[-2000:]}")
@@ -108,23 +124,37 @@ def cpu_name():
         return platform.processor() or "unknown"
 
 
+def median_ci(ratios, level=0.95, draws=4000, seed=0):
+    """A bootstrap confidence interval of the median of ``ratios`` (the rounds resampled with replacement)."""
+    ratios = np.asarray(ratios, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(ratios, (draws, len(ratios))), axis=1)
+    return tuple(np.quantile(medians, [(1 - level) / 2, (1 + level) / 2]))
+
+
 def table(before, after, args, rev, head):
-    """Markdown: each case's median over rounds, before and after, and the ratio after / before."""
+    """Markdown: each case's median over rounds, before and after, the ratio after / before, the per-round
+    ratios' range, and their median with a 95 % bootstrap interval (a paired comparison: each round's two
+    processes ran back to back)."""
+    cases = "".join(f" --case '{c}'" for c in args.case)
     lines = [BEGIN, f"## Before and after: `{rev}` vs `{head}` (numpycnn alone)", "",
              f"Command: `python benchmarks/before_after.py --before {rev} --rounds {args.rounds} --reps {args.reps} "
-             f"--epoch-samples {args.epoch_samples}`  ",
+             f"--epoch-samples {args.epoch_samples}{cases}`  ",
              f"Machine: {cpu_name()}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
              f"NumPy {np.__version__}. Fresh process per version and round, the order alternated; convolution "
              f"and pooling rows are medians of {args.reps} calls per round, the epoch one call per round; the "
              f"table gives the median over {args.rounds} rounds, and the ratio's smallest and largest per-round "
              f"value.", "",
-             "| case | before (ms) | after (ms) | after / before | per-round range |", "|---|---:|---:|---:|---:|"]
+             "| case | before (ms) | after (ms) | after / before | per-round range | per-round median [95 % CI] |",
+             "|---|---:|---:|---:|---:|---:|"]
     for case in before[0]:
         b = np.array([r[case] for r in before])
         a = np.array([r[case] for r in after])
         ratios = a / b
+        lo, hi = median_ci(ratios)
         lines.append(f"| {case} | {1e3 * np.median(b):.2f} | {1e3 * np.median(a):.2f} | "
-                     f"{np.median(a) / np.median(b):.3f} | {ratios.min():.3f}–{ratios.max():.3f} |")
+                     f"{np.median(a) / np.median(b):.3f} | {ratios.min():.3f}–{ratios.max():.3f} | "
+                     f"{np.median(ratios):.3f} [{lo:.3f}, {hi:.3f}] |")
     lines.append(END)
     return "\n".join(lines)
 
@@ -146,6 +176,8 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=7, help="fresh-process pairs (before, after)")
     p.add_argument("--reps", type=int, default=20, help="calls per convolution and pooling case in one process")
     p.add_argument("--epoch-samples", type=int, default=12800, help="Fashion-MNIST images in the timed epoch")
+    p.add_argument("--case", action="append", default=[],
+                   help="time only the cases whose name contains this text (repeatable; e.g. '64x1x28x28')")
     p.add_argument("--out", help="Markdown file to write the section into (e.g. benchmarks/RESULTS.md)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -153,7 +185,7 @@ def main(argv=None):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if args.worker:
-        return worker(args.reps, args.epoch_samples)
+        return worker(args.reps, args.epoch_samples, args.case)
     if not args.before:
         p.error("--before is required: the git revision to compare this checkout with")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

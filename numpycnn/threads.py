@@ -47,14 +47,17 @@ The contract (docs/reliability.md, "Determinism"):
   kernel that of larger ones). So a model's forward and backward at T = 1 and T = 2 agree to float
   rounding, as does a training step split over processes (:mod:`numpycnn.parallel`).
 
-Why pinning the unsplit pass costs nothing: it runs one BLAS product per image, small products
+Why pinning the unsplit pass costs almost nothing: it runs one BLAS product per image, small products
 (LeNet-5's are at most 241 600 multiply-adds; OpenBLAS runs a product of up to 262 144 on one
 thread whatever its setting, interface/gemm.c), and where they are larger the measurement behind
 :data:`MIN_NUMBERS_TO_SPLIT` (benchmarks/README.md, "Where the in-layer threshold comes from": "T = 2
 whole" is BLAS on 2 threads inside an unsplit layer) found BLAS's own threads on per-image products
-gained nothing (3.59 vs 3.56 ms, 11.28 vs 11.43 ms) or lost (46.72 vs 39.28 ms). The pin itself is
-two calls to threadpoolctl's controller per pass (3.7 µs the pair, measured there), against
-milliseconds for a convolution pass; none when BLAS is at one thread already.
+gained nothing (3.59 vs 3.56 ms, 11.28 vs 11.43 ms) or lost (46.72 vs 39.28 ms). The pin itself
+asks each loaded BLAS library for its thread count and, when it is not 1, sets it and sets it back:
+2.6 µs per pass with BLAS at one thread, 5.7 µs at two (NumPy's and SciPy's OpenBLAS, a 2-core AMD
+EPYC). The forward and backward pass of the smallest reference convolution run three such jobs in
+1.6 ms, so the pin costs them at most 17 µs, 1 %; timed against the code before the pin
+(``benchmarks/before_after.py --case 64x1x28x28``) they take 0.99 and 1.01 times as long at T = 1 and 2.
 """
 import os
 import threading
@@ -232,7 +235,7 @@ def map_shards(work, n, numbers=None, threads=None):
     With one thread (or a small job) this is ``[work(0, n)]``. Otherwise the first shard runs in the
     calling thread and the others in the pool; an exception raised in any shard is raised here.
     Either way BLAS is pinned to one thread while ``work`` runs, so a product inside ``work`` is the
-    same one-thread BLAS call at every T (the module docstring says why this costs nothing). The shards
+    same one-thread BLAS call at every T (the module docstring says why this costs almost nothing). The shards
     in the pool run under the caller's ``np.errstate`` (NumPy keeps it per thread, so a pool thread would
     otherwise warn about an overflow the caller chose to ignore, or ignore one it chose to raise).
     """

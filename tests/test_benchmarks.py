@@ -109,16 +109,36 @@ def test_before_after_section_replaces_its_own_lines_and_keeps_the_rest_of_the_f
     assert "first" not in text and text.count(ba.BEGIN) == 1
 
 
-def test_before_after_table_gives_the_median_ratio_and_the_per_round_range():
+def test_before_after_table_gives_the_median_ratio_the_per_round_range_and_the_paired_median_with_its_interval():
     ba = _before_after_module()
 
     class Args:
-        rounds, reps, epoch_samples = 3, 5, 640
+        rounds, reps, epoch_samples, case = 3, 5, 640, ["case"]
     before = [{"case": s} for s in (1.0, 2.0, 3.0)]
-    after = [{"case": s} for s in (1.5, 2.0, 3.3)]
-    row = next(line for line in ba.table(before, after, Args, "abc", "def").splitlines() if line.startswith("| case | 2"))
+    after = [{"case": s} for s in (1.5, 2.0, 3.3)]              # per-round ratios 1.5, 1.0, 1.1
+    text = ba.table(before, after, Args, "abc", "def")
+    row = next(line for line in text.splitlines() if line.startswith("| case | 2"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1:] == ["2000.00", "2000.00", "1.000", "1.000–1.500"]
+    assert cells[1:5] == ["2000.00", "2000.00", "1.000", "1.000–1.500"]
+    median, lo, hi = map(float, cells[5].replace("[", "").replace("]", "").replace(",", "").split())
+    assert median == 1.1 and 1.0 <= lo <= median <= hi <= 1.5
+    assert "--case 'case'`" in text                              # the command line names the case filter
+
+
+def test_before_after_times_only_the_cases_asked_for():
+    ba = _before_after_module()
+    assert ba.wanted("conv 64x1x28x28, 6 filters 5x5, T=1", [])
+    assert ba.wanted("conv 64x1x28x28, 6 filters 5x5, T=1", ["64x1x28x28"])
+    assert not ba.wanted("LeNet-5 epoch of 12800 images, T=1", ["64x1x28x28", "max pool"])
+
+
+def test_bootstrap_interval_of_a_median_holds_the_median_and_narrows_with_more_rounds():
+    ba = _before_after_module()
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(1.0, 0.1, 8), rng.normal(1.0, 0.1, 200)
+    (a, b), (c, d) = ba.median_ci(few), ba.median_ci(many)
+    assert a <= np.median(few) <= b and c <= np.median(many) <= d
+    assert d - c < (b - a) / 2
 
 
 def test_before_after_refuses_a_revision_that_is_not_a_commit(capsys):

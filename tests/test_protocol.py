@@ -195,7 +195,8 @@ def test_a_damaged_run_file_is_named_kept_aside_and_its_run_computed_again_to_th
 def test_quick_results_go_to_figures_quick_unless_out_is_given(tmp_path, quick, out, want):
     """--quick never overwrites the committed figures/; compare's folder check sees the folder the experiment uses."""
     args = type("A", (), {"seeds": None, "quick": quick, "workers": 1, "out": out, "runs_dir": str(tmp_path),
-                          "fresh": False, "no_progress": True})()
+                          "fresh": False, "no_progress": True,
+                          "allow_dirty": True, "only": None})()      # the dirty-tree rule has its own tests
     protocol.check_args(args, "toy")
     assert args.out == want
     argv = ["--steps", "3"] + (["--quick"] if quick else []) + ([] if out is None else ["--out", out])
