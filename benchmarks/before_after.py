@@ -50,6 +50,14 @@ def median_seconds(f, reps):
     return float(np.median(t))
 
 
+def case_names(epoch_samples):
+    """The name of every case the worker times, in its order (the names ``--case`` matches against)."""
+    return [name for T in (1, 2) for name in
+            [f"conv {N}x{C}x{H}x{W}, {F} filters {k}x{k}, T={T}" for N, C, H, W, F, k, _ in CONV_SHAPES] +
+            [f"max pool {N}x{C}x{H}x{W} /{K}, T={T}" for N, C, H, W, K in POOL_SHAPES] +
+            [f"LeNet-5 epoch of {epoch_samples} images, T={T}"]]
+
+
 def wanted(name, cases):
     """Whether case ``name`` is timed: every case when ``cases`` is empty, else those containing one of them."""
     return not cases or any(c in name for c in cases)
@@ -184,6 +192,10 @@ def main(argv=None):
     for name in ("rounds", "reps", "epoch_samples"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    for c in args.case:
+        if not any(c in name for name in case_names(args.epoch_samples)):
+            p.error(f"--case {c!r} matches no case; expected part of one of: "
+                    f"{', '.join(case_names(args.epoch_samples))}")
     if args.worker:
         return worker(args.reps, args.epoch_samples, args.case)
     if not args.before:

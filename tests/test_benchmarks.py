@@ -1,9 +1,14 @@
-"""The benchmark's summary table reports verdicts from the measured ratios (no timing happens here)."""
+"""The benchmarks' tables report verdicts and ratios from the measured times, and before_after.py times the cases
+asked for (one tiny worker run; no time is asserted beyond being positive)."""
 import importlib.util
+import json
 import pathlib
 
 import numpy as np
 import pytest
+
+from numpycnn.datasets import find_dataset_dir
+from numpycnn.errors import DatasetNotFoundError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -89,6 +94,13 @@ def test_interleaving_times_every_case_once_per_repetition_in_rotated_order_with
 
 
 
+try:
+    find_dataset_dir("fashion-mnist")
+    HAVE_FASHION = True
+except DatasetNotFoundError:
+    HAVE_FASHION = False
+
+
 def _before_after_module():
     spec = importlib.util.spec_from_file_location("bench_before_after", ROOT / "benchmarks" / "before_after.py")
     module = importlib.util.module_from_spec(spec)
@@ -130,6 +142,28 @@ def test_before_after_times_only_the_cases_asked_for():
     assert ba.wanted("conv 64x1x28x28, 6 filters 5x5, T=1", [])
     assert ba.wanted("conv 64x1x28x28, 6 filters 5x5, T=1", ["64x1x28x28"])
     assert not ba.wanted("LeNet-5 epoch of 12800 images, T=1", ["64x1x28x28", "max pool"])
+
+
+def test_before_after_names_its_cases_as_the_worker_does_and_refuses_a_case_that_matches_none(capsys):
+    ba = _before_after_module()
+    names = ba.case_names(640)
+    assert len(names) == 2 * (len(ba.CONV_SHAPES) + len(ba.POOL_SHAPES) + 1)
+    assert "conv 64x1x28x28, 6 filters 5x5, T=2" in names and "LeNet-5 epoch of 640 images, T=1" in names
+    with pytest.raises(SystemExit) as exit:
+        ba.main(["--before", "HEAD", "--case", "64x2x28x28"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "--case '64x2x28x28' matches no case" in err and "conv 64x1x28x28, 6 filters 5x5, T=1" in err
+
+
+@pytest.mark.skipif(not HAVE_FASHION, reason="Fashion-MNIST is not installed "
+                    "(apt-get install dataset-fashion-mnist, or set NUMPYCNN_DATA)")
+def test_before_after_worker_times_exactly_the_cases_asked_for_under_the_names_it_lists(capsys):
+    ba = _before_after_module()
+    ba.worker(1, 640, ["16x10x10", "LeNet-5"])                 # a real run of two small cases per thread count
+    timed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = [n for n in ba.case_names(640) if "16x10x10" in n or "LeNet-5" in n]
+    assert list(timed) == expected and len(expected) == 4 and all(s > 0 for s in timed.values())
 
 
 def test_bootstrap_interval_of_a_median_holds_the_median_and_narrows_with_more_rounds():
