@@ -50,12 +50,25 @@ def median_seconds(f, reps):
     return float(np.median(t))
 
 
+def conv_name(shape, T):
+    N, C, H, W, F, k, _ = shape
+    return f"conv {N}x{C}x{H}x{W}, {F} filters {k}x{k}, T={T}"
+
+
+def pool_name(shape, T):
+    N, C, H, W, K = shape
+    return f"max pool {N}x{C}x{H}x{W} /{K}, T={T}"
+
+
+def epoch_name(epoch_samples, T):
+    return f"LeNet-5 epoch of {epoch_samples} images, T={T}"
+
+
 def case_names(epoch_samples):
     """The name of every case the worker times, in its order (the names ``--case`` matches against)."""
     return [name for T in (1, 2) for name in
-            [f"conv {N}x{C}x{H}x{W}, {F} filters {k}x{k}, T={T}" for N, C, H, W, F, k, _ in CONV_SHAPES] +
-            [f"max pool {N}x{C}x{H}x{W} /{K}, T={T}" for N, C, H, W, K in POOL_SHAPES] +
-            [f"LeNet-5 epoch of {epoch_samples} images, T={T}"]]
+            [conv_name(s, T) for s in CONV_SHAPES] + [pool_name(s, T) for s in POOL_SHAPES] +
+            [epoch_name(epoch_samples, T)]]
 
 
 def wanted(name, cases):
@@ -88,17 +101,17 @@ def worker(reps, epoch_samples, cases=()):
             b = rng.standard_normal(F, dtype=np.float32)
             dout = rng.standard_normal(conv2d_forward_fast(x, w, b, 1, pad)[0].shape, dtype=np.float32)
             step = lambda: conv2d_backward_fast(dout, conv2d_forward_fast(x, w, b, 1, pad)[1])  # noqa: E731
-            name = f"conv {N}x{C}x{H}x{W}, {F} filters {k}x{k}, T={T}"
+            name = conv_name((N, C, H, W, F, k, pad), T)
             if wanted(name, cases):
                 out[name] = median_seconds(step, reps)
         for N, C, H, W, K in POOL_SHAPES:
             x = rng.standard_normal((N, C, H, W), dtype=np.float32)
             layer = MaxPool2D(K)
             dout = rng.standard_normal(layer.forward(x).shape, dtype=np.float32)
-            name = f"max pool {N}x{C}x{H}x{W} /{K}, T={T}"
+            name = pool_name((N, C, H, W, K), T)
             if wanted(name, cases):
                 out[name] = median_seconds(lambda: (layer.forward(x), layer.backward(dout)), reps)
-        name = f"LeNet-5 epoch of {epoch_samples} images, T={T}"
+        name = epoch_name(epoch_samples, T)
         if not wanted(name, cases):
             continue
         model = zoo.lenet5(seed=0)

@@ -19,12 +19,32 @@ from hypothesis import strategies as st
 
 import numpycnn as nc
 from numpycnn import layers as L
+from numpycnn.datasets import find_dataset_dir
 from numpycnn.dropout import Dropout, Dropout2D
+from numpycnn.errors import DatasetNotFoundError
 from numpycnn.gradcheck import away_from_zero, distinct_values
 from numpycnn.normalization import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 from numpycnn.residual import ResidualBlock
 
 F64 = np.float64
+
+
+# -- real data -----------------------------------------------------------------------------
+
+def _have_fashion():
+    try:
+        find_dataset_dir("fashion-mnist")
+        return True
+    except DatasetNotFoundError:
+        return False
+
+
+#: whether Fashion-MNIST is installed (found the way ``load_dataset`` finds it)
+HAVE_FASHION = _have_fashion()
+#: why a test that needs it is skipped without it
+NO_FASHION = "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist, or set NUMPYCNN_DATA)"
+#: the mark for a test that trains on Fashion-MNIST
+needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason=NO_FASHION)
 
 
 # -- the input makers ----------------------------------------------------------------------

@@ -7,8 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from numpycnn.datasets import find_dataset_dir
-from numpycnn.errors import DatasetNotFoundError
+from conftest import needs_fashion
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -94,13 +93,6 @@ def test_interleaving_times_every_case_once_per_repetition_in_rotated_order_with
 
 
 
-try:
-    find_dataset_dir("fashion-mnist")
-    HAVE_FASHION = True
-except DatasetNotFoundError:
-    HAVE_FASHION = False
-
-
 def _before_after_module():
     spec = importlib.util.spec_from_file_location("bench_before_after", ROOT / "benchmarks" / "before_after.py")
     module = importlib.util.module_from_spec(spec)
@@ -156,8 +148,7 @@ def test_before_after_names_its_cases_as_the_worker_does_and_refuses_a_case_that
     assert "--case '64x2x28x28' matches no case" in err and "conv 64x1x28x28, 6 filters 5x5, T=1" in err
 
 
-@pytest.mark.skipif(not HAVE_FASHION, reason="Fashion-MNIST is not installed "
-                    "(apt-get install dataset-fashion-mnist, or set NUMPYCNN_DATA)")
+@needs_fashion
 def test_before_after_worker_times_exactly_the_cases_asked_for_under_the_names_it_lists(capsys):
     ba = _before_after_module()
     ba.worker(1, 640, ["16x10x10", "LeNet-5"])                 # a real run of two small cases per thread count

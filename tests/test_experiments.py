@@ -7,18 +7,10 @@ import pytest
 
 pytest.importorskip("threadpoolctl")
 
-from numpycnn.datasets import find_dataset_dir  # noqa: E402
-from numpycnn.errors import DatasetNotFoundError  # noqa: E402
 from numpycnn import techniques  # noqa: E402
 from numpycnn.lab.experiments import experiment_module, resolve  # noqa: E402
 
-try:
-    find_dataset_dir("fashion-mnist")
-    HAVE_FASHION = True
-except DatasetNotFoundError:
-    HAVE_FASHION = False
-needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason="Fashion-MNIST is not installed "
-                                   "(apt-get install dataset-fashion-mnist, or set NUMPYCNN_DATA)")
+from conftest import HAVE_FASHION, needs_fashion  # noqa: E402
 
 ARM_KEYS = {"settings", "per_seed", "mean", "std"}
 COMPARISON_KEYS = {"claim", "arm", "baseline", "metric", "diffs_per_seed", "mean_diff", "ci95", "claimed_effect",

@@ -15,17 +15,14 @@ import pytest
 
 pytest.importorskip("threadpoolctl")
 
-from numpycnn.datasets import find_dataset_dir  # noqa: E402
-from numpycnn.errors import DatasetNotFoundError  # noqa: E402
 from numpycnn.lab import cli  # noqa: E402
 from numpycnn.lab.experiments.protocol import cli as protocol_cli  # noqa: E402
 from numpycnn.lab.experiments.protocol import report  # noqa: E402
 
-try:
-    find_dataset_dir("fashion-mnist")
-except DatasetNotFoundError:
-    pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist, or set NUMPYCNN_DATA)",
-                allow_module_level=True)
+from conftest import HAVE_FASHION, NO_FASHION  # noqa: E402
+
+if not HAVE_FASHION:
+    pytest.skip(NO_FASHION, allow_module_level=True)
 
 NAME = "orthogonal_reinit"
 REPO = Path(__file__).resolve().parents[1]
